@@ -13,7 +13,7 @@ ownership tag, so nothing that the stack does not own is ever planned, changed o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,9 +69,9 @@ class Desired:
     """One resource as the manifests declare it, ready for a provider call.
 
     ``attributes`` have references resolved to ids (of resources that already exist or were just
-    created in this apply). ``tags`` include the stack's ownership tag. ``dependencies`` maps each
-    referenced address to the provider's current view of it, so that e.g. a party certificate can
-    read its CA's files or a training can look up its parties.
+    created in this apply). ``tags`` include the stack's ownership tag. ``dependencies`` maps every
+    address this one depends on, transitively, to the provider's current view of it, so that e.g.
+    a party certificate can read its CA's files or a training can reach its parties' certificates.
     """
 
     kind: str
@@ -135,8 +135,12 @@ class Provider(Protocol):
         """Delete an owned resource (the core never passes one without the ownership tag)."""
         ...
 
-    def adopt(self, kind: str, resource_id: str, name: str, tags: Iterable[str], ctx: ProviderContext) -> Observed:
-        """Add the ownership ``tags`` to an existing resource so the stack manages it from now on."""
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        """Take an existing resource under management (``fldecl import``): add ``desired.tags``.
+
+        Like Terraform's import, the resource must be declared; its attributes are left as they
+        are, so the next plan shows how they differ from the manifest.
+        """
         ...
 
 

@@ -1,0 +1,210 @@
+"""Applying a plan: provider calls in dependency order, in parallel where the graph allows.
+
+Each change becomes one or two steps (a replace is ``delete`` then ``create``, Terraform's
+default). A step runs when the steps it needs have succeeded; a failed step skips everything that
+depends on it and lets the rest finish. Transient provider errors are retried with exponential
+backoff and jitter, bounded in attempts and time.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
+from typing import Any, Protocol
+
+from fldecl.core.attributes import desired_attributes
+from fldecl.core.graph import references
+from fldecl.core.manifest import Stack
+from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, observed_graph, resolve_references
+from fldecl.core.rules import dependency_graph
+from fldecl.providers.base import Desired, Observed, Provider, ProviderContext, ProviderError, TransientError
+
+Step = tuple[str, str]  # (operation, address)
+
+
+class ApplyListener(Protocol):
+    def step_started(self, step: Step) -> None: ...
+    def step_finished(self, step: Step, outcome: str, message: str, seconds: float) -> None: ...
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_total: float = 120.0
+
+    def delay(self, attempt: int, hint: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0)
+        return max(backoff, hint or 0.0)
+
+
+@dataclass
+class StepResult:
+    step: Step
+    outcome: str  # "ok", "failed", "skipped"
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ApplyResult:
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[StepResult]:
+        return [r for r in self.results if r.outcome == "failed"]
+
+    @property
+    def skipped(self) -> list[StepResult]:
+        return [r for r in self.results if r.outcome == "skipped"]
+
+    def count(self, operation: str) -> int:
+        return sum(1 for r in self.results if r.outcome == "ok" and r.step[0] == operation)
+
+    @property
+    def summary(self) -> str:
+        text = f"{self.count(CREATE)} created, {self.count(UPDATE)} updated, {self.count(DELETE)} deleted"
+        if self.failed or self.skipped:
+            text += f"; {len(self.failed)} failed, {len(self.skipped)} skipped"
+        return text
+
+
+class Applier:
+    def __init__(self, stack: Stack, plan: Plan, providers: Mapping[str, Provider], ctx: ProviderContext,
+                 listener: ApplyListener, parallelism: int = 10, retry: RetryPolicy | None = None) -> None:
+        self.stack = stack
+        self.plan = plan
+        self.providers = providers
+        self.ctx = ctx
+        self.listener = listener
+        self.parallelism = max(1, parallelism)
+        self.retry = retry or RetryPolicy()
+        self.changes = {c.address: c for c in plan.changes if c.actions != [NOOP]}
+        self.current: dict[str, Observed] = {c.address: c.current for c in plan.changes if c.current}
+        self.lock = threading.Lock()
+
+    def steps(self) -> dict[Step, set[Step]]:
+        """Each step and the steps it must wait for."""
+        graph: dict[Step, set[Step]] = {}
+        declared = dependency_graph(self.stack)
+        old = observed_graph([c.current for c in self.plan.changes if c.current])
+        for address, change in self.changes.items():
+            if DELETE in change.actions:
+                graph[(DELETE, address)] = {(DELETE, d) for d in old.dependants(address) if d in self.changes and DELETE in self.changes[d].actions}
+            build = CREATE if CREATE in change.actions else UPDATE if UPDATE in change.actions else None
+            if build:
+                needs = {(DELETE, address)} if DELETE in change.actions else set()
+                for dep in declared.depends.get(address, ()):
+                    dep_change = self.changes.get(dep)
+                    if dep_change and dep_change.actions != [DELETE]:
+                        needs.add((CREATE if CREATE in dep_change.actions else UPDATE, dep))
+                graph[(build, address)] = needs
+        return graph
+
+    def run(self) -> ApplyResult:
+        graph = self.steps()
+        sorter = TopologicalSorter(graph)
+        sorter.prepare()
+        result = ApplyResult()
+        failed: set[Step] = set()
+        running: dict[Future[StepResult], Step] = {}
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            while sorter.is_active():
+                for step in sorter.get_ready():
+                    blocked = graph[step] & failed
+                    if blocked:
+                        failed.add(step)
+                        cause = ", ".join(sorted(f"{op} {addr}" for op, addr in blocked))
+                        skipped = StepResult(step, "skipped", f"not attempted: {cause} did not succeed")
+                        result.results.append(skipped)
+                        self.listener.step_finished(step, "skipped", skipped.message, 0.0)
+                        sorter.done(step)
+                        continue
+                    self.listener.step_started(step)
+                    running[pool.submit(self._run_step, step)] = step
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    step = running.pop(future)
+                    outcome = future.result()
+                    result.results.append(outcome)
+                    if outcome.outcome != "ok":
+                        failed.add(step)
+                    self.listener.step_finished(step, outcome.outcome, outcome.message, outcome.seconds)
+                    sorter.done(step)
+        return result
+
+    def _run_step(self, step: Step) -> StepResult:
+        started = time.monotonic()
+        try:
+            message = self._with_retries(lambda: self._perform(step))
+            return StepResult(step, "ok", message, time.monotonic() - started)
+        except ProviderError as exc:
+            return StepResult(step, "failed", str(exc), time.monotonic() - started)
+        except Exception as exc:  # a provider bug must not kill the whole apply
+            return StepResult(step, "failed", f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+
+    def _with_retries(self, action: Callable[[], str]) -> str:
+        deadline = time.monotonic() + self.retry.max_total
+        for attempt in range(self.retry.attempts):
+            try:
+                return action()
+            except TransientError as exc:
+                delay = self.retry.delay(attempt, exc.retry_after)
+                if attempt + 1 == self.retry.attempts or time.monotonic() + delay > deadline:
+                    raise ProviderError(f"{exc} (gave up after {attempt + 1} attempts)") from exc
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _perform(self, step: Step) -> str:
+        operation, address = step
+        change = self.changes[address]
+        provider = self.providers[change.kind]
+        if operation == DELETE:
+            return self._delete(change, provider)
+        desired = self.desired(change)
+        if operation == CREATE:
+            made = provider.create(desired, self.ctx)
+        else:
+            assert change.current is not None
+            made = provider.update(change.current, desired, [f.name for f in change.fields], self.ctx)
+        with self.lock:
+            self.current[address] = made
+        return f"id={made.id}"
+
+    def _delete(self, change: ResourceChange, provider: Provider) -> str:
+        current = change.current
+        assert current is not None
+        if self.ctx.owner_tag not in current.tags:
+            raise ProviderError(f"{change.address} ({current.id}) does not carry the ownership tag {self.ctx.owner_tag}; refusing to delete it")
+        provider.delete(current, self.ctx)
+        with self.lock:
+            if self.current.get(change.address) is current:
+                del self.current[change.address]
+        return f"id={current.id}"
+
+    def desired(self, change: ResourceChange) -> Desired:
+        with self.lock:
+            current = dict(self.current)
+        desired = build_desired(self.stack, change.address, current)
+        decl = self.stack.declarations[change.address]
+        missing = [ref.target for ref in references(decl.kind, decl.name, decl.spec) if ref.target not in current]
+        if missing:
+            raise ProviderError(f"{', '.join(missing)} does not exist yet")
+        return desired
+
+
+def build_desired(stack: Stack, address: str, current: Mapping[str, Observed]) -> Desired:
+    """What a provider receives for ``address``: references resolved to the ids known in ``current``."""
+    decl = stack.declarations[address]
+    ids = {a: o.id for a, o in current.items()}
+    attributes: dict[str, Any] = resolve_references(decl.kind, decl.name, desired_attributes(decl, stack), ids)
+    needed = dependency_graph(stack).closure([address]) - {address}
+    return Desired(decl.kind, decl.name, attributes, stack.all_tags, {a: current[a] for a in needed if a in current})

@@ -1,0 +1,192 @@
+"""A stack: the directory of manifests, loaded, schema-checked and turned into declarations.
+
+``load_stack`` never stops at the first problem: it gathers every diagnostic (syntax, schema,
+semantic rules in :mod:`fldecl.core.rules`) and raises :class:`StackInvalid` with all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from fldecl.core import schema
+from fldecl.core.diagnostics import Diagnostics, Location, StackInvalid
+from fldecl.core.yaml_source import (
+    FieldPath,
+    SourceDocument,
+    environment,
+    format_path,
+    iter_manifest_files,
+    load_documents,
+)
+
+API_VERSION = "fldecl/v1"
+OWNER_TAG_PREFIX = "fldecl.stack."
+
+
+@dataclass
+class Declaration:
+    """One declared resource: kind, name, spec (with defaults) and where it was written."""
+
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    source: SourceDocument
+    prevent_destroy: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def locate(self, spec_path: FieldPath = ()) -> Location:
+        return self.source.locate(("spec",) + tuple(spec_path) if spec_path else ("metadata", "name"))
+
+
+@dataclass
+class Stack:
+    name: str
+    directory: Path
+    backend: str
+    tags: list[str]
+    declarations: dict[str, Declaration] = field(default_factory=dict)
+
+    @property
+    def owner_tag(self) -> str:
+        return OWNER_TAG_PREFIX + self.name
+
+    @property
+    def all_tags(self) -> list[str]:
+        return [self.owner_tag] + [t for t in self.tags if t != self.owner_tag]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.directory / ".fldecl"
+
+
+def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_override: str | None = None) -> Stack:
+    """Load and validate the stack in ``directory``; raise :class:`StackInvalid` on any error."""
+    from fldecl.core import rules
+
+    diagnostics = Diagnostics()
+    directory = directory.resolve()
+    if not directory.is_dir():
+        diagnostics.error(f"stack directory {directory} does not exist")
+        raise StackInvalid(diagnostics)
+    documents = [doc for file in iter_manifest_files(directory) for doc in load_documents(file, env or environment(), diagnostics)]
+    if not documents and not diagnostics.errors:
+        diagnostics.error(f"no manifests (*.yaml) in {directory}")
+    stack_docs, declarations = _classify(documents, diagnostics)
+    stack = _stack_settings(stack_docs, directory, diagnostics)
+    if backend_override:
+        stack.backend = backend_override
+    for decl in declarations:
+        if decl.address in stack.declarations:
+            first = stack.declarations[decl.address].locate()
+            diagnostics.error(f"{decl.address} is declared twice (first at {first})", decl.locate(), "metadata.name")
+        else:
+            stack.declarations[decl.address] = decl
+    rules.check(stack, diagnostics)
+    if diagnostics.errors:
+        raise StackInvalid(diagnostics)
+    return stack
+
+
+def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tuple[list[SourceDocument], list[Declaration]]:
+    known = schema.kinds()
+    stacks: list[SourceDocument] = []
+    declarations: list[Declaration] = []
+    for doc in documents:
+        value = doc.value
+        if not isinstance(value, dict):
+            diagnostics.error("a manifest must be a mapping with apiVersion, kind, metadata and spec", doc.locate(()))
+            continue
+        kind = value.get("kind")
+        if value.get("apiVersion") != API_VERSION:
+            diagnostics.error(f"apiVersion must be {API_VERSION!r}", doc.locate(("apiVersion",)), "apiVersion")
+            continue
+        if kind not in known:
+            hint = get_close_matches(str(kind), known, n=1)
+            detail = f"did you mean {hint[0]!r}? " if hint else ""
+            diagnostics.error(f"unknown kind {kind!r}", doc.locate(("kind",)), "kind", detail + "known kinds: " + ", ".join(known))
+            continue
+        if not _schema_valid(kind, doc, diagnostics):
+            continue
+        if kind == "Stack":
+            stacks.append(doc)
+            continue
+        spec = schema.with_defaults(kind, value.get("spec") or {})
+        lifecycle = value.get("lifecycle") or {}
+        declarations.append(Declaration(kind, value["metadata"]["name"], spec, doc, bool(lifecycle.get("prevent_destroy"))))
+    return stacks, declarations
+
+
+def _stack_settings(docs: list[SourceDocument], directory: Path, diagnostics: Diagnostics) -> Stack:
+    if not docs:
+        diagnostics.error("no Stack manifest: declare exactly one `kind: Stack` (its name owns the resources)", Location(directory))
+        return Stack(directory.name, directory, "local", [])
+    for extra in docs[1:]:
+        diagnostics.error(f"a second Stack manifest (the first is at {docs[0].locate(())})", extra.locate(("kind",)), "kind")
+    value = docs[0].value
+    spec = schema.with_defaults("Stack", value.get("spec") or {})
+    return Stack(value["metadata"]["name"], directory, spec["backend"], list(spec.get("tags", [])))
+
+
+def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics) -> bool:
+    errors = list(schema.validator(kind).iter_errors(doc.value))
+    for error in errors:
+        for path, message, detail in _explain(error):
+            diagnostics.error(message, doc.locate(path), format_path(path), detail)
+    return not errors
+
+
+def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
+    """Turn a jsonschema error into (path, message, detail) lines a person can act on."""
+    path: FieldPath = tuple(error.absolute_path)
+    validator = error.validator
+    if validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extras = [key for key in error.instance if key not in allowed]
+        lines = []
+        for key in extras:
+            hint = get_close_matches(key, allowed, n=1)
+            detail = f"did you mean {hint[0]!r}?" if hint else "allowed: " + ", ".join(allowed)
+            lines.append((path + (key,), f"unknown field {key!r}", detail))
+        return lines
+    if validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        return [(path, f"missing required field {(missing or [error.message])[0]!r}", "")]
+    if validator in ("oneOf", "anyOf") and error.context:
+        return _explain_alternatives(error)
+    if validator == "not":
+        return [(path, "these fields cannot be used together: " + ", ".join(error.validator_value.get("required", [])), "")]
+    if validator in ("maxProperties", "minProperties") and isinstance(error.instance, dict):
+        options = ", ".join(error.schema.get("properties", {}))
+        return [(path, f"set exactly one of: {options}", "")]
+    if validator == "const":
+        return [(path, f"must be {error.validator_value!r}, not {error.instance!r}", "")]
+    if validator == "enum":
+        options = ", ".join(repr(v) for v in error.validator_value)
+        return [(path, f"{error.instance!r} is not one of {options}", "")]
+    if validator == "pattern":
+        return [(path, f"{error.instance!r} does not have the expected form", f"pattern: {error.validator_value}")]
+    return [(path, error.message, "")]
+
+
+def _explain_alternatives(error: Any) -> list[tuple[FieldPath, str, str]]:
+    """Explain the branch the user most likely meant: the one whose discriminating ``const`` matched."""
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    plausible = [errs for errs in branches.values() if not any(e.validator == "const" for e in errs)]
+    if plausible:
+        return [line for sub in min(plausible, key=len) for line in _explain(sub)]
+    return [(tuple(error.absolute_path), "matches none of the allowed forms", _alternatives(error.schema))]
+
+
+def _alternatives(node: dict[str, Any]) -> str:
+    names = [", ".join(branch.get("required", [])) for branch in node.get("oneOf", []) if branch.get("required")]
+    return "alternatives: " + " | ".join(names) if names else ""

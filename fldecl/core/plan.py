@@ -1,0 +1,253 @@
+"""Planning: observed facts versus declared attributes, as Terraform's plan does it.
+
+For each declared resource, references are resolved to the ids of what they point to. A target
+that will be created or replaced has no id yet (``UNKNOWN``), so a change in it propagates: a
+replaced model forces the replacement of the training that refers to it, with that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fldecl.core import schema
+from fldecl.core.attributes import desired_attributes
+from fldecl.core.graph import Graph, references
+from fldecl.core.manifest import Declaration, Stack
+from fldecl.core.rules import dependency_graph
+from fldecl.core.yaml_source import FieldPath, format_path
+from fldecl.providers.base import Observed
+
+PLAN_FORMAT_VERSION = "1.0"
+UNKNOWN = "(known after apply)"
+
+CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "no-op"
+REPLACE = [DELETE, CREATE]
+
+
+class PlanError(Exception):
+    """The plan cannot be made as asked (e.g. it would destroy a protected resource)."""
+
+
+@dataclass
+class FieldChange:
+    path: FieldPath
+    before: Any
+    after: Any
+    forces_replacement: bool = False
+
+    @property
+    def name(self) -> str:
+        return format_path(self.path)
+
+
+@dataclass
+class ResourceChange:
+    kind: str
+    name: str
+    actions: list[str]
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    fields: list[FieldChange] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    current: Observed | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def is_replace(self) -> bool:
+        return self.actions == REPLACE
+
+    @property
+    def action_label(self) -> str:
+        return "replace" if self.is_replace else self.actions[0]
+
+
+@dataclass
+class Plan:
+    stack_name: str
+    backend: str
+    changes: list[ResourceChange]
+    manifests_digest: str
+    state_digest: str
+    destroy: bool = False
+    targets: list[str] = field(default_factory=list)
+    replace: list[str] = field(default_factory=list)
+
+    def count(self, label: str) -> int:
+        return sum(1 for change in self.changes if change.action_label == label)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(change.actions != [NOOP] for change in self.changes)
+
+    @property
+    def summary(self) -> str:
+        return (f"{self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
+                f"{self.count('replace')} to replace, {self.count(DELETE)} to delete")
+
+
+def make_plan(
+    stack: Stack,
+    observed: Iterable[Observed],
+    *,
+    destroy: bool = False,
+    targets: Iterable[str] = (),
+    replace: Iterable[str] = (),
+) -> Plan:
+    observed = list(observed)
+    targets, replace = list(targets), list(replace)
+    _check_addresses(stack, targets + replace)
+    current, duplicates = _match(observed)
+    graph = dependency_graph(stack)
+    in_scope = graph.closure(targets) if targets else set(stack.declarations)
+    desired = {address: desired_attributes(stack.declarations[address], stack) for address in in_scope}
+    changes: dict[str, ResourceChange] = {}
+    if not destroy:
+        for address in graph.order():
+            if address in in_scope:
+                changes[address] = _change_for(stack.declarations[address], desired[address], current.get(address), changes, replace)
+    for address, obs in current.items():
+        undeclared = address not in stack.declarations
+        if (destroy and (not targets or address in in_scope)) or (undeclared and (not targets or address in targets)):
+            reason = "destroy was requested" if destroy else "no longer declared in the manifests"
+            changes[address] = ResourceChange(obs.kind, obs.name, [DELETE], before=obs.attributes, reasons=[reason], current=obs)
+    delete_changes = [ResourceChange(obs.kind, obs.name, [DELETE], before=obs.attributes,
+                                     reasons=[f"duplicate of {current[obs.address].id} (left by an interrupted run)"], current=obs)
+                      for obs in duplicates]
+    ordered = _order_for_display(list(changes.values()), observed) + delete_changes
+    _enforce_prevent_destroy(stack, ordered)
+    return Plan(stack.name, stack.backend, ordered, manifests_digest(stack, desired), state_digest(observed), destroy, targets, replace)
+
+
+def _check_addresses(stack: Stack, addresses: list[str]) -> None:
+    for address in addresses:
+        if "/" not in address:
+            raise PlanError(f"{address!r} is not an address: write KIND/NAME, e.g. Model/pytorch")
+        if address not in stack.declarations:
+            raise PlanError(f"{address} is not declared in the manifests")
+
+
+def _match(observed: list[Observed]) -> tuple[dict[str, Observed], list[Observed]]:
+    """Pair observed resources with addresses; later copies of one address are duplicates."""
+    current: dict[str, Observed] = {}
+    duplicates: list[Observed] = []
+    for obs in sorted(observed, key=lambda o: (o.created_at or "", o.id)):
+        if obs.address in current:
+            duplicates.append(obs)
+        else:
+            current[obs.address] = obs
+    return current, duplicates
+
+
+def resolve_references(kind: str, name: str, attributes: dict[str, Any], ids: Mapping[str, str | None]) -> dict[str, Any]:
+    """A copy of ``attributes`` with each reference replaced by its target's id (or UNKNOWN)."""
+    resolved = json.loads(json.dumps(attributes))
+    for ref in references(kind, name, attributes):
+        parent = resolved
+        for key in ref.path[:-1]:
+            parent = parent[key]
+        parent[ref.path[-1]] = ids.get(ref.target) or UNKNOWN
+    return resolved
+
+
+def _change_for(decl: Declaration, attributes: dict[str, Any], obs: Observed | None,
+                planned: Mapping[str, ResourceChange], forced: list[str]) -> ResourceChange:
+    ids = {address: (change.current.id if change.current and change.actions in ([NOOP], [UPDATE]) else None)
+           for address, change in planned.items()}
+    after = resolve_references(decl.kind, decl.name, attributes, ids)
+    if obs is None:
+        return ResourceChange(decl.kind, decl.name, [CREATE], after=after, reasons=["not found in the backend"])
+    fields = diff_attributes(decl.kind, obs.attributes, after)
+    reasons = _replacement_reasons(decl, fields, planned)
+    if obs.replace_reason:
+        reasons.append(obs.replace_reason)
+    if decl.address in forced:
+        reasons.append("replacement requested with --replace")
+    if reasons:
+        actions = REPLACE
+    elif fields:
+        actions, reasons = [UPDATE], ["attributes differ from the manifest"]
+    else:
+        actions = [NOOP]
+    return ResourceChange(decl.kind, decl.name, actions, before=obs.attributes, after=after, fields=fields, reasons=reasons, current=obs)
+
+
+def _replacement_reasons(decl: Declaration, fields: list[FieldChange], planned: Mapping[str, ResourceChange]) -> list[str]:
+    reasons = []
+    targets_by_path = {ref.path: ref.target for ref in references(decl.kind, decl.name, decl.spec)}
+    for change in fields:
+        if not change.forces_replacement:
+            continue
+        target = targets_by_path.get(change.path)
+        if target and change.after == UNKNOWN and target in planned:
+            reasons.append(f"{target} will be {'replaced' if planned[target].is_replace else 'created'}")
+        else:
+            reasons.append(f"{change.name} forces replacement")
+    return list(dict.fromkeys(reasons))
+
+
+def diff_attributes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
+    """Changed leaves between two attribute sets (DeepDiff), each marked if it forces replacement."""
+    from deepdiff import DeepDiff
+
+    tree = DeepDiff(dict(before), dict(after), view="tree", ignore_numeric_type_changes=True)
+    changes = []
+    for report in tree.values():
+        for item in report:
+            path = tuple(item.path(output_format="list"))
+            t1, t2 = item.t1, item.t2
+            before_value = None if type(t1).__name__ == "NotPresent" else t1
+            after_value = None if type(t2).__name__ == "NotPresent" else t2
+            changes.append(FieldChange(path, before_value, after_value, schema.forces_replacement(kind, path)))
+    return sorted(changes, key=lambda c: [str(p) for p in c.path])
+
+
+def _order_for_display(changes: list[ResourceChange], observed: list[Observed]) -> list[ResourceChange]:
+    """Creates and updates in dependency order, then deletes dependants first."""
+    keep = [c for c in changes if c.actions != [DELETE]]
+    deletes = [c for c in changes if c.actions == [DELETE]]
+    order = observed_graph(observed).order()
+    rank = {address: i for i, address in enumerate(order)}
+    deletes.sort(key=lambda c: -rank.get(c.address, -1))
+    return keep + deletes
+
+
+def observed_graph(observed: Iterable[Observed]) -> Graph:
+    """Dependencies among observed resources, from the ids their reference fields hold."""
+    observed = list(observed)
+    by_id = {obs.id: obs.address for obs in observed}
+    depends: dict[str, set[str]] = {}
+    for obs in observed:
+        depends.setdefault(obs.address, set())
+        for field_ in schema.annotated_fields(obs.kind, "x-fldecl-ref"):
+            for _, value in schema.values_at(obs.attributes, field_.path):
+                if isinstance(value, str) and value in by_id and by_id[value] != obs.address:
+                    depends[obs.address].add(by_id[value])
+    return Graph(depends)
+
+
+def _enforce_prevent_destroy(stack: Stack, changes: list[ResourceChange]) -> None:
+    blocked = [c for c in changes if DELETE in c.actions and c.address in stack.declarations and stack.declarations[c.address].prevent_destroy]
+    if blocked:
+        names = ", ".join(f"{c.address} ({c.action_label})" for c in blocked)
+        raise PlanError(f"lifecycle.prevent_destroy forbids this plan: {names}. "
+                        "Remove prevent_destroy from the manifest first if this is really meant.")
+
+
+def _digest(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def manifests_digest(stack: Stack, desired: Mapping[str, dict[str, Any]]) -> str:
+    return _digest({"stack": [stack.name, stack.backend, stack.tags], "resources": desired})
+
+
+def state_digest(observed: Iterable[Observed]) -> str:
+    return _digest(sorted(
+        ([o.address, o.id, o.attributes, sorted(o.tags), o.status, o.replace_reason] for o in observed), key=lambda x: (x[0], x[1])))

@@ -1,0 +1,165 @@
+"""The JSON Schemas in ``schemas/``: validation, defaults, and the ``x-fldecl-*`` annotations.
+
+The schemas are the single description of every kind. Besides validating, their annotations
+tell the core how a field behaves, as a Terraform provider schema does:
+
+- ``x-fldecl-ref: KIND``   the string names another resource of that kind (a graph edge);
+- ``x-fldecl-force-new``   a change here cannot be made in place: the resource is replaced;
+- ``x-fldecl-path``        a file path relative to the stack directory, which must stay inside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SchemaPath = tuple[str | int, ...]
+
+
+def schemas_dir() -> Path:
+    """``schemas/`` beside the package in a checkout; ``fldecl/_schemas`` in an installed wheel."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package.parent / "schemas", package / "_schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("fldecl's JSON Schemas are missing from this installation")
+
+
+@cache
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """Kind name -> schema, read once."""
+    result = {}
+    for file in sorted(schemas_dir().glob("*.schema.json")):
+        schema = json.loads(file.read_text())
+        result[schema["properties"]["kind"]["const"]] = schema
+    return result
+
+
+def kinds() -> list[str]:
+    return list(all_schemas())
+
+
+@cache
+def validator(kind: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(all_schemas()[kind])
+
+
+def spec_schema(kind: str) -> dict[str, Any]:
+    return all_schemas()[kind]["properties"].get("spec", {})
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if ref and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return target
+    return node
+
+
+def _branches(node: dict[str, Any], root: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node and every alternative it allows (oneOf / anyOf / allOf)."""
+    node = _resolve(node, root)
+    found = [node]
+    for keyword in ("oneOf", "anyOf", "allOf"):
+        for branch in node.get(keyword, []):
+            found.extend(_branches(branch, root))
+    return found
+
+
+def _children(node: dict[str, Any], key: str | int, root: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for branch in _branches(node, root):
+        if isinstance(key, int):
+            items = branch.get("items")
+            if isinstance(items, dict):
+                found.append(items)
+        elif key in branch.get("properties", {}):
+            found.append(branch["properties"][key])
+        elif isinstance(branch.get("additionalProperties"), dict):
+            found.append(branch["additionalProperties"])
+    return found
+
+
+def nodes_along(kind: str, spec_path: SchemaPath) -> Iterator[dict[str, Any]]:
+    """Every schema node met walking ``spec_path`` down from the spec (all alternatives)."""
+    root = all_schemas()[kind]
+    level = _branches(spec_schema(kind), root)
+    yield from level
+    for key in spec_path:
+        level = [b for node in level for child in _children(node, key, root) for b in _branches(child, root)]
+        yield from level
+
+
+def forces_replacement(kind: str, spec_path: SchemaPath) -> bool:
+    return any(node.get("x-fldecl-force-new") for node in nodes_along(kind, spec_path))
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """A field carrying an annotation; ``path`` uses ``"*"`` for every array index."""
+
+    path: tuple[str, ...]
+    value: Any
+
+
+@cache
+def annotated_fields(kind: str, keyword: str) -> tuple[Annotated, ...]:
+    root = all_schemas()[kind]
+    found: list[Annotated] = []
+
+    def visit(node: dict[str, Any], path: tuple[str, ...], depth: int) -> None:
+        if depth > 12:
+            return
+        for branch in _branches(node, root):
+            if keyword in branch and Annotated(path, branch[keyword]) not in found:
+                found.append(Annotated(path, branch[keyword]))
+            for name, child in branch.get("properties", {}).items():
+                visit(child, path + (name,), depth + 1)
+            if isinstance(branch.get("items"), dict):
+                visit(branch["items"], path + ("*",), depth + 1)
+
+    visit(spec_schema(kind), (), 0)
+    return tuple(found)
+
+
+def values_at(data: Any, pattern: tuple[str, ...], prefix: SchemaPath = ()) -> Iterator[tuple[SchemaPath, Any]]:
+    """Every (concrete path, value) in ``data`` matching ``pattern`` (``"*"`` = any list index)."""
+    if not pattern:
+        yield prefix, data
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        if isinstance(data, list):
+            for i, item in enumerate(data):
+                yield from values_at(item, rest, prefix + (i,))
+    elif isinstance(data, dict) and head in data:
+        yield from values_at(data[head], rest, prefix + (head,))
+
+
+def with_defaults(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``spec`` with schema defaults filled in, so omitting a default equals writing it."""
+    root = all_schemas()[kind]
+
+    def fill(node: dict[str, Any], value: Any) -> Any:
+        node = _resolve(node, root)
+        if isinstance(value, dict):
+            props = node.get("properties", {})
+            out = {key: fill(props[key], item) if key in props else item for key, item in value.items()}
+            for key, prop in props.items():
+                prop = _resolve(prop, root)
+                if key not in out and "default" in prop:
+                    out[key] = json.loads(json.dumps(prop["default"]))
+            return out
+        if isinstance(value, list) and isinstance(node.get("items"), dict):
+            return [fill(node["items"], item) for item in value]
+        return value
+
+    return fill(spec_schema(kind), spec)

@@ -1,0 +1,182 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's loaders lose line numbers and silently keep the last of two duplicate keys. Here a
+document is composed into nodes by the safe loader, then built into plain Python values while
+recording the position of every field path, rejecting duplicate keys, non-standard tags (no
+Python objects), oversized files and alias bombs. ``${VAR}`` / ``${VAR:-default}`` are
+substituted in strings from the environment; ``$${`` escapes a literal ``${``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fldecl.core.diagnostics import Diagnostics, Location
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+
+FieldPath = tuple[str | int, ...]
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:" + name
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")
+}
+_VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class SourceDocument:
+    """One YAML document: its value and the position of each field path inside it."""
+
+    file: Path
+    index: int
+    value: Any
+    positions: dict[FieldPath, Location] = field(default_factory=dict)
+
+    def locate(self, path: FieldPath) -> Location:
+        """The closest known position of ``path`` (walking up to its parents)."""
+        while path not in self.positions and path:
+            path = path[:-1]
+        return self.positions.get(path, Location(self.file, 1, 1))
+
+
+def format_path(path: FieldPath) -> str:
+    """``("spec", "remote_training", "remote_training_systems", 0)`` -> ``spec.remote_training.remote_training_systems[0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics) -> list[SourceDocument]:
+    """All documents of ``file``; problems go to ``diagnostics`` and the file yields what parsed."""
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        diagnostics.error(f"cannot read file: {exc.strerror}", Location(file))
+        return []
+    if size > MAX_FILE_BYTES:
+        diagnostics.error(f"file is {size} bytes; manifests are limited to {MAX_FILE_BYTES}", Location(file))
+        return []
+    text = file.read_text(encoding="utf-8", errors="replace")
+    loader = _Loader(text)
+    documents: list[SourceDocument] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            builder = _Builder(file, env, diagnostics)
+            value = builder.build(node, ())
+            if value is not None:
+                documents.append(SourceDocument(file, len(documents), value, builder.positions))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        diagnostics.error(f"YAML syntax error: {exc.problem or exc.context}", location)
+    except yaml.YAMLError as exc:
+        diagnostics.error(f"YAML error: {exc}", Location(file))
+    finally:
+        loader.dispose()
+    return documents
+
+
+class _Builder:
+    """Turns composed nodes into values, keeping positions and enforcing the safety rules."""
+
+    def __init__(self, file: Path, env: Mapping[str, str], diagnostics: Diagnostics) -> None:
+        self.file = file
+        self.env = env
+        self.diagnostics = diagnostics
+        self.positions: dict[FieldPath, Location] = {}
+        self.nodes_seen = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def where(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: FieldPath) -> Any:
+        self.nodes_seen += 1
+        if self.nodes_seen > MAX_NODES:
+            raise yaml.YAMLError(f"document expands to more than {MAX_NODES} values (alias expansion is bounded)")
+        self.positions.setdefault(path, self.where(node))
+        if node.tag not in _STANDARD_TAGS:
+            self.diagnostics.error(f"tag {node.tag!r} is not allowed: manifests hold plain data only", self.where(node), format_path(path))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self.build_mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.build_scalar(node, path)
+
+    def build_mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        self.constructor.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.constructor.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key)
+            child = path + (key,)
+            if key in result:
+                first = self.positions[child]
+                self.diagnostics.error(
+                    f"duplicate key {key!r} (first at line {first.line}); YAML would silently keep only the last",
+                    self.where(key_node),
+                    format_path(child),
+                )
+                continue
+            self.positions[child] = self.where(key_node)
+            result[key] = self.build(value_node, child)
+        return result
+
+    def build_scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value
+        value = self.constructor.construct_object(node)
+        if not isinstance(value, str) or "$" not in value:
+            return value
+        substituted = self.substitute(value, node, path)
+        if node.style is None and substituted != value:
+            # An unquoted `${EPOCHS:-1}` becomes the int 1, as if written literally.
+            resolved_tag = _Loader.resolve(yaml.ScalarNode, substituted, (True, False))
+            if resolved_tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"):
+                return self.constructor.construct_object(yaml.ScalarNode(resolved_tag, substituted))
+        return substituted
+
+    def substitute(self, text: str, node: yaml.Node, path: FieldPath) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            name, default = match.group(1), match.group(2)
+            if name in self.env:
+                return self.env[name]
+            if default is not None:
+                return default
+            self.diagnostics.error(
+                f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)",
+                self.where(node),
+                format_path(path),
+            )
+            return ""
+
+        return _VARIABLE.sub(replace, text)
+
+
+def iter_manifest_files(stack_dir: Path) -> Iterator[Path]:
+    """The stack's manifests: ``*.yaml`` / ``*.yml`` directly in the directory, in name order."""
+    for path in sorted(stack_dir.iterdir()):
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            yield path
+
+
+def environment() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,129 @@
+"""A transactional resource store in SQLite, for providers that keep their resources on disk.
+
+Each write is one transaction, so a process killed mid-apply leaves either the whole record or
+none of it. Records look like WML's: an id, a name, tags, timestamps, the attributes fldecl
+compares, a status, and a WML-shaped ``entity``. Every query is counted, so benchmarks and tests
+can check that reading a stack costs one query per kind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fldecl.providers.base import Observed
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    status TEXT,
+    entity TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS resources_kind ON resources (kind);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Record:
+    id: str
+    kind: str
+    name: str
+    tags: list[str]
+    attributes: dict[str, Any]
+    status: str | None
+    entity: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+    def observed(self, **overrides: Any) -> Observed:
+        values = dict(kind=self.kind, name=self.name, id=self.id, tags=list(self.tags), attributes=self.attributes,
+                      status=self.status, created_at=self.created_at, updated_at=self.updated_at, details=self.entity)
+        values.update(overrides)
+        return Observed(**values)
+
+
+class ResourceStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.queries = 0
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            self.queries += 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(sql, params).fetchall()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return rows
+
+    def list(self, kind: str, tag: str | None = None) -> list[Record]:
+        """Every record of ``kind`` (carrying ``tag``, if given): one query."""
+        if tag is None:
+            rows = self._run("SELECT * FROM resources WHERE kind = ? ORDER BY created_at", (kind,))
+        else:
+            rows = self._run(
+                "SELECT * FROM resources WHERE kind = ? AND EXISTS (SELECT 1 FROM json_each(resources.tags) WHERE value = ?) "
+                "ORDER BY created_at", (kind, tag))
+        return [_record(row) for row in rows]
+
+    def get(self, record_id: str) -> Record | None:
+        rows = self._run("SELECT * FROM resources WHERE id = ?", (record_id,))
+        return _record(rows[0]) if rows else None
+
+    def insert(self, kind: str, name: str, tags: list[str], attributes: dict[str, Any], status: str | None = None,
+               entity: dict[str, Any] | None = None, record_id: str | None = None) -> Record:
+        stamp = now_iso()
+        record = Record(record_id or str(uuid.uuid4()), kind, name, list(tags), attributes, status, entity or {}, stamp, stamp)
+        self._run("INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
+            record.id, kind, name, json.dumps(record.tags), json.dumps(attributes), status, json.dumps(record.entity), stamp, stamp))
+        return record
+
+    def update(self, record_id: str, **fields: Any) -> Record:
+        """Change some of name, tags, attributes, status, entity in one transaction."""
+        allowed = {"name", "tags", "attributes", "status", "entity"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {unknown}")
+        assignments = ", ".join(f"{key} = ?" for key in fields) + ", updated_at = ?"
+        values = [json.dumps(v) if key in ("tags", "attributes", "entity") else v for key, v in fields.items()]
+        self._run(f"UPDATE resources SET {assignments} WHERE id = ?", (*values, now_iso(), record_id))
+        record = self.get(record_id)
+        if record is None:
+            raise KeyError(record_id)
+        return record
+
+    def delete(self, record_id: str) -> None:
+        self._run("DELETE FROM resources WHERE id = ?", (record_id,))
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    rid, kind, name, tags, attributes, status, entity, created, updated = row
+    return Record(rid, kind, name, json.loads(tags), json.loads(attributes), status, json.loads(entity), created, updated)
