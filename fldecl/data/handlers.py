@@ -1,0 +1,131 @@
+"""Load a party's data handler: the user's Python file, as WML's party connector would.
+
+The file is the same one a WML party runs, so it imports ``ibmfl.data.data_handler``; where IBM
+FL is not usable, a small stand-in is registered under that name first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fldecl.data.errors import DataError
+
+_DATA_HANDLER_MODULE = "ibmfl.data.data_handler"
+# Keys in a handler's info whose relative values are paths, resolved against the stack directory.
+_PATH_KEY_SUFFIXES = ("_file", "_path", "_dir", "_folder")
+
+
+def load_data_handler(path: Path, class_name: str, info: dict, stack_dir: Path) -> Any:
+    """Import ``path`` and return ``class_name(data_config=info)``.
+
+    Relative paths in ``info`` (values of keys ending in _file, _path, _dir, _folder, such as
+    ``npz_file``) are resolved against ``stack_dir``, as is ``path`` itself.
+    """
+    path = Path(stack_dir) / path
+    if not path.is_file():
+        raise DataError(f"data handler file {path} does not exist")
+    _ensure_data_handler_base()
+    module = _import_file(path)
+    handler_class = getattr(module, class_name, None)
+    if not isinstance(handler_class, type):
+        defined = sorted(
+            name for name, value in vars(module).items() if isinstance(value, type) and value.__module__ == module.__name__
+        )
+        raise DataError(
+            f"data handler file {path} defines no class {class_name!r} (it defines: {', '.join(defined) or 'none'})"
+        )
+    config = _resolve_paths(info, Path(stack_dir))
+    try:
+        if _accepts_keyword(handler_class, "data_config"):
+            return handler_class(data_config=config)
+        return handler_class(config)
+    except Exception as error:
+        raise DataError(f"creating {class_name} from {path} failed: {type(error).__name__}: {error}") from error
+
+
+def get_data(handler: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Call ``handler.get_data()`` and check it returned ``((x_train, y_train), (x_test, y_test))``."""
+    name = type(handler).__name__
+    try:
+        result = handler.get_data()
+    except Exception as error:
+        raise DataError(f"{name}.get_data() failed: {type(error).__name__}: {error}") from error
+    if not (isinstance(result, (tuple, list)) and len(result) == 2 and all(_is_pair(part) for part in result)):
+        raise DataError(
+            f"{name}.get_data() must return ((x_train, y_train), (x_test, y_test)), got {type(result).__name__}"
+        )
+    (x_train, y_train), (x_test, y_test) = ((np.asarray(x), np.asarray(y)) for x, y in result)
+    for part, x, y in (("training", x_train, y_train), ("test", x_test, y_test)):
+        if len(x) != len(y):
+            raise DataError(f"{name}.get_data(): {part} x has {len(x)} points but y has {len(y)}")
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2
+
+
+def _ensure_data_handler_base() -> None:
+    """Make ``ibmfl.data.data_handler.DataHandler`` importable, preferring a working IBM FL."""
+    try:
+        importlib.import_module(_DATA_HANDLER_MODULE)
+        return
+    except Exception:  # not installed, or the stub whose import raises a deprecation error
+        pass
+    from fldecl.data import ibmfl_shim
+
+    parent = _importable_or_empty_package("ibmfl.data")
+    sys.modules[_DATA_HANDLER_MODULE] = ibmfl_shim
+    parent.data_handler = ibmfl_shim
+
+
+def _importable_or_empty_package(name: str) -> types.ModuleType:
+    """Import package ``name``, or register an empty one (and its parents) in its place."""
+    try:
+        return importlib.import_module(name)
+    except Exception:
+        package = types.ModuleType(name)
+        package.__path__ = []
+        sys.modules[name] = package
+        parent_name, _, child = name.rpartition(".")
+        if parent_name:
+            setattr(_importable_or_empty_package(parent_name), child, package)
+        return package
+
+
+def _import_file(path: Path) -> types.ModuleType:
+    """Execute the file as a module named after its path, so two handlers never collide."""
+    module_name = "_fldecl_data_handler_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[module_name]
+        raise DataError(f"importing data handler file {path} failed: {type(error).__name__}: {error}") from error
+    return module
+
+
+def _resolve_paths(info: dict, stack_dir: Path) -> dict:
+    return {
+        key: str(stack_dir / value) if key.endswith(_PATH_KEY_SUFFIXES) and isinstance(value, str) else value
+        for key, value in info.items()
+    }
+
+
+def _accepts_keyword(handler_class: type, keyword: str) -> bool:
+    try:
+        parameters = inspect.signature(handler_class).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

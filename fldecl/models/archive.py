@@ -1,0 +1,45 @@
+"""Byte-reproducible zip files.
+
+A zip normally records the time it was written and the writer's OS, so two builds of the same
+content differ. Model zips and party npz files are compared by hash to decide replacement and to
+detect drift, so every member gets fixed metadata and is stored uncompressed (deflate output can
+change with the zlib version).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from fldecl.models.errors import ModelError
+
+_FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can record
+_UNIX = 3
+_FILE_MODE_RW_R_R = 0o100644
+
+
+def deterministic_zip(members: dict[str, bytes]) -> bytes:
+    """Zip ``members`` (name -> bytes) in the given order with fixed metadata."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=_FIXED_DATE_TIME)
+            info.create_system = _UNIX
+            info.external_attr = _FILE_MODE_RW_R_R << 16
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def read_member(zip_bytes: bytes, name: str, origin: str) -> bytes:
+    """Return member ``name`` of a zip; ``origin`` names the zip in error messages."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            names = archive.namelist()
+            if name not in names:
+                raise ModelError(
+                    f"{origin} has no {name!r} at its root (it holds: {', '.join(names) or 'nothing'}); "
+                    "set model_file to the file that holds the model"
+                )
+            return archive.read(name)
+    except zipfile.BadZipFile as error:
+        raise ModelError(f"{origin} is not a valid zip file: {error}") from error

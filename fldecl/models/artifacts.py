@@ -1,0 +1,86 @@
+"""Model zips in WML's layout: the model file at the zip root, built or checked, and loaded."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fldecl.models.archive import deterministic_zip, read_member
+from fldecl.models.errors import ModelError, ModelTrustError
+from fldecl.models.spec import architecture_of, model_file_of, source_kind, zip_path_of
+
+_TORCH_SUFFIXES = {".pt", ".pth"}
+
+
+def build_zip(spec: dict, stack_dir: Path) -> bytes:
+    """The zip to upload for a Model spec; the same spec always gives the same bytes.
+
+    A zip_file source is returned as is after checking it holds model_file. A training source has
+    no zip until the training completed: the provider downloads that one instead.
+    """
+    kind = source_kind(spec)
+    if kind == "training":
+        raise ModelError("a Model whose source is a training has no zip before that training completed")
+    model_file = model_file_of(spec)
+    if kind == "zip_file":
+        return _checked_source_zip(spec, stack_dir, model_file)
+    architecture = architecture_of(spec)
+    if architecture["framework"] == "pytorch":
+        from fldecl.models import pytorch
+
+        model_bytes = pytorch.serialize(pytorch.build_sequential(architecture), model_file)
+    else:
+        from fldecl.models import scikit_learn
+
+        model_bytes = scikit_learn.serialize(scikit_learn.build_estimator(architecture))
+    return deterministic_zip({model_file: model_bytes})
+
+
+def _checked_source_zip(spec: dict, stack_dir: Path, model_file: str | None) -> bytes:
+    path = zip_path_of(spec, stack_dir)
+    try:
+        zip_bytes = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"cannot read model zip {path}: {error.strerror}") from error
+    if model_file is None:
+        if not zipfile.is_zipfile(io.BytesIO(zip_bytes)):
+            raise ModelError(f"model zip {path} is not a valid zip file")
+    else:
+        read_member(zip_bytes, model_file, f"model zip {path}")
+    return zip_bytes
+
+
+def load_model(zip_bytes_or_path: bytes | str | Path, model_file: str, trusted: bool) -> Any:
+    """Unpickle the model inside a zip, only if its origin is trusted.
+
+    Unpickling runs arbitrary code, so a zip fldecl did not build itself is loaded only when the
+    user marked it trusted. The format is recognised from the file: a torch archive (or a .pt/.pth
+    name) goes through torch.load, anything else through pickle.
+    """
+    if not trusted:
+        raise ModelTrustError(
+            f"refusing to load {model_file!r}: unpickling a model runs code from the file. If you trust "
+            "this zip, set `trusted: true` in the Model spec"
+        )
+    if isinstance(zip_bytes_or_path, (str, Path)):
+        origin = f"model zip {zip_bytes_or_path}"
+        try:
+            zip_bytes = Path(zip_bytes_or_path).read_bytes()
+        except OSError as error:
+            raise ModelError(f"cannot read {origin}: {error.strerror}") from error
+    else:
+        origin, zip_bytes = "model zip", zip_bytes_or_path
+    model_bytes = read_member(zip_bytes, model_file, origin)
+    try:
+        if zipfile.is_zipfile(io.BytesIO(model_bytes)) or PurePosixPath(model_file).suffix in _TORCH_SUFFIXES:
+            from fldecl.models import pytorch
+
+            return pytorch.deserialize(model_bytes)
+        return pickle.loads(model_bytes)
+    except ModuleNotFoundError as error:
+        raise ModelError(f"loading {model_file!r} needs the Python package {error.name!r}") from error
+    except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
+        raise ModelError(f"{model_file!r} in {origin} is not a loadable model: {error}") from error

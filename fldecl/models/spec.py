@@ -1,0 +1,104 @@
+"""What a Model spec means, without importing any ML framework.
+
+``plan`` calls :func:`content_hash` for every Model, so this module must stay free of torch,
+scikit-learn and numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fldecl.models.errors import ModelError
+
+# Bump when build_zip would produce different bytes for the same spec, so that existing models
+# get replaced by what the new builder makes.
+BUILDER_FORMAT_VERSION = 1
+
+_KNOWN_FRAMEWORKS = ("pytorch", "scikit-learn", "tensorflow", "xgboost")
+
+# The seed's file name for PyTorch; scikit-learn models are plain pickles.
+DEFAULT_MODEL_FILES = {"pytorch": "pytorch_sequence.pt", "scikit-learn": "model.pickle"}
+
+_ARCHITECTURE_DEFAULTS: dict[str, Any] = {"seed": 0}
+_SCIKIT_LEARN_DEFAULTS: dict[str, Any] = {"params": {}}
+
+
+def framework_of(model_type: str) -> str:
+    """The framework of a WML model type: ``pytorch-onnx_1.12`` -> ``pytorch``.
+
+    Unknown types give their name part unchanged (``spss-modeler_18.2`` -> ``spss-modeler``).
+    """
+    name, separator, _version = model_type.partition("_")
+    if not separator or not name:
+        raise ModelError(f"model type {model_type!r} is not of the form <framework>_<version>")
+    for framework in _KNOWN_FRAMEWORKS:
+        if name == framework or name.startswith(framework + "-"):
+            return framework
+    return name
+
+
+def source_kind(spec: dict) -> str:
+    """Which of ``zip_file``, ``architecture`` or ``training`` the spec's source is."""
+    source = spec.get("source") or {}
+    if len(source) != 1:
+        raise ModelError("Model source must name exactly one of zip_file, architecture, training")
+    return next(iter(source))
+
+
+def model_file_of(spec: dict) -> str | None:
+    """The file inside the zip that holds the model: the spec's, else the framework's default."""
+    model_file = spec.get("model_file") or DEFAULT_MODEL_FILES.get(framework_of(spec["type"]))
+    if model_file is not None:
+        path = PurePosixPath(model_file)
+        if path.is_absolute() or ".." in path.parts or str(path) == ".":
+            raise ModelError(f"model_file {model_file!r} must be a relative path inside the zip")
+    return model_file
+
+
+def architecture_of(spec: dict) -> dict[str, Any]:
+    """The spec's architecture with schema defaults applied, checked against the model type."""
+    architecture = {**_ARCHITECTURE_DEFAULTS, **spec["source"]["architecture"]}
+    if architecture["framework"] == "scikit-learn":
+        architecture = {**_SCIKIT_LEARN_DEFAULTS, **architecture}
+    declared = framework_of(spec["type"])
+    if architecture["framework"] != declared:
+        raise ModelError(
+            f"architecture framework {architecture['framework']!r} does not match model type "
+            f"{spec['type']!r} ({declared})"
+        )
+    return architecture
+
+
+def zip_path_of(spec: dict, stack_dir: Path) -> Path:
+    """The source zip, relative paths being relative to the stack directory."""
+    return Path(stack_dir) / spec["source"]["zip_file"]
+
+
+def content_hash(spec: dict, stack_dir: Path) -> str | None:
+    """``sha256:<hex>`` of what the model's content will be; a change means replacement.
+
+    For a zip it is the file's hash. For an architecture it hashes the canonical JSON of what
+    build_zip reads (architecture, type, model_file, builder version) rather than the built bytes,
+    so ``plan`` stays cheap and never imports torch. For a training source it returns None: the
+    content is known only after that training ran (Terraform's "known after apply").
+    """
+    kind = source_kind(spec)
+    if kind == "training":
+        return None
+    if kind == "zip_file":
+        path = zip_path_of(spec, stack_dir)
+        try:
+            return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as error:
+            raise ModelError(f"cannot read model zip {path}: {error.strerror}") from error
+    identity = {
+        "architecture": architecture_of(spec),
+        "type": spec["type"],
+        "model_file": model_file_of(spec),
+        "builder_format_version": BUILDER_FORMAT_VERSION,
+    }
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
