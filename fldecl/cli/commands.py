@@ -1,0 +1,186 @@
+"""Command bodies for validate / plan / apply / destroy / show / graph / import."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.text import Text
+
+from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
+from fldecl.core.plan import Plan
+
+
+def validate(stack_dir: Path, as_json: bool) -> None:
+    from fldecl.core.diagnostics import Diagnostics, StackInvalid
+    from fldecl.core.manifest import load_stack
+
+    try:
+        stack = load_stack(stack_dir)
+        diagnostics = Diagnostics()
+    except StackInvalid as exc:
+        stack, diagnostics = None, exc.diagnostics
+    if as_json:
+        click.echo(scrub(json.dumps(diagnostics.to_json(stack_dir.resolve()), indent=2)))
+    elif diagnostics.errors:
+        print_diagnostics(diagnostics, stack_dir.resolve())
+        console(stderr=True).print(f"[red]{len(diagnostics.errors)} error(s).[/red]")
+    else:
+        assert stack is not None
+        console().print(f"[green]Success![/green] {len(stack.declarations)} resources in stack {stack.name!r} are valid.")
+    if diagnostics.errors:
+        sys.exit(1)
+
+
+@guarded
+def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detailed_exitcode: bool,
+         destroy: bool, targets: list[str], replace: list[str]) -> None:
+    stack = load(stack_dir, backend)
+    the_plan = reconciler(stack).plan(destroy=destroy, targets=targets, replace=replace)
+    print_plan(the_plan, fmt)
+    if out:
+        from fldecl.core.saved_plan import save
+
+        save(the_plan, stack.directory, out)
+        console(stderr=True).print(f"Saved the plan to {out}. Apply exactly it with: fldecl apply {out}")
+    if detailed_exitcode and the_plan.has_changes:
+        sys.exit(2)
+
+
+def print_plan(the_plan: Plan, fmt: str) -> None:
+    if fmt == "json":
+        from fldecl.render.plan_json import plan_document
+
+        click.echo(scrub(json.dumps(plan_document(the_plan), indent=2, default=str)))
+    elif fmt == "markdown":
+        from fldecl.render.plan_markdown import plan_markdown
+
+        click.echo(scrub(plan_markdown(the_plan)), nl=False)
+    else:
+        from fldecl.render.plan_text import print_plan as print_text
+
+        print_text(the_plan, console())
+
+
+@guarded
+def apply(target: Path, backend: str | None, auto_approve: bool, parallelism: int, lock_timeout: float,
+          targets: list[str], replace: list[str], wait: bool) -> None:
+    if target.is_file():
+        _apply_saved(target, backend, parallelism, lock_timeout, wait)
+        return
+    stack = load(target, backend)
+    _run(stack, "apply", auto_approve, parallelism, lock_timeout, wait,
+         lambda rec: rec.plan(targets=targets, replace=replace))
+
+
+@guarded
+def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelism: int, lock_timeout: float,
+            targets: list[str], delete_key_files: bool) -> None:
+    stack = load(stack_dir, backend)
+    _run(stack, "destroy", auto_approve, parallelism, lock_timeout, True,
+         lambda rec: rec.plan(destroy=True, targets=targets), options={"delete_key_files": delete_key_files})
+    if not delete_key_files:
+        console().print("[dim]Key and certificate files were kept (pass --delete-key-files to remove them).[/dim]")
+
+
+def _apply_saved(plan_file: Path, backend: str | None, parallelism: int, lock_timeout: float, wait: bool) -> None:
+    from fldecl.core.saved_plan import check_fresh, load_saved
+
+    saved = load_saved(plan_file)
+    stack = load(Path(saved["stack_dir"]), backend or saved["backend"])
+
+    def replan(rec: Any) -> Plan:
+        fresh = rec.plan(destroy=saved["destroy"], targets=saved["targets"], replace=saved["replace"])
+        check_fresh(saved, fresh)
+        return fresh
+
+    _run(stack, "apply", True, parallelism, lock_timeout, wait, replan)
+
+
+def _run(stack: Any, operation: str, auto_approve: bool, parallelism: int, lock_timeout: float, wait: bool,
+         make_plan: Any, options: dict[str, Any] | None = None) -> None:
+    from fldecl.core.lock import stack_lock
+
+    out = console()
+    rec = reconciler(stack, wait=wait, options=options)
+    with stack_lock(stack.state_dir, operation, lock_timeout):
+        the_plan = make_plan(rec)
+        print_plan(the_plan, "text")
+        if not the_plan.has_changes:
+            return
+        _approve(operation, auto_approve)
+        out.print()
+        result = rec.apply(the_plan, StepPrinter(out), parallelism)
+    style = "red" if result.failed else "green"
+    out.print(f"\n[bold {style}]{operation.capitalize()} {'failed' if result.failed else 'complete'}![/bold {style}] {result.summary}.")
+    for failure in result.failed:
+        out.print(Text(f"  {failure.step[0]} {failure.step[1]}: {scrub(failure.message)}", style="red"))
+    if result.failed:
+        sys.exit(1)
+
+
+def _approve(operation: str, auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not is_interactive():
+        fail(f"refusing to {operation} without approval: there is no terminal to ask on. Pass --auto-approve "
+             "(or apply a reviewed plan file: fldecl plan --out plan.json; fldecl apply plan.json)")
+    answer = click.prompt(f"\nDo you want to {operation}? Only 'yes' will be accepted", default="", show_default=False)
+    if answer.strip() != "yes":
+        fail(f"{operation} cancelled")
+
+
+class StepPrinter:
+    """Terraform-style lines per step: 'Creating...', 'Creation complete after 2s [id=...]'."""
+
+    VERBS = {"create": ("Creating", "Creation"), "update": ("Modifying", "Modifications"), "delete": ("Destroying", "Destruction")}
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+    def step_started(self, step: tuple[str, str]) -> None:
+        self.out.print(Text(f"{step[1]}: {self.VERBS[step[0]][0]}..."))
+
+    def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
+        noun = self.VERBS[step[0]][1]
+        if outcome == "ok":
+            self.out.print(Text(f"{step[1]}: {noun} complete after {seconds:.1f}s [{message}]"))
+        elif outcome == "skipped":
+            self.out.print(Text(f"{step[1]}: skipped, {scrub(message)}", style="yellow"))
+        else:
+            self.out.print(Text(f"{step[1]}: {noun} failed: {scrub(message)}", style="red"))
+
+
+@guarded
+def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
+    stack = load(stack_dir, backend)
+    observed = reconciler(stack).observe()
+    if as_json:
+        rows = [{"address": o.address, "id": o.id, "status": o.status, "created_at": o.created_at, "tags": o.tags,
+                 "attributes": o.attributes, "details": o.details} for o in observed]
+        click.echo(scrub(json.dumps({"stack": stack.name, "backend": stack.backend, "resources": rows}, indent=2, default=str)))
+        return
+    from fldecl.render.state_text import print_state
+
+    print_state(stack, observed, console())
+
+
+@guarded
+def graph(stack_dir: Path) -> None:
+    from fldecl.core.rules import dependency_graph
+
+    click.echo(dependency_graph(load(stack_dir)).to_dot(), nl=False)
+
+
+@guarded
+def import_resource(address: str, resource_id: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+    from fldecl.core.lock import stack_lock
+
+    stack = load(stack_dir, backend)
+    with stack_lock(stack.state_dir, "import", lock_timeout):
+        adopted = reconciler(stack).adopt(address, resource_id)
+    console().print(f"[green]Imported {address}[/green] (id {adopted.id}); it now carries the tag {stack.owner_tag}. "
+                    "Run `fldecl plan` to see how it differs from its manifest.")

@@ -1,0 +1,135 @@
+"""What every command shares: loading the stack, wiring providers, printing errors, exit codes.
+
+Errors a user can act on are printed as one line and exit 1; secrets from the environment are
+scrubbed from everything printed; a bug prints a short note (the traceback only with
+``FLDECL_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from fldecl.core.manifest import Stack
+
+T = TypeVar("T")
+SECRET_VARIABLES = ("WML_APIKEY", "WML_PASSWORD", "WML_TOKEN")
+
+
+class UserError(click.ClickException):
+    """An error the user can fix: printed as ``Error: ...``, exit 1."""
+
+    exit_code = 1
+
+    def format_message(self) -> str:
+        return scrub(self.message)
+
+
+def scrub(text: str) -> str:
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, f"${name}")
+    return text
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's known failures into one-line errors with exit code 1."""
+    from fldecl.core.diagnostics import StackInvalid
+    from fldecl.core.lock import LockBusy
+    from fldecl.core.plan import PlanError
+    from fldecl.providers.base import ProviderError
+
+    try:
+        yield
+    except StackInvalid as exc:
+        print_diagnostics(exc.diagnostics, None)
+        raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
+    except (PlanError, ProviderError, LockBusy) as exc:
+        raise UserError(str(exc)) from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if os.environ.get("FLDECL_DEBUG"):
+            traceback.print_exc()
+        raise UserError(f"internal error: {type(exc).__name__}: {exc} (set FLDECL_DEBUG=1 for the traceback)") from None
+
+
+def print_diagnostics(diagnostics: Any, base: Path | None) -> None:
+    err = console(stderr=True)
+    from rich.text import Text
+
+    for item in diagnostics.sorted():
+        err.print(Text(scrub(item.render(base)), style="red" if item.severity == "error" else "yellow"))
+
+
+def load(stack_dir: Path, backend: str | None = None) -> Stack:
+    from fldecl.core.manifest import load_stack
+
+    return load_stack(stack_dir, backend_override=backend)
+
+
+def reconciler(stack: Stack, *, wait: bool = True, reporter: Any = None, options: dict[str, Any] | None = None) -> Any:
+    from fldecl.core.reconciler import Reconciler
+    from fldecl.providers import providers_for
+    from fldecl.providers.base import ProviderContext
+
+    ensure_state_dir(stack.state_dir)
+    options = options or {}
+    providers = providers_for(stack.backend, stack.state_dir, options)
+    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait, options)
+    return Reconciler(stack, providers, ctx)
+
+
+def ensure_state_dir(state_dir: Path) -> None:
+    """``.fldecl/`` holds state and never belongs in Git: it ignores itself."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# fldecl's local state; never commit it\n*\n")
+
+
+class LineReporter:
+    """Progress from long provider calls, one line each (readable in CI logs too)."""
+
+    def __init__(self) -> None:
+        self.out = console()
+
+    def progress(self, address: str, message: str) -> None:
+        from rich.text import Text
+
+        self.out.print(Text(f"{address}: {scrub(message)}", style="cyan"))
+
+
+def guarded(action: Callable[..., T]) -> Callable[..., T]:
+    """Decorator for command bodies: known errors become ``Error: ...`` and exit 1."""
+    import functools
+
+    @functools.wraps(action)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with user_errors():
+            return action(*args, **kwargs)
+
+    return wrapper
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty()

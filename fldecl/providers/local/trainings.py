@@ -1,0 +1,170 @@
+"""Trainings on the local backend: a real federated run per ``Training`` resource.
+
+Creating a training writes its job (the aggregator's view plus the settings of the parties this
+machine runs) into ``.fldecl/trainings/<id>/``, issues the aggregator a TLS certificate from the
+stack's CA, and starts :mod:`fldecl.fl`: an aggregator process and one process per party. The
+record's status follows ``status.json``; a run whose aggregator died is reported failed, so the
+next plan replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+from fldecl.providers.base import Desired, Observed, ProviderContext, ProviderError
+from fldecl.providers.store import Record, ResourceStore
+
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def work_dir(ctx: ProviderContext, training_id: str) -> Path:
+    return ctx.state_dir / "trainings" / training_id
+
+
+def create(store: ResourceStore, desired: Desired, ctx: ProviderContext) -> Observed:
+    record = store.insert("Training", desired.name, desired.tags, desired.attributes, status="pending",
+                          entity=_entity(desired.attributes, "pending"))
+    try:
+        job = _job(record.id, desired, ctx)
+    except ProviderError as exc:
+        store.update(record.id, status="failed", entity=_entity(desired.attributes, "failed", str(exc)))
+        raise
+    from fldecl.fl import run_training, start_training
+
+    if not ctx.wait:
+        start_training(job)
+        store.update(record.id, status="running", entity=_entity(desired.attributes, "running"))
+        ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
+        return observe(store, store.get(record.id) or record, ctx)
+    store.update(record.id, status="running", entity=_entity(desired.attributes, "running"))
+    result = run_training(job, lambda event: _report(ctx, desired.address, event))
+    store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
+    final = observe(store, store.get(record.id) or record, ctx)
+    if result.state != "completed":
+        raise ProviderError(f"training {result.state}: {result.reason}")
+    return final
+
+
+def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Observed:
+    from fldecl.fl.status import read_status
+
+    directory = work_dir(ctx, record.id)
+    status = read_status(directory) or {}
+    state, reason = record.status or "pending", status.get("reason")
+    if state not in TERMINAL:
+        state = status.get("state", state)
+        if state not in TERMINAL and not _alive(status.get("pid")):
+            state, reason = "failed", "interrupted: the aggregator process is gone"
+        if state in TERMINAL:
+            store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
+    details = {"rounds": _round_rows(status.get("rounds", [])), "work_dir": str(directory), "reason": reason,
+               "aggregator": status.get("aggregator")}
+    plot = directory / "metrics.png"
+    if plot.is_file():
+        details["plot"] = str(plot)
+    replace_reason = f"training {state}: {reason}" if state in ("failed", "canceled") else None
+    label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
+    return record.observed(status=label, replace_reason=replace_reason, details=details)
+
+
+def delete(store: ResourceStore, current: Observed, ctx: ProviderContext) -> None:
+    """WML's hard delete: stop the run if it is still going, then remove its files."""
+    from fldecl.fl.status import read_status
+
+    directory = work_dir(ctx, current.id)
+    status = read_status(directory) or {}
+    pid = status.get("pid")
+    if status.get("state") not in TERMINAL and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) -> bytes:
+    """The final model as a party saved it (the aggregator never holds it in plaintext)."""
+    record = store.get(training_id)
+    if record is None or record.status != "completed":
+        raise ProviderError(f"training {training_id} has not completed; its model cannot be stored yet")
+    parties = sorted((work_dir(ctx, training_id) / "parties").glob("*/final_model.zip"))
+    if not parties:
+        raise ProviderError(f"training {training_id} left no final model at any party")
+    return parties[0].read_bytes()
+
+
+def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
+    from fldecl import pki
+    from fldecl.fl.job import PartySettings, TrainingJob
+
+    spec = desired.attributes
+    deps = {obs.id: obs for obs in desired.dependencies.values()}
+    model = deps[spec["model"]]
+    authority = next((o for o in desired.dependencies.values() if o.kind == "CertificateAuthority"), None)
+    if authority is None:
+        raise ProviderError(f"{desired.address}: the local backend needs the parties' CertificateAuthority in the stack")
+    directory = work_dir(ctx, training_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    stack = ctx.stack_dir
+    ca_cert = stack / authority.attributes["cert_file"]
+    aggregator_key, aggregator_cert = directory / "aggregator" / "key.pem", directory / "aggregator" / "cert.pem"
+    try:
+        pki.issue_certificate(stack / authority.attributes["key_file"], ca_cert, pki.Subject(common_name=f"aggregator {desired.name}"),
+                              ["localhost", "127.0.0.1"], 30, aggregator_key, aggregator_cert)
+    except pki.PKIError as exc:
+        raise ProviderError(f"cannot issue the aggregator's certificate: {exc}") from exc
+    parties, local = [], []
+    for item in spec["remote_training"]["remote_training_systems"]:
+        rts = deps[item["name"]]
+        party = rts.attributes.get("party")
+        if not party:
+            raise ProviderError(f"{rts.address} declares no party settings (certificate, data handler) to run it locally")
+        certificate = deps[party["certificate"]]
+        cert_file = str(stack / certificate.attributes["cert_file"])
+        parties.append({"name": rts.name, "required": bool(item.get("required")), "cert_file": cert_file})
+        handler = party["data_handler"]
+        local.append(PartySettings(rts.name, cert_file, str(stack / certificate.attributes["key_file"]), str(ca_cert),
+                                   str(stack / handler["path"]), handler["name"], handler.get("info", {}), str(stack)))
+    source = model.attributes["source"]
+    return TrainingJob(
+        training_id=training_id, name=desired.name,
+        model_zip=str(ctx.state_dir / "models" / f"{model.id}.zip"), model_file=model.attributes.get("model_file", ""),
+        model_type=model.attributes["type"], trusted=bool("architecture" in source or model.attributes.get("trusted")),
+        fusion_type=spec["fusion_type"], cipher_spec=(spec.get("crypto") or {}).get("cipher_spec"),
+        epochs=spec["epochs"], rounds=spec["rounds"], metrics=spec["metrics"], optimizer=spec.get("optimizer"),
+        loss=spec.get("loss"), batch_size=spec["batch_size"], seed=spec["seed"],
+        quorum=spec["remote_training"]["quorum"], max_timeout=spec["remote_training"]["max_timeout"],
+        parties=parties, ca_cert_file=str(ca_cert), aggregator_cert_file=str(aggregator_cert),
+        aggregator_key_file=str(aggregator_key), work_dir=str(directory), local_parties=local,
+    )
+
+
+def _report(ctx: ProviderContext, address: str, event: Any) -> None:
+    if event.kind in ("listening", "party_joined", "party_refused", "party_lost", "keys_distributed", "round_completed", "state"):
+        ctx.reporter.progress(address, event.message)
+
+
+def _round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return rounds
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _entity(attributes: dict[str, Any], state: str, message: str | None = None) -> dict[str, Any]:
+    """The WML-shaped training entity (``federated_learning`` + ``status``)."""
+    status: dict[str, Any] = {"state": state}
+    if message:
+        status["message"] = {"level": "error" if state == "failed" else "info", "text": message}
+    federated = {k: v for k, v in attributes.items() if k not in ("description",)}
+    return {"federated_learning": federated, "status": status}

@@ -1,0 +1,1 @@
+"""How plans, diagnostics and state are shown: text for people, JSON for tools, Markdown for reviews."""

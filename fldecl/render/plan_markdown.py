@@ -1,0 +1,30 @@
+"""The plan as a pull-request comment: summary line first, a loud warning for destruction, details folded."""
+
+from __future__ import annotations
+
+from fldecl.core.plan import NOOP, Plan
+from fldecl.render.values import SYMBOLS, VERBS, change_lines
+
+
+def plan_markdown(plan: Plan) -> str:
+    lines = [f"**Plan: {plan.summary}** (stack `{plan.stack_name}`, backend `{plan.backend}`)", ""]
+    destructive = [c for c in plan.changes if "delete" in c.actions]
+    if destructive:
+        lines += ["> [!CAUTION]", f"> **This plan deletes or replaces {len(destructive)} resource(s):**"]
+        lines += [f"> - `{c.address}` ({c.action_label}: {'; '.join(c.reasons)})" for c in destructive]
+        lines.append("")
+    changed = [c for c in plan.changes if c.actions != [NOOP]]
+    if not changed:
+        lines.append("No changes. The backend matches the manifests.")
+    else:
+        lines += ["<details><summary>Changes</summary>", "", "```diff"]
+        for change in changed:
+            label = change.action_label
+            lines.append(f"# {change.address} {VERBS[label]}")
+            lines.append(f"{SYMBOLS[label]} {change.address}")
+            lines += change_lines(change)
+            lines.append("")
+        lines += ["```", "", "</details>"]
+    if plan.count(NOOP):
+        lines += ["", f"{plan.count(NOOP)} resource(s) unchanged."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,33 @@
+"""The plan as people read it in a terminal: summary first, then each change, Terraform style."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from fldecl.core.plan import NOOP, Plan
+from fldecl.render.values import SYMBOLS, VERBS, change_lines
+
+STYLES = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    console.print(Text(f"Plan: {plan.summary}.", style="bold"))
+    changed = [c for c in plan.changes if c.actions != [NOOP]]
+    if not changed:
+        console.print(Text("No changes. The backend matches the manifests.", style="green"))
+    for change in changed:
+        label = change.action_label
+        style = STYLES[label]
+        console.print()
+        header = f"  # {change.address} {VERBS[label]}"
+        if change.current:
+            header += f" (id {change.current.id}{', ' + change.current.status if change.current.status else ''})"
+        console.print(Text(header, style="bold"))
+        console.print(Text(f"{SYMBOLS[label]:>3} {change.address}", style=style))
+        for line in change_lines(change):
+            console.print(Text(line, style=style if line.lstrip().startswith(("+", "-", "~")) else "dim"))
+    unchanged = plan.count(NOOP)
+    if unchanged:
+        console.print()
+        console.print(Text(f"{unchanged} resource(s) unchanged.", style="dim"))
