@@ -1,0 +1,153 @@
+"""Observed facts about certificate and key files: what plans compare and ``show`` prints."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fldecl.pki.chain import is_ca, issuance_problems, utc_now_or, validity_problems
+from fldecl.pki.files import PRIVATE_KEY_FILE_MODE, EncryptedKeyError, load_certificate, load_private_key
+from fldecl.pki.keys import SIGNATURE_HASH, is_same_public_key, key_problems
+from fldecl.pki.subject import name_to_dict
+
+
+@dataclass
+class CertFacts:
+    """A certificate (and optionally its key file) as found on disk, with every rule it breaks.
+
+    ``key_*`` fields are None when no key file was inspected; ``key_matches_cert`` is also None
+    when the key is encrypted and so cannot be read. ``chain_ok`` is None when no CA was given.
+    ``public_exponent`` is 0 for a non-RSA key. An empty ``problems`` means the files are usable.
+    """
+
+    subject: dict[str, str]
+    issuer: dict[str, str]
+    serial: str
+    fingerprint_sha256: str
+    not_before: datetime
+    not_after: datetime
+    subject_alt_names: list[str]
+    key_size: int
+    public_exponent: int
+    signature_hash: str
+    is_ca: bool
+    key_file_mode: int | None
+    key_encrypted: bool | None
+    key_matches_cert: bool | None
+    chain_ok: bool | None
+    problems: list[str]
+
+    def days_left(self, now: datetime | None = None) -> float:
+        """Days until expiry (negative once expired), for renewal windows."""
+        return (self.not_after - utc_now_or(now)).total_seconds() / 86400
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: datetimes as ISO 8601, the key file mode in octal as ``ls`` shows it."""
+        facts = dataclasses.asdict(self)
+        facts["not_before"] = self.not_before.isoformat()
+        facts["not_after"] = self.not_after.isoformat()
+        if self.key_file_mode is not None:
+            facts["key_file_mode"] = f"{self.key_file_mode:04o}"
+        return facts
+
+
+@dataclass
+class _KeyFileFacts:
+    mode: int
+    encrypted: bool
+    matches_cert: bool | None
+    problems: list[str]
+
+
+def inspect(
+    cert_path: Path,
+    key_path: Path | None = None,
+    ca_cert_path: Path | None = None,
+    now: datetime | None = None,
+) -> CertFacts:
+    """Observe the files and list every rule they break.
+
+    Rule violations never raise, so a plan can show all of them at once; a missing or
+    unparseable file raises :class:`PKIError` naming the file.
+    """
+    now = utc_now_or(now)
+    cert = load_certificate(Path(cert_path))
+    ca_cert = load_certificate(Path(ca_cert_path)) if ca_cert_path is not None else None
+    key_facts = _inspect_key_file(Path(key_path), cert) if key_path is not None else None
+
+    public_key = cert.public_key()
+    validity = validity_problems(cert, now)
+    problems = key_problems(public_key) + _signature_problems(cert) + validity
+    if key_facts is not None:
+        problems += key_facts.problems
+    chain_ok = None
+    if ca_cert is not None:
+        chain = issuance_problems(cert, ca_cert)
+        if ca_cert != cert:  # a CA checked against itself already had its validity checked
+            chain += validity_problems(ca_cert, now, role="CA certificate")
+        chain_ok = not chain and not validity
+        problems += chain
+
+    return CertFacts(
+        subject=name_to_dict(cert.subject),
+        issuer=name_to_dict(cert.issuer),
+        serial=format(cert.serial_number, "x"),
+        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        subject_alt_names=_subject_alt_names(cert),
+        key_size=getattr(public_key, "key_size", 0),
+        public_exponent=public_key.public_numbers().e if isinstance(public_key, rsa.RSAPublicKey) else 0,
+        signature_hash=_signature_hash_name(cert),
+        is_ca=is_ca(cert),
+        key_file_mode=key_facts.mode if key_facts else None,
+        key_encrypted=key_facts.encrypted if key_facts else None,
+        key_matches_cert=key_facts.matches_cert if key_facts else None,
+        chain_ok=chain_ok,
+        problems=problems,
+    )
+
+
+def _inspect_key_file(key_path: Path, cert: x509.Certificate) -> _KeyFileFacts:
+    problems: list[str] = []
+    try:
+        key = load_private_key(key_path)
+    except EncryptedKeyError as error:
+        key = None
+        problems.append(str(error))
+    mode = key_path.stat().st_mode & 0o777
+    if mode & ~PRIVATE_KEY_FILE_MODE:
+        problems.append(f"private key {key_path} has mode {mode:04o}; {PRIVATE_KEY_FILE_MODE:04o} required")
+    matches_cert = None if key is None else is_same_public_key(key.public_key(), cert.public_key())
+    if matches_cert is False:
+        problems.append(f"private key {key_path} does not match the certificate's public key")
+    return _KeyFileFacts(mode=mode, encrypted=key is None, matches_cert=matches_cert, problems=problems)
+
+
+def _signature_problems(cert: x509.Certificate) -> list[str]:
+    used = _signature_hash_name(cert)
+    return [] if used == SIGNATURE_HASH else [f"certificate is signed with {used}; {SIGNATURE_HASH} required"]
+
+
+def _signature_hash_name(cert: x509.Certificate) -> str:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return "unknown"
+    return algorithm.name.upper() if algorithm is not None else "none"
+
+
+def _subject_alt_names(cert: x509.Certificate) -> list[str]:
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name.value) for name in names]

@@ -1,0 +1,128 @@
+"""Reading and writing PEM files: atomic writes, owner-only private keys, errors that name the file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from fldecl.pki.errors import PKIError
+from fldecl.pki.keys import private_key_pem
+
+PRIVATE_KEY_FILE_MODE = 0o600
+PUBLIC_FILE_MODE = 0o644
+
+Parsed = TypeVar("Parsed")
+
+
+class EncryptedKeyError(PKIError):
+    """The key file is password protected, which WML parties cannot use."""
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` so that readers see the old file or the complete new one, never a mix.
+
+    The temporary file is created with ``mode`` from the start, so a private key is never readable
+    by others, not even for an instant, and a crash leaves at most a stray temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            os.fchmod(file.fileno(), mode)  # the umask may have removed bits we want
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist the rename itself, so the new file survives a power loss."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_private_key(path: Path, key: PrivateKeyTypes) -> None:
+    write_atomically(path, private_key_pem(key), PRIVATE_KEY_FILE_MODE)
+
+
+def write_certificate(path: Path, cert: x509.Certificate) -> None:
+    write_atomically(path, cert.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
+
+
+def write_csr(path: Path, csr: x509.CertificateSigningRequest) -> None:
+    write_atomically(path, csr.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE_MODE)
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    return _parse_pem(Path(path), "certificate", x509.load_pem_x509_certificate, x509.load_der_x509_certificate)
+
+
+def load_csr(path: Path) -> x509.CertificateSigningRequest:
+    return _parse_pem(Path(path), "CSR", x509.load_pem_x509_csr, x509.load_der_x509_csr)
+
+
+def load_private_key(path: Path) -> PrivateKeyTypes:
+    """Load an unencrypted PEM key; raises :class:`EncryptedKeyError` for a password-protected one."""
+    path = Path(path)
+    try:
+        return _parse_pem(path, "private key", _load_unencrypted_pem_key, _load_unencrypted_der_key)
+    except TypeError:  # cryptography's signal that the key needs a password
+        raise EncryptedKeyError(
+            f"private key {path} is encrypted with a password; the parties need an unencrypted key"
+        ) from None
+
+
+def _load_unencrypted_pem_key(data: bytes) -> PrivateKeyTypes:
+    return serialization.load_pem_private_key(data, password=None)
+
+
+def _load_unencrypted_der_key(data: bytes) -> PrivateKeyTypes:
+    return serialization.load_der_private_key(data, password=None)
+
+
+def _parse_pem(
+    path: Path,
+    what: str,
+    load_pem: Callable[[bytes], Parsed],
+    load_der: Callable[[bytes], object],
+) -> Parsed:
+    """Parse a PEM file; a DER file gets its own message because PEM is what the parties require.
+
+    Parser messages are left out (``from None``): for keys they could echo file content.
+    """
+    data = _read(path, what)
+    try:
+        return load_pem(data)
+    except (ValueError, UnsupportedAlgorithm):
+        pass
+    try:
+        load_der(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise PKIError(f"{what} {path} is not a readable PEM {what}") from None
+    raise PKIError(f"{what} {path} is DER-encoded; PEM required")
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise PKIError(f"{what} {path} does not exist") from None
+    except OSError as error:
+        raise PKIError(f"cannot read {what} {path}: {error.strerror}") from None
