@@ -1,0 +1,11 @@
+"""Add-only CKKS aggregation of model updates for federated learning.
+
+Importing this package loads no crypto library; TenSEAL is imported when a keyring or context
+is first used, so the CLI starts fast.
+"""
+
+from fldecl.he.errors import HEError
+from fldecl.he.keyring import SecretKeyring, aggregate, contributors
+from fldecl.he.params import CIPHER_SPECS, CkksParameters
+
+__all__ = ["CIPHER_SPECS", "CkksParameters", "HEError", "SecretKeyring", "aggregate", "contributors"]

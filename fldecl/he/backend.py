@@ -1,0 +1,59 @@
+"""The small interface a CKKS library implements to serve fldecl's add-only aggregation.
+
+Ciphertexts and keys cross it as opaque bytes, so blobs, keyrings and contexts keep one format
+whatever library produced them; only :func:`load_backend` knows which libraries exist. A second
+library (e.g. IBM's pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value in the
+parameter table.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from fldecl.he.errors import HEError
+from fldecl.he.params import CkksParameters
+
+# Modules are imported on first use so that importing fldecl.he never loads a crypto library.
+_BACKENDS = {"seal": ("fldecl.he.seal_backend", "SealBackend")}
+
+
+class CkksCipher(Protocol):
+    """A backend holding a secret key: what a party uses."""
+
+    def encrypt(self, values: np.ndarray) -> list[bytes]:
+        """Pack a float vector into as few ciphertexts as the slots allow (zero padded)."""
+
+    def decrypt(self, ciphertexts: Sequence[bytes]) -> np.ndarray:
+        """Every value the ciphertexts carry, padding included, as float64."""
+
+
+class CkksBackend(Protocol):
+    """A library bound to one parameter set, with no secret: what the aggregator uses."""
+
+    @property
+    def parameters_id(self) -> bytes:
+        """The library's identifier of the parameter set, stamped on every blob."""
+
+    def public_bytes(self) -> bytes:
+        """The library's serialization of the encryption parameters, and nothing else."""
+
+    def generate_secret_key(self) -> bytes: ...
+
+    def cipher(self, secret_key: bytes) -> CkksCipher: ...
+
+    def add(self, operands: Sequence[Sequence[bytes]]) -> list[bytes]:
+        """Sum ``operands[i][k]`` over ``i`` for every ``k``; raise HEError for an invalid ciphertext."""
+
+
+def load_backend(parameters: CkksParameters, public_bytes: bytes | None = None) -> CkksBackend:
+    """Build the backend for a parameter set, from the table or from a received context."""
+    try:
+        module_name, class_name = _BACKENDS[parameters.library]
+    except KeyError:
+        raise HEError(f"unsupported HE library {parameters.library!r}") from None
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+    return backend_class(parameters, public_bytes)

@@ -1,0 +1,170 @@
+"""The aggregator's side: it holds no secret, and it rejects anything it cannot safely add."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from fldecl.he import HEError, SecretKeyring, aggregate, contributors, wire
+from fldecl.he.backend import load_backend
+from fldecl.he.params import CIPHER_SPECS
+
+VALUE_COUNT = 5_000
+
+
+@pytest.fixture(scope="module")
+def keyring() -> SecretKeyring:
+    return SecretKeyring.generate("encryption_level_1")
+
+
+@pytest.fixture(scope="module")
+def update(keyring: SecretKeyring) -> bytes:
+    return keyring.encrypt(np.linspace(-1, 1, VALUE_COUNT))
+
+
+def _rebuild(blob: bytes, replace: dict[int, bytes]) -> bytes:
+    """A blob with some fields swapped and a valid checksum, as a deliberate forger would make it."""
+    fields = wire.unpack(blob, wire.Kind.CIPHERTEXT)
+    return wire.pack(wire.Kind.CIPHERTEXT, [replace.get(index, field) for index, field in enumerate(fields)])
+
+
+@pytest.mark.parametrize("name", list(CIPHER_SPECS))
+def test_public_context_is_too_small_to_hold_a_secret_key(name: str) -> None:
+    keyring = SecretKeyring.generate(name)
+    public_context = keyring.public_context()
+    # A ternary secret of N coefficients carries N*log2(3) bits; fewer bytes cannot contain it.
+    secret_key_entropy_bytes = keyring.parameters.poly_modulus_degree * math.log2(3) / 8
+    assert len(public_context) < secret_key_entropy_bytes
+    fields = wire.unpack(public_context, wire.Kind.PUBLIC_CONTEXT)
+    assert fields[0] == keyring.parameters.to_json()
+    assert len(fields[1]) == 16  # the random key id
+    secret_key = wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1]
+    assert len(secret_key) > 10 * len(public_context)
+
+
+def test_public_context_cannot_stand_in_for_a_keyring(keyring: SecretKeyring) -> None:
+    with pytest.raises(HEError, match="expected a secret keyring, got public context"):
+        SecretKeyring.from_bytes(keyring.public_context())
+    fields = wire.unpack(keyring.public_context(), wire.Kind.PUBLIC_CONTEXT)
+    relabelled = wire.pack(wire.Kind.SECRET_KEYRING, [*fields, fields[-1]])
+    with pytest.raises(HEError, match="secret keyring is corrupt"):
+        SecretKeyring.from_bytes(relabelled)
+
+
+def test_only_the_training_keyring_decrypts_the_sum(keyring: SecretKeyring, update: bytes) -> None:
+    total = aggregate(keyring.public_context(), [update, update])
+    other_training = SecretKeyring.generate("encryption_level_1")
+    with pytest.raises(HEError, match="another training's key"):
+        other_training.decrypt(total)
+    assert np.allclose(keyring.decrypt(total), 2 * np.linspace(-1, 1, VALUE_COUNT), atol=1e-6)
+
+
+def test_keyring_survives_serialization(keyring: SecretKeyring, update: bytes) -> None:
+    restored = SecretKeyring.from_bytes(keyring.to_bytes())
+    assert restored.matches_context(keyring.public_context())
+    assert np.allclose(restored.decrypt(update), np.linspace(-1, 1, VALUE_COUNT), atol=1e-6)
+
+
+def test_aggregates_of_aggregates_count_every_contributor(keyring: SecretKeyring, update: bytes) -> None:
+    context = keyring.public_context()
+    partial = aggregate(context, [update, update])
+    total = aggregate(context, [partial, update])
+    assert contributors(update) == 1
+    assert contributors(total) == 3
+    assert np.allclose(keyring.decrypt(total) / 3, np.linspace(-1, 1, VALUE_COUNT), atol=1e-6)
+
+
+def test_flipped_byte_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    tampered = bytearray(update)
+    tampered[len(tampered) // 2] ^= 0x01
+    with pytest.raises(HEError, match="ciphertext is corrupt: checksum mismatch"):
+        aggregate(keyring.public_context(), [update, bytes(tampered)])
+
+
+def test_truncated_blob_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    with pytest.raises(HEError, match="ciphertext is corrupt"):
+        aggregate(keyring.public_context(), [update, update[:-100]])
+
+
+def test_wrong_length_update_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    short = keyring.encrypt(np.zeros(1200))
+    with pytest.raises(HEError, match="update has 1200 values, expected 5000"):
+        aggregate(keyring.public_context(), [update, short])
+    with pytest.raises(HEError, match="update has 1200 values, expected 1210"):
+        aggregate(keyring.public_context(), [short], expected_values=1210)
+
+
+def test_blob_from_other_parameters_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    level_2_update = SecretKeyring.generate("encryption_level_2").encrypt(np.zeros(VALUE_COUNT))
+    with pytest.raises(HEError, match="ciphertext does not match the training's encryption parameters"):
+        aggregate(keyring.public_context(), [update, level_2_update])
+
+
+def test_blob_under_another_key_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    stranger = SecretKeyring.generate("encryption_level_1").encrypt(np.zeros(VALUE_COUNT))
+    with pytest.raises(HEError, match="encryption parameters: it was encrypted under another training's key"):
+        aggregate(keyring.public_context(), [update, stranger])
+
+
+def test_missing_ciphertext_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    fields = wire.unpack(update, wire.Kind.CIPHERTEXT)
+    shortened = wire.pack(wire.Kind.CIPHERTEXT, fields[:-1])
+    with pytest.raises(HEError, match="ciphertext is corrupt: 2 ciphertexts for 5000 values, expected 3"):
+        aggregate(keyring.public_context(), [update, shortened])
+
+
+def test_seal_rejects_a_foreign_ciphertext_behind_a_valid_checksum(
+    keyring: SecretKeyring, update: bytes
+) -> None:
+    level_2_update = SecretKeyring.generate("encryption_level_2").encrypt(np.zeros(10))
+    foreign_ciphertext = wire.unpack(level_2_update, wire.Kind.CIPHERTEXT)[3]
+    forged = _rebuild(update, {3: foreign_ciphertext})
+    with pytest.raises(HEError, match="ciphertext is corrupt: SEAL cannot load it"):
+        aggregate(keyring.public_context(), [update, forged])
+
+
+def test_seal_rejects_a_mangled_ciphertext_behind_a_valid_checksum(
+    keyring: SecretKeyring, update: bytes
+) -> None:
+    ciphertext = bytearray(wire.unpack(update, wire.Kind.CIPHERTEXT)[3])
+    ciphertext[0] ^= 0xFF  # SEAL's own magic number
+    forged = _rebuild(update, {3: bytes(ciphertext)})
+    with pytest.raises(HEError, match="ciphertext is corrupt: SEAL cannot load it"):
+        aggregate(keyring.public_context(), [update, forged])
+
+
+def test_ciphertext_at_another_scale_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    public_fields = wire.unpack(keyring.public_context(), wire.Kind.PUBLIC_CONTEXT)
+    secret_key = wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1]
+    coarse = dataclasses.replace(keyring.parameters, scale_bits=30)
+    coarse_ciphertext = load_backend(coarse, public_fields[2]).cipher(secret_key).encrypt(np.zeros(10))[0]
+    forged = _rebuild(update, {3: coarse_ciphertext})
+    with pytest.raises(HEError, match="does not match the training's encryption parameters .scale 2\\^30"):
+        aggregate(keyring.public_context(), [update, forged])
+
+
+def test_empty_aggregation_and_bad_context_are_rejected(keyring: SecretKeyring, update: bytes) -> None:
+    with pytest.raises(HEError, match="nothing to aggregate"):
+        aggregate(keyring.public_context(), [])
+    with pytest.raises(HEError, match="expected a public context, got ciphertext"):
+        aggregate(update, [update])
+
+
+def test_context_with_parameters_outside_the_table_is_rejected(keyring: SecretKeyring) -> None:
+    fields = wire.unpack(keyring.public_context(), wire.Kind.PUBLIC_CONTEXT)
+    weakened = dataclasses.replace(keyring.parameters, security_bits=128, scale_bits=20)
+    forged = wire.pack(wire.Kind.PUBLIC_CONTEXT, [weakened.to_json(), *fields[1:]])
+    with pytest.raises(HEError, match="differ from this fldecl's encryption_level_1"):
+        aggregate(forged, [])
+
+
+def test_context_whose_seal_parameters_disagree_with_its_level_is_rejected(keyring: SecretKeyring) -> None:
+    fields = wire.unpack(keyring.public_context(), wire.Kind.PUBLIC_CONTEXT)
+    level_2_context = SecretKeyring.generate("encryption_level_2").public_context()
+    level_2_seal_parameters = wire.unpack(level_2_context, wire.Kind.PUBLIC_CONTEXT)[2]
+    forged = wire.pack(wire.Kind.PUBLIC_CONTEXT, [*fields[:2], level_2_seal_parameters])
+    with pytest.raises(HEError, match="public context does not describe encryption_level_1"):
+        aggregate(forged, [])
