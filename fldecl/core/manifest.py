@@ -37,6 +37,8 @@ class Declaration:
     spec: dict[str, Any]
     source: SourceDocument
     prevent_destroy: bool = False
+    #: False when the document broke its schema: kept so references to it resolve, never planned.
+    schema_valid: bool = True
 
     @property
     def address(self) -> str:
@@ -113,14 +115,18 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tupl
             detail = f"did you mean {hint[0]!r}? " if hint else ""
             diagnostics.error(f"unknown kind {kind!r}", doc.locate(("kind",)), "kind", detail + "known kinds: " + ", ".join(known))
             continue
-        if not _schema_valid(kind, doc, diagnostics):
-            continue
+        valid = _schema_valid(kind, doc, diagnostics)
         if kind == "Stack":
             stacks.append(doc)
             continue
-        spec = schema.with_defaults(kind, value.get("spec") or {})
-        lifecycle = value.get("lifecycle") or {}
-        declarations.append(Declaration(kind, value["metadata"]["name"], spec, doc, bool(lifecycle.get("prevent_destroy"))))
+        name = (value.get("metadata") or {}).get("name") if isinstance(value.get("metadata"), dict) else None
+        if not isinstance(name, str):
+            continue
+        spec = value.get("spec") if isinstance(value.get("spec"), dict) else {}
+        if valid:
+            spec = schema.with_defaults(kind, spec)
+        lifecycle = value.get("lifecycle") if isinstance(value.get("lifecycle"), dict) else {}
+        declarations.append(Declaration(kind, name, spec, doc, bool(lifecycle.get("prevent_destroy")), valid))
     return stacks, declarations
 
 
@@ -131,8 +137,9 @@ def _stack_settings(docs: list[SourceDocument], directory: Path, diagnostics: Di
     for extra in docs[1:]:
         diagnostics.error(f"a second Stack manifest (the first is at {docs[0].locate(())})", extra.locate(("kind",)), "kind")
     value = docs[0].value
-    spec = schema.with_defaults("Stack", value.get("spec") or {})
-    return Stack(value["metadata"]["name"], directory, spec["backend"], list(spec.get("tags", [])))
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    spec = schema.with_defaults("Stack", value.get("spec") if isinstance(value.get("spec"), dict) else {})
+    return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []))
 
 
 def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics) -> bool:

