@@ -1,0 +1,63 @@
+"""``python -m fldecl.emulator --port 9443 --data DIR``: run the WML emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from fldecl.emulator.server import serve
+
+DEFAULT_PORT = 9443
+
+
+def _error_mix(text: str) -> dict[int, float]:
+    """``500=1,503=1,429=2``: injected error statuses and their relative weights."""
+    try:
+        return {int(status): float(weight) for status, _, weight in
+                (item.partition("=") for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STATUS=WEIGHT[,...], got {text!r}") from None
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fldecl.emulator", description=__doc__)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument("--data", type=Path, help="state directory (default: a temporary one)")
+    parser.add_argument("--username", default="admin")
+    parser.add_argument("--api-key", help="default: a random key kept in the data directory")
+    parser.add_argument("--password", help="default: a random password kept in the data directory")
+    parser.add_argument("--project-id", help="default: a random id kept in the data directory")
+    clock = parser.add_mutually_exclusive_group()
+    clock.add_argument("--training-seconds", type=float, default=30.0,
+                       help="pending -> completed time of a simulated training")
+    clock.add_argument("--manual-trainings", action="store_true",
+                       help="keep trainings pending until POST /_emulator/trainings/{id}/state")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered with an error")
+    parser.add_argument("--error-mix", type=_error_mix, default=None, help="e.g. 500=1,503=1,429=2")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections closed unanswered")
+    parser.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on injected 429s")
+    parser.add_argument("--seed", type=int, help="seed of the fault RNG")
+    return parser.parse_args(argv)
+
+
+def knobs(arguments: argparse.Namespace) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "username": arguments.username, "api_key": arguments.api_key, "password": arguments.password,
+        "project_id": arguments.project_id,
+        "training_seconds": None if arguments.manual_trainings else arguments.training_seconds,
+        "latency_ms": arguments.latency_ms, "error_rate": arguments.error_rate, "drop_rate": arguments.drop_rate,
+        "retry_after_seconds": arguments.retry_after, "seed": arguments.seed}
+    if arguments.error_mix is not None:
+        settings["error_mix"] = arguments.error_mix
+    return settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    serve(arguments.port, arguments.data, **knobs(arguments))
+
+
+if __name__ == "__main__":
+    main()

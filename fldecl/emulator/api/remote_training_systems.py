@@ -1,0 +1,49 @@
+"""Remote training systems: one per federated party. Name, description and tags live in
+``metadata``, the rest (identities, organization, admin) in ``entity``, as WML returns them."""
+
+from __future__ import annotations
+
+from fldecl.emulator.app import EmulatorApp
+from fldecl.emulator.listing import page, tagged
+from fldecl.emulator.resources import deleted, find, patched, project_scope, require_fields, split_body
+from fldecl.emulator.routing import ApiError, Request, Response, RouteTable
+
+routes = RouteTable()
+
+KIND = "remote_training_system"
+LABEL = "Remote training system"
+PATCHABLE = frozenset({"name", "description", "tags", "custom", "organization", "allowed_identities",
+                       "remote_admin"})
+
+
+@routes.post("/ml/v4/remote_training_systems")
+def create_remote_training_system(app: EmulatorApp, request: Request) -> Response:
+    body = request.json_object()
+    project_id = project_scope(app, request, body)
+    require_fields(body, "name", "allowed_identities")
+    if "organization" in body and not (body["organization"] or {}).get("name"):
+        raise ApiError(400, "missing_field", "Missing required field: organization.name.")
+    document = split_body(body, project_id)
+    app.store.insert(KIND, document)
+    return Response.json(201, document)
+
+
+@routes.get("/ml/v4/remote_training_systems")
+def list_remote_training_systems(app: EmulatorApp, request: Request) -> Response:
+    project_id = project_scope(app, request)
+    return Response.json(200, page(tagged(app.store.list(KIND, project_id), request), request))
+
+
+@routes.get("/ml/v4/remote_training_systems/{id}")
+def get_remote_training_system(app: EmulatorApp, request: Request) -> Response:
+    return Response.json(200, find(app, request, KIND, LABEL))
+
+
+@routes.patch("/ml/v4/remote_training_systems/{id}")
+def patch_remote_training_system(app: EmulatorApp, request: Request) -> Response:
+    return patched(app, request, KIND, LABEL, PATCHABLE)
+
+
+@routes.delete("/ml/v4/remote_training_systems/{id}")
+def delete_remote_training_system(app: EmulatorApp, request: Request) -> Response:
+    return deleted(app, request, KIND, LABEL)

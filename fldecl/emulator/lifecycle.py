@@ -1,0 +1,270 @@
+"""How a training moves: pending -> accepting_parties -> running -> completed (or failed).
+
+A clock thread moves each training through the waiting states; reaching ``running`` hands the
+training to a pluggable *runner*, a callable that does the work and records per-round metrics.
+The default runner only simulates rounds; the local federated runtime plugs in a real one.
+Tests can also force any state through the control endpoint, which stops the clock for that
+training.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fldecl.emulator.resources import now_iso
+from fldecl.emulator.state import Document, Store
+
+KIND = "training"
+STATES = ("queued", "pending", "accepting_parties", "running", "storing",
+          "completed", "failed", "canceled", "error")
+TERMINAL_STATES = ("completed", "failed", "canceled", "error")
+
+
+def round_metrics(iteration: int, metric: str, fused_by_party: dict[str, float]) -> dict[str, Any]:
+    """One ``entity.status.metrics`` entry in the documented FL shape."""
+    parties = [{"id": party_id, "fused": value} for party_id, value in fused_by_party.items()]
+    return {"iteration": iteration, "timestamp": now_iso(),
+            "ml_federated_metrics": {metric: {"remote_training_systems": parties}}}
+
+
+def party_ids(training: Document) -> list[str]:
+    remote = training["entity"].get("federated_learning", {}).get("remote_training", {})
+    return [party["id"] for party in remote.get("remote_training_systems", []) if "id" in party]
+
+
+def planned_rounds(training: Document) -> int:
+    return max(1, int(training["entity"].get("federated_learning", {}).get("rounds", 1)))
+
+
+def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
+    """A plausible, deterministic learning curve: accuracy rising towards 0.9 over the rounds."""
+    federated = training["entity"].get("federated_learning", {})
+    metric = federated.get("metrics") or "accuracy"
+    value = round(0.5 + 0.4 * iteration / planned_rounds(training), 4)
+    return round_metrics(iteration, metric, {party_id: value for party_id in party_ids(training)})
+
+
+@dataclass
+class TrainingRun:
+    """What a runner gets: the training as created, a cancel signal, and ways to report back."""
+
+    training_id: str
+    training: Document
+    cancelled: threading.Event
+    record_round: Callable[[dict[str, Any]], None]
+    save_model: Callable[[bytes], None]
+
+
+TrainingRunner = Callable[[TrainingRun], None]
+"""Runs one training to its end. Returning means completed; raising means failed with that message.
+It should return soon after ``run.cancelled`` is set (cancel, forced state, server stop)."""
+
+
+@dataclass
+class SimulatedTraining:
+    """The default runner: ``seconds`` spread over the planned rounds, one metrics entry per round.
+    ``seconds=None`` (manual clock) keeps the training running until a test forces its end."""
+
+    seconds: float | None
+
+    def __call__(self, run: TrainingRun) -> None:
+        if self.seconds is None:
+            run.cancelled.wait()
+            return
+        rounds = planned_rounds(run.training)
+        for iteration in range(1, rounds + 1):
+            if run.cancelled.wait(self.seconds / rounds):
+                return
+            run.record_round(simulated_metrics(run.training, iteration))
+
+
+def _set_state(status: dict[str, Any], state: str, message: str | None, level: str = "info") -> None:
+    status["state"] = state
+    if message:
+        status["message"] = {"level": level, "text": message}
+
+
+def _complete(training: Document, metrics: list[dict[str, Any]] | None = None) -> None:
+    status = training["entity"]["status"]
+    if metrics is not None:
+        status["metrics"] = metrics
+    status.setdefault("metrics", [])
+    status["iteration"] = max((entry.get("iteration", 0) for entry in status["metrics"]), default=0)
+    status["completed_at"] = now_iso()
+    _set_state(status, "completed", "The experiment is complete.")
+
+
+def _fail(training: Document, state: str, message: str) -> None:
+    status = training["entity"]["status"]
+    status["completed_at"] = now_iso()
+    status["failure"] = {"trace": training["metadata"]["id"], "errors": [{"code": "training_failed",
+                                                                          "message": message}]}
+    _set_state(status, state, message, level="error")
+
+
+@dataclass
+class TrainingLifecycle:
+    store: Store
+    runner: TrainingRunner
+    phase_seconds: float | None
+    aggregator_port: int = 0
+    _active: dict[str, threading.Event] = field(default_factory=dict)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        """Start the clock and resume trainings an earlier emulator process left running."""
+        clock = threading.Thread(target=self._tick_forever, name="emulator-training-clock", daemon=True)
+        self._threads.append(clock)
+        clock.start()
+        for training_id in self.store.ids_in_states(KIND, ("running",)):
+            training = self.store.get(KIND, training_id)
+            if training:
+                self._launch(training)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        with self._lock:
+            for cancelled in self._active.values():
+                cancelled.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def first_advance_at(self) -> float | None:
+        """When a newly created training leaves ``pending``; ``None`` keeps it there (manual clock)."""
+        return None if self.phase_seconds is None else time.time() + self.phase_seconds
+
+    def created(self) -> None:
+        self._wake.set()
+
+    def new_status(self) -> dict[str, Any]:
+        return {"state": "pending", "message": {"level": "info", "text": "Training is pending."}}
+
+    def cancel(self, training_id: str) -> None:
+        with self._lock:
+            cancelled = self._active.get(training_id)
+        if cancelled:
+            cancelled.set()
+
+    def force(self, training_id: str, state: str, message: str | None = None,
+              metrics: list[dict[str, Any]] | None = None) -> Document | None:
+        """Put a training into ``state`` and pin it there; ``running`` starts the runner."""
+        def change(training: Document) -> None:
+            if state == "completed":
+                _complete(training, metrics if metrics is not None else [
+                    simulated_metrics(training, iteration) for iteration in range(1, planned_rounds(training) + 1)])
+            elif state in ("failed", "error"):
+                _fail(training, state, message or "The training failed.")
+            else:
+                self._enter(training, state, message)
+            return None
+
+        training = self.store.update(KIND, training_id, change)
+        if training is None:
+            return None
+        if state == "running":
+            self._launch(training)
+        else:
+            self.cancel(training_id)
+        return training
+
+    def _enter(self, training: Document, state: str, message: str | None = None) -> None:
+        status = training["entity"]["status"]
+        if state == "accepting_parties":
+            status["wait_for_quorum_at"] = now_iso()
+            status["federated_learning_info"] = self._federated_learning_info(training)
+        elif state == "running":
+            status["running_at"] = now_iso()
+            status["total_iterations"] = planned_rounds(training)
+            status.setdefault("iteration", 0)
+        default_messages = {"accepting_parties": "Waiting for remote training systems to join.",
+                            "running": "The experiment is running.", "canceled": "The training was canceled."}
+        _set_state(status, state, message or default_messages.get(state))
+
+    def _federated_learning_info(self, training: Document) -> dict[str, Any]:
+        training_id = training["metadata"]["id"]
+        states = []
+        for party_id in party_ids(training):
+            party = self.store.get("remote_training_system", party_id)
+            states.append({"id": party_id, "name": party["metadata"].get("name") if party else None,
+                           "state": "pending", "registration_log": []})
+        return {"aggregator": {"connection": {"endpoint": f"/ml/v4/trainings/{training_id}", "headers": {},
+                                              "host": "127.0.0.1", "port": self.aggregator_port,
+                                              "protocol": "wss"}},
+                "remote_training_systems": {"states": states}}
+
+    def _tick_forever(self) -> None:
+        while not self._stopping.is_set():
+            for training_id in self.store.due(KIND, time.time()):
+                self._advance(training_id)
+            next_due = self.store.next_due(KIND)
+            timeout = 1.0 if next_due is None else min(1.0, max(0.0, next_due - time.time()))
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _advance(self, training_id: str) -> None:
+        def change(training: Document) -> float | None:
+            if training["entity"]["status"]["state"] == "pending":
+                self._enter(training, "accepting_parties")
+                return self.first_advance_at()
+            self._enter(training, "running")
+            return None
+
+        training = self.store.update(KIND, training_id, change)
+        if training and training["entity"]["status"]["state"] == "running":
+            self._launch(training)
+
+    def _launch(self, training: Document) -> None:
+        training_id = training["metadata"]["id"]
+        with self._lock:
+            if training_id in self._active or self._stopping.is_set():
+                return
+            cancelled = self._active[training_id] = threading.Event()
+        run = TrainingRun(training_id, training, cancelled,
+                          record_round=lambda entry: self._record_round(training_id, entry),
+                          save_model=lambda content: self.store.put_content(f"{training_id}/model", content))
+        thread = threading.Thread(target=self._run, args=(run,), name=f"emulator-training-{training_id[:8]}",
+                                  daemon=True)
+        self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
+        thread.start()
+
+    def _run(self, run: TrainingRun) -> None:
+        failure: str | None = None
+        try:
+            self.runner(run)
+        except Exception as error:  # a runner's failure is the training's failure, not the server's
+            failure = str(error) or type(error).__name__
+        finally:
+            with self._lock:
+                self._active.pop(run.training_id, None)
+        if not self._stopping.is_set() and not run.cancelled.is_set():
+            self._finish(run.training_id, failure)
+
+    def _record_round(self, training_id: str, entry: dict[str, Any]) -> None:
+        def change(training: Document) -> None:
+            status = training["entity"]["status"]
+            if status["state"] == "running":
+                status.setdefault("metrics", []).append(entry)
+                status["iteration"] = entry.get("iteration", status.get("iteration", 0))
+            return None
+
+        self.store.update(KIND, training_id, change)
+
+    def _finish(self, training_id: str, failure: str | None) -> None:
+        def change(training: Document) -> None:
+            if training["entity"]["status"]["state"] != "running":
+                return None
+            if failure is None:
+                _complete(training)
+            else:
+                _fail(training, "failed", failure)
+            return None
+
+        self.store.update(KIND, training_id, change)
