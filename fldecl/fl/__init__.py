@@ -1,0 +1,34 @@
+"""The local backend's federated-learning runtime: an aggregator and parties as OS processes.
+
+Parties and aggregator talk over mutual TLS from the stack's CA. With ``crypto_iter_avg`` one
+party generates the training's CKKS keyring and seals it for the other parties; the aggregator
+only adds ciphertexts and never holds a secret key or a plaintext model.
+
+Names are imported on first use, so ``python -m fldecl.fl.party`` does not import its own
+module twice and importing this package loads no ML or crypto library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PartySettings": "fldecl.fl.job",
+    "TrainingJob": "fldecl.fl.job",
+    "PartyError": "fldecl.fl.party",
+    "PartyResult": "fldecl.fl.party",
+    "run_party": "fldecl.fl.party",
+    "TrainingResult": "fldecl.fl.runner",
+    "run_training": "fldecl.fl.runner",
+    "TrainingEvent": "fldecl.fl.status",
+    "read_status": "fldecl.fl.status",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fldecl.fl' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,40 @@
+"""``metrics.png``: how the fused model and each party's local training evolved, round by round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def plot_metrics(status: dict[str, Any], path: Path) -> None:
+    """Left: the fused model's metric on each party's test data (and the mean). Right: train loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = status["rounds"]
+    metric = "accuracy" if any("accuracy" in record["fused"] for record in rounds) else "mse"
+    figure, (fused_axes, loss_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    numbers = [record["round"] for record in rounds]
+    for party in sorted({name for record in rounds for name in record["parties"]}):
+        _plot_series(fused_axes, rounds, party, f"fused_{metric}", "o-")
+        _plot_series(loss_axes, rounds, party, "train_loss", "o-")
+    fused_axes.plot(numbers, [record["fused"].get(metric) for record in rounds], "k--", linewidth=2, label="all parties")
+    fused_axes.set(title=f"fused model {metric}", xlabel="round", ylabel=metric)
+    loss_axes.set(title="local training loss", xlabel="round", ylabel="loss")
+    for axes in (fused_axes, loss_axes):
+        axes.set_xticks(numbers)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    figure.suptitle(f"training {status['training_id']}")
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _plot_series(axes: Any, rounds: list[dict[str, Any]], party: str, key: str, style: str) -> None:
+    points = [(record["round"], record["parties"][party][key]) for record in rounds if key in record["parties"].get(party, {})]
+    if points:
+        axes.plot(*zip(*points), style, label=party)
