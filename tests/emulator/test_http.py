@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,9 +82,6 @@ def test_calls_without_a_valid_token_get_401(emulator: EmulatorServer, authoriza
 
 def test_authorize_issues_a_jwt_with_a_standard_base64_payload(emulator: EmulatorServer,
                                                                http: requests.Session) -> None:
-    import base64
-    import json
-
     refused = http.post(f"{emulator.url}/icp4d-api/v1/authorize", json={"username": "admin", "api_key": "wrong"})
     assert refused.status_code == 401 and refused.json()["_messageCode_"] == "401"
     token = http.post(f"{emulator.url}/icp4d-api/v1/authorize",
