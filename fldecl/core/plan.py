@@ -108,10 +108,13 @@ def make_plan(
     in_scope = graph.closure(targets) if targets else set(stack.declarations)
     desired = {address: desired_attributes(stack.declarations[address], stack) for address in in_scope}
     changes: dict[str, ResourceChange] = {}
+    stable_ids: dict[str, str | None] = {}  # ids that survive this plan (no-op or update)
     if not destroy:
         for address in graph.order():
             if address in in_scope:
-                changes[address] = _change_for(stack.declarations[address], desired[address], current.get(address), changes, replace)
+                change = _change_for(stack.declarations[address], desired[address], current.get(address), changes, stable_ids, replace)
+                changes[address] = change
+                stable_ids[address] = change.current.id if change.current and change.actions in ([NOOP], [UPDATE]) else None
     for address, obs in current.items():
         undeclared = address not in stack.declarations
         if (destroy and (not targets or address in in_scope)) or (undeclared and (not targets or address in targets)):
@@ -156,10 +159,8 @@ def resolve_references(kind: str, name: str, attributes: dict[str, Any], ids: Ma
     return resolved
 
 
-def _change_for(decl: Declaration, attributes: dict[str, Any], obs: Observed | None,
-                planned: Mapping[str, ResourceChange], forced: list[str]) -> ResourceChange:
-    ids = {address: (change.current.id if change.current and change.actions in ([NOOP], [UPDATE]) else None)
-           for address, change in planned.items()}
+def _change_for(decl: Declaration, attributes: dict[str, Any], obs: Observed | None, planned: Mapping[str, ResourceChange],
+                ids: Mapping[str, str | None], forced: list[str]) -> ResourceChange:
     after = resolve_references(decl.kind, decl.name, attributes, ids)
     if obs is None:
         return ResourceChange(decl.kind, decl.name, [CREATE], after=after, reasons=["not found in the backend"])
@@ -194,6 +195,8 @@ def _replacement_reasons(decl: Declaration, fields: list[FieldChange], planned: 
 
 def diff_attributes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
     """Changed leaves between two attribute sets (DeepDiff), each marked if it forces replacement."""
+    if before == after:  # the common case, and DeepDiff's import alone costs more than a large plan
+        return []
     from deepdiff import DeepDiff
 
     tree = DeepDiff(dict(before), dict(after), view="tree", ignore_numeric_type_changes=True)

@@ -1,0 +1,42 @@
+"""Killing `fldecl apply` at random points, then re-running it, converges to exactly the declared set."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.core.stacks import write_stack
+
+PARTIES = 800
+
+
+def owned_rows(stack: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(stack / ".fldecl" / "local.db") as conn:
+        return conn.execute("SELECT kind, name FROM resources ORDER BY kind, name").fetchall()
+
+
+def test_killed_applies_converge_without_duplicates(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "stack", pki=False, model=False, parties=PARTIES)
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(4):
+        process = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve", "--parallelism", "4"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+        time.sleep(rng.uniform(1.0, 4.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills >= 1, "the apply finished before any kill; the test did not exercise an interruption"
+    result = run_cli("apply", str(stack), "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    rows = owned_rows(stack)
+    assert len(rows) == len(set(rows)) == PARTIES
+    assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0
