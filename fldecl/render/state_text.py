@@ -23,7 +23,7 @@ def print_state(stack: Any, observed: list[Observed], console: Console) -> None:
         status = obs.status or ""
         if obs.replace_reason:
             status += f" [yellow](needs replacement: {obs.replace_reason})[/yellow]"
-        table.add_row(obs.address + declared, obs.id, status, (obs.created_at or "")[:19])
+        table.add_row(obs.address + declared, _short_id(obs.id), status, (obs.created_at or "")[:16].replace("T", " "))
     console.print(table)
     for obs in observed:
         rounds = obs.details.get("rounds") if obs.kind == "Training" else None
@@ -32,18 +32,35 @@ def print_state(stack: Any, observed: list[Observed], console: Console) -> None:
 
 
 def print_rounds(obs: Observed, rounds: list[dict[str, Any]], console: Console) -> None:
-    metric_names = sorted({name for r in rounds for name in r.get("fused", {})})
+    """One row per round and party: its local training metrics, the fused model on its test data, bytes sent."""
+    local_names = sorted({k for r in rounds for p in r.get("parties", {}).values() for k in p
+                          if isinstance(p[k], (int, float)) and not k.startswith(("fused_", "bytes_", "test_")) and k != "contributed"})
+    fused_names = sorted({k for r in rounds for k in r.get("fused", {})})
     table = Table(title=f"{obs.address}: rounds", show_edge=False)
-    table.add_column("round", justify="right")
-    table.add_column("parties")
-    for name in metric_names:
-        table.add_column(f"fused {name} (mean)", justify="right")
-    table.add_column("bytes sent / party", justify="right")
+    local_titles = [n if n.startswith("local_") else f"local_{n}" for n in local_names]
+    for column in ["round", "party", *local_titles, *[f"fused_{n}" for n in fused_names], "sent"]:
+        table.add_column(column, justify="left" if column == "party" else "right")
     for r in rounds:
-        fused = r.get("fused", {})
-        values = [f"{fused[name]:.4f}" if isinstance(fused.get(name), (int, float)) else "" for name in metric_names]
-        table.add_row(str(r.get("round")), ", ".join(r.get("parties", [])), *values, f"{r.get('bytes_per_party', '')}")
+        for party, values in sorted(r.get("parties", {}).items()):
+            cells = [_number(values.get(n)) for n in local_names] + [_number(values.get(f"fused_{n}")) for n in fused_names]
+            party_label = party if values.get("contributed", True) else f"{party} (no update)"
+            table.add_row(str(r["round"]), party_label, *cells, _megabytes(values.get("bytes_sent", 0)))
+        table.add_row(str(r["round"]), "[bold]all (fused)[/bold]", *[""] * len(local_names),
+                      *[_number(r.get("fused", {}).get(n)) for n in fused_names], f"{r.get('seconds', 0):.1f} s", end_section=True)
     console.print()
     console.print(table)
     if obs.details.get("plot"):
         console.print(f"Metrics plot: {obs.details['plot']}")
+
+
+def _short_id(identifier: str) -> str:
+    """Ids in the table are cut to stay readable; `fldecl show --json` has them whole."""
+    return identifier if len(identifier) <= 14 else identifier[:13] + "…"
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.2f} MB"
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else ""

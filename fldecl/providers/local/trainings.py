@@ -33,10 +33,10 @@ def create(store: ResourceStore, desired: Desired, ctx: ProviderContext) -> Obse
     except ProviderError as exc:
         store.update(record.id, status="failed", entity=_entity(desired.attributes, "failed", str(exc)))
         raise
-    from fldecl.fl import run_training, start_training
+    from fldecl.fl import run_training
 
     if not ctx.wait:
-        start_training(job)
+        _start_in_background(job, Path(job.work_dir))
         store.update(record.id, status="running", entity=_entity(desired.attributes, "running"))
         ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
         return observe(store, store.get(record.id) or record, ctx)
@@ -61,7 +61,7 @@ def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Obser
             state, reason = "failed", "interrupted: the aggregator process is gone"
         if state in TERMINAL:
             store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
-    details = {"rounds": _round_rows(status.get("rounds", [])), "work_dir": str(directory), "reason": reason,
+    details = {"rounds": status.get("rounds", []), "work_dir": str(directory), "reason": reason,
                "aggregator": status.get("aggregator")}
     plot = directory / "metrics.png"
     if plot.is_file():
@@ -145,8 +145,22 @@ def _report(ctx: ProviderContext, address: str, event: Any) -> None:
         ctx.reporter.progress(address, event.message)
 
 
-def _round_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return rounds
+def _start_in_background(job: Any, directory: Path) -> None:
+    """``--no-wait``: the run goes on in its own session after the CLI exits."""
+    import subprocess
+    import sys
+
+    job_file = directory / "background-job.json"
+    job.save(job_file)
+    with open(directory / "background.log", "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "fldecl.providers.local.trainings", str(job_file)], stdin=subprocess.DEVNULL,
+                         stdout=log, stderr=log, start_new_session=True)
+
+
+def _run_job_file(job_file: Path) -> None:
+    from fldecl.fl import TrainingJob, run_training
+
+    run_training(TrainingJob.load(job_file))
 
 
 def _alive(pid: Any) -> bool:
@@ -168,3 +182,9 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None) 
         status["message"] = {"level": "error" if state == "failed" else "info", "text": message}
     federated = {k: v for k, v in attributes.items() if k not in ("description",)}
     return {"federated_learning": federated, "status": status}
+
+
+if __name__ == "__main__":
+    import sys
+
+    _run_job_file(Path(sys.argv[1]))

@@ -1,0 +1,182 @@
+"""WML entities <-> fldecl attributes, both ways, for models, remote training systems and trainings.
+
+Attributes take the local backend's shapes so both backends produce the same plans: references
+are ids (a training's ``model``, its ``remote_training_systems[].name``). What WML has no field
+for travels in the resource's own ``custom`` object under the ``fldecl`` key (a model's source and
+content hash, an RTS's party settings, a training's batch size and seed), so it round-trips.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fldecl.providers.base import Observed
+
+CUSTOM_KEY = "fldecl"
+RTS_ENTITY_FIELDS = ("organization", "allowed_identities", "remote_admin")
+FEDERATED_FIELDS = ("crypto", "epochs", "rounds", "metrics", "optimizer", "loss")
+TRAINING_EXTRAS = ("batch_size", "seed")
+SPEC_FIELDS = ("software_spec", "hardware_spec")
+# The seed's results reference: WML keeps a training's results beside it in the project.
+RESULTS_REFERENCE = {"type": "container", "name": "outputData", "connection": {}, "location": {"path": "."}}
+# WML federated learning names a model's framework like this where fldecl's name differs.
+FEDERATED_MODEL_TYPES = {"scikit-learn": "sklearn"}
+
+
+def extras_of(entity: dict[str, Any]) -> dict[str, Any]:
+    """What fldecl stored in a resource's ``custom``."""
+    return dict((entity.get("custom") or {}).get(CUSTOM_KEY) or {})
+
+
+def custom_with(existing: dict[str, Any] | None, extras: dict[str, Any]) -> dict[str, Any]:
+    """``existing`` custom values with fldecl's part replaced (others' keys are kept)."""
+    custom = {key: value for key, value in (existing or {}).items() if key != CUSTOM_KEY}
+    if extras:
+        custom[CUSTOM_KEY] = extras
+    return custom
+
+
+def declared_spec(held: dict[str, Any], recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A software/hardware spec as the manifest wrote it.
+
+    WML holds a spec's id; a manifest may name it instead. The name is shown while the name
+    recorded at creation still stands for the id WML holds, so a spec changed behind fldecl's
+    back shows up as a difference.
+    """
+    recorded = recorded or held
+    if recorded.get("name") and recorded.get("id", held.get("id")) == held.get("id"):
+        return {"name": recorded["name"]}
+    return {"id": held["id"]} if held.get("id") else {"name": held.get("name")}
+
+
+# Models
+
+
+def model_meta(name: str, attributes: dict[str, Any], tags: list[str], software_spec_id: str,
+               custom: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``store_model`` meta props: WML's fields, and the rest (source, content hash, ...) in ``custom``."""
+    extras = {key: value for key, value in attributes.items() if key not in ("type", "description", "software_spec")}
+    extras["software_spec"] = {**attributes["software_spec"], "id": software_spec_id}
+    meta = {"name": name, "type": attributes["type"], "software_spec": software_spec_id, "tags": tags,
+            "custom": custom_with(custom, extras)}
+    if attributes.get("description"):
+        meta["description"] = attributes["description"]
+    return meta
+
+
+def model_attributes(document: dict[str, Any]) -> dict[str, Any]:
+    metadata, entity = document["metadata"], document.get("entity") or {}
+    extras = extras_of(entity)
+    attributes: dict[str, Any] = {
+        "type": entity.get("type"),
+        "software_spec": declared_spec(entity.get("software_spec") or {}, extras.pop("software_spec", None)),
+    }
+    if metadata.get("description"):
+        attributes["description"] = metadata["description"]
+    attributes.update(extras)
+    return attributes
+
+
+# Remote training systems
+
+
+def rts_meta(name: str, attributes: dict[str, Any], tags: list[str], custom: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``remote_training_systems.store``/``update`` meta props; the party settings go in ``custom``.
+
+    WML requires ``allowed_identities``; a manifest without any sends an empty list.
+    """
+    meta: dict[str, Any] = {"name": name, "tags": tags, "allowed_identities": attributes.get("allowed_identities", [])}
+    meta.update({key: attributes[key] for key in ("description", "organization", "remote_admin") if key in attributes})
+    party = {"party": attributes["party"]} if "party" in attributes else {}
+    if party or custom:
+        meta["custom"] = custom_with(custom, party)
+    return meta
+
+
+def rts_attributes(document: dict[str, Any]) -> dict[str, Any]:
+    metadata, entity = document["metadata"], document.get("entity") or {}
+    attributes: dict[str, Any] = {}
+    if metadata.get("description"):
+        attributes["description"] = metadata["description"]
+    attributes.update({key: entity[key] for key in RTS_ENTITY_FIELDS if entity.get(key)})
+    party = extras_of(entity).get("party")
+    if party:
+        attributes["party"] = party
+    return attributes
+
+
+# Trainings
+
+
+def training_body(name: str, attributes: dict[str, Any], tags: list[str], model: Observed,
+                  specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The seed's aggregator: ``federated_learning`` with crypto, quorum, timeout and the parties.
+
+    ``specs`` are the software/hardware specs resolved to ``{id, name}``.
+    """
+    from fldecl.models import framework_of, model_file_of
+
+    remote = attributes["remote_training"]
+    framework = framework_of(model.attributes["type"])
+    federated: dict[str, Any] = {
+        "model": {"type": FEDERATED_MODEL_TYPES.get(framework, framework), "spec": {"id": model.id},
+                  "model_file": model_file_of(model.attributes)},
+        "fusion_type": attributes["fusion_type"],
+        **{key: attributes[key] for key in FEDERATED_FIELDS if key in attributes},
+        "remote_training": {
+            "quorum": remote["quorum"], "max_timeout": remote["max_timeout"],
+            "remote_training_systems": [{"id": item["name"], "required": item["required"]}
+                                        for item in remote["remote_training_systems"]]},
+        **specs,
+    }
+    body = {"name": name, "tags": tags, "training_data_references": [], "results_reference": RESULTS_REFERENCE,
+            "federated_learning": federated,
+            "custom": custom_with(None, {key: attributes[key] for key in TRAINING_EXTRAS if key in attributes})}
+    if attributes.get("description"):
+        body["description"] = attributes["description"]
+    return body
+
+
+def training_attributes(document: dict[str, Any]) -> dict[str, Any]:
+    metadata, entity = document["metadata"], document.get("entity") or {}
+    federated = entity.get("federated_learning") or {}
+    remote = federated.get("remote_training") or {}
+    attributes: dict[str, Any] = {"model": (federated.get("model") or {}).get("spec", {}).get("id"),
+                                  "fusion_type": federated.get("fusion_type")}
+    attributes.update({key: federated[key] for key in FEDERATED_FIELDS if key in federated})
+    attributes["remote_training"] = {
+        **{key: remote[key] for key in ("quorum", "max_timeout") if key in remote},
+        "remote_training_systems": [{"name": item.get("id"), "required": bool(item.get("required", False))}
+                                    for item in remote.get("remote_training_systems", [])]}
+    attributes.update({key: declared_spec(federated[key]) for key in SPEC_FIELDS if federated.get(key)})
+    attributes.update(extras_of(entity))
+    if metadata.get("description"):
+        attributes["description"] = metadata["description"]
+    return attributes
+
+
+def training_state(document: dict[str, Any]) -> tuple[str, str | None]:
+    """The training's state and WML's explanation of it (the failure's, when it failed)."""
+    status = (document.get("entity") or {}).get("status") or {}
+    errors = (status.get("failure") or {}).get("errors") or []
+    message = errors[0].get("message") if errors else (status.get("message") or {}).get("text")
+    return status.get("state", "pending"), message
+
+
+def training_rounds(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-round rows as ``fldecl show`` prints them: the parties and each metric's mean fused value."""
+    status = (document.get("entity") or {}).get("status") or {}
+    states = ((status.get("federated_learning_info") or {}).get("remote_training_systems") or {}).get("states") or []
+    names = {state.get("id"): state.get("name") or state.get("id") for state in states}
+    rows = []
+    for entry in status.get("metrics") or []:
+        parties: list[str] = []
+        fused: dict[str, float] = {}
+        for metric, values in (entry.get("ml_federated_metrics") or {}).items():
+            systems = values.get("remote_training_systems") or []
+            parties = parties or [names.get(system.get("id"), system.get("id")) for system in systems]
+            numbers = [system["fused"] for system in systems if isinstance(system.get("fused"), (int, float))]
+            if numbers:
+                fused[metric] = sum(numbers) / len(numbers)
+        rows.append({"round": entry.get("iteration"), "parties": parties, "fused": fused})
+    return rows
