@@ -123,6 +123,8 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
         certificate = deps[party["certificate"]]
         cert_file = str(stack / certificate.attributes["cert_file"])
         parties.append({"name": rts.name, "required": bool(item.get("required")), "cert_file": cert_file})
+        if party.get("launch", "auto") == "manual":
+            continue
         handler = party["data_handler"]
         local.append(PartySettings(rts.name, cert_file, str(stack / certificate.attributes["key_file"]), str(ca_cert),
                                    str(stack / handler["path"]), handler["name"], handler.get("info", {}), str(stack)))

@@ -289,9 +289,10 @@ def _connection_failure(exc: BaseException, what: str, url: str) -> ProviderErro
         reason = getattr(refusal, "verify_message", None) or "certificate verify failed"
         return ProviderError(f"{what}: the TLS certificate of {url} is not trusted ({reason}); "
                              "set WML_CA_BUNDLE to the PEM file of the CA that signed it")
-    if any(isinstance(c, (ConnectionRefusedError, socket.gaierror)) or type(c).__name__ == "NameResolutionError"
-           for c in causes):
-        return ProviderError(f"{what}: cannot reach {url} ({_first_line(str(exc))}); check WML_URL")
+    unreachable = next((c for c in causes if isinstance(c, (ConnectionRefusedError, socket.gaierror))
+                        or type(c).__name__ == "NameResolutionError"), None)
+    if unreachable is not None:
+        return ProviderError(f"{what}: cannot reach {url} ({unreachable}); check WML_URL")
     if getattr(_thread, "response", None) is None and any(isinstance(c, (OSError, TimeoutError)) for c in causes):
         return TransientError(f"{what}: the connection to WML failed ({_innermost(causes)})")
     return None

@@ -1,0 +1,118 @@
+"""The README's main job: the example stack applied on the local backend, training included."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE, run_cli
+
+TRAINED_MODEL = """\
+---
+apiVersion: fldecl/v1
+kind: Model
+metadata: {name: trained}
+spec:
+  type: pytorch-onnx_1.12
+  software_spec: {name: runtime-22.2-py3.10}
+  model_file: pytorch_sequence.pt
+  source: {training: aggregator_he}
+"""
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    stack = tmp_path_factory.mktemp("example") / "mnist-fhe"
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    (stack / "model.yaml").write_text((stack / "model.yaml").read_text() + TRAINED_MODEL)
+    return stack
+
+
+@pytest.fixture(scope="module")
+def applied(example: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("apply", str(example), "--auto-approve")
+
+
+def test_apply_trains_and_prints_per_round_accuracy(applied: subprocess.CompletedProcess[str]) -> None:
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "Training/aggregator_he: round 1 completed" in applied.stdout
+    assert "round 2 completed" in applied.stdout and "fused model accuracy" in applied.stdout
+    assert "Apply complete! 11 created, 0 updated, 0 deleted." in applied.stdout
+
+
+def test_trained_model_is_stored_and_the_stack_converges(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
+    assert run_cli("plan", str(example), "--detailed-exitcode").returncode == 0
+    shown = json.loads(run_cli("show", str(example), "--json").stdout)
+    by_address = {r["address"]: r for r in shown["resources"]}
+    training = by_address["Training/aggregator_he"]
+    assert training["status"].startswith("completed")
+    rounds = training["details"]["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert rounds[-1]["fused"]["accuracy"] > 0.5
+    assert Path(training["details"]["plot"]).is_file()
+    assert by_address["Model/trained"]["details"]["content_bytes"] > 100_000
+
+
+def test_show_prints_the_round_table(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
+    result = run_cli("show", str(example), env={"COLUMNS": "160"})
+    assert result.returncode == 0
+    assert "Training/aggregator_he: rounds" in result.stdout
+    assert "all (fused)" in result.stdout and "Metrics plot:" in result.stdout
+
+
+def test_changing_the_encryption_level_replaces_the_training(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
+    training = example / "training.yaml"
+    original = training.read_text()
+    training.write_text(original.replace("encryption_level_1", "encryption_level_2"))
+    try:
+        result = run_cli("plan", str(example), "--json", "--detailed-exitcode")
+        assert result.returncode == 2
+        changes = {c["address"]: c for c in json.loads(result.stdout)["resource_changes"]}
+        assert changes["Training/aggregator_he"]["change"]["actions"] == ["delete", "create"]
+        assert "crypto.cipher_spec forces replacement" in changes["Training/aggregator_he"]["reasons"]
+        assert changes["Model/trained"]["change"]["actions"] == ["delete", "create"]
+        assert "Training/aggregator_he will be replaced" in changes["Model/trained"]["reasons"]
+    finally:
+        training.write_text(original)
+
+
+def test_destroy_removes_everything_owned(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
+    result = run_cli("destroy", str(example), "--auto-approve")
+    assert result.returncode == 0, result.stderr
+    assert "11 deleted" in result.stdout
+    assert json.loads(run_cli("show", str(example), "--json").stdout)["resources"] == []
+    assert not any((example / ".fldecl" / "trainings").iterdir())
+
+
+def test_a_manual_party_joins_by_hand(tmp_path: Path) -> None:
+    stack = tmp_path / "mnist-fhe"
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    rts = stack / "rts.yaml"
+    docs = rts.read_text().split("---\n")
+    docs[2] = docs[2].replace("  party:\n", "  party:\n    launch: manual\n")
+    rts.write_text("---\n".join(docs))
+    (stack / "training.yaml").write_text((stack / "training.yaml").read_text().replace("rounds: 2", "rounds: 1"))
+    apply = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            shown = json.loads(run_cli("show", str(stack), "--json").stdout)
+            training = next((r for r in shown["resources"] if r["address"] == "Training/aggregator_he"), None)
+            if training and training["details"].get("aggregator"):
+                break
+            time.sleep(1)
+        party = run_cli("party", "run", "Party_3", "--training", "aggregator_he", str(stack), timeout=300)
+        assert party.returncode == 0, party.stdout + party.stderr
+        out, err = apply.communicate(timeout=300)
+    finally:
+        apply.kill()
+    assert apply.returncode == 0, out + err
+    assert "Party_3 joined" in out
+    assert (stack / ".fldecl" / "parties" / "Party_3").is_dir()
