@@ -120,7 +120,7 @@ class Aggregator:
             readable, _, _ = select.select([self.listener], [], [], remaining)
             if readable:
                 self._admit_one()
-        self._check_quorum({name for name, session in self.sessions.items() if session.alive}, "joining")
+        self._check_quorum({name for name, session in self.sessions.items() if session.alive}, "joining", "joined")
 
     def _admit_one(self) -> None:
         raw, address = self.listener.accept()
@@ -196,17 +196,10 @@ class Aggregator:
         if not self.job.encrypted:
             self.strategy = make_strategy(self.job.fusion_type, None)
             return
-        from fldecl.he.keyshare import KeyShareError, verified_public_context
-
         started = time.monotonic()
         generator = random.SystemRandom().choice(self._alive())
         bundle = self._request_keys(generator)
-        try:
-            public_context = verified_public_context(
-                bundle, self.job.training_id, Path(self.job.ca_cert_file).read_bytes(), set(self.job.party_names)
-            )
-        except KeyShareError as error:
-            raise TrainingFailed(f"the key bundle from {generator.name} is invalid: {error}") from error
+        public_context = self._public_context(bundle, generator)
         self.strategy = make_strategy(self.job.fusion_type, public_context)
         sessions = self._alive()
         for session in sessions:
@@ -235,6 +228,17 @@ class Aggregator:
         if generator.name not in replies:
             raise TrainingFailed(f"key generation by {generator.name} failed: {self._absence(generator.name)}")
         return replies[generator.name].payloads[0]
+
+    def _public_context(self, bundle: bytes, generator: PartySession) -> bytes:
+        """The context to add ciphertexts with, taken from the bundle once its party signature checks out."""
+        from fldecl.he.keyshare import KeyShareError, verified_public_context
+
+        try:
+            return verified_public_context(
+                bundle, self.job.training_id, Path(self.job.ca_cert_file).read_bytes(), set(self.job.party_names)
+            )
+        except KeyShareError as error:
+            raise TrainingFailed(f"the key bundle from {generator.name} is invalid: {error}") from error
 
     # -- rounds -------------------------------------------------------------------------------
 
@@ -330,7 +334,7 @@ class Aggregator:
             return None
         if message.type == protocol.ERROR:
             reason = str(message.fields.get("reason", "no reason given"))
-            session.drop(reason)
+            session.drop(f"stopped with an error ({reason})")
             self.status.event("party_error", f"{session.name} stopped: {reason}", party=session.name, reason=reason)
             return None
         return message
@@ -339,7 +343,7 @@ class Aggregator:
         session.drop(reason)
         self.status.event("party_lost", f"{session.name} {reason}", party=session.name, reason=reason)
 
-    def _check_quorum(self, answered: set[str], step: str) -> None:
+    def _check_quorum(self, answered: set[str], step: str, verb: str = "answered") -> None:
         """Fail unless every required party and at least ceil(quorum * n) parties answered."""
         job = self.job
         for name in job.required_parties:
@@ -348,7 +352,7 @@ class Aggregator:
         if len(answered) < job.quorum_size:
             missing = "; ".join(f"{name} {self._absence(name)}" for name in job.party_names if name not in answered)
             raise TrainingFailed(
-                f"{step}: {len(answered)} of {len(job.parties)} parties answered, quorum {job.quorum:g} needs {job.quorum_size} ({missing})"
+                f"{step}: {len(answered)} of {len(job.parties)} parties {verb}, quorum {job.quorum:g} needs {job.quorum_size} ({missing})"
             )
 
     def _absence(self, name: str) -> str:

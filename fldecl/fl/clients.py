@@ -171,6 +171,8 @@ class SklearnClient(Client):
     def __init__(self, model: Any, data: Dataset, hyperparameters: Hyperparameters, party: str) -> None:
         super().__init__(model, data, hyperparameters, party)
         self.classification = hasattr(model, "classes_")
+        # partial_fit keeps the dtype of the first fit (float64 in fldecl's models); float32 data would clash.
+        self.x_train, self.x_test = (np.asarray(x, dtype=np.float64) for x in (self.x_train, self.x_test))
 
     def fit(self, round_number: int) -> dict[str, float]:
         rng = np.random.default_rng(self.round_seed(round_number))

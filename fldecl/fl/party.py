@@ -131,6 +131,9 @@ class Party:
     def _join(self) -> dict[str, Any]:
         try:
             self.connection.send(Message(protocol.HELLO, {"training_id": self.training_id, "party": self.name}), protocol.HANDSHAKE_TIMEOUT)
+        except ConnectionClosed as error:
+            raise self._refusal(self._pending_alert() or error) from error
+        try:
             reply = self.connection.receive(protocol.HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, ConnectionClosed) as error:
             # With TLS 1.3 a client learns that its certificate was refused only when it reads.
@@ -143,16 +146,25 @@ class Party:
             raise PartyError(f"the aggregator answered {self.name}'s hello with {reply.type!r}")
         return reply.fields
 
+    def _pending_alert(self) -> BaseException | None:
+        """The TLS alert that explains a failed send, if the aggregator's alert is still readable."""
+        try:
+            self.connection.receive(1.0)
+        except (ssl.SSLError, ConnectionClosed, TimeoutError, OSError) as error:
+            return error
+        return None
+
     def _refusal(self, error: BaseException) -> PartyError:
-        """Explain a refused TLS session, preferring the party's own check of its certificate."""
+        """Explain a refused TLS session from the aggregator's alert and the party's own check."""
         from fldecl.pki import PKIError, load_certificate, verify_chain
 
+        settings = self.settings
         reason = protocol.describe_tls_alert(error)
         try:
-            verify_chain(load_certificate(self.settings.path(self.settings.cert_file)), load_certificate(self.settings.path(self.settings.ca_cert_file)))
+            verify_chain(load_certificate(settings.path(settings.cert_file)), load_certificate(settings.path(settings.ca_cert_file)))
         except PKIError as problem:
-            reason = f"{reason} ({problem})"
-        return PartyError(f"aggregator refused {self.name}'s certificate: {reason}")
+            reason = f"{reason or protocol.describe_certificate_problem(str(problem))} ({problem})"
+        return PartyError(f"aggregator refused {self.name}'s certificate: {reason or f'TLS session closed ({error})'}")
 
     def _load_model_and_data(self) -> tuple[Any, Dataset]:
         from fldecl.data import DataError, get_data, load_data_handler

@@ -53,8 +53,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def describe_tls_alert(error: BaseException) -> str:
-    """Turn the alert a TLS peer sent into words (OpenSSL reports e.g. ``TLSV1_ALERT_UNKNOWN_CA``)."""
+def describe_tls_alert(error: BaseException) -> str | None:
+    """Put the alert a TLS peer sent into words (OpenSSL says e.g. ``TLSV1_ALERT_UNKNOWN_CA``), if it sent one."""
     text = f"{getattr(error, 'reason', '') or ''} {error}".lower()
     if "unknown_ca" in text or "unknown ca" in text:
         return "not issued by the stack's CA"
@@ -64,4 +64,15 @@ def describe_tls_alert(error: BaseException) -> str:
         return "revoked"
     if "certificate_required" in text or "certificate required" in text:
         return "no certificate presented"
-    return f"rejected during the TLS handshake ({getattr(error, 'reason', None) or error})"
+    if "alert" in text:
+        return f"rejected during the TLS handshake ({getattr(error, 'reason', None) or error})"
+    return None
+
+
+def describe_certificate_problem(problem: str) -> str:
+    """The short form of a PKI check's message, matching what a TLS alert would have said."""
+    if "not issued by" in problem:
+        return "not issued by the stack's CA"
+    if "expired" in problem:
+        return "expired"
+    return "invalid"

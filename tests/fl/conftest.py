@@ -1,200 +1,22 @@
-"""Fixtures for the FL runtime: one PKI, party data and model zips per session, job builders per test."""
+"""Session-wide PKI, data and models for the FL runtime tests (RSA 4096 keys are slow to make)."""
 
 from __future__ import annotations
 
-import shutil
-import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from .flstack import Stack, build_job, create_stack
 
-from fldecl.data import split
-from fldecl.fl import PartySettings, TrainingJob
-from fldecl.models import build_zip
-from fldecl.pki import Subject, create_ca, issue_certificate
-
-REPO = Path(__file__).resolve().parents[2]
-PARTIES = ("Party_1", "Party_2", "Party_3")
-
-FLAT_HANDLER = '''
-import numpy as np
-from ibmfl.data.data_handler import DataHandler
-
-
-class FlatNpzHandler(DataHandler):
-    def __init__(self, data_config=None):
-        super().__init__()
-        self.npz_file = data_config["npz_file"]
-
-    def get_data(self):
-        with np.load(self.npz_file) as data:
-            return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
-'''
-
-SEED_MLP = [
-    {"type": "Flatten"},
-    {"type": "Linear", "in_features": 784, "out_features": 256},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 256, "out_features": 100},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 100, "out_features": 50},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 50, "out_features": 10},
-    {"type": "LogSoftmax", "dim": 1},
-]
-SMALL_NET = [
-    {"type": "Linear", "in_features": 64, "out_features": 16},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 16, "out_features": 10},
-    {"type": "LogSoftmax", "dim": 1},
-]
-
-
-@dataclass
-class Stack:
-    """Everything a training needs on disk, shared by the whole session."""
-
-    root: Path
-
-    def cert(self, name: str) -> Path:
-        return self.root / "pki" / f"{name}.cert.pem"
-
-    def key(self, name: str) -> Path:
-        return self.root / "pki" / f"{name}.key.pem"
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.cert("ca")
-
-    def model(self, name: str) -> tuple[Path, str, str]:
-        """(zip path, model_file, model_type) of one of MODELS, built on first use."""
-        model_type, architecture = MODELS[name]
-        model_file = "pytorch_sequence.pt" if architecture["framework"] == "pytorch" else "model.pickle"
-        path = self.root / "models" / f"{name}.zip"
-        if not path.exists():
-            spec = {"type": model_type, "software_spec": {"name": "runtime-22.2-py3.10"}, "model_file": model_file,
-                    "source": {"architecture": architecture}}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(build_zip(spec, self.root))
-        return path, model_file, model_type
-
-
-def _sklearn(estimator: str, **extra: object) -> tuple[str, dict]:
-    return "scikit-learn_1.1", {"framework": "scikit-learn", "estimator": estimator, "n_features": 64, "seed": 0, **extra}
-
-
-MODELS = {
-    "seed_mlp": ("pytorch-onnx_1.12", {"framework": "pytorch", "seed": 0, "layers": SEED_MLP}),
-    "small_net": ("pytorch-onnx_1.12", {"framework": "pytorch", "seed": 0, "layers": SMALL_NET}),
-    "sgd_classifier": _sklearn("SGDClassifier", classes=list(range(10))),
-    "sgd_regressor": _sklearn("SGDRegressor"),
-}
-DATASETS = {"mnist": "sklearn_digits_28x28", "digits": "sklearn_digits", "regression": "synthetic_regression"}
+from fldecl.fl.job import TrainingJob
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    """CA, aggregator and party certificates (RSA 4096, so made once), data splits and handlers."""
-    root = tmp_path_factory.mktemp("stack")
-    stack = Stack(root)
-    (root / "pki").mkdir()
-    create_ca(Subject(common_name="test issuer", organization="fldecl"), 30, stack.key("ca"), stack.ca_cert)
-    for name in ("aggregator", *PARTIES):
-        issue_certificate(
-            stack.key("ca"), stack.ca_cert, Subject(common_name=name, organization="fldecl"),
-            ["localhost", "127.0.0.1"], 30, stack.key(name), stack.cert(name),
-        )
-    create_ca(Subject(common_name="another issuer", organization="elsewhere"), 30, stack.key("other_ca"), stack.cert("other_ca"))
-    issue_certificate(
-        stack.key("other_ca"), stack.cert("other_ca"), Subject(common_name="Party_2", organization="elsewhere"),
-        ["localhost"], 30, stack.key("impostor"), stack.cert("impostor"),
-    )
-    for data_name, dataset in DATASETS.items():
-        spec = {
-            "source": {"dataset": dataset}, "parties": 3, "points_per_party": 200,
-            "sampling": "uniform" if data_name == "regression" else "stratified",
-            "seed": 42, "output": f"data/{data_name}_{{index}}.npz",
-        }
-        split(spec, root)
-    handlers = root / "handlers"
-    handlers.mkdir()
-    shutil.copy(REPO / "manifests/mnist-fhe/handlers/mnist_pytorch_data_handler.py", handlers)
-    (handlers / "flat_npz_handler.py").write_text(FLAT_HANDLER)
-    return stack
-
-
-def party_settings(stack: Stack, name: str, data: str, cert_name: str | None = None) -> PartySettings:
-    index = PARTIES.index(name) + 1
-    mnist = data == "mnist"
-    return PartySettings(
-        name=name,
-        cert_file=str(stack.cert(cert_name or name)),
-        key_file=str(stack.key(cert_name or name)),
-        ca_cert_file=str(stack.ca_cert),
-        data_handler_path="handlers/mnist_pytorch_data_handler.py" if mnist else "handlers/flat_npz_handler.py",
-        data_handler_class="MnistPytorchDataHandler" if mnist else "FlatNpzHandler",
-        data_handler_info={"npz_file": f"data/{data}_{index}.npz"},
-        stack_dir=str(stack.root),
-    )
+    return create_stack(tmp_path_factory.mktemp("stack"))
 
 
 @pytest.fixture
 def make_job(stack: Stack, tmp_path: Path) -> Callable[..., TrainingJob]:
-    """A job over the session's stack; keyword arguments override TrainingJob fields."""
-
-    def make(model: str = "small_net", data: str = "digits", local: bool = True, required: bool = True, **overrides: object) -> TrainingJob:
-        zip_path, model_file, model_type = stack.model(model)
-        fields = dict(
-            training_id=uuid.uuid4().hex,
-            name="test-training",
-            model_zip=str(zip_path),
-            model_file=model_file,
-            model_type=model_type,
-            trusted=True,
-            fusion_type="crypto_iter_avg",
-            cipher_spec="encryption_level_1",
-            epochs=1,
-            rounds=2,
-            metrics="accuracy",
-            optimizer=None,
-            loss=None,
-            batch_size=32,
-            seed=0,
-            quorum=1.0,
-            max_timeout=60,
-            parties=[{"name": name, "required": required, "cert_file": str(stack.cert(name))} for name in PARTIES],
-            ca_cert_file=str(stack.ca_cert),
-            aggregator_cert_file=str(stack.cert("aggregator")),
-            aggregator_key_file=str(stack.key("aggregator")),
-            work_dir=str(tmp_path / "work"),
-            local_parties=[party_settings(stack, name, data) for name in PARTIES] if local else [],
-        )
-        fields.update(overrides)
-        return TrainingJob(**fields)
-
-    return make
-
-
-class Background:
-    """Run a callable in a thread and keep its result or exception."""
-
-    def __init__(self, function: Callable[[], object]) -> None:
-        self.result: object = None
-        self.error: BaseException | None = None
-
-        def target() -> None:
-            try:
-                self.result = function()
-            except BaseException as error:  # handed to the test through join()
-                self.error = error
-
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
-
-    def join(self, timeout: float = 120) -> object:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "background task did not finish"
-        return self.result
+    """Build a job whose work directory is this test's; keyword arguments override fields."""
+    return lambda **options: build_job(stack, tmp_path / "work", **options)
