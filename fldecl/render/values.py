@@ -9,6 +9,8 @@ MAX_WIDTH = 80
 
 
 def short(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("sha256:") and len(value) > 26:
+        value = value[:19] + "…"
     text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else json.dumps(value)
     return text if len(text) <= MAX_WIDTH else text[: MAX_WIDTH - 3] + "..."
 
