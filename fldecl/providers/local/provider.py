@@ -12,9 +12,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fldecl.providers.base import Desired, NotFoundError, Observed, ProviderContext, ProviderError
+from fldecl.providers.base import (
+    Desired,
+    NotFoundError,
+    Observed,
+    ProviderContext,
+    ProviderError,
+)
 from fldecl.providers.local import trainings
-from fldecl.providers.store import Record, ResourceStore
+from fldecl.providers.local.paths import model_content_path
+from fldecl.providers.store import ResourceStore
 
 PROJECT_ID = "local"
 
@@ -54,7 +61,7 @@ class LocalProvider:
         if current.kind == "Training":
             trainings.delete(self.store, current, ctx)
         elif current.kind == "Model":
-            self._content_path(current.id).unlink(missing_ok=True)
+            model_content_path(self.state_dir, current.id).unlink(missing_ok=True)
         self.store.delete(current.id)
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
@@ -74,18 +81,8 @@ class LocalProvider:
             content = build_zip(desired.attributes, ctx.stack_dir)
         entity = dict(_entity(desired), content_sha256=hashlib.sha256(content).hexdigest(), content_bytes=len(content))
         record = self.store.insert("Model", desired.name, desired.tags, desired.attributes, entity=entity)
-        _write_private(self._content_path(record.id), content)
+        _write_private(model_content_path(self.state_dir, record.id), content)
         return record.observed()
-
-    def _content_path(self, model_id: str) -> Path:
-        return self.state_dir / "models" / f"{model_id}.zip"
-
-    def model_content(self, model_id: str) -> Path:
-        path = self._content_path(model_id)
-        if not path.is_file():
-            raise ProviderError(f"model {model_id} has no content in the local backend")
-        return path
-
 
 def _entity(desired: Desired) -> dict[str, Any]:
     """The WML-shaped entity, for ``show`` and for parity with the wml backend."""

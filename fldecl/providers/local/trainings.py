@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.providers.base import Desired, Observed, ProviderContext, ProviderError
+from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.store import Record, ResourceStore
 
 TERMINAL = ("completed", "failed", "canceled")
-
-
-def work_dir(ctx: ProviderContext, training_id: str) -> Path:
-    return ctx.state_dir / "trainings" / training_id
 
 
 def create(store: ResourceStore, desired: Desired, ctx: ProviderContext) -> Observed:
@@ -52,7 +49,7 @@ def create(store: ResourceStore, desired: Desired, ctx: ProviderContext) -> Obse
 def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Observed:
     from fldecl.fl.status import read_status
 
-    directory = work_dir(ctx, record.id)
+    directory = training_dir(ctx.state_dir, record.id)
     status = read_status(directory) or {}
     state, reason = record.status or "pending", status.get("reason")
     if state not in TERMINAL:
@@ -75,7 +72,7 @@ def delete(store: ResourceStore, current: Observed, ctx: ProviderContext) -> Non
     """WML's hard delete: stop the run if it is still going, then remove its files."""
     from fldecl.fl.status import read_status
 
-    directory = work_dir(ctx, current.id)
+    directory = training_dir(ctx.state_dir, current.id)
     status = read_status(directory) or {}
     pid = status.get("pid")
     if status.get("state") not in TERMINAL and _alive(pid):
@@ -88,7 +85,7 @@ def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) 
     record = store.get(training_id)
     if record is None or record.status != "completed":
         raise ProviderError(f"training {training_id} has not completed; its model cannot be stored yet")
-    parties = sorted((work_dir(ctx, training_id) / "parties").glob("*/final_model.zip"))
+    parties = sorted((training_dir(ctx.state_dir, training_id) / "parties").glob("*/final_model.zip"))
     if not parties:
         raise ProviderError(f"training {training_id} left no final model at any party")
     return parties[0].read_bytes()
@@ -104,7 +101,7 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
     authority = next((o for o in desired.dependencies.values() if o.kind == "CertificateAuthority"), None)
     if authority is None:
         raise ProviderError(f"{desired.address}: the local backend needs the parties' CertificateAuthority in the stack")
-    directory = work_dir(ctx, training_id)
+    directory = training_dir(ctx.state_dir, training_id)
     directory.mkdir(parents=True, exist_ok=True)
     stack = ctx.stack_dir
     ca_cert = stack / authority.attributes["cert_file"]
@@ -131,7 +128,7 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
     source = model.attributes["source"]
     return TrainingJob(
         training_id=training_id, name=desired.name,
-        model_zip=str(ctx.state_dir / "models" / f"{model.id}.zip"), model_file=model.attributes.get("model_file", ""),
+        model_zip=str(model_content_path(ctx.state_dir, model.id)), model_file=model.attributes.get("model_file", ""),
         model_type=model.attributes["type"], trusted=bool("architecture" in source or model.attributes.get("trusted")),
         fusion_type=spec["fusion_type"], cipher_spec=(spec.get("crypto") or {}).get("cipher_spec"),
         epochs=spec["epochs"], rounds=spec["rounds"], metrics=spec["metrics"], optimizer=spec.get("optimizer"),
