@@ -1,0 +1,77 @@
+"""Certificates and data files are re-inspected on every plan: drift plans a replacement, with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conftest import run_cli
+from tests.core.stacks import write_stack
+
+DATA_SPLIT = """\
+apiVersion: fldecl/v1
+kind: DataSplit
+metadata: {name: digits}
+spec:
+  source: {dataset: sklearn_digits}
+  parties: 2
+  points_per_party: 50
+  output: data/party_{index}.npz
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = write_stack(tmp_path_factory.mktemp("facts") / "stack", model=False, parties=1)
+    (directory / "data.yaml").write_text(DATA_SPLIT)
+    assert run_cli("apply", str(directory), "--auto-approve").returncode == 0
+    return directory
+
+
+def reasons(stack: Path) -> dict[str, tuple[list[str], list[str]]]:
+    document = json.loads(run_cli("plan", str(stack), "--json").stdout)
+    return {c["address"]: (c["change"]["actions"], c["reasons"]) for c in document["resource_changes"]}
+
+
+def test_certificate_inside_its_renewal_window_is_renewed(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fldecl.cli.session import load, reconciler
+    from fldecl.pki import CertFacts
+
+    monkeypatch.setattr(CertFacts, "days_left", lambda self, now=None: 12.0)
+    plan = reconciler(load(stack)).plan()
+    change = next(c for c in plan.changes if c.address == "PartyCertificate/party-1")
+    assert change.actions == ["delete", "create"]
+    assert "certificate expires in 12 days (renewal window: 30 days)" in change.reasons
+
+
+def test_a_key_that_breaks_the_rules_is_replaced(stack: Path) -> None:
+    key_file = stack / "pki" / "party-1-key.pem"
+    original = key_file.read_bytes()
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file.write_bytes(weak.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    try:
+        actions, why = reasons(stack)["PartyCertificate/party-1"]
+        assert actions == ["delete", "create"]
+        assert any("key" in reason for reason in why), why
+    finally:
+        key_file.write_bytes(original)
+    assert reasons(stack)["PartyCertificate/party-1"][0] == ["no-op"]
+
+
+def test_changed_or_missing_data_files_are_made_again(stack: Path) -> None:
+    target = stack / "data" / "party_2.npz"
+    original = target.read_bytes()
+    target.write_bytes(b"not the split")
+    try:
+        assert reasons(stack)["DataSplit/digits"] == (["delete", "create"], ["output files changed outside fldecl"])
+    finally:
+        target.write_bytes(original)
+    target.unlink()
+    actions, why = reasons(stack)["DataSplit/digits"]
+    assert actions == ["delete", "create"] and why == ["output files missing: party_2.npz"]
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    assert target.read_bytes() == original
