@@ -55,7 +55,8 @@ class IterAvg(Strategy):
             described = ", ".join(f"{name}: {size}" for name, size in sizes.items())
             raise FusionError(f"updates have different sizes ({described})")
         mean = np.mean([vector.astype(np.float64) for vector in vectors.values()], axis=0)
-        return encode_array(mean)
+        # Send the model back in the parties' precision: float32 weights need no float64 download.
+        return encode_array(mean.astype(np.result_type(*vectors.values())))
 
 
 class CryptoIterAvg(Strategy):

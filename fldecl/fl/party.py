@@ -33,6 +33,7 @@ from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
 
 EventCallback = Callable[[TrainingEvent], None]
 FINAL_MODEL_FILE = "final_model.zip"
+_PAYLOADS = {protocol.KEYS: 1, protocol.EVALUATE: 1}  # payloads each aggregator request carries
 
 
 class PartyError(Exception):
@@ -76,6 +77,7 @@ class Party:
         self.connection: Connection | None = None
         self.aggregator_public_key_sha256 = ""
         self.client: Client | None = None
+        self.welcome: dict[str, Any] = {}
         self.codec: UpdateCodec | None = None
         self.generated_bundle: bytes | None = None
         self.last_metrics: dict[str, float] = {}
@@ -215,6 +217,8 @@ class Party:
             handler = handlers.get(message.type)
             if handler is None:
                 raise PartyError(f"{self.name} got an unexpected {message.type!r} message from the aggregator")
+            if len(message.payloads) != _PAYLOADS.get(message.type, 0):
+                raise PartyError(f"{self.name} got a {message.type!r} message with {len(message.payloads)} payloads")
             reply = handler(message)
             self._send(reply)
 
