@@ -94,6 +94,7 @@ def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) 
 def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
     from fldecl import pki
     from fldecl.fl.job import PartySettings, TrainingJob
+    from fldecl.models import model_file_of
 
     spec = desired.attributes
     deps = {obs.id: obs for obs in desired.dependencies.values()}
@@ -128,7 +129,7 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
     source = model.attributes["source"]
     return TrainingJob(
         training_id=training_id, name=desired.name,
-        model_zip=str(model_content_path(ctx.state_dir, model.id)), model_file=model.attributes.get("model_file", ""),
+        model_zip=str(model_content_path(ctx.state_dir, model.id)), model_file=model_file_of(model.attributes) or "",
         model_type=model.attributes["type"], trusted=bool("architecture" in source or model.attributes.get("trusted")),
         fusion_type=spec["fusion_type"], cipher_spec=(spec.get("crypto") or {}).get("cipher_spec"),
         epochs=spec["epochs"], rounds=spec["rounds"], metrics=spec["metrics"], optimizer=spec.get("optimizer"),
