@@ -1,0 +1,113 @@
+"""The apply engine on an in-memory provider: retries, failure isolation, ordering, ownership."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from fldecl.core.apply import RetryPolicy
+from fldecl.core.manifest import load_stack
+from fldecl.core.reconciler import Reconciler
+from fldecl.providers.base import Desired, Observed, ProviderContext, ProviderError, TransientError
+from tests.core.stacks import write_stack
+
+
+class MemoryProvider:
+    """Keeps resources in a dict; ``failures`` scripts what a create raises, per name."""
+
+    kinds = frozenset({"CertificateAuthority", "PartyCertificate", "Model", "RemoteTrainingSystem"})
+
+    def __init__(self) -> None:
+        self.resources: dict[str, Observed] = {}
+        self.failures: dict[str, list[Exception]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.ids = itertools.count(1)
+
+    def read(self, kind: str, ctx: ProviderContext) -> list[Observed]:
+        return [o for o in self.resources.values() if o.kind == kind and ctx.owner_tag in o.tags]
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        self.calls.append(("create", desired.address))
+        pending = self.failures.get(desired.name)
+        if pending:
+            raise pending.pop(0)
+        made = Observed(desired.kind, desired.name, f"id-{next(self.ids)}", list(desired.tags), desired.attributes)
+        self.resources[made.id] = made
+        return made
+
+    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+        current.attributes = desired.attributes
+        return current
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        self.calls.append(("delete", current.address))
+        del self.resources[current.id]
+
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        raise NotImplementedError
+
+
+class Silent:
+    def step_started(self, step: tuple[str, str]) -> None: ...
+    def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None: ...
+    def progress(self, address: str, message: str) -> None: ...
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Reconciler, MemoryProvider]:
+    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, hint: 0.0)
+    stack = load_stack(write_stack(tmp_path / "stack", model=False, parties=3))
+    provider = MemoryProvider()
+    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, Silent())
+    return Reconciler(stack, {kind: provider for kind in provider.kinds}, ctx), provider
+
+
+def test_transient_errors_are_retried(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    provider.failures["Party_1"] = [TransientError("429 too many requests", retry_after=0), TransientError("503")]
+    result = rec.apply(rec.plan(), Silent())
+    assert not result.failed
+    assert provider.calls.count(("create", "RemoteTrainingSystem/Party_1")) == 3
+
+
+def test_a_failure_skips_its_dependants_and_lets_the_rest_finish(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    provider.failures["issuer"] = [ProviderError("disk full")]
+    result = rec.apply(rec.plan(), Silent())
+    assert [r.step for r in result.failed] == [("create", "CertificateAuthority/issuer")]
+    assert [r.step for r in result.skipped] == [("create", "PartyCertificate/party-1")]
+    assert result.count("create") == 3
+    assert {o.name for o in provider.resources.values()} == {"Party_1", "Party_2", "Party_3"}
+
+
+def test_transient_errors_give_up_after_the_bound(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    provider.failures["Party_2"] = [TransientError("503")] * 10
+    result = rec.apply(rec.plan(), Silent())
+    assert [r.step for r in result.failed] == [("create", "RemoteTrainingSystem/Party_2")]
+    assert "gave up after 6 attempts" in result.failed[0].message
+
+
+def test_replacement_deletes_dependants_before_dependencies(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    rec.apply(rec.plan(), Silent())
+    provider.calls.clear()
+    rec.apply(rec.plan(replace=["CertificateAuthority/issuer"]), Silent())
+    order = [call for call in provider.calls]
+    assert order.index(("delete", "PartyCertificate/party-1")) < order.index(("delete", "CertificateAuthority/issuer"))
+    assert order.index(("create", "CertificateAuthority/issuer")) < order.index(("create", "PartyCertificate/party-1"))
+
+
+def test_a_resource_without_the_ownership_tag_is_never_deleted(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    rec.apply(rec.plan(), Silent())
+    plan = rec.plan(destroy=True)
+    victim = next(c for c in plan.changes if c.address == "RemoteTrainingSystem/Party_1")
+    assert victim.current is not None
+    victim.current.tags = ["someone-else"]
+    result = rec.apply(plan, Silent())
+    assert [r.step for r in result.failed] == [("delete", "RemoteTrainingSystem/Party_1")]
+    assert "does not carry the ownership tag" in result.failed[0].message
+    assert any(o.name == "Party_1" for o in provider.resources.values())
