@@ -82,7 +82,7 @@ def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_ov
     if not documents and not diagnostics.errors:
         diagnostics.error(f"no manifests (*.yaml) in {directory}")
     stack_docs, declarations = _classify(documents, diagnostics)
-    stack = _stack_settings(stack_docs, directory, diagnostics)
+    stack = _stack_settings(stack_docs, directory, diagnostics if documents else Diagnostics())
     if backend_override:
         stack.backend = backend_override
     for decl in declarations:

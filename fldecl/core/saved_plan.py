@@ -26,7 +26,7 @@ def load_saved(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise PlanError(f"{path} is not a saved plan: {exc}") from exc
+        raise PlanError(f"{path} is not a plan saved by `fldecl plan --out` (to apply a stack, give its directory)") from exc
     if not isinstance(document, dict) or document.get("format_version") != PLAN_FORMAT_VERSION or "stack_dir" not in document:
         raise PlanError(f"{path} is not a plan saved by `fldecl plan --out` (format {PLAN_FORMAT_VERSION})")
     return document
