@@ -332,7 +332,7 @@ def _wml_message(exc: BaseException) -> str:
     response = _response(exc)
     try:
         return str(response.json()["errors"][0]["message"])
-    except Exception:
+    except (AttributeError, ValueError, TypeError, KeyError, IndexError):
         return _first_line(str(exc))
 
 

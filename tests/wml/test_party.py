@@ -1,0 +1,76 @@
+"""Parties on WML: the seed's party metadata from the stack, and exact install hints for the runtime's extras."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import pytest
+
+from fldecl.core.manifest import Stack, load_stack
+from fldecl.providers.base import Observed, ProviderError
+from fldecl.providers.wml.connection import Credentials, WmlSession
+from fldecl.providers.wml.party import CRYPTO_EXTRA, CRYPTO_LIBRARY, RUNTIME_EXTRA, party_metadata, run_party
+
+
+def declared(stack: Stack, address: str, resource_id: str, **attributes: Any) -> Observed:
+    decl = stack.declarations[address]
+    return Observed(decl.kind, decl.name, resource_id, stack.all_tags, {**decl.spec, **attributes})
+
+
+@pytest.fixture
+def party_stack(make_stack: Any) -> tuple[Stack, dict[str, Observed]]:
+    """The example's first party as the backend would report it (ids are placeholders)."""
+    stack = load_stack(make_stack(), backend_override="wml")
+    authority = declared(stack, "CertificateAuthority/issuer", "ca-fingerprint")
+    certificate = declared(stack, "PartyCertificate/party-1", "cert-fingerprint", issuer=authority.id)
+    party = {**stack.declarations["RemoteTrainingSystem/Party_1"].spec["party"], "certificate": certificate.id}
+    rts = declared(stack, "RemoteTrainingSystem/Party_1", "rts-id", party=party)
+    return stack, {obs.address: obs for obs in (authority, certificate, rts)}
+
+
+def test_party_metadata_has_the_seeds_structure(party_stack: tuple[Stack, dict[str, Observed]]) -> None:
+    stack, observed = party_stack
+    root = stack.directory
+    metadata = party_metadata(observed["RemoteTrainingSystem/Party_1"], observed["PartyCertificate/party-1"],
+                              observed["CertificateAuthority/issuer"], root)
+    assert metadata == {
+        "local_training": {"info": {"crypto": {"key_manager": {"key_mgr_info": {"distribution": {
+            "ca_cert_file_path": str(root / "pki/is_cert_v1.pem"),
+            "my_cert_file_path": str(root / "pki/sb_cert_v1_1.pem"),
+            "asym_key_file_path": str(root / "pki/sb_asym_v1_1.pem")}}}}}},
+        "data_handler": {"name": "MnistPytorchDataHandler", "path": str(root / "handlers/mnist_pytorch_data_handler.py"),
+                         "info": {"npz_file": str(root / "data/data_party_1.npz")}}}
+
+
+def test_a_party_whose_key_stays_with_it_cannot_run_here(party_stack: tuple[Stack, dict[str, Observed]]) -> None:
+    stack, observed = party_stack
+    certificate = observed["PartyCertificate/party-1"]
+    signed_csr = Observed(certificate.kind, certificate.name, certificate.id, certificate.tags,
+                          {key: value for key, value in certificate.attributes.items() if key != "key_file"})
+    with pytest.raises(ProviderError, match="signs a CSR"):
+        party_metadata(observed["RemoteTrainingSystem/Party_1"], signed_csr, observed["CertificateAuthority/issuer"],
+                       stack.directory)
+
+
+@pytest.mark.parametrize(("fusion_type", "hint", "needed"), [
+    ("crypto_iter_avg", CRYPTO_EXTRA, CRYPTO_LIBRARY),
+    ("iter_avg", RUNTIME_EXTRA, "environs"),
+])
+def test_missing_party_runtime_extras_say_what_to_install(wml_env: dict[str, str], party_stack: tuple[Stack, dict[str, Observed]],
+                                                          fusion_type: str, hint: str, needed: str) -> None:
+    if importlib.util.find_spec(needed) is not None:
+        pytest.skip(f"{needed} is installed here")
+    stack, observed = party_stack
+    client = WmlSession(Credentials.from_environment(wml_env)).client
+    rts = client.remote_training_systems.store({"name": "Party_1", "allowed_identities": []})
+    observed["RemoteTrainingSystem/Party_1"].id = rts["metadata"]["id"]
+    made = client.training.run({
+        "name": "aggregator_he", "description": "", "training_data_references": [],
+        "results_reference": {"type": "container", "name": "outputData", "connection": {}, "location": {"path": "."}},
+        "federated_learning": {"fusion_type": fusion_type, "model": {"type": "pytorch", "spec": {"id": "m"}},
+                               "remote_training": {"quorum": 1, "remote_training_systems": [{"id": rts["metadata"]["id"]}]}}})
+    training = Observed("Training", "aggregator_he", made["metadata"]["id"], stack.all_tags, {})
+    with pytest.raises(ProviderError) as caught:
+        run_party(stack, stack.declarations["RemoteTrainingSystem/Party_1"], observed, training)
+    assert hint in str(caught.value)
