@@ -3,6 +3,7 @@ convergence through injected faults, and no duplicate when a create's answer is 
 
 from __future__ import annotations
 
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from fldecl.cli.session import reconciler
 from fldecl.core.manifest import load_stack
 from fldecl.core.reconciler import Reconciler
 from fldecl.emulator import EmulatorServer
-from fldecl.providers.base import ProviderError
+from fldecl.providers.base import NotFoundError, ProviderError
+from tests.emulator.helpers import session_for
 from tests.wml.conftest import QuietListener
 
 
@@ -85,6 +87,25 @@ def test_import_adds_the_tags_to_a_notebook_rts_without_recreating_it(emulator: 
     assert change.actions == ["update"] and [f.name.split(".")[0] for f in change.fields] == ["party"]
     with pytest.raises(ProviderError, match="cannot be imported"):
         rec.adopt("Training/aggregator_he", made["metadata"]["id"])
+    with pytest.raises(NotFoundError):
+        rec.adopt("Model/pytorch", made["metadata"]["id"])
+
+
+def test_import_adds_the_tags_to_a_notebook_model(emulator: EmulatorServer, wml_env: dict[str, str], make_stack: Any) -> None:
+    stack = make_stack()
+    rec, _ = open_stack(stack)
+    client = client_of(rec)
+    with zipfile.ZipFile(stack / "pt_mnist_init_model.zip", "w") as archive:
+        archive.writestr("pytorch_sequence.pt", b"the notebook's model")
+    made = client.repository.store_model(str(stack / "pt_mnist_init_model.zip"), meta_props={
+        "name": "pytorch", "type": "pytorch-onnx_1.12", "tags": ["wml_fl_fhe_nb_example"],
+        "software_spec": client.software_specifications.get_id_by_name("runtime-22.2-py3.10")})
+    adopted = rec.adopt("Model/pytorch", made["metadata"]["id"])
+    assert (adopted.id, sorted(adopted.tags)) == (made["metadata"]["id"], ["fldecl.stack.mnist-fhe", "wml_fl_fhe_nb_example"])
+    change = next(c for c in rec.plan().changes if c.address == "Model/pytorch")
+    # The spec is the declared one; the content is not one fldecl built, so the plan replaces it.
+    assert "software_spec forces replacement" not in change.reasons
+    assert "content_hash forces replacement" in change.reasons
 
 
 def test_a_plan_of_500_rts_costs_a_few_list_requests(emulator: EmulatorServer, wml_env: dict[str, str],
@@ -140,3 +161,7 @@ def test_a_create_whose_answer_was_lost_is_found_not_repeated(emulator: Emulator
     assert owned_names(client_of(rec), "fldecl.stack.mnist-fhe") == {
         "Model": ["pytorch"], "RemoteTrainingSystem": ["Party_1", "Party_2"], "Training": ["aggregator_he"]}
     assert converged(rec)
+    model = next(obs for obs in rec.observe() if obs.kind == "Model")
+    with session_for(emulator) as http:
+        content = http.get(f"{emulator.url}/ml/v4/models/{model.id}/download", params={"project_id": emulator.project_id})
+    assert content.status_code == 200 and content.content.startswith(b"PK")  # the upload was completed

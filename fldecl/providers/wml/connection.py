@@ -159,7 +159,10 @@ class WmlSession:
         with self._lock:
             if self._client is None:
                 api_client = _import_client(self.credentials.ca_bundle)
-                self._client = retrying(lambda: self._sign_in(api_client), SIGN_IN)
+                try:
+                    self._client = retrying(lambda: self._sign_in(api_client), SIGN_IN)
+                except TransientError as exc:  # already retried: callers must not retry it again
+                    raise ProviderError(str(exc)) from exc
             return self._client
 
     def call(self, action: Callable[[Any], T], what: str) -> T:

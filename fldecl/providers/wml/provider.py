@@ -100,9 +100,22 @@ class WmlProvider:
             raise NotFoundError(f"no {desired.kind} with id {resource_id} in {self.session.credentials.scope_variable}") from None
         held = list(document["metadata"].get("tags") or [])
         changes = {"name": desired.name, "tags": held + [tag for tag in desired.tags if tag not in held]}
+        if desired.kind == "Model":
+            changes.update(self._declared_spec_record(document, desired))
         document = self.session.retried(lambda client: _UPDATES[desired.kind](client, resource_id, changes),
                                         f"tagging {desired.kind} {resource_id}")
         return self._observe(desired.kind, document)
+
+    def _declared_spec_record(self, document: Document, desired: Desired) -> dict[str, Any]:
+        """A ``custom`` change noting the manifest's name for the model's spec, if it names the one WML holds.
+
+        Without it an imported model would show its spec, held by id only, as a difference.
+        """
+        entity = document.get("entity") or {}
+        declared = self._spec("software_spec", desired.attributes["software_spec"])
+        if declared["id"] != (entity.get("software_spec") or {}).get("id"):
+            return {}
+        return {"custom": mapping.custom_with(entity.get("custom"), {**mapping.extras_of(entity), "software_spec": declared})}
 
     # Reading
 
@@ -120,10 +133,7 @@ class WmlProvider:
             state, reason = mapping.training_state(document)
             observed.status = _training_label(document)
             observed.replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
-            status = observed.details.get("status") or {}
-            observed.details = {"state": state, "reason": reason, "rounds": mapping.training_rounds(document),
-                                "aggregator": ((status.get("federated_learning_info") or {}).get("aggregator") or {})
-                                .get("connection")}
+            observed.details = _training_details(document)
         return observed
 
     # Creating, so that a retry never duplicates
@@ -229,10 +239,12 @@ class WmlProvider:
             state, reason = mapping.training_state(document)
             label = _training_label(document)
             if label != reported:
-                hint = f" (start the parties: fldecl party run RTS_NAME --training {document['metadata'].get('name')})" \
-                    if state == "accepting_parties" else ""
-                ctx.reporter.progress(address, f"{label}{hint}" + (f": {reason}" if state in REPLACED_STATES else ""))
                 reported = label
+                if state == "accepting_parties":
+                    label += f"; parties join with: fldecl party run RTS_NAME --training {document['metadata'].get('name')}"
+                elif state in REPLACED_STATES:
+                    label += f": {reason}"
+                ctx.reporter.progress(address, label)
             if state in TERMINAL_STATES:
                 return document
             time.sleep(delay)
@@ -322,6 +334,14 @@ def _model_zip(desired: Desired, ctx: ProviderContext) -> Iterator[Path]:
         path = Path(directory) / f"{desired.name}.zip"
         path.write_bytes(content)
         yield path
+
+
+def _training_details(document: Document) -> dict[str, Any]:
+    """What ``fldecl show`` prints for a training, in the local backend's shape."""
+    state, reason = mapping.training_state(document)
+    status = (document.get("entity") or {}).get("status") or {}
+    aggregator = ((status.get("federated_learning_info") or {}).get("aggregator") or {}).get("connection")
+    return {"state": state, "reason": reason, "rounds": mapping.training_rounds(document), "aggregator": aggregator}
 
 
 def _training_label(document: Document) -> str:
