@@ -2,16 +2,15 @@
 
 Each change becomes one or two steps (a replace is ``delete`` then ``create``, Terraform's
 default). A step runs when the steps it needs have succeeded; a failed step skips everything that
-depends on it and lets the rest finish. Transient provider errors are retried with exponential
-backoff and jitter, bounded in attempts and time.
+depends on it and lets the rest finish. Transient provider errors are retried
+(:mod:`fldecl.providers.retry`).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
@@ -22,7 +21,8 @@ from fldecl.core.graph import references
 from fldecl.core.manifest import Stack
 from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, observed_graph, resolve_references
 from fldecl.core.rules import dependency_graph
-from fldecl.providers.base import Desired, Observed, Provider, ProviderContext, ProviderError, TransientError
+from fldecl.providers.base import Desired, Observed, Provider, ProviderContext, ProviderError
+from fldecl.providers.retry import RetryPolicy, with_retries
 
 Step = tuple[str, str]  # (operation, address)
 
@@ -30,18 +30,6 @@ Step = tuple[str, str]  # (operation, address)
 class ApplyListener(Protocol):
     def step_started(self, step: Step) -> None: ...
     def step_finished(self, step: Step, outcome: str, message: str, seconds: float) -> None: ...
-
-
-@dataclass
-class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_total: float = 120.0
-
-    def delay(self, attempt: int, hint: float | None) -> float:
-        backoff = min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0)
-        return max(backoff, hint or 0.0)
 
 
 @dataclass
@@ -144,24 +132,12 @@ class Applier:
     def _run_step(self, step: Step) -> StepResult:
         started = time.monotonic()
         try:
-            message = self._with_retries(lambda: self._perform(step))
+            message = with_retries(lambda: self._perform(step), self.retry)
             return StepResult(step, "ok", message, time.monotonic() - started)
         except ProviderError as exc:
             return StepResult(step, "failed", str(exc), time.monotonic() - started)
         except Exception as exc:  # a provider bug must not kill the whole apply
             return StepResult(step, "failed", f"{type(exc).__name__}: {exc}", time.monotonic() - started)
-
-    def _with_retries(self, action: Callable[[], str]) -> str:
-        deadline = time.monotonic() + self.retry.max_total
-        for attempt in range(self.retry.attempts):
-            try:
-                return action()
-            except TransientError as exc:
-                delay = self.retry.delay(attempt, exc.retry_after)
-                if attempt + 1 == self.retry.attempts or time.monotonic() + delay > deadline:
-                    raise ProviderError(f"{exc} (gave up after {attempt + 1} attempts)") from exc
-                time.sleep(delay)
-        raise AssertionError("unreachable")
 
     def _perform(self, step: Step) -> str:
         operation, address = step

@@ -1,8 +1,8 @@
 """The reconciler: one stack, its providers, and the observe -> plan -> apply loop.
 
 Providers are handed in (kind -> provider), so this module knows no backend. Observing reads
-each kind once through its provider: the number of backend calls grows with kinds and pages,
-never with resources.
+each kind once through its provider (retrying transient failures): the number of backend calls
+grows with kinds and pages, never with resources.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fldecl.core.manifest import Stack
 from fldecl.core.plan import Plan, PlanError, make_plan
 from fldecl.core.schema import kinds
 from fldecl.providers.base import Observed, Provider, ProviderContext
+from fldecl.providers.retry import RetryPolicy, with_retries
 
 
 class Reconciler:
@@ -21,20 +22,22 @@ class Reconciler:
         self.stack = stack
         self.providers = providers
         self.ctx = ctx
+        self.retry = RetryPolicy()
 
     def observe(self) -> list[Observed]:
         observed: list[Observed] = []
         for kind in kinds():
             provider = self.providers.get(kind)
             if provider is not None:
-                observed.extend(o for o in provider.read(kind, self.ctx) if self.ctx.owner_tag in o.tags)
+                found = with_retries(lambda: provider.read(kind, self.ctx), self.retry)
+                observed.extend(o for o in found if self.ctx.owner_tag in o.tags)
         return observed
 
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
         return make_plan(self.stack, self.observe(), destroy=destroy, targets=targets, replace=replace)
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
-        return Applier(self.stack, plan, self.providers, self.ctx, listener, parallelism).run()
+        return Applier(self.stack, plan, self.providers, self.ctx, listener, parallelism, self.retry).run()
 
     def adopt(self, address: str, resource_id: str) -> Observed:
         """``fldecl import``: tag an existing resource so this stack owns it from now on."""

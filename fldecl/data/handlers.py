@@ -43,7 +43,7 @@ def load_data_handler(path: Path, class_name: str, info: dict, stack_dir: Path) 
         raise DataError(
             f"data handler file {path} defines no class {class_name!r} (it defines: {', '.join(defined) or 'none'})"
         )
-    config = _resolve_paths(info, Path(stack_dir))
+    config = resolve_info_paths(info, Path(stack_dir))
     try:
         if _accepts_keyword(handler_class, "data_config"):
             return handler_class(data_config=config)
@@ -116,7 +116,8 @@ def _import_file(path: Path) -> types.ModuleType:
     return module
 
 
-def _resolve_paths(info: dict, stack_dir: Path) -> dict:
+def resolve_info_paths(info: dict, stack_dir: Path) -> dict:
+    """A handler's ``info`` with its file paths (keys ending in _file, _path, _dir, _folder) made absolute."""
     return {
         key: str(stack_dir / value) if key.endswith(_PATH_KEY_SUFFIXES) and isinstance(value, str) else value
         for key, value in info.items()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fldecl.core.apply import RetryPolicy
+from fldecl.providers.retry import RetryPolicy
 from fldecl.core.manifest import load_stack
 from fldecl.core.reconciler import Reconciler
 from fldecl.providers.base import Desired, Observed, ProviderContext, ProviderError, TransientError

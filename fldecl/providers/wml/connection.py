@@ -20,12 +20,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import random
 import socket
 import ssl
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from types import ModuleType
 from typing import Any, TextIO, TypeVar
 
 from fldecl.providers.base import NotFoundError, ProviderError, TransientError
+from fldecl.providers.retry import RetryPolicy, with_retries
 
 T = TypeVar("T")
 
@@ -45,35 +44,8 @@ INSTALL_HINT = "pip install 'fldecl[wml]'"
 _thread = threading.local()
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """How often and how long an idempotent call is retried in place."""
-
-    attempts: int
-    base_delay: float
-    max_delay: float
-    max_total: float
-
-    def delay(self, attempt: int, hint: float | None) -> float:
-        return max(min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0), hint or 0.0)
-
-
-READS = Backoff(attempts=8, base_delay=0.2, max_delay=5.0, max_total=60.0)
-SIGN_IN = Backoff(attempts=20, base_delay=0.2, max_delay=2.0, max_total=60.0)
-
-
-def retrying(action: Callable[[], T], backoff: Backoff) -> T:
-    """``action()``, repeated while it raises :class:`TransientError`, within ``backoff``'s bounds."""
-    deadline = time.monotonic() + backoff.max_total
-    for attempt in range(backoff.attempts):
-        try:
-            return action()
-        except TransientError as exc:
-            delay = backoff.delay(attempt, exc.retry_after)
-            if attempt + 1 == backoff.attempts or time.monotonic() + delay > deadline:
-                raise TransientError(f"{exc} (gave up after {attempt + 1} attempts)", exc.retry_after) from exc
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+READS = RetryPolicy(attempts=8, base_delay=0.2, max_delay=5.0, max_total=60.0)
+SIGN_IN = RetryPolicy(attempts=20, base_delay=0.2, max_delay=2.0, max_total=60.0)
 
 
 @dataclass(frozen=True)
@@ -159,10 +131,7 @@ class WmlSession:
         with self._lock:
             if self._client is None:
                 api_client = _import_client(self.credentials.ca_bundle)
-                try:
-                    self._client = retrying(lambda: self._sign_in(api_client), SIGN_IN)
-                except TransientError as exc:  # already retried: callers must not retry it again
-                    raise ProviderError(str(exc)) from exc
+                self._client = with_retries(lambda: self._sign_in(api_client), SIGN_IN)
             return self._client
 
     def call(self, action: Callable[[Any], T], what: str) -> T:
@@ -179,7 +148,7 @@ class WmlSession:
 
     def retried(self, action: Callable[[Any], T], what: str) -> T:
         """An idempotent call, retried in place on rate limits, 5xx and dropped connections."""
-        return retrying(lambda: self.call(action, what), READS)
+        return with_retries(lambda: self.call(action, what), READS)
 
     def _sign_in(self, api_client: Any) -> Any:
         credentials = self.credentials

@@ -33,9 +33,7 @@ def party_metadata(rts: Observed, certificate: Observed, authority: Observed, st
     Paths are made absolute against ``stack_dir``, as the party runtime resolves them from its
     own working directory.
     """
-    from fldecl.data.handlers import (
-        _resolve_paths,  # the local runtime's rule for paths in a handler's info
-    )
+    from fldecl.data.handlers import resolve_info_paths  # the local runtime's rule for paths in a handler's info
 
     party = rts.attributes.get("party")
     if not party:
@@ -52,7 +50,7 @@ def party_metadata(rts: Observed, certificate: Observed, authority: Observed, st
             "asym_key_file_path": str(stack_dir / key_file),
         }}}}}},
         "data_handler": {"name": handler["name"], "path": str(stack_dir / handler["path"]),
-                         "info": _resolve_paths(handler.get("info", {}), stack_dir)},
+                         "info": resolve_info_paths(handler.get("info", {}), stack_dir)},
     }
 
 
