@@ -189,8 +189,13 @@ def emulator() -> None:
 @click.option("--latency-ms", default=0, show_default=True, help="Added to every request.")
 @click.option("--error-rate", default=0.0, show_default=True, help="Fraction of requests answered 500/503/429 or dropped.")
 @click.option("--seed", default=None, type=int, help="Seed for the fault injection.")
-def emulator_serve(port: int, data: Path | None, latency_ms: int, error_rate: float, seed: int | None) -> None:
-    """Serve the emulator on 127.0.0.1 and print the `export WML_...` lines a client needs."""
+@click.option("--training-seconds", default=30.0, show_default=True, help="How long a training takes from pending to completed.")
+def emulator_serve(port: int, data: Path | None, latency_ms: int, error_rate: float, seed: int | None, training_seconds: float) -> None:
+    """Serve the emulator on 127.0.0.1 and print the `export WML_...` lines a client needs.
+
+    Trainings move through their states on a clock; `GET /_emulator/stats` counts requests by
+    route. `python -m fldecl.emulator --help` lists every knob.
+    """
     from fldecl.emulator import serve
 
-    serve(port=port, data_dir=data, latency_ms=latency_ms, error_rate=error_rate, seed=seed)
+    serve(port=port, data_dir=data, latency_ms=latency_ms, error_rate=error_rate, seed=seed, training_seconds=training_seconds)
