@@ -24,7 +24,7 @@ from fldecl.core.rules import dependency_graph
 from fldecl.providers.base import Desired, Observed, Provider, ProviderContext, ProviderError
 from fldecl.providers.retry import RetryPolicy, with_retries
 
-Step = tuple[str, str]  # (operation, address)
+Step = tuple[str, str]  # (operation, change key: the address, or address#id for a duplicate)
 
 
 class ApplyListener(Protocol):
@@ -73,8 +73,8 @@ class Applier:
         self.listener = listener
         self.parallelism = max(1, parallelism)
         self.retry = retry or RetryPolicy()
-        self.changes = {c.address: c for c in plan.changes if c.actions != [NOOP]}
-        self.current: dict[str, Observed] = {c.address: c.current for c in plan.changes if c.current}
+        self.changes = {c.key: c for c in plan.changes if c.actions != [NOOP]}
+        self.current: dict[str, Observed] = {c.address: c.current for c in plan.changes if c.current and not c.duplicate}
         self.lock = threading.Lock()
 
     def steps(self) -> dict[Step, set[Step]]:

@@ -6,7 +6,7 @@ the ids its dependants hold), for apply order and for ``fldecl graph`` (Graphviz
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
@@ -45,12 +45,20 @@ class Graph:
 
     def closure(self, addresses: Iterable[str]) -> set[str]:
         """The addresses and everything they depend on, transitively."""
+        return self._reach(addresses, lambda node: self.depends.get(node, ()))
+
+    def dependants_closure(self, addresses: Iterable[str]) -> set[str]:
+        """The addresses and everything that depends on them, transitively (what a targeted destroy takes)."""
+        return self._reach(addresses, self.dependants)
+
+    @staticmethod
+    def _reach(addresses: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str]:
         todo, seen = list(addresses), set()
         while todo:
             node = todo.pop()
             if node not in seen:
                 seen.add(node)
-                todo.extend(self.depends.get(node, ()))
+                todo.extend(step(node))
         return seen
 
     def order(self) -> list[str]:

@@ -54,10 +54,17 @@ class ResourceChange:
     fields: list[FieldChange] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     current: Observed | None = None
+    #: A second owned resource with the same address; only ever deleted.
+    duplicate: bool = False
 
     @property
     def address(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @property
+    def key(self) -> str:
+        """Unique within a plan: the address, or for a duplicate the address and its id."""
+        return f"{self.address}#{self.current.id}" if self.duplicate and self.current else self.address
 
     @property
     def is_replace(self) -> bool:
@@ -105,7 +112,12 @@ def make_plan(
     _check_addresses(stack, targets + replace)
     current, duplicates = _match(observed)
     graph = dependency_graph(stack)
-    in_scope = graph.closure(targets) if targets else set(stack.declarations)
+    if not targets:
+        in_scope = set(stack.declarations)
+    elif destroy:  # Terraform's `destroy -target`: the target and what depends on it
+        in_scope = graph.dependants_closure(targets)
+    else:  # the target and what it needs
+        in_scope = graph.closure(targets)
     desired = {address: desired_attributes(stack.declarations[address], stack) for address in in_scope}
     changes: dict[str, ResourceChange] = {}
     stable_ids: dict[str, str | None] = {}  # ids that survive this plan (no-op or update)
@@ -121,7 +133,8 @@ def make_plan(
             reason = "destroy was requested" if destroy else "no longer declared in the manifests"
             changes[address] = ResourceChange(obs.kind, obs.name, [DELETE], before=obs.attributes, reasons=[reason], current=obs)
     delete_changes = [ResourceChange(obs.kind, obs.name, [DELETE], before=obs.attributes,
-                                     reasons=[f"duplicate of {current[obs.address].id} (left by an interrupted run)"], current=obs)
+                                     reasons=[f"duplicate of {current[obs.address].id} (left by an interrupted run)"], current=obs,
+                                     duplicate=True)
                       for obs in duplicates]
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)

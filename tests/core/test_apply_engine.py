@@ -111,3 +111,29 @@ def test_a_resource_without_the_ownership_tag_is_never_deleted(setup: tuple[Reco
     assert [r.step for r in result.failed] == [("delete", "RemoteTrainingSystem/Party_1")]
     assert "does not carry the ownership tag" in result.failed[0].message
     assert any(o.name == "Party_1" for o in provider.resources.values())
+
+
+def test_a_duplicate_left_behind_is_deleted_and_the_original_kept(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    rec.apply(rec.plan(), Silent())
+    original = next(o for o in provider.resources.values() if o.name == "Party_1")
+    original.created_at = "2026-01-01T00:00:00Z"
+    copy = Observed(original.kind, original.name, "id-copy", list(original.tags), dict(original.attributes),
+                    created_at="2026-01-02T00:00:00Z")
+    provider.resources[copy.id] = copy
+    plan = rec.plan()
+    duplicate = [c for c in plan.changes if c.duplicate]
+    assert [(c.key, c.actions) for c in duplicate] == [("RemoteTrainingSystem/Party_1#id-copy", ["delete"])]
+    result = rec.apply(plan, Silent())
+    assert not result.failed
+    assert original.id in provider.resources and copy.id not in provider.resources
+    assert not rec.plan().has_changes
+
+
+def test_targeted_destroy_takes_the_target_and_its_dependants_only(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    rec.apply(rec.plan(), Silent())
+    plan = rec.plan(destroy=True, targets=["CertificateAuthority/issuer"])
+    assert sorted(c.address for c in plan.changes) == ["CertificateAuthority/issuer", "PartyCertificate/party-1"]
+    plan = rec.plan(destroy=True, targets=["PartyCertificate/party-1"])
+    assert [c.address for c in plan.changes] == ["PartyCertificate/party-1"]
