@@ -9,7 +9,6 @@ decrypts the fused model, evaluates it and writes the final model into its own w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import socket
 import ssl
@@ -40,6 +39,24 @@ class PartyError(Exception):
     """Why this party stopped, in one line."""
 
 
+@dataclass(frozen=True)
+class TrainingToJoin:
+    """Which training a party joins, where its aggregator listens and which model the training starts from."""
+
+    training_id: str
+    aggregator: tuple[str, int]
+    model_zip_path: Path
+    model_file: str
+    model_type: str
+    trusted: bool
+    work_dir: Path
+
+    @classmethod
+    def from_job(cls, job: TrainingJob, aggregator: tuple[str, int]) -> TrainingToJoin:
+        """The training of a local job, whose parties run where its job.json is."""
+        return cls(job.training_id, aggregator, Path(job.model_zip), job.model_file, job.model_type, job.trusted, Path(job.work_dir))
+
+
 @dataclass
 class PartyResult:
     """What a party ends with: its copy of the final model and the fused model's metrics on its test data."""
@@ -52,30 +69,14 @@ class PartyResult:
 class Party:
     """One party's side of a training; :meth:`run` drives it from ``hello`` to ``finished``."""
 
-    def __init__(
-        self,
-        settings: PartySettings,
-        training_id: str,
-        aggregator: tuple[str, int],
-        model_zip_path: Path,
-        model_file: str,
-        model_type: str,
-        trusted: bool,
-        work_dir: Path,
-        on_event: EventCallback | None = None,
-    ) -> None:
+    def __init__(self, settings: PartySettings, training: TrainingToJoin, on_event: EventCallback | None = None) -> None:
         self.settings = settings
         self.name = settings.name
-        self.training_id = training_id
-        self.aggregator = aggregator
-        self.model_zip_path = Path(model_zip_path)
-        self.model_file = model_file
-        self.model_type = model_type
-        self.trusted = trusted
-        self.work_dir = Path(work_dir) / "parties" / settings.name
+        self.training = training
+        self.work_dir = training.work_dir / "parties" / settings.name
         self.on_event = on_event or (lambda event: None)
         self.connection: Connection | None = None
-        self.aggregator_public_key_sha256 = ""
+        self.aggregator_key_fingerprint = ""
         self.client: Client | None = None
         self.welcome: dict[str, Any] = {}
         self.codec: UpdateCodec | None = None
@@ -85,7 +86,7 @@ class Party:
 
     def run(self) -> PartyResult:
         """Take part in the training until it finishes; raises PartyError when this party stops early."""
-        framework_check = _unsupported_framework(self.model_type)
+        framework_check = _unsupported_framework(self.training.model_type)
         if framework_check:
             raise PartyError(f"{self.name}: {framework_check}")
         # Loading first keeps the slow imports out of the aggregator's round time.
@@ -104,9 +105,10 @@ class Party:
     # -- joining ---------------------------------------------------------------------------
 
     def _connect(self) -> Connection:
+        from fldecl.he.keyshare import certificate_key_fingerprint
         from fldecl.pki import PKIError, client_ssl_context
 
-        host, port = self.aggregator
+        host, port = self.training.aggregator
         settings = self.settings
         try:
             context = client_ssl_context(
@@ -126,13 +128,15 @@ class Party:
         except (ssl.SSLError, OSError) as error:
             raw.close()
             raise self._refusal(error) from error
-        self.aggregator_public_key_sha256 = _public_key_sha256(tls.getpeercert(binary_form=True))
+        aggregator_cert_pem = ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True)).encode()
+        self.aggregator_key_fingerprint = certificate_key_fingerprint(aggregator_cert_pem)
         self._event("connected", f"{self.name} connected to the aggregator at {host}:{port}")
         return Connection(tls)
 
     def _join(self) -> dict[str, Any]:
         try:
-            self.connection.send(Message(protocol.HELLO, {"training_id": self.training_id, "party": self.name}), protocol.HANDSHAKE_TIMEOUT)
+            hello = Message(protocol.HELLO, {"training_id": self.training.training_id, "party": self.name})
+            self.connection.send(hello, protocol.HANDSHAKE_TIMEOUT)
         except ConnectionClosed as error:
             raise self._refusal(self._pending_alert() or error) from error
         try:
@@ -174,7 +178,7 @@ class Party:
 
         settings = self.settings
         try:
-            model = load_model(self.model_zip_path, self.model_file, self.trusted)
+            model = load_model(self.training.model_zip_path, self.training.model_file, self.training.trusted)
             handler = load_data_handler(
                 Path(settings.data_handler_path), settings.data_handler_class, settings.data_handler_info, Path(settings.stack_dir)
             )
@@ -186,14 +190,14 @@ class Party:
         """Check the model zip against the training's initial model, then wrap model and data."""
         self.welcome = welcome
         self.idle_timeout = 2 * float(welcome["max_timeout"]) + protocol.HANDSHAKE_TIMEOUT
-        digest = protocol.file_sha256(self.model_zip_path)
+        digest = protocol.file_sha256(self.training.model_zip_path)
         if digest != welcome["model_sha256"]:
             raise PartyError(
-                f"{self.name}'s model zip {self.model_zip_path} (sha256 {digest[:12]}) is not the training's initial model "
+                f"{self.name}'s model zip {self.training.model_zip_path} (sha256 {digest[:12]}) is not the training's initial model "
                 f"(sha256 {welcome['model_sha256'][:12]})"
             )
         try:
-            return make_client(model, self.model_type, data, Hyperparameters(**welcome["hyperparameters"]), self.name)
+            return make_client(model, self.training.model_type, data, Hyperparameters(**welcome["hyperparameters"]), self.name)
         except ClientError as error:
             raise PartyError(f"{self.name}: {error}") from error
 
@@ -225,18 +229,20 @@ class Party:
     def _generate_keys(self, message: Message) -> Message:
         """Make the training's keyring and seal it for every party whose certificate the CA vouches for."""
         from fldecl.he import HEError, SecretKeyring
-        from fldecl.he.keyshare import KeyShareError, seal_keyring
+        from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, seal_keyring
 
         certificates = {name: pem.encode() for name, pem in message.fields["party_certificates"].items()}
-        for name, pem in certificates.items():
-            if _public_key_sha256(ssl.PEM_cert_to_DER_cert(pem.decode())) == self.aggregator_public_key_sha256:
-                raise PartyError(f"{self.name} refuses to share the training's keys: the aggregator listed its own certificate as party {name!r}")
         settings = self.settings
         try:
+            for name, pem in certificates.items():
+                if certificate_key_fingerprint(pem) == self.aggregator_key_fingerprint:
+                    raise PartyError(
+                        f"{self.name} refuses to share the training's keys: the aggregator listed its own certificate as party {name!r}"
+                    )
             keyring = SecretKeyring.generate(self.welcome["cipher_spec"])
             bundle = seal_keyring(
                 keyring,
-                self.training_id,
+                self.training.training_id,
                 settings.path(settings.key_file).read_bytes(),
                 settings.path(settings.cert_file).read_bytes(),
                 certificates,
@@ -250,18 +256,18 @@ class Party:
 
     def _accept_keys(self, message: Message) -> Message:
         """Open the relayed bundle; keys from anyone but a party of this training stop the party."""
-        from fldecl.he.keyshare import KeyShareError, open_keyring
+        from fldecl.he.keyshare import KeyShareError, open_keyring, recipient_key_fingerprints
 
         bundle = message.payloads[0]
         if self.generated_bundle is not None and bundle != self.generated_bundle:
             raise PartyError(f"{self.name} rejected the key bundle: it is not the one {self.name} generated")
-        if self.aggregator_public_key_sha256 in _bundle_key_fingerprints(bundle):
-            raise PartyError(f"{self.name} rejected the key bundle: it shares the keys with the aggregator")
         settings = self.settings
         try:
+            if self.aggregator_key_fingerprint in recipient_key_fingerprints(bundle):
+                raise PartyError(f"{self.name} rejected the key bundle: it shares the keys with the aggregator")
             keyring = open_keyring(
                 bundle,
-                self.training_id,
+                self.training.training_id,
                 self.name,
                 settings.path(settings.key_file).read_bytes(),
                 settings.path(settings.ca_cert_file).read_bytes(),
@@ -306,8 +312,8 @@ class Party:
         from fldecl.models.archive import deterministic_zip
 
         path = self.work_dir / FINAL_MODEL_FILE
-        members = _zip_members(self.model_zip_path)
-        members[self.model_file] = self.client.serialize(self.model_file)
+        members = _zip_members(self.training.model_zip_path)
+        members[self.training.model_file] = self.client.serialize(self.training.model_file)
         write_bytes_atomically(path, deterministic_zip(members))
         self._send(Message(protocol.FINISHED))
         self._event("finished", f"{self.name} wrote the final model to {path}", path=str(path))
@@ -354,8 +360,8 @@ def run_party(
     on_event: EventCallback | None = None,
 ) -> PartyResult:
     """Take part in one training as ``settings.name``; raises :class:`PartyError` with the reason on failure."""
-    party = Party(settings, training_id, aggregator, model_zip_path, model_file, model_type, trusted, work_dir, on_event)
-    return party.run()
+    training = TrainingToJoin(training_id, aggregator, Path(model_zip_path), model_file, model_type, trusted, Path(work_dir))
+    return Party(settings, training, on_event).run()
 
 
 def _unsupported_framework(model_type: str) -> str | None:
@@ -363,25 +369,6 @@ def _unsupported_framework(model_type: str) -> str | None:
 
     framework = framework_of(model_type)
     return None if framework in ("pytorch", "scikit-learn") else unsupported_framework_message(framework)
-
-
-def _public_key_sha256(der_certificate: bytes) -> str:
-    """The sha256 of a certificate's SubjectPublicKeyInfo, as key bundles name recipients."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    public_key = x509.load_der_x509_certificate(der_certificate).public_key()
-    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).hexdigest()
-
-
-def _bundle_key_fingerprints(bundle: bytes) -> set[str]:
-    """The public keys a key bundle wraps the keyring for (empty if it is unreadable: open_keyring says why)."""
-    try:
-        recipients = json.loads(bundle)["recipients"]
-        return {entry["public_key_sha256"] for entry in recipients.values()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return set()
 
 
 def _zip_members(path: Path) -> dict[str, bytes]:
@@ -421,10 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(event)), flush=True)
 
     try:
-        run_party(
-            job.local_party(args.party), job.training_id, aggregator, Path(job.model_zip), job.model_file,
-            job.model_type, job.trusted, Path(job.work_dir), print_event,
-        )
+        Party(job.local_party(args.party), TrainingToJoin.from_job(job, aggregator), print_event).run()
     except PartyError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 1

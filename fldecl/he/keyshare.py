@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fldecl.he.errors import HEError
@@ -149,6 +150,21 @@ def verified_public_context(
     return _b64decode(fields["public_context"], "public_context")
 
 
+def recipient_key_fingerprints(bundle: bytes) -> set[str]:
+    """The fingerprints of the public keys a bundle wraps the keyring for, read without verifying it.
+
+    A party compares them with :func:`certificate_key_fingerprint` of the aggregator's
+    certificate before opening the bundle, so keys shared with the aggregator are refused whatever
+    else the bundle claims. A malformed bundle raises :class:`KeyShareError`, as :func:`open_keyring` would.
+    """
+    return {entry["public_key_sha256"] for entry in _parse_bundle(bundle)["recipients"].values()}
+
+
+def certificate_key_fingerprint(cert_pem: bytes) -> str:
+    """The fingerprint under which a bundle names the recipient holding this certificate's key."""
+    return _fingerprint(_load_certificate(cert_pem, "the certificate").public_key())
+
+
 def _verify_bundle(
     bundle: bytes, training_id: str, ca_cert_pem: bytes, allowed_signers: set[str] | None
 ) -> dict[str, Any]:
@@ -259,7 +275,7 @@ def _load_private_key(pem: bytes, label: str) -> rsa.RSAPrivateKey:
     return key
 
 
-def _fingerprint(key: rsa.RSAPublicKey) -> str:
+def _fingerprint(key: PublicKeyTypes) -> str:
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 

@@ -10,7 +10,7 @@ from .flstack import Background, party_log, party_settings, serve_with_local_par
 
 from fldecl.fl import PartyError, run_party
 from fldecl.fl.aggregator import Aggregator
-from fldecl.fl.party import Party
+from fldecl.fl.party import Party, TrainingToJoin
 from fldecl.he import HEError, SecretKeyring, aggregate, contributors
 from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring
 from fldecl.models import get_parameters, load_model
@@ -146,7 +146,7 @@ def test_a_wrong_shape_update_fails_the_round_with_the_reason(stack, make_job):
         while aggregator.status.document["aggregator"] is None:
             pass
         address = (aggregator.status.document["aggregator"]["host"], aggregator.status.document["aggregator"]["port"])
-        party = TruncatingParty(rogue_settings, job.training_id, address, Path(job.model_zip), job.model_file, job.model_type, True, Path(job.work_dir))
+        party = TruncatingParty(rogue_settings, TrainingToJoin.from_job(job, address))
         with pytest.raises(PartyError):
             party.run()
 

@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from fldecl.he import SecretKeyring, aggregate
-from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring, verified_public_context
+from fldecl.he.keyshare import (
+    KeyShareError,
+    certificate_key_fingerprint,
+    open_keyring,
+    recipient_key_fingerprints,
+    seal_keyring,
+    verified_public_context,
+)
 from .certificates import PARTY_NAMES, Identity, issue, make_ca, new_key
 
 TRAINING_ID = "training-0001"
@@ -55,7 +62,7 @@ def test_every_party_opens_the_same_working_keyring(
     bundle: bytes, level_1_keyring: SecretKeyring, ca: Identity, parties: dict[str, Identity]
 ) -> None:
     updates = np.random.default_rng(3).uniform(-1, 1, size=(len(parties), 4_000))
-    blobs = [_open(bundle, ca, parties[name], name).encrypt(update) for name, update in zip(parties, updates)]
+    blobs = [_open(bundle, ca, parties[name], name).encrypt(update) for name, update in zip(parties, updates, strict=True)]
     total = aggregate(level_1_keyring.public_context(), blobs)
     for name, party in parties.items():
         opened = _open(bundle, ca, party, name, allowed_signers={SIGNER})
@@ -73,6 +80,32 @@ def test_aggregator_gets_a_verified_public_context_but_cannot_open_the_keyring(
         _open(bundle, ca, aggregator, "aggregator")
     with pytest.raises(KeyShareError, match="wrapped for another public key"):
         _open(bundle, ca, aggregator, PARTY_NAMES[1])
+
+
+def test_recipient_fingerprints_name_exactly_the_parties_keys(
+    bundle: bytes, ca: Identity, parties: dict[str, Identity]
+) -> None:
+    fingerprints = recipient_key_fingerprints(bundle)
+    assert fingerprints == {certificate_key_fingerprint(party.cert_pem) for party in parties.values()}
+    assert certificate_key_fingerprint(issue(ca, "aggregator").cert_pem) not in fingerprints
+
+
+def test_a_key_keeps_its_fingerprint_under_any_certificate(parties: dict[str, Identity]) -> None:
+    # An aggregator cannot hide its key among the recipients by certifying it under another name or CA.
+    party = parties[PARTY_NAMES[1]]
+    recertified = issue(make_ca("rogue CA"), "aggregator", key=party.key)
+    assert certificate_key_fingerprint(recertified.cert_pem) == certificate_key_fingerprint(party.cert_pem)
+
+
+def test_fingerprints_of_malformed_input_are_refused(bundle: bytes) -> None:
+    with pytest.raises(KeyShareError, match="not valid JSON"):
+        recipient_key_fingerprints(b"not json")
+    fields = json.loads(bundle)
+    fields["recipients"] = [entry["public_key_sha256"] for entry in fields["recipients"].values()]
+    with pytest.raises(KeyShareError, match="recipient list is malformed"):
+        recipient_key_fingerprints(json.dumps(fields).encode())
+    with pytest.raises(KeyShareError, match="not a PEM certificate"):
+        certificate_key_fingerprint(b"not a certificate")
 
 
 def test_keys_of_an_aggregator_with_its_own_ca_are_rejected(
