@@ -1,4 +1,4 @@
-"""What every WML resource shares: timestamps, the metadata envelope and the project scope."""
+"""What every WML resource shares: timestamps, the metadata envelope, the project scope and plain CRUD routes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import datetime
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from fldecl.emulator.listing import page, tagged
 from fldecl.emulator.patching import apply_patch
-from fldecl.emulator.routing import ApiError, Request, Response, not_found
+from fldecl.emulator.routing import ApiError, Request, Response, RouteTable, not_found
 from fldecl.emulator.state import Document
 
 if TYPE_CHECKING:
@@ -96,3 +97,28 @@ def deleted(app: EmulatorApp, request: Request, kind: str, label: str) -> Respon
     if not app.store.delete(kind, request.params["id"]):
         raise not_found(label, request.params["id"])
     return Response.empty(204)
+
+
+def add_stored_resource_routes(routes: RouteTable, collection: str, kind: str, label: str, patchable: frozenset[str]) -> None:
+    """List, get, patch and delete for ``collection``, answered from the store alone.
+
+    Models and remote training systems answer these four alike; only their creates differ.
+    """
+    item = f"{collection}/{{id}}"
+
+    @routes.get(collection)
+    def list_resources(app: EmulatorApp, request: Request) -> Response:
+        project_id = project_scope(app, request)
+        return Response.json(200, page(tagged(app.store.list(kind, project_id), request), request))
+
+    @routes.get(item)
+    def get_resource(app: EmulatorApp, request: Request) -> Response:
+        return Response.json(200, find(app, request, kind, label))
+
+    @routes.patch(item)
+    def patch_resource(app: EmulatorApp, request: Request) -> Response:
+        return patched(app, request, kind, label, patchable)
+
+    @routes.delete(item)
+    def delete_resource(app: EmulatorApp, request: Request) -> Response:
+        return deleted(app, request, kind, label)

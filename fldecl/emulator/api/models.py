@@ -7,8 +7,7 @@ training, 201 (never 200) for the content upload, 204 for deletes.
 from __future__ import annotations
 
 from fldecl.emulator.app import EmulatorApp
-from fldecl.emulator.listing import page, tagged
-from fldecl.emulator.resources import deleted, find, patched, project_scope, require_fields, split_body
+from fldecl.emulator.resources import add_stored_resource_routes, deleted, find, project_scope, require_fields, split_body
 from fldecl.emulator.routing import ApiError, Request, Response, RouteTable, not_found
 
 routes = RouteTable()
@@ -35,25 +34,7 @@ def create_model(app: EmulatorApp, request: Request) -> Response:
     return Response.json(202 if from_training else 201, document)
 
 
-@routes.get("/ml/v4/models")
-def list_models(app: EmulatorApp, request: Request) -> Response:
-    project_id = project_scope(app, request)
-    return Response.json(200, page(tagged(app.store.list(KIND, project_id), request), request))
-
-
-@routes.get("/ml/v4/models/{id}")
-def get_model(app: EmulatorApp, request: Request) -> Response:
-    return Response.json(200, find(app, request, KIND, LABEL))
-
-
-@routes.patch("/ml/v4/models/{id}")
-def patch_model(app: EmulatorApp, request: Request) -> Response:
-    return patched(app, request, KIND, LABEL, PATCHABLE)
-
-
-@routes.delete("/ml/v4/models/{id}")
-def delete_model(app: EmulatorApp, request: Request) -> Response:
-    return deleted(app, request, KIND, LABEL)
+add_stored_resource_routes(routes, "/ml/v4/models", KIND, LABEL, PATCHABLE)
 
 
 @routes.delete("/v2/assets/{id}")

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from fldecl.emulator.app import EmulatorApp
-from fldecl.emulator.listing import page, tagged
-from fldecl.emulator.resources import deleted, find, patched, project_scope, require_fields, split_body
+from fldecl.emulator.resources import add_stored_resource_routes, project_scope, require_fields, split_body
 from fldecl.emulator.routing import ApiError, Request, Response, RouteTable
 
 routes = RouteTable()
@@ -28,22 +27,4 @@ def create_remote_training_system(app: EmulatorApp, request: Request) -> Respons
     return Response.json(201, document)
 
 
-@routes.get("/ml/v4/remote_training_systems")
-def list_remote_training_systems(app: EmulatorApp, request: Request) -> Response:
-    project_id = project_scope(app, request)
-    return Response.json(200, page(tagged(app.store.list(KIND, project_id), request), request))
-
-
-@routes.get("/ml/v4/remote_training_systems/{id}")
-def get_remote_training_system(app: EmulatorApp, request: Request) -> Response:
-    return Response.json(200, find(app, request, KIND, LABEL))
-
-
-@routes.patch("/ml/v4/remote_training_systems/{id}")
-def patch_remote_training_system(app: EmulatorApp, request: Request) -> Response:
-    return patched(app, request, KIND, LABEL, PATCHABLE)
-
-
-@routes.delete("/ml/v4/remote_training_systems/{id}")
-def delete_remote_training_system(app: EmulatorApp, request: Request) -> Response:
-    return deleted(app, request, KIND, LABEL)
+add_stored_resource_routes(routes, "/ml/v4/remote_training_systems", KIND, LABEL, PATCHABLE)
