@@ -37,4 +37,4 @@ def plot_metrics(status: dict[str, Any], path: Path) -> None:
 def _plot_series(axes: Any, rounds: list[dict[str, Any]], party: str, key: str, style: str) -> None:
     points = [(record["round"], record["parties"][party][key]) for record in rounds if key in record["parties"].get(party, {})]
     if points:
-        axes.plot(*zip(*points), style, label=party)
+        axes.plot(*zip(*points, strict=True), style, label=party)

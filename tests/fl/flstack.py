@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from fldecl.data import split
 from fldecl.fl.aggregator import Aggregator
 from fldecl.fl.job import JOB_FILE, PartySettings, TrainingJob

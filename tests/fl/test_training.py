@@ -47,7 +47,7 @@ def test_every_party_keeps_the_same_final_model(mnist_runs):
     job, result = mnist_runs[0]["crypto_iter_avg"]
     models = [get_parameters(load_model(result.final_models[name], job.model_file, trusted=True)) for name in PARTIES]
     for other in models[1:]:
-        for ours, theirs in zip(models[0], other):
+        for ours, theirs in zip(models[0], other, strict=True):
             np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_each_level_is_more_precise_than_the_one_before() -> None:
         mean, _, _ = _round_trip(SecretKeyring.generate(name), updates)
         errors.append(float(np.max(np.abs(mean - updates.mean(axis=0)))))
     assert errors[0] < 1e-6
-    for lower, higher in zip(errors, errors[1:]):
+    for lower, higher in pairwise(errors):
         assert higher < lower, errors
 
 
@@ -69,7 +70,7 @@ def test_parameters_respect_the_security_cap(name: str) -> None:
 
 def test_levels_grow_in_security_and_size() -> None:
     levels = list(CIPHER_SPECS.values())
-    for lower, higher in zip(levels, levels[1:]):
+    for lower, higher in pairwise(levels):
         assert higher.scale_bits > lower.scale_bits
         assert higher.data_modulus_bits > lower.data_modulus_bits
         assert higher.security_bits >= lower.security_bits
