@@ -116,3 +116,25 @@ def test_a_manual_party_joins_by_hand(tmp_path: Path) -> None:
     assert apply.returncode == 0, out + err
     assert "Party_3 joined" in out
     assert (stack / ".fldecl" / "parties" / "Party_3").is_dir()
+
+
+def test_no_wait_returns_while_the_training_goes_on(tmp_path: Path) -> None:
+    stack = tmp_path / "mnist-fhe"
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    (stack / "training.yaml").write_text((stack / "training.yaml").read_text().replace("rounds: 2", "rounds: 1"))
+    applied = run_cli("apply", str(stack), "--auto-approve", "--no-wait")
+    assert applied.returncode == 0, applied.stderr
+    assert "started; follow it with `fldecl show`" in applied.stdout
+
+    def training_status() -> str:
+        shown = json.loads(run_cli("show", str(stack), "--json").stdout)
+        return next(r["status"] for r in shown["resources"] if r["address"] == "Training/aggregator_he")
+
+    seen = [training_status()]
+    deadline = time.monotonic() + 240
+    while not seen[-1].startswith(("completed", "failed")) and time.monotonic() < deadline:
+        time.sleep(2)
+        seen.append(training_status())
+    assert seen[0].startswith(("pending", "running")), seen
+    assert seen[-1].startswith("completed"), seen
+    assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0

@@ -33,11 +33,11 @@ def create(store: ResourceStore, desired: Desired, ctx: ProviderContext) -> Obse
     from fldecl.fl import run_training
 
     if not ctx.wait:
-        _start_in_background(job, Path(job.work_dir))
-        store.update(record.id, status="running", entity=_entity(desired.attributes, "running"))
+        runner = _start_in_background(job, Path(job.work_dir))
+        store.update(record.id, status="running", entity=_entity(desired.attributes, "running", runner_pid=runner))
         ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
         return observe(store, store.get(record.id) or record, ctx)
-    store.update(record.id, status="running", entity=_entity(desired.attributes, "running"))
+    store.update(record.id, status="running", entity=_entity(desired.attributes, "running", runner_pid=os.getpid()))
     result = run_training(job, lambda event: _report(ctx, desired.address, event))
     store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
     final = observe(store, store.get(record.id) or record, ctx)
@@ -54,7 +54,7 @@ def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Obser
     state, reason = record.status or "pending", status.get("reason")
     if state not in TERMINAL:
         state = status.get("state", state)
-        if state not in TERMINAL and not _alive(status.get("pid")):
+        if state not in TERMINAL and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
             state, reason = "failed", "interrupted: the aggregator process is gone"
         if state in TERMINAL:
             store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
@@ -145,16 +145,17 @@ def _report(ctx: ProviderContext, address: str, event: Any) -> None:
         ctx.reporter.progress(address, event.message)
 
 
-def _start_in_background(job: Any, directory: Path) -> None:
-    """``--no-wait``: the run goes on in its own session after the CLI exits."""
+def _start_in_background(job: Any, directory: Path) -> int:
+    """``--no-wait``: the run goes on in its own session after the CLI exits; returns its pid."""
     import subprocess
     import sys
 
     job_file = directory / "background-job.json"
     job.save(job_file)
     with open(directory / "background.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "fldecl.providers.local.trainings", str(job_file)], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, start_new_session=True)
+        runner = subprocess.Popen([sys.executable, "-m", "fldecl.providers.local.trainings", str(job_file)],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    return runner.pid
 
 
 def _run_job_file(job_file: Path) -> None:
@@ -175,13 +176,16 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def _entity(attributes: dict[str, Any], state: str, message: str | None = None) -> dict[str, Any]:
-    """The WML-shaped training entity (``federated_learning`` + ``status``)."""
+def _entity(attributes: dict[str, Any], state: str, message: str | None = None, runner_pid: int | None = None) -> dict[str, Any]:
+    """The WML-shaped training entity (``federated_learning`` + ``status``), and the pid following the run."""
     status: dict[str, Any] = {"state": state}
     if message:
         status["message"] = {"level": "error" if state == "failed" else "info", "text": message}
     federated = {k: v for k, v in attributes.items() if k not in ("description",)}
-    return {"federated_learning": federated, "status": status}
+    entity: dict[str, Any] = {"federated_learning": federated, "status": status}
+    if runner_pid:
+        entity["runner_pid"] = runner_pid
+    return entity
 
 
 if __name__ == "__main__":
