@@ -15,16 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from stacks import remote_training_systems
+
 STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: bench}\nspec: {backend: local}\n"
-RTS = """apiVersion: fldecl/v1
-kind: RemoteTrainingSystem
-metadata: {{name: Party_{i}}}
-spec:
-  description: party {i}
-  organization: {{name: IBM, region: US}}
-  allowed_identities: [{{id: user-{i}, type: user}}]
-  remote_admin: {{id: user-{i}, type: user}}
-"""
 
 
 def fldecl(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -50,7 +43,7 @@ def measure(size: int, root: Path) -> dict[str, float]:
     stack = root / f"stack-{size}"
     stack.mkdir()
     (stack / "stack.yaml").write_text(STACK)
-    (stack / "rts.yaml").write_text("---\n".join(RTS.format(i=i) for i in range(size)))
+    (stack / "rts.yaml").write_text(remote_training_systems(size))
     apply_time, _ = fldecl("apply", str(stack), "--auto-approve")
     plan_times = [fldecl("plan", str(stack), "--detailed-exitcode")[0] for _ in range(3)]
     _, result = fldecl("plan", str(stack), "--json")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from stacks import remote_training_systems
+
 T = TypeVar("T")
 
 STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: bench}\nspec: {backend: wml}\n"
@@ -48,15 +50,6 @@ spec:
     remote_training_systems: [{parties}]
   software_spec: {{name: runtime-22.2-py3.10}}
   hardware_spec: {{name: S}}
-"""
-RTS = """apiVersion: fldecl/v1
-kind: RemoteTrainingSystem
-metadata: {{name: Party_{i}}}
-spec:
-  description: party {i}
-  organization: {{name: IBM, region: US}}
-  allowed_identities: [{{id: user-{i}, type: user}}]
-  remote_admin: {{id: user-{i}, type: user}}
 """
 
 
@@ -89,7 +82,7 @@ def write_stack(directory: Path, size: int) -> Path:
     (directory / "model.yaml").write_text(MODEL)
     parties = ", ".join(f"{{name: Party_{i}}}" for i in range(size))
     (directory / "training.yaml").write_text(TRAINING.format(parties=parties))
-    (directory / "rts.yaml").write_text("---\n".join(RTS.format(i=i) for i in range(size)))
+    (directory / "rts.yaml").write_text(remote_training_systems(size))
     return directory
 
 
