@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 class LockBusy(Exception):
-    pass
+    """Another run holds the stack's lock; the message says who and since when."""
 
 
 @contextmanager
