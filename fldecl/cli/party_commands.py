@@ -12,13 +12,14 @@ from typing import Any
 
 from fldecl.cli.session import LineReporter, fail, guarded, load, reconciler
 from fldecl.core.manifest import Declaration, Stack
+from fldecl.providers.local.jobs import declared, party_settings
 
 
 @guarded
 def run(rts_name: str, training_name: str, aggregator: str | None, stack_dir: Path, backend: str | None) -> None:
     stack = load(stack_dir, backend)
-    rts = _declared(stack, f"RemoteTrainingSystem/{rts_name}")
-    training_decl = _declared(stack, f"Training/{training_name}")
+    rts = declared(stack, f"RemoteTrainingSystem/{rts_name}")
+    training_decl = declared(stack, f"Training/{training_name}")
     if rts_name not in [item["name"] for item in training_decl.spec["remote_training"]["remote_training_systems"]]:
         fail(f"{rts_name} is not a party of Training/{training_name}")
     observed = {o.address: o for o in reconciler(stack).observe()}
@@ -31,37 +32,13 @@ def run(rts_name: str, training_name: str, aggregator: str | None, stack_dir: Pa
         _run_locally(stack, rts, training_decl, training, aggregator)
 
 
-def _declared(stack: Stack, address: str) -> Declaration:
-    if address not in stack.declarations:
-        fail(f"{address} is not declared in {stack.directory}")
-    return stack.declarations[address]
-
-
-def party_settings(stack: Stack, rts: Declaration) -> Any:
-    """The party's own settings, from the manifests: its key and certificate, the CA, its data handler."""
-    from fldecl.fl import PartySettings
-
-    party = rts.spec.get("party")
-    if not party:
-        fail(f"{rts.address} declares no party settings (spec.party: certificate and data_handler)")
-    certificate = _declared(stack, f"PartyCertificate/{party['certificate']}")
-    if "key_file" not in certificate.spec:
-        fail(f"{certificate.address} signs a CSR: give the party's own key with its certificate to run it here")
-    authority = _declared(stack, f"CertificateAuthority/{certificate.spec['issuer']}")
-    handler = party["data_handler"]
-    root = stack.directory
-    return PartySettings(rts.name, str(root / certificate.spec["cert_file"]), str(root / certificate.spec["key_file"]),
-                         str(root / authority.spec["cert_file"]), str(root / handler["path"]), handler["name"],
-                         handler.get("info", {}), str(root))
-
-
 def _run_locally(stack: Stack, rts: Declaration, training_decl: Declaration, training: Any, aggregator: str | None) -> None:
     from fldecl.fl import PartyError, run_party
     from fldecl.fl.party import parse_address
     from fldecl.models import build_zip, model_file_of
 
     address = _aggregator_address(training, aggregator)
-    model = _declared(stack, f"Model/{training_decl.spec['model']}")
+    model = declared(stack, f"Model/{training_decl.spec['model']}")
     work_dir = stack.state_dir / "parties" / rts.name / training.id
     work_dir.mkdir(parents=True, exist_ok=True)
     model_zip = work_dir / "initial_model.zip"

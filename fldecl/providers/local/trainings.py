@@ -92,9 +92,9 @@ def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) 
 
 
 def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
-    from fldecl import pki
-    from fldecl.fl.job import PartySettings, TrainingJob
+    """The job from this apply's records: the training's dependencies carry the model, parties and CA."""
     from fldecl.models import model_file_of
+    from fldecl.providers.local import jobs
 
     spec = desired.attributes
     deps = {obs.id: obs for obs in desired.dependencies.values()}
@@ -102,42 +102,21 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
     authority = next((o for o in desired.dependencies.values() if o.kind == "CertificateAuthority"), None)
     if authority is None:
         raise ProviderError(f"{desired.address}: the local backend needs the parties' CertificateAuthority in the stack")
-    directory = training_dir(ctx.state_dir, training_id)
-    directory.mkdir(parents=True, exist_ok=True)
     stack = ctx.stack_dir
-    ca_cert = stack / authority.attributes["cert_file"]
-    aggregator_key, aggregator_cert = directory / "aggregator" / "key.pem", directory / "aggregator" / "cert.pem"
-    try:
-        pki.issue_certificate(stack / authority.attributes["key_file"], ca_cert, pki.Subject(common_name=f"aggregator {desired.name}"),
-                              ["localhost", "127.0.0.1"], 30, aggregator_key, aggregator_cert)
-    except pki.PKIError as exc:
-        raise ProviderError(f"cannot issue the aggregator's certificate: {exc}") from exc
-    parties, local = [], []
+    ca = jobs.Authority(stack / authority.attributes["key_file"], stack / authority.attributes["cert_file"])
+    parties = []
     for item in spec["remote_training"]["remote_training_systems"]:
         rts = deps[item["name"]]
         party = rts.attributes.get("party")
         if not party:
             raise ProviderError(f"{rts.address} declares no party settings (certificate, data handler) to run it locally")
-        certificate = deps[party["certificate"]]
-        cert_file = str(stack / certificate.attributes["cert_file"])
-        parties.append({"name": rts.name, "required": bool(item.get("required")), "cert_file": cert_file})
-        if party.get("launch", "auto") == "manual":
-            continue
-        handler = party["data_handler"]
-        local.append(PartySettings(rts.name, cert_file, str(stack / certificate.attributes["key_file"]), str(ca_cert),
-                                   str(stack / handler["path"]), handler["name"], handler.get("info", {}), str(stack)))
-    source = model.attributes["source"]
-    return TrainingJob(
-        training_id=training_id, name=desired.name,
-        model_zip=str(model_content_path(ctx.state_dir, model.id)), model_file=model_file_of(model.attributes) or "",
-        model_type=model.attributes["type"], trusted=bool("architecture" in source or model.attributes.get("trusted")),
-        fusion_type=spec["fusion_type"], cipher_spec=(spec.get("crypto") or {}).get("cipher_spec"),
-        epochs=spec["epochs"], rounds=spec["rounds"], metrics=spec["metrics"], optimizer=spec.get("optimizer"),
-        loss=spec.get("loss"), batch_size=spec["batch_size"], seed=spec["seed"],
-        quorum=spec["remote_training"]["quorum"], max_timeout=spec["remote_training"]["max_timeout"],
-        parties=parties, ca_cert_file=str(ca_cert), aggregator_cert_file=str(aggregator_cert),
-        aggregator_key_file=str(aggregator_key), work_dir=str(directory), local_parties=local,
-    )
+        certificate = deps[party["certificate"]].attributes
+        runs_here = None if party.get("launch", "auto") == "manual" else jobs.settings_of(
+            rts.name, party, certificate, ca.cert_file, stack)
+        parties.append(jobs.JobParty(rts.name, bool(item.get("required")), str(stack / certificate["cert_file"]), runs_here))
+    initial = jobs.ModelToTrain(model_content_path(ctx.state_dir, model.id), model_file_of(model.attributes) or "",
+                                model.attributes["type"], jobs.trusted_model(model.attributes))
+    return jobs.training_job(training_id, desired.name, spec, initial, ca, parties, training_dir(ctx.state_dir, training_id))
 
 
 def _report(ctx: ProviderContext, address: str, event: Any) -> None:
