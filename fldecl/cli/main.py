@@ -190,12 +190,19 @@ def emulator() -> None:
 @click.option("--error-rate", default=0.0, show_default=True, help="Fraction of requests answered 500/503/429 or dropped.")
 @click.option("--seed", default=None, type=int, help="Seed for the fault injection.")
 @click.option("--training-seconds", default=30.0, show_default=True, help="How long a training takes from pending to completed.")
-def emulator_serve(port: int, data: Path | None, latency_ms: int, error_rate: float, seed: int | None, training_seconds: float) -> None:
+@click.option("--stack", "stack_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Run each training for real with this stack's parties (keys, CA, data handlers) instead of simulating it.")
+def emulator_serve(port: int, data: Path | None, latency_ms: int, error_rate: float, seed: int | None,
+                   training_seconds: float, stack_dir: Path | None) -> None:
     """Serve the emulator on 127.0.0.1 and print the `export WML_...` lines a client needs.
 
-    Trainings move through their states on a clock; `GET /_emulator/stats` counts requests by
-    route. `python -m fldecl.emulator --help` lists every knob.
+    Trainings move through their states on a clock, with simulated rounds; with --stack, a
+    training that reaches `running` is trained here for real by the aggregator and one process
+    per party. `GET /_emulator/stats` counts requests by route. `python -m fldecl.emulator --help`
+    lists every knob.
     """
-    from fldecl.emulator import serve
+    from fldecl.emulator import StackTrainingRunner, serve
 
-    serve(port=port, data_dir=data, latency_ms=latency_ms, error_rate=error_rate, seed=seed, training_seconds=training_seconds)
+    runner = StackTrainingRunner(stack_dir) if stack_dir else None
+    serve(port=port, data_dir=data, latency_ms=latency_ms, error_rate=error_rate, seed=seed,
+          training_seconds=training_seconds, training_runner=runner)

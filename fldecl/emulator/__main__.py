@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.emulator.server import serve
+from fldecl.emulator.stack_training import StackTrainingRunner
 
 DEFAULT_PORT = 9443
 
@@ -33,6 +34,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                        help="pending -> completed time of a simulated training")
     clock.add_argument("--manual-trainings", action="store_true",
                        help="keep trainings pending until POST /_emulator/trainings/{id}/state")
+    parser.add_argument("--stack", type=Path,
+                        help="run each training for real with this stack directory's parties, CA and data handlers")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered with an error")
     parser.add_argument("--error-mix", type=_error_mix, default=None, help="e.g. 500=1,503=1,429=2")
@@ -49,6 +52,8 @@ def knobs(arguments: argparse.Namespace) -> dict[str, Any]:
         "training_seconds": None if arguments.manual_trainings else arguments.training_seconds,
         "latency_ms": arguments.latency_ms, "error_rate": arguments.error_rate, "drop_rate": arguments.drop_rate,
         "retry_after_seconds": arguments.retry_after, "seed": arguments.seed}
+    if arguments.stack is not None:
+        settings["training_runner"] = StackTrainingRunner(arguments.stack)
     if arguments.error_mix is not None:
         settings["error_mix"] = arguments.error_mix
     return settings

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fldecl.emulator.resources import now_iso
@@ -50,13 +51,18 @@ def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
 
 @dataclass
 class TrainingRun:
-    """What a runner gets: the training as created, a cancel signal, and ways to report back."""
+    """What a runner gets: the training as created, a cancel signal, ways to report back, read access
+    to the emulator's other resources (``read_resource(kind, id)``, a model's ``read_content(id)``)
+    and a directory of its own for the run's files."""
 
     training_id: str
     training: Document
     cancelled: threading.Event
     record_round: Callable[[dict[str, Any]], None]
     save_model: Callable[[bytes], None]
+    read_resource: Callable[[str, str], Document | None]
+    read_content: Callable[[str], bytes | None]
+    work_dir: Path
 
 
 TrainingRunner = Callable[[TrainingRun], None]
@@ -111,6 +117,7 @@ class TrainingLifecycle:
     store: Store
     runner: TrainingRunner
     phase_seconds: float | None
+    work_root: Path
     aggregator_port: int = 0
     _active: dict[str, threading.Event] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -229,7 +236,9 @@ class TrainingLifecycle:
             cancelled = self._active[training_id] = threading.Event()
         run = TrainingRun(training_id, training, cancelled,
                           record_round=lambda entry: self._record_round(training_id, entry),
-                          save_model=lambda content: self.store.put_content(f"{training_id}/model", content))
+                          save_model=lambda content: self.store.put_content(f"{training_id}/model", content),
+                          read_resource=self.store.get, read_content=self.store.content,
+                          work_dir=self.work_root / training_id)
         thread = threading.Thread(target=self._run, args=(run,), name=f"emulator-training-{training_id[:8]}",
                                   daemon=True)
         self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]

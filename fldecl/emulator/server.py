@@ -167,8 +167,9 @@ class EmulatorServer:
 
     Without ``data_dir`` it works in a temporary directory removed on stop. ``training_seconds``
     is the whole pending -> completed time of a simulated training (``None``: trainings wait in
-    ``pending`` until forced); ``training_runner`` replaces the simulation. The remaining
-    keyword arguments are the fault settings of ``FaultConfig``.
+    ``pending`` until forced); ``training_runner`` replaces the simulation (``StackTrainingRunner``
+    trains for real with a stack's parties). The remaining keyword arguments are the fault
+    settings of ``FaultConfig``.
     """
 
     def __init__(self, data_dir: Path | str | None = None, port: int = 0, *, host: str = "127.0.0.1",
@@ -196,7 +197,7 @@ class EmulatorServer:
                           password or store.setting("password", lambda: secrets.token_urlsafe(16)))
         project_id = project_id or store.setting("project_id", lambda: str(uuid.uuid4()))
         store.ensure_project(project_id, "fldecl emulator project", now_iso())
-        lifecycle = TrainingLifecycle(store, self._runner, self._phase_seconds)
+        lifecycle = TrainingLifecycle(store, self._runner, self._phase_seconds, self.data_dir / "trainings")
         self.app = EmulatorApp(store, account, TokenAuthority(store.setting("token_secret", new_secret)),
                                FaultInjector(self._initial_faults), RequestStats(), lifecycle, project_id)
         tls = write_certificates(self.data_dir / "tls")

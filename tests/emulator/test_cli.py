@@ -9,6 +9,9 @@ from pathlib import Path
 
 import requests
 
+from fldecl.emulator import StackTrainingRunner
+from fldecl.emulator.__main__ import knobs, parse_arguments
+
 
 def test_module_entry_point_serves_and_prints_exports(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "fldecl.emulator", "--port", "0", "--data", str(tmp_path),
@@ -37,3 +40,8 @@ def test_module_entry_point_serves_and_prints_exports(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0, process.stderr.read()
     assert (tmp_path / "emulator.sqlite3").exists()
+
+
+def test_stack_option_trains_with_that_stack(tmp_path: Path) -> None:
+    assert knobs(parse_arguments(["--stack", str(tmp_path)]))["training_runner"] == StackTrainingRunner(tmp_path)
+    assert "training_runner" not in knobs(parse_arguments([]))
