@@ -17,7 +17,7 @@ from graphlib import TopologicalSorter
 from typing import Any, Protocol
 
 from fldecl.core.attributes import desired_attributes
-from fldecl.core.graph import references
+from fldecl.core.graph import Graph, references
 from fldecl.core.manifest import Stack
 from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, observed_graph, resolve_references
 from fldecl.core.rules import dependency_graph
@@ -76,11 +76,12 @@ class Applier:
         self.changes = {c.key: c for c in plan.changes if c.actions != [NOOP]}
         self.current: dict[str, Observed] = {c.address: c.current for c in plan.changes if c.current and not c.duplicate}
         self.lock = threading.Lock()
+        self.graph = dependency_graph(stack)
 
     def steps(self) -> dict[Step, set[Step]]:
         """Each step and the steps it must wait for."""
         graph: dict[Step, set[Step]] = {}
-        declared = dependency_graph(self.stack)
+        declared = self.graph
         old = observed_graph([c.current for c in self.plan.changes if c.current])
         for address, change in self.changes.items():
             if DELETE in change.actions:
@@ -169,7 +170,7 @@ class Applier:
     def desired(self, change: ResourceChange) -> Desired:
         with self.lock:
             current = dict(self.current)
-        desired = build_desired(self.stack, change.address, current)
+        desired = build_desired(self.stack, change.address, current, self.graph)
         decl = self.stack.declarations[change.address]
         missing = [ref.target for ref in references(decl.kind, decl.name, decl.spec) if ref.target not in current]
         if missing:
@@ -177,10 +178,10 @@ class Applier:
         return desired
 
 
-def build_desired(stack: Stack, address: str, current: Mapping[str, Observed]) -> Desired:
+def build_desired(stack: Stack, address: str, current: Mapping[str, Observed], graph: Graph | None = None) -> Desired:
     """What a provider receives for ``address``: references resolved to the ids known in ``current``."""
     decl = stack.declarations[address]
     ids = {a: o.id for a, o in current.items()}
     attributes: dict[str, Any] = resolve_references(decl.kind, decl.name, desired_attributes(decl, stack), ids)
-    needed = dependency_graph(stack).closure([address]) - {address}
+    needed = (graph or dependency_graph(stack)).closure([address]) - {address}
     return Desired(decl.kind, decl.name, attributes, stack.all_tags, {a: current[a] for a in needed if a in current})

@@ -27,12 +27,16 @@ def test_killed_applies_converge_without_duplicates(tmp_path: Path) -> None:
     rng = random.Random(7)
     kills = 0
     for _ in range(4):
+        done_before = len(owned_rows(stack)) if (stack / ".fldecl" / "local.db").exists() else 0
+        kill_at = rng.randint(done_before + 1, PARTIES - 1) if done_before < PARTIES - 1 else PARTIES
         process = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve", "--parallelism", "4"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
-        time.sleep(rng.uniform(1.0, 4.0))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+        while process.poll() is None:
+            if (stack / ".fldecl" / "local.db").exists() and len(owned_rows(stack)) >= kill_at:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.005)
         process.wait()
     assert kills >= 1, "the apply finished before any kill; the test did not exercise an interruption"
     result = run_cli("apply", str(stack), "--auto-approve")
