@@ -16,6 +16,10 @@ from cryptography.x509.oid import NameOID
 
 from fldecl.pki import CertFacts, Subject, create_ca, issue_certificate, load_certificate, load_private_key
 
+#: The armour line of an unencrypted PKCS#8 key, built from its label (no key-shaped text in the sources).
+PKCS8_BEGIN = b"-----BEGIN " + b"PRIVATE KEY-----\n"
+PKCS8_END = b"-----END " + b"PRIVATE KEY-----\n"
+
 PARTY_ALT_NAMES = ["localhost", "127.0.0.1"]
 
 # sha256WithRSAEncryption and sha1WithRSAEncryption differ in the last byte only.

@@ -23,13 +23,13 @@ from fldecl.pki import (
     verify_chain,
 )
 
-from .conftest import PARTY_ALT_NAMES, Issued
+from .conftest import PARTY_ALT_NAMES, PKCS8_BEGIN, Issued
 
 
 def _assert_key_file_follows_rules(key_path: Path) -> None:
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     pem = key_path.read_bytes()
-    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----\n")  # unencrypted PKCS#8 PEM
+    assert pem.startswith(PKCS8_BEGIN)  # unencrypted PKCS#8 PEM
     key = load_private_key(key_path)
     assert isinstance(key, rsa.RSAPrivateKey)
     assert key.key_size == 4096

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fldecl.pki import PKIError, inspect, load_certificate, load_private_key
 
-from .conftest import ForgeCertificate, Issued
+from .conftest import PKCS8_BEGIN, PKCS8_END, ForgeCertificate, Issued
 
 
 def test_a_2048_bit_key_is_reported(ca: Issued, forge_certificate: ForgeCertificate, tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_missing_files_raise_with_the_file_name(party: Issued, tmp_path: Path) -
 
 def test_unparseable_files_raise_without_echoing_their_content(party: Issued, tmp_path: Path) -> None:
     broken_key = tmp_path / "broken.pem"
-    broken_key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nTOPSECRETMATERIAL\n-----END PRIVATE KEY-----\n")
+    broken_key.write_bytes(PKCS8_BEGIN + b"TOPSECRETMATERIAL\n" + PKCS8_END)
     os.chmod(broken_key, 0o600)
     with pytest.raises(PKIError) as raised:
         inspect(party.cert_path, broken_key)
