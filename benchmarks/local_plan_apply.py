@@ -34,9 +34,9 @@ def backend_calls(stack: Path) -> int:
     from fldecl.cli.session import load, reconciler
 
     rec = reconciler(load(stack))
-    before = sum(p.calls for p in {id(p): p for p in rec.providers.values()}.values())
+    before = rec.providers.calls()
     rec.plan()
-    return sum(p.calls for p in {id(p): p for p in rec.providers.values()}.values()) - before
+    return rec.providers.calls() - before
 
 
 def measure(size: int, root: Path) -> dict[str, float]:

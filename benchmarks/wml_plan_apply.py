@@ -95,7 +95,7 @@ def timed(emulator: Any, action: Callable[[], T]) -> tuple[T, float, int]:
 
 def measure(size: int, parallelism: int, latency_ms: int, root: Path) -> Row:
     from fldecl.cli.session import reconciler
-    from fldecl.core.manifest import load_stack
+    from fldecl.kinds import load_stack
     from fldecl.emulator import EmulatorServer
 
     name = f"{size}-{parallelism}"

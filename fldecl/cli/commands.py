@@ -15,11 +15,11 @@ from fldecl.core.plan import Plan
 
 
 def validate(stack_dir: Path, as_json: bool) -> None:
-    from fldecl.core.diagnostics import Diagnostics, StackInvalid
-    from fldecl.core.manifest import load_stack
+    from fldecl.core.diagnostics import Diagnostics
+    from fldecl.core.errors import StackInvalid
 
     try:
-        stack = load_stack(stack_dir)
+        stack = load(stack_dir)
         diagnostics = Diagnostics()
     except StackInvalid as exc:
         stack, diagnostics = None, exc.diagnostics
@@ -52,7 +52,7 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
 
 def print_plan(the_plan: Plan, fmt: str) -> None:
     if fmt == "json":
-        from fldecl.render.plan_json import plan_document
+        from fldecl.core.saved_plan import plan_document
 
         click.echo(scrub(json.dumps(plan_document(the_plan), indent=2, default=str)))
     elif fmt == "markdown":
@@ -160,7 +160,7 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
     observed = reconciler(stack).observe()
     if as_json:
         rows = [{"address": o.address, "id": o.id, "status": o.status, "created_at": o.created_at, "tags": o.tags,
-                 "attributes": o.attributes, "details": o.details} for o in observed]
+                 "attributes": o.attributes, "details": o.progress.to_dict() if o.progress else o.document} for o in observed]
         click.echo(scrub(json.dumps({"stack": stack.name, "backend": stack.backend, "resources": rows}, indent=2, default=str)))
         return
     from fldecl.render.state_text import print_state
@@ -170,9 +170,9 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
 
 @guarded
 def graph(stack_dir: Path) -> None:
-    from fldecl.core.rules import dependency_graph
+    from fldecl.core.graph import declared_graph
 
-    click.echo(dependency_graph(load(stack_dir)).to_dot(), nl=False)
+    click.echo(declared_graph(load(stack_dir)).to_dot(), nl=False)
 
 
 @guarded

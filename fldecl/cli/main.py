@@ -169,13 +169,20 @@ def party() -> None:
 @click.argument("rts_name")
 @click.option("--training", required=True, help="Name of the Training to join.")
 @click.option("--aggregator", metavar="HOST:PORT", help="Where the aggregator listens (default: as recorded by the local backend).")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The party's own private key, when its certificate was issued from its CSR (the key never entered the stack).")
 @STACK_DIR
 @BACKEND
-def party_run(rts_name: str, training: str, aggregator: str | None, stack_dir: Path, backend: str | None) -> None:
-    """Run the party RTS_NAME of a training, with its declared certificate and data handler."""
+def party_run(rts_name: str, training: str, aggregator: str | None, key_file: Path | None, stack_dir: Path,
+              backend: str | None) -> None:
+    """Run the party RTS_NAME of a training, with its declared certificate and data handler.
+
+    The stack's backend runs it: on `local`, fldecl's runtime joins the aggregator this machine
+    started (or --aggregator); on `wml`, WML's own party runtime joins the training on WML.
+    """
     from fldecl.cli import party_commands
 
-    party_commands.run(rts_name, training, aggregator, stack_dir, backend)
+    party_commands.run(rts_name, training, aggregator, key_file, stack_dir, backend)
 
 
 @main.group()
@@ -183,26 +190,17 @@ def emulator() -> None:
     """A local HTTPS emulator of the WML REST API, for tests and CI without IBM Cloud."""
 
 
-@emulator.command(name="serve")
-@click.option("--port", default=0, show_default=True, help="0 picks a free port.")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), help="Keep state here across restarts.")
-@click.option("--latency-ms", default=0, show_default=True, help="Added to every request.")
-@click.option("--error-rate", default=0.0, show_default=True, help="Fraction of requests answered 500/503/429 or dropped.")
-@click.option("--seed", default=None, type=int, help="Seed for the fault injection.")
-@click.option("--training-seconds", default=30.0, show_default=True, help="How long a training takes from pending to completed.")
-@click.option("--stack", "stack_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="Run each training for real with this stack's parties (keys, CA, data handlers) instead of simulating it.")
-def emulator_serve(port: int, data: Path | None, latency_ms: int, error_rate: float, seed: int | None,
-                   training_seconds: float, stack_dir: Path | None) -> None:
-    """Serve the emulator on 127.0.0.1 and print the `export WML_...` lines a client needs.
+@emulator.command(name="serve", add_help_option=False,
+                  context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def emulator_serve(arguments: tuple[str, ...]) -> None:
+    """Serve the emulator on 127.0.0.1 and print the `export WML_...` lines (`--help` lists every knob).
 
-    Trainings move through their states on a clock, with simulated rounds; with --stack, a
-    training that reaches `running` is trained here for real by the aggregator and one process
-    per party. `GET /_emulator/stats` counts requests by route. `python -m fldecl.emulator --help`
-    lists every knob.
+    Trainings move through their states on a clock, with simulated rounds; with --stack DIR, a
+    training that reaches `running` is trained here for real by an aggregator and one process
+    per party of that stack.
     """
-    from fldecl.emulator import StackTrainingRunner, serve
+    from fldecl.emulator.__main__ import main as serve_emulator  # lazy: start-up stays fast
+    from fldecl.launch.emulated import StackTrainingRunner
 
-    runner = StackTrainingRunner(stack_dir) if stack_dir else None
-    serve(port=port, data_dir=data, latency_ms=latency_ms, error_rate=error_rate, seed=seed,
-          training_seconds=training_seconds, training_runner=runner)
+    serve_emulator(list(arguments), prog="fldecl emulator serve", stack_runner=StackTrainingRunner)

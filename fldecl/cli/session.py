@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from fldecl.core.manifest import Stack
+from fldecl.core.stack import Stack
 
 T = TypeVar("T")
 SECRET_VARIABLES = ("WML_APIKEY", "WML_PASSWORD", "WML_TOKEN")
@@ -53,10 +53,7 @@ def fail(message: str) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's known failures into one-line errors with exit code 1."""
-    from fldecl.core.diagnostics import StackInvalid
-    from fldecl.core.lock import LockBusy
-    from fldecl.core.plan import PlanError
-    from fldecl.providers.base import ProviderError
+    from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid  # lazy: command bodies load the core
 
     try:
         yield
@@ -82,21 +79,22 @@ def print_diagnostics(diagnostics: Any, base: Path | None) -> None:
 
 
 def load(stack_dir: Path, backend: str | None = None) -> Stack:
-    from fldecl.core.manifest import load_stack
+    """The stack with every kind's rules (:mod:`fldecl.kinds`)."""
+    from fldecl.kinds import load_stack  # lazy: command bodies load the core
 
     return load_stack(stack_dir, backend_override=backend)
 
 
 def reconciler(stack: Stack, *, wait: bool = True, reporter: Any = None, options: dict[str, Any] | None = None) -> Any:
+    """The stack's reconciler, wired to its backend's providers."""
+    from fldecl.core.contract import ProviderContext  # lazy: command bodies load the core
     from fldecl.core.reconciler import Reconciler
     from fldecl.providers import providers_for
-    from fldecl.providers.base import ProviderContext
 
     ensure_state_dir(stack.state_dir)
-    options = options or {}
-    providers = providers_for(stack.backend, stack.state_dir, options)
-    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait, options)
-    return Reconciler(stack, providers, ctx)
+    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait,
+                          options or {})
+    return Reconciler(stack, providers_for(stack.backend, stack.state_dir), ctx)
 
 
 def ensure_state_dir(state_dir: Path) -> None:

@@ -3,7 +3,7 @@
 Each change becomes one or two steps (a replace is ``delete`` then ``create``, Terraform's
 default). A step runs when the steps it needs have succeeded; a failed step skips everything that
 depends on it and lets the rest finish. Transient provider errors are retried
-(:mod:`fldecl.providers.retry`).
+(:mod:`fldecl.core.retry`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from graphlib import TopologicalSorter
 from typing import Any, Protocol
 
 from fldecl.core.attributes import desired_attributes
-from fldecl.core.graph import Graph, references
-from fldecl.core.manifest import Stack
+from fldecl.core.contract import Desired, Observed, ProviderContext, ResourceType
+from fldecl.core.errors import ProviderError
+from fldecl.core.graph import Graph, declared_graph, references
 from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, observed_graph, resolve_references
-from fldecl.core.rules import dependency_graph
-from fldecl.providers.base import Desired, Observed, Provider, ProviderContext, ProviderError
-from fldecl.providers.retry import RetryPolicy, with_retries
+from fldecl.core.retry import RetryPolicy, with_retries
+from fldecl.core.stack import Stack
 
 Step = tuple[str, str]  # (operation, change key: the address, or address#id for a duplicate)
 
@@ -64,11 +64,11 @@ class ApplyResult:
 
 
 class Applier:
-    def __init__(self, stack: Stack, plan: Plan, providers: Mapping[str, Provider], ctx: ProviderContext,
+    def __init__(self, stack: Stack, plan: Plan, resources: Mapping[str, ResourceType], ctx: ProviderContext,
                  listener: ApplyListener, parallelism: int = 10, retry: RetryPolicy | None = None) -> None:
         self.stack = stack
         self.plan = plan
-        self.providers = providers
+        self.resources = resources
         self.ctx = ctx
         self.listener = listener
         self.parallelism = max(1, parallelism)
@@ -76,7 +76,7 @@ class Applier:
         self.changes = {c.key: c for c in plan.changes if c.actions != [NOOP]}
         self.current: dict[str, Observed] = {c.address: c.current for c in plan.changes if c.current and not c.duplicate}
         self.lock = threading.Lock()
-        self.graph = dependency_graph(stack)
+        self.graph = declared_graph(stack)
 
     def steps(self) -> dict[Step, set[Step]]:
         """Each step and the steps it must wait for."""
@@ -143,25 +143,25 @@ class Applier:
     def _perform(self, step: Step) -> str:
         operation, address = step
         change = self.changes[address]
-        provider = self.providers[change.kind]
+        resource_type = self.resources[change.kind]
         if operation == DELETE:
-            return self._delete(change, provider)
+            return self._delete(change, resource_type)
         desired = self.desired(change)
         if operation == CREATE:
-            made = provider.create(desired, self.ctx)
+            made = resource_type.create(desired, self.ctx)
         else:
             assert change.current is not None
-            made = provider.update(change.current, desired, [f.name for f in change.fields], self.ctx)
+            made = resource_type.update(change.current, desired, [f.name for f in change.fields], self.ctx)
         with self.lock:
             self.current[address] = made
         return f"id={made.id}"
 
-    def _delete(self, change: ResourceChange, provider: Provider) -> str:
+    def _delete(self, change: ResourceChange, resource_type: ResourceType) -> str:
         current = change.current
         assert current is not None
         if self.ctx.owner_tag not in current.tags:
             raise ProviderError(f"{change.address} ({current.id}) does not carry the ownership tag {self.ctx.owner_tag}; refusing to delete it")
-        provider.delete(current, self.ctx)
+        resource_type.delete(current, self.ctx)
         with self.lock:
             if self.current.get(change.address) is current:
                 del self.current[change.address]
@@ -183,5 +183,5 @@ def build_desired(stack: Stack, address: str, current: Mapping[str, Observed], g
     decl = stack.declarations[address]
     ids = {a: o.id for a, o in current.items()}
     attributes: dict[str, Any] = resolve_references(decl.kind, decl.name, desired_attributes(decl, stack), ids)
-    needed = (graph or dependency_graph(stack)).closure([address]) - {address}
+    needed = (graph or declared_graph(stack)).closure([address]) - {address}
     return Desired(decl.kind, decl.name, attributes, stack.all_tags, {a: current[a] for a in needed if a in current})

@@ -97,14 +97,6 @@ class Diagnostics:
         }
 
 
-class StackInvalid(Exception):
-    """Raised when a stack has errors; carries every diagnostic found."""
-
-    def __init__(self, diagnostics: Diagnostics) -> None:
-        super().__init__(f"{len(diagnostics.errors)} error(s) in the stack")
-        self.diagnostics = diagnostics
-
-
 def _relative(path: Path, base: Path | None) -> Path:
     if base is None:
         return path

@@ -12,6 +12,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from fldecl.core import schema
+from fldecl.core.stack import Stack
 from fldecl.core.yaml_source import FieldPath
 
 
@@ -32,6 +33,14 @@ def references(kind: str, name: str, spec: Mapping[str, Any]) -> list[Reference]
             if isinstance(value, str):
                 found.append(Reference(f"{kind}/{name}", f"{field.value}/{value}", path))
     return found
+
+
+def declared_graph(stack: Stack) -> Graph:
+    """The declarations and the references between them."""
+    return Graph({
+        address: {ref.target for ref in references(d.kind, d.name, d.spec) if ref.target in stack.declarations}
+        for address, d in stack.declarations.items()
+    })
 
 
 class Graph:

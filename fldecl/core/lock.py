@@ -15,9 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-
-class LockBusy(Exception):
-    """Another run holds the stack's lock; the message says who and since when."""
+from fldecl.core.errors import LockBusy
 
 
 @contextmanager

@@ -1,20 +1,22 @@
-"""A stack: the directory of manifests, loaded, schema-checked and turned into declarations.
+"""Loading a stack: the directory of manifests, read, schema-checked and turned into declarations.
 
 ``load_stack`` never stops at the first problem: it gathers every diagnostic (syntax, schema,
-semantic rules in :mod:`fldecl.core.rules`) and raises :class:`StackInvalid` with all of them.
+the generic rules of :mod:`fldecl.core.rules` and each kind's own) and raises
+:class:`StackInvalid` with all of them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from fldecl.core import schema
-from fldecl.core.diagnostics import Diagnostics, Location, StackInvalid
+from fldecl.core import rules, schema
+from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.core.errors import StackInvalid
+from fldecl.core.stack import API_VERSION, Declaration, KindTable, Stack
 from fldecl.core.yaml_source import (
     FieldPath,
     SourceDocument,
@@ -24,55 +26,9 @@ from fldecl.core.yaml_source import (
     load_documents,
 )
 
-API_VERSION = "fldecl/v1"
-OWNER_TAG_PREFIX = "fldecl.stack."
-
-
-@dataclass
-class Declaration:
-    """One declared resource: kind, name, spec (with defaults) and where it was written."""
-
-    kind: str
-    name: str
-    spec: dict[str, Any]
-    source: SourceDocument
-    prevent_destroy: bool = False
-    #: False when the document broke its schema: kept so references to it resolve, never planned.
-    schema_valid: bool = True
-
-    @property
-    def address(self) -> str:
-        return f"{self.kind}/{self.name}"
-
-    def locate(self, spec_path: FieldPath = ()) -> Location:
-        return self.source.locate(("spec",) + tuple(spec_path) if spec_path else ("metadata", "name"))
-
-
-@dataclass
-class Stack:
-    name: str
-    directory: Path
-    backend: str
-    tags: list[str]
-    declarations: dict[str, Declaration] = field(default_factory=dict)
-
-    @property
-    def owner_tag(self) -> str:
-        return OWNER_TAG_PREFIX + self.name
-
-    @property
-    def all_tags(self) -> list[str]:
-        return [self.owner_tag] + [t for t in self.tags if t != self.owner_tag]
-
-    @property
-    def state_dir(self) -> Path:
-        return self.directory / ".fldecl"
-
-
-def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_override: str | None = None) -> Stack:
-    """Load and validate the stack in ``directory``; raise :class:`StackInvalid` on any error."""
-    from fldecl.core import rules
-
+def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None = None,
+               backend_override: str | None = None) -> Stack:
+    """Load and validate the stack in ``directory`` with the behaviour of ``kinds``; raise :class:`StackInvalid` on any error."""
     diagnostics = Diagnostics()
     directory = directory.resolve()
     if not directory.is_dir():
@@ -82,7 +38,7 @@ def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_ov
     if not documents and not diagnostics.errors:
         diagnostics.error(f"no manifests (*.yaml) in {directory}")
     stack_docs, declarations = _classify(documents, diagnostics)
-    stack = _stack_settings(stack_docs, directory, diagnostics if documents else Diagnostics())
+    stack = _stack_settings(stack_docs, directory, kinds, diagnostics if documents else Diagnostics())
     if backend_override:
         stack.backend = backend_override
     for decl in declarations:
@@ -130,16 +86,16 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tupl
     return stacks, declarations
 
 
-def _stack_settings(docs: list[SourceDocument], directory: Path, diagnostics: Diagnostics) -> Stack:
+def _stack_settings(docs: list[SourceDocument], directory: Path, kinds: KindTable, diagnostics: Diagnostics) -> Stack:
     if not docs:
         diagnostics.error("no Stack manifest: declare exactly one `kind: Stack` (its name owns the resources)", Location(directory))
-        return Stack(directory.name, directory, "local", [])
+        return Stack(directory.name, directory, "local", [], kinds)
     for extra in docs[1:]:
         diagnostics.error(f"a second Stack manifest (the first is at {docs[0].locate(())})", extra.locate(("kind",)), "kind")
     value = docs[0].value
     metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     spec = schema.with_defaults("Stack", value.get("spec") if isinstance(value.get("spec"), dict) else {})
-    return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []))
+    return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []), kinds)
 
 
 def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics) -> bool:

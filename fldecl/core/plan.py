@@ -15,21 +15,17 @@ from typing import Any
 
 from fldecl.core import schema
 from fldecl.core.attributes import desired_attributes
-from fldecl.core.graph import Graph, references
-from fldecl.core.manifest import Declaration, Stack
-from fldecl.core.rules import dependency_graph
+from fldecl.core.contract import Observed
+from fldecl.core.errors import PlanError
+from fldecl.core.graph import Graph, declared_graph, references
+from fldecl.core.stack import Declaration, Stack
 from fldecl.core.yaml_source import FieldPath, format_path
-from fldecl.providers.base import Observed
 
 PLAN_FORMAT_VERSION = "1.0"
 UNKNOWN = "(known after apply)"
 
 CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "no-op"
 REPLACE = [DELETE, CREATE]
-
-
-class PlanError(Exception):
-    """The plan cannot be made as asked (e.g. it would destroy a protected resource)."""
 
 
 @dataclass
@@ -111,7 +107,7 @@ def make_plan(
     targets, replace = list(targets), list(replace)
     _check_addresses(stack, targets + replace)
     current, duplicates = _match(observed)
-    graph = dependency_graph(stack)
+    graph = declared_graph(stack)
     if not targets:
         in_scope = set(stack.declarations)
     elif destroy:  # Terraform's `destroy -target`: the target and what depends on it
@@ -124,7 +120,8 @@ def make_plan(
     if not destroy:
         for address in graph.order():
             if address in in_scope:
-                change = _change_for(stack.declarations[address], desired[address], current.get(address), changes, stable_ids, replace)
+                change = _change_for(stack, stack.declarations[address], desired[address], current.get(address), changes, stable_ids,
+                                     replace)
                 changes[address] = change
                 stable_ids[address] = change.current.id if change.current and change.actions in ([NOOP], [UPDATE]) else None
     for address, obs in current.items():
@@ -172,12 +169,12 @@ def resolve_references(kind: str, name: str, attributes: dict[str, Any], ids: Ma
     return resolved
 
 
-def _change_for(decl: Declaration, attributes: dict[str, Any], obs: Observed | None, planned: Mapping[str, ResourceChange],
-                ids: Mapping[str, str | None], forced: list[str]) -> ResourceChange:
+def _change_for(stack: Stack, decl: Declaration, attributes: dict[str, Any], obs: Observed | None,
+                planned: Mapping[str, ResourceChange], ids: Mapping[str, str | None], forced: list[str]) -> ResourceChange:
     after = resolve_references(decl.kind, decl.name, attributes, ids)
     if obs is None:
         return ResourceChange(decl.kind, decl.name, [CREATE], after=after, reasons=["not found in the backend"])
-    fields = diff_attributes(decl.kind, obs.attributes, after)
+    fields = diff_attributes(decl.kind, obs.attributes, after, immutable=stack.kind(decl.kind).immutable)
     reasons = _replacement_reasons(decl, fields, planned)
     if obs.replace_reason:
         reasons.append(obs.replace_reason)
@@ -206,11 +203,12 @@ def _replacement_reasons(decl: Declaration, fields: list[FieldChange], planned: 
     return list(dict.fromkeys(reasons))
 
 
-def diff_attributes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
-    """Changed leaves between two attribute sets (DeepDiff), each marked if it forces replacement."""
+def diff_attributes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any], *, immutable: bool = False) -> list[FieldChange]:
+    """Changed leaves between two attribute sets (DeepDiff), each marked if it forces replacement
+    (every one does for an ``immutable`` kind)."""
     if before == after:  # the common case, and DeepDiff's import alone costs more than a large plan
         return []
-    from deepdiff import DeepDiff
+    from deepdiff import DeepDiff  # lazy: its import alone costs more than a large no-op plan
 
     tree = DeepDiff(dict(before), dict(after), view="tree", ignore_numeric_type_changes=True)
     changes = []
@@ -220,7 +218,7 @@ def diff_attributes(kind: str, before: Mapping[str, Any], after: Mapping[str, An
             t1, t2 = item.t1, item.t2
             before_value = None if type(t1).__name__ == "NotPresent" else t1
             after_value = None if type(t2).__name__ == "NotPresent" else t2
-            changes.append(FieldChange(path, before_value, after_value, schema.forces_replacement(kind, path)))
+            changes.append(FieldChange(path, before_value, after_value, immutable or schema.forces_replacement(kind, path)))
     return sorted(changes, key=lambda c: [str(p) for p in c.path])
 
 

@@ -1,8 +1,9 @@
-"""Saved plans: ``plan --out FILE`` then ``apply FILE`` applies exactly what was reviewed.
+"""Plan documents and saved plans: ``plan --out FILE`` then ``apply FILE`` applies exactly what was reviewed.
 
-The file holds the plan document and the digests of the manifests and of the backend state it
-was made from. Applying re-plans with the same options and refuses if either digest, or the
-resulting changes, differ: a stale plan is never applied.
+The plan document, shaped like Terraform's ``resource_changes``, is both what ``plan --json``
+prints and what a saved plan holds, together with the digests of the manifests and of the
+backend state it was made from. Applying re-plans with the same options and refuses if either
+digest, or the resulting changes, differ: a stale plan is never applied.
 """
 
 from __future__ import annotations
@@ -11,12 +12,50 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.plan import PLAN_FORMAT_VERSION, Plan, PlanError
+from fldecl import __version__
+from fldecl.core.errors import PlanError
+from fldecl.core.plan import NOOP, PLAN_FORMAT_VERSION, Plan, ResourceChange
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "fldecl_version": __version__,
+        "summary": plan.summary,
+        "counts": {label: plan.count(label) for label in ("create", "update", "replace", "delete", NOOP)},
+        "stack": plan.stack_name,
+        "backend": plan.backend,
+        "destroy": plan.destroy,
+        "targets": plan.targets,
+        "replace": plan.replace,
+        "manifests_digest": plan.manifests_digest,
+        "state_digest": plan.state_digest,
+        "resource_changes": [_change(change) for change in plan.changes],
+    }
+
+
+def _change(change: ResourceChange) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "kind": change.kind,
+        "name": change.name,
+        "id": change.current.id if change.current else None,
+        "status": change.current.status if change.current else None,
+        "change": {
+            "actions": change.actions,
+            "before": change.before,
+            "after": change.after,
+            "changed_fields": [
+                {"path": list(f.path), "field": f.name, "before": f.before, "after": f.after, "forces_replacement": f.forces_replacement}
+                for f in change.fields
+            ],
+            "replace_paths": [list(f.path) for f in change.fields if f.forces_replacement] if change.is_replace else [],
+        },
+        "reasons": change.reasons,
+    }
 
 
 def save(plan: Plan, stack_dir: Path, path: Path) -> None:
-    from fldecl.render.plan_json import plan_document
-
     document = plan_document(plan)
     document["stack_dir"] = str(stack_dir.resolve())
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")

@@ -2,14 +2,15 @@
 
 It serves the federated-learning subset fldecl's ``wml`` backend uses (models, remote training
 systems, trainings, specifications), keeps state in SQLite, moves trainings through their states
-on a clock (simulated, or run for real with a stack's parties by ``StackTrainingRunner``), and can
-inject latency, errors and dropped connections.
+on a clock (simulated, or by a pluggable runner), and can inject latency, errors and dropped
+connections. It stands alone: it imports nothing of fldecl but itself, so it tests the wml
+provider instead of sharing its code.
 """
 
+from fldecl.emulator.documents import FederatedTraining, StoredModel
 from fldecl.emulator.faults import FaultConfig
 from fldecl.emulator.lifecycle import SimulatedTraining, TrainingRun, TrainingRunner, round_metrics
 from fldecl.emulator.server import EmulatorServer, serve
-from fldecl.emulator.stack_training import StackTrainingRunner
 
-__all__ = ["EmulatorServer", "FaultConfig", "SimulatedTraining", "StackTrainingRunner", "TrainingRun",
+__all__ = ["EmulatorServer", "FaultConfig", "FederatedTraining", "SimulatedTraining", "StoredModel", "TrainingRun",
            "TrainingRunner", "round_metrics", "serve"]

@@ -1,15 +1,22 @@
-"""``python -m fldecl.emulator --port 9443 --data DIR``: run the WML emulator in the foreground."""
+"""The emulator's one command line: ``python -m fldecl.emulator`` and ``fldecl emulator serve`` are this parser.
+
+Run the WML emulator in the foreground on 127.0.0.1 and print the ``export WML_...`` lines a
+client needs. ``fldecl emulator serve`` adds ``--stack``, which trains for real with a stack's
+parties (the emulator itself knows no stack).
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fldecl.emulator.lifecycle import TrainingRunner
 from fldecl.emulator.server import serve
-from fldecl.emulator.stack_training import StackTrainingRunner
 
 DEFAULT_PORT = 9443
+StackRunner = Callable[[Path], TrainingRunner]
 
 
 def _error_mix(text: str) -> dict[int, float]:
@@ -21,9 +28,12 @@ def _error_mix(text: str) -> dict[int, float]:
         raise argparse.ArgumentTypeError(f"expected STATUS=WEIGHT[,...], got {text!r}") from None
 
 
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fldecl.emulator", description=__doc__)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+def parse_arguments(argv: list[str] | None = None, prog: str = "python -m fldecl.emulator",
+                    stack_runner: StackRunner | None = None) -> argparse.Namespace:
+    """The knobs; with ``stack_runner``, also ``--stack DIR`` (trainings run by ``stack_runner(DIR)``)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Serve an HTTPS emulator of the WML REST API on 127.0.0.1 and "
+                                     "print the `export WML_...` lines a client needs. `GET /_emulator/stats` counts requests.")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free port")
     parser.add_argument("--data", type=Path, help="state directory (default: a temporary one)")
     parser.add_argument("--username", default="admin")
     parser.add_argument("--api-key", help="default: a random key kept in the data directory")
@@ -34,8 +44,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                        help="pending -> completed time of a simulated training")
     clock.add_argument("--manual-trainings", action="store_true",
                        help="keep trainings pending until POST /_emulator/trainings/{id}/state")
-    parser.add_argument("--stack", type=Path,
-                        help="run each training for real with this stack directory's parties, CA and data handlers")
+    if stack_runner is not None:
+        parser.add_argument("--stack", type=Path,
+                            help="run each training for real with this stack directory's parties, CA and data handlers")
+    parser.set_defaults(stack=None, stack_runner=stack_runner)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered with an error")
     parser.add_argument("--error-mix", type=_error_mix, default=None, help="e.g. 500=1,503=1,429=2")
@@ -53,14 +65,14 @@ def knobs(arguments: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": arguments.latency_ms, "error_rate": arguments.error_rate, "drop_rate": arguments.drop_rate,
         "retry_after_seconds": arguments.retry_after, "seed": arguments.seed}
     if arguments.stack is not None:
-        settings["training_runner"] = StackTrainingRunner(arguments.stack)
+        settings["training_runner"] = arguments.stack_runner(arguments.stack)
     if arguments.error_mix is not None:
         settings["error_mix"] = arguments.error_mix
     return settings
 
 
-def main(argv: list[str] | None = None) -> None:
-    arguments = parse_arguments(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m fldecl.emulator", stack_runner: StackRunner | None = None) -> None:
+    arguments = parse_arguments(argv, prog, stack_runner)
     serve(arguments.port, arguments.data, **knobs(arguments))
 
 

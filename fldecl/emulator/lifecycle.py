@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fldecl.emulator.documents import FederatedTraining
 from fldecl.emulator.resources import now_iso
 from fldecl.emulator.state import Document, Store
 
@@ -32,21 +33,11 @@ def round_metrics(iteration: int, metric: str, fused_by_party: dict[str, float])
             "ml_federated_metrics": {metric: {"remote_training_systems": parties}}}
 
 
-def party_ids(training: Document) -> list[str]:
-    remote = training["entity"].get("federated_learning", {}).get("remote_training", {})
-    return [party["id"] for party in remote.get("remote_training_systems", []) if "id" in party]
-
-
-def planned_rounds(training: Document) -> int:
-    return max(1, int(training["entity"].get("federated_learning", {}).get("rounds", 1)))
-
-
 def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
     """A plausible, deterministic learning curve: accuracy rising towards 0.9 over the rounds."""
-    federated = training["entity"].get("federated_learning", {})
-    metric = federated.get("metrics") or "accuracy"
-    value = round(0.5 + 0.4 * iteration / planned_rounds(training), 4)
-    return round_metrics(iteration, metric, {party_id: value for party_id in party_ids(training)})
+    federated = FederatedTraining.of(training)
+    value = round(0.5 + 0.4 * iteration / federated.rounds, 4)
+    return round_metrics(iteration, federated.metrics, {party_id: value for party_id in federated.party_ids})
 
 
 @dataclass
@@ -81,7 +72,7 @@ class SimulatedTraining:
         if self.seconds is None:
             run.cancelled.wait()
             return
-        rounds = planned_rounds(run.training)
+        rounds = FederatedTraining.of(run.training).rounds
         for iteration in range(1, rounds + 1):
             if run.cancelled.wait(self.seconds / rounds):
                 return
@@ -166,7 +157,7 @@ class TrainingLifecycle:
         def change(training: Document) -> None:
             if state == "completed":
                 _complete(training, metrics if metrics is not None else [
-                    simulated_metrics(training, iteration) for iteration in range(1, planned_rounds(training) + 1)])
+                    simulated_metrics(training, iteration) for iteration in range(1, FederatedTraining.of(training).rounds + 1)])
             elif state in ("failed", "error"):
                 _fail(training, state, message or "The training failed.")
             else:
@@ -189,7 +180,7 @@ class TrainingLifecycle:
             status["federated_learning_info"] = self._federated_learning_info(training)
         elif state == "running":
             status["running_at"] = now_iso()
-            status["total_iterations"] = planned_rounds(training)
+            status["total_iterations"] = FederatedTraining.of(training).rounds
             status.setdefault("iteration", 0)
         default_messages = {"accepting_parties": "Waiting for remote training systems to join.",
                             "running": "The experiment is running.", "canceled": "The training was canceled."}
@@ -198,7 +189,7 @@ class TrainingLifecycle:
     def _federated_learning_info(self, training: Document) -> dict[str, Any]:
         training_id = training["metadata"]["id"]
         states = []
-        for party_id in party_ids(training):
+        for party_id in FederatedTraining.of(training).party_ids:
             party = self.store.get("remote_training_system", party_id)
             states.append({"id": party_id, "name": party["metadata"].get("name") if party else None,
                            "state": "pending", "registration_log": []})

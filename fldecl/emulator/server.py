@@ -167,8 +167,8 @@ class EmulatorServer:
 
     Without ``data_dir`` it works in a temporary directory removed on stop. ``training_seconds``
     is the whole pending -> completed time of a simulated training (``None``: trainings wait in
-    ``pending`` until forced); ``training_runner`` replaces the simulation (``StackTrainingRunner``
-    trains for real with a stack's parties). The remaining keyword arguments are the fault
+    ``pending`` until forced); ``training_runner`` replaces the simulation (fldecl's
+    ``fldecl.launch.emulated.StackTrainingRunner`` trains for real with a stack's parties). The remaining keyword arguments are the fault
     settings of ``FaultConfig``.
     """
 

@@ -1,34 +1,32 @@
-"""Providers: the backends behind the one contract in :mod:`fldecl.providers.base`.
+"""Providers: the backends behind the one contract in :mod:`fldecl.core.contract`.
 
 ``workspace`` always serves the file resources (CA, certificates, data splits); the stack's
-backend (``local`` or ``wml``) serves models, remote training systems and trainings.
+backend (``local`` or ``wml``) serves models, remote training systems and trainings, and runs
+parties. A backend's package is imported only when a stack uses it (IBM's client is heavy).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from fldecl.providers.base import Provider, ProviderError
+from fldecl.core.contract import Providers
+from fldecl.core.errors import ProviderError
+from fldecl.providers.workspace import WorkspaceProvider
 
 BACKENDS = ("local", "wml")
 
 
-def providers_for(backend: str, state_dir: Path, options: dict[str, Any] | None = None) -> dict[str, Provider]:
-    """Kind -> provider for a stack on ``backend``. Heavy clients are imported only here."""
-    from fldecl.providers.workspace import WorkspaceProvider
-
-    if backend == "local":
-        from fldecl.providers.local.provider import LocalProvider
-
-        remote: Provider = LocalProvider(state_dir)
-    elif backend == "wml":
-        from fldecl.providers.wml.provider import WmlProvider
-
-        remote = WmlProvider.from_environment(state_dir, options or {})
-    else:
-        raise ProviderError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+def providers_for(backend: str, state_dir: Path) -> Providers:
+    """What a stack on ``backend`` reconciles with."""
     workspace = WorkspaceProvider(state_dir)
-    providers: dict[str, Provider] = {kind: workspace for kind in workspace.kinds}
-    providers.update({kind: remote for kind in remote.kinds})
-    return providers
+    if backend == "local":
+        from fldecl.providers.local import LocalProvider  # lazy: only the backend in use is imported
+
+        local = LocalProvider(state_dir)
+        return Providers({**workspace.resources, **local.resources}, local, lambda: workspace.calls + local.calls)
+    if backend == "wml":
+        from fldecl.providers.wml import WmlProvider  # lazy: only the backend in use is imported
+
+        wml = WmlProvider.from_environment()
+        return Providers({**workspace.resources, **wml.resources}, wml, lambda: workspace.calls)
+    raise ProviderError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")

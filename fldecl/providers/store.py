@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fldecl.providers.base import Observed
+from fldecl.core.contract import Observed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -53,7 +53,7 @@ class Record:
 
     def observed(self, **overrides: Any) -> Observed:
         values = dict(kind=self.kind, name=self.name, id=self.id, tags=list(self.tags), attributes=self.attributes,
-                      status=self.status, created_at=self.created_at, updated_at=self.updated_at, details=self.entity)
+                      status=self.status, created_at=self.created_at, updated_at=self.updated_at, document=self.entity)
         values.update(overrides)
         return Observed(**values)
 

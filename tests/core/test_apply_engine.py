@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fldecl.providers.retry import RetryPolicy
-from fldecl.core.manifest import load_stack
+from fldecl.core.retry import RetryPolicy
+from fldecl.kinds import load_stack
 from fldecl.core.reconciler import Reconciler
-from fldecl.providers.base import Desired, Observed, ProviderContext, ProviderError, TransientError
+from fldecl.core.contract import Desired, Observed, ProviderContext, Providers
+from fldecl.core.errors import ProviderError, TransientError
 from tests.core.stacks import write_stack
 
 
@@ -24,6 +25,9 @@ class MemoryProvider:
         self.failures: dict[str, list[Exception]] = {}
         self.calls: list[tuple[str, str]] = []
         self.ids = itertools.count(1)
+
+    def resource_type(self, kind: str) -> MemoryResourceType:
+        return MemoryResourceType(self, kind)
 
     def read(self, kind: str, ctx: ProviderContext) -> list[Observed]:
         return [o for o in self.resources.values() if o.kind == kind and ctx.owner_tag in o.tags]
@@ -46,7 +50,32 @@ class MemoryProvider:
         del self.resources[current.id]
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        raise NotImplementedError
+        raise ProviderError("the memory provider adopts nothing")
+
+    def run_party(self, run: object, ctx: ProviderContext) -> None:
+        raise ProviderError("the memory provider runs no party")
+
+
+class MemoryResourceType:
+    """One kind of the memory provider, as the contract has it."""
+
+    def __init__(self, provider: MemoryProvider, kind: str) -> None:
+        self.provider, self.kind = provider, kind
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return self.provider.read(self.kind, ctx)
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        return self.provider.create(desired, ctx)
+
+    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+        return self.provider.update(current, desired, changed, ctx)
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        self.provider.delete(current, ctx)
+
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        return self.provider.adopt(resource_id, desired, ctx)
 
 
 class Silent:
@@ -61,7 +90,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Reconciler, 
     stack = load_stack(write_stack(tmp_path / "stack", model=False, parties=3))
     provider = MemoryProvider()
     ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, Silent())
-    return Reconciler(stack, {kind: provider for kind in provider.kinds}, ctx), provider
+    providers = Providers({kind: provider.resource_type(kind) for kind in provider.kinds}, provider)
+    return Reconciler(stack, providers, ctx), provider
 
 
 def test_transient_errors_are_retried(setup: tuple[Reconciler, MemoryProvider]) -> None:

@@ -215,7 +215,7 @@ def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
 
 
 def test_environment_substitution_with_defaults_and_types(tmp_path: Path) -> None:
-    from fldecl.core.manifest import load_stack
+    from fldecl.kinds import load_stack
     from tests.core.stacks import write_stack
 
     stack = write_stack(tmp_path / "stack", pki=False, model=False)

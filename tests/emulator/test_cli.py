@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from fldecl.emulator import StackTrainingRunner
+from fldecl.launch.emulated import StackTrainingRunner
 from fldecl.emulator.__main__ import knobs, parse_arguments
 
 
@@ -43,5 +43,14 @@ def test_module_entry_point_serves_and_prints_exports(tmp_path: Path) -> None:
 
 
 def test_stack_option_trains_with_that_stack(tmp_path: Path) -> None:
-    assert knobs(parse_arguments(["--stack", str(tmp_path)]))["training_runner"] == StackTrainingRunner(tmp_path)
+    arguments = parse_arguments(["--stack", str(tmp_path)], "fldecl emulator serve", StackTrainingRunner)
+    assert knobs(arguments)["training_runner"] == StackTrainingRunner(tmp_path)
     assert "training_runner" not in knobs(parse_arguments([]))
+
+
+def test_fldecl_emulator_serve_is_the_same_command_line() -> None:
+    shown = subprocess.run([sys.executable, "-m", "fldecl", "emulator", "serve", "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0
+    assert "usage: fldecl emulator serve" in shown.stdout
+    for knob in ("--port", "--data", "--latency-ms", "--error-rate", "--drop-rate", "--manual-trainings", "--stack"):
+        assert knob in shown.stdout

@@ -7,10 +7,22 @@ from typing import Any
 
 import pytest
 
-from fldecl.core.manifest import Stack, load_stack
-from fldecl.providers.base import Observed, ProviderError
+from fldecl.core.stack import Stack
+from fldecl.kinds import load_stack
+from fldecl.core.contract import Observed, PartyRun, ProviderContext
+from fldecl.core.errors import ProviderError
+from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.party import CRYPTO_EXTRA, CRYPTO_LIBRARY, RUNTIME_EXTRA, party_metadata, run_party
+
+
+def metadata_of(rts: Observed, certificate: Observed, authority: Observed, root: Any) -> dict[str, Any]:
+    related = {obs.id: obs for obs in (rts, certificate, authority)}
+    return party_metadata(party_settings(party_identity(rts, related), root))
+
+
+class Silent:
+    def progress(self, address: str, message: str) -> None: ...
 
 
 def declared(stack: Stack, address: str, resource_id: str, **attributes: Any) -> Observed:
@@ -32,8 +44,8 @@ def party_stack(make_stack: Any) -> tuple[Stack, dict[str, Observed]]:
 def test_party_metadata_has_the_seeds_structure(party_stack: tuple[Stack, dict[str, Observed]]) -> None:
     stack, observed = party_stack
     root = stack.directory
-    metadata = party_metadata(observed["RemoteTrainingSystem/Party_1"], observed["PartyCertificate/party-1"],
-                              observed["CertificateAuthority/issuer"], root)
+    metadata = metadata_of(observed["RemoteTrainingSystem/Party_1"], observed["PartyCertificate/party-1"],
+                           observed["CertificateAuthority/issuer"], root)
     assert metadata == {
         "local_training": {"info": {"crypto": {"key_manager": {"key_mgr_info": {"distribution": {
             "ca_cert_file_path": str(root / "pki/is_cert_v1.pem"),
@@ -49,8 +61,8 @@ def test_a_party_whose_key_stays_with_it_cannot_run_here(party_stack: tuple[Stac
     signed_csr = Observed(certificate.kind, certificate.name, certificate.id, certificate.tags,
                           {key: value for key, value in certificate.attributes.items() if key != "key_file"})
     with pytest.raises(ProviderError, match="signs a CSR"):
-        party_metadata(observed["RemoteTrainingSystem/Party_1"], signed_csr, observed["CertificateAuthority/issuer"],
-                       stack.directory)
+        metadata_of(observed["RemoteTrainingSystem/Party_1"], signed_csr, observed["CertificateAuthority/issuer"],
+                    stack.directory)
 
 
 @pytest.mark.parametrize(("fusion_type", "hint", "needed"), [
@@ -71,6 +83,8 @@ def test_missing_party_runtime_extras_say_what_to_install(wml_env: dict[str, str
         "federated_learning": {"fusion_type": fusion_type, "model": {"type": "pytorch", "spec": {"id": "m"}},
                                "remote_training": {"quorum": 1, "remote_training_systems": [{"id": rts["metadata"]["id"]}]}}})
     training = Observed("Training", "aggregator_he", made["metadata"]["id"], stack.all_tags, {})
+    run = PartyRun(observed["RemoteTrainingSystem/Party_1"], training, {obs.id: obs for obs in observed.values()})
+    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, Silent())
     with pytest.raises(ProviderError) as caught:
-        run_party(stack, stack.declarations["RemoteTrainingSystem/Party_1"], observed, training)
+        run_party(WmlSession(Credentials.from_environment(wml_env)), run, ctx)
     assert hint in str(caught.value)

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fldecl.emulator import EmulatorServer, StackTrainingRunner
+from fldecl.emulator import EmulatorServer
+from fldecl.launch.emulated import StackTrainingRunner
 from fldecl.emulator.state import Document
 from tests.conftest import run_cli
 from tests.emulator.helpers import session_for, wait_for_state

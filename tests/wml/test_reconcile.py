@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from fldecl.cli.session import reconciler
-from fldecl.core.manifest import load_stack
+from fldecl.kinds import load_stack
 from fldecl.core.reconciler import Reconciler
 from fldecl.emulator import EmulatorServer
-from fldecl.providers.base import NotFoundError, ProviderError
+from fldecl.core.errors import NotFoundError, ProviderError
 from tests.emulator.helpers import session_for
 from tests.wml.conftest import QuietListener
 
@@ -54,7 +54,7 @@ def owned_names(emulator_client: Any, tag: str) -> dict[str, list[str]]:
 
 
 def client_of(rec: Reconciler) -> Any:
-    return rec.providers["Model"].session.client
+    return rec.providers.resources["Model"].session.client
 
 
 def test_training_status_failed_is_replaced_and_completed_left_alone(emulator: EmulatorServer, wml_env: dict[str, str],

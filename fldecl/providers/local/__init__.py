@@ -1,0 +1,35 @@
+"""The embedded ``local`` backend: models, remote training systems and trainings on disk.
+
+Records live in ``.fldecl/local.db`` (see :mod:`fldecl.providers.store`), shaped like WML's so
+the same plans come out of both backends; model content lives beside it in ``.fldecl/models/``.
+A training really runs: :mod:`fldecl.providers.local.trainings` starts the federated runtime.
+One resource type per kind; :mod:`fldecl.providers.local.parties` runs a party by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fldecl.core.contract import PartyRun, ProviderContext, ResourceType
+from fldecl.providers.local import parties
+from fldecl.providers.local.models import Models
+from fldecl.providers.local.remote_training_systems import RemoteTrainingSystems
+from fldecl.providers.local.trainings import Trainings
+from fldecl.providers.store import ResourceStore
+
+
+class LocalProvider:
+    def __init__(self, state_dir: Path) -> None:
+        self.store = ResourceStore(state_dir / "local.db")
+        self.resources: dict[str, ResourceType] = {
+            "Model": Models(self.store, state_dir),
+            "RemoteTrainingSystem": RemoteTrainingSystems(self.store),
+            "Training": Trainings(self.store),
+        }
+
+    @property
+    def calls(self) -> int:
+        return self.store.queries
+
+    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
+        parties.run_party(run, ctx)

@@ -1,7 +1,8 @@
-"""Where the local backend keeps files beside its records, in the stack's ``.fldecl/``."""
+"""Where the local backend keeps files beside its records, in the stack's ``.fldecl/``, and how it writes them."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -11,3 +12,12 @@ def model_content_path(state_dir: Path, model_id: str) -> Path:
 
 def training_dir(state_dir: Path, training_id: str) -> Path:
     return state_dir / "trainings" / training_id
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """Write owner-only (0600), atomically: a reader sees the old content or the new, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(content)
+    os.replace(temporary, path)

@@ -1,4 +1,4 @@
-"""Trainings on the local backend: a real federated run per ``Training`` resource.
+"""``Training`` on the local backend: a real federated run per resource.
 
 Creating a training writes its job (the aggregator's view plus the settings of the parties this
 machine runs) into ``.fldecl/trainings/<id>/``, issues the aggregator a TLS certificate from the
@@ -12,78 +12,91 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from fldecl.providers.base import Desired, Observed, ProviderContext, ProviderError
+from fldecl.core.contract import Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
+from fldecl.core.errors import ProviderError
+from fldecl.fl import TrainingEvent, TrainingJob, read_status, run_training
+from fldecl.launch.job import ModelToTrain, job_parties, training_job, trusted_model
+from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
+from fldecl.providers.local.records import LocalRecords
 from fldecl.providers.store import Record, ResourceStore
+from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
-TERMINAL = ("completed", "failed", "canceled")
+#: Runtime events worth a progress line in the apply output.
+REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_lost", "keys_distributed", "round_completed", "state")
 
 
-def create(store: ResourceStore, desired: Desired, ctx: ProviderContext) -> Observed:
-    record = store.insert("Training", desired.name, desired.tags, desired.attributes, status="pending",
-                          entity=_entity(desired.attributes, "pending"))
-    try:
-        job = _job(record.id, desired, ctx)
-    except ProviderError as exc:
-        store.update(record.id, status="failed", entity=_entity(desired.attributes, "failed", str(exc)))
-        raise
-    from fldecl.fl import run_training
+class Trainings(LocalRecords):
+    kind = "Training"
 
-    if not ctx.wait:
-        runner = _start_in_background(job, Path(job.work_dir))
-        store.update(record.id, status="running", entity=_entity(desired.attributes, "running", runner_pid=runner))
-        ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
-        return observe(store, store.get(record.id) or record, ctx)
-    store.update(record.id, status="running", entity=_entity(desired.attributes, "running", runner_pid=os.getpid()))
-    result = run_training(job, lambda event: _report(ctx, desired.address, event))
-    store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
-    final = observe(store, store.get(record.id) or record, ctx)
-    if result.state != "completed":
-        raise ProviderError(f"training {result.state}: {result.reason}")
-    return final
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [observe(self.store, record, ctx) for record in self.store.list(self.kind, ctx.owner_tag)]
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        record = self.store.insert(self.kind, desired.name, desired.tags, desired.attributes, status=PENDING,
+                                   entity=_entity(desired.attributes, PENDING))
+        try:
+            job = _job(record.id, desired, ctx)
+        except ProviderError as exc:
+            self.store.update(record.id, status=FAILED, entity=_entity(desired.attributes, FAILED, str(exc)))
+            raise
+        if not ctx.wait:
+            runner = _start_in_background(job, Path(job.work_dir))
+            self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=runner))
+            ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
+            return observe(self.store, self.store.get(record.id) or record, ctx)
+        self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
+        result = run_training(job, lambda event: _report(ctx, desired.address, event))
+        self.store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
+        final = observe(self.store, self.store.get(record.id) or record, ctx)
+        if result.state != COMPLETED:
+            raise ProviderError(f"training {result.state}: {result.reason}")
+        return final
+
+    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+        raise ProviderError("a training cannot change in place; it is replaced")
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        """WML's hard delete: stop the run if it is still going, then remove its files."""
+        directory = training_dir(ctx.state_dir, current.id)
+        status = read_status(directory) or {}
+        pid = status.get("pid")
+        if status.get("state") not in TERMINAL_STATES and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(directory, ignore_errors=True)
+        self.store.delete(current.id)
 
 
 def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Observed:
-    from fldecl.fl.status import read_status
-
+    """The record, with the state and rounds of its run (a run whose processes are gone has failed)."""
     directory = training_dir(ctx.state_dir, record.id)
     status = read_status(directory) or {}
-    state, reason = record.status or "pending", status.get("reason")
-    if state not in TERMINAL:
+    state, reason = record.status or PENDING, status.get("reason")
+    if state not in TERMINAL_STATES:
         state = status.get("state", state)
-        if state not in TERMINAL and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
-            state, reason = "failed", "interrupted: the aggregator process is gone"
-        if state in TERMINAL:
+        if state not in TERMINAL_STATES and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
+            state, reason = FAILED, "interrupted: the aggregator process is gone"
+        if state in TERMINAL_STATES:
             store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
-    details = {"rounds": status.get("rounds", []), "work_dir": str(directory), "reason": reason,
-               "aggregator": status.get("aggregator")}
     plot = directory / "metrics.png"
-    if plot.is_file():
-        details["plot"] = str(plot)
-    replace_reason = f"training {state}: {reason}" if state in ("failed", "canceled") else None
+    aggregator = status.get("aggregator")
+    progress = TrainingProgress(state, reason, tuple(_round(entry) for entry in status.get("rounds", [])),
+                                Endpoint(aggregator["host"], aggregator["port"]) if aggregator else None,
+                                str(directory), str(plot) if plot.is_file() else None)
+    replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
     label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
-    return record.observed(status=label, replace_reason=replace_reason, details=details)
-
-
-def delete(store: ResourceStore, current: Observed, ctx: ProviderContext) -> None:
-    """WML's hard delete: stop the run if it is still going, then remove its files."""
-    from fldecl.fl.status import read_status
-
-    directory = training_dir(ctx.state_dir, current.id)
-    status = read_status(directory) or {}
-    pid = status.get("pid")
-    if status.get("state") not in TERMINAL and _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-    shutil.rmtree(directory, ignore_errors=True)
+    return record.observed(status=label, replace_reason=replace_reason, progress=progress)
 
 
 def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) -> bytes:
     """The final model as a party saved it (the aggregator never holds it in plaintext)."""
     record = store.get(training_id)
-    if record is None or record.status != "completed":
+    if record is None or record.status != COMPLETED:
         raise ProviderError(f"training {training_id} has not completed; its model cannot be stored yet")
     parties = sorted((training_dir(ctx.state_dir, training_id) / "parties").glob("*/final_model.zip"))
     if not parties:
@@ -91,56 +104,41 @@ def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) 
     return parties[0].read_bytes()
 
 
-def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> Any:
+def _round(entry: dict[str, Any]) -> RoundRecord:
+    """A round of ``status.json`` as the contract's record."""
+    parties = {}
+    for name, values in entry.get("parties", {}).items():
+        metrics = {key: value for key, value in values.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith(("bytes_", "test_"))}
+        parties[name] = PartyRound(metrics, int(values.get("bytes_sent", 0)), int(values.get("bytes_received", 0)),
+                                   bool(values.get("contributed", True)))
+    return RoundRecord(int(entry["round"]), dict(entry.get("fused", {})), parties, entry.get("seconds"))
+
+
+def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJob:
     """The job from this apply's records: the training's dependencies carry the model, parties and CA."""
-    from fldecl.models import model_file_of
-    from fldecl.providers.local import jobs
-
     spec = desired.attributes
-    deps = {obs.id: obs for obs in desired.dependencies.values()}
-    model = deps[spec["model"]]
-    authority = next((o for o in desired.dependencies.values() if o.kind == "CertificateAuthority"), None)
-    if authority is None:
-        raise ProviderError(f"{desired.address}: the local backend needs the parties' CertificateAuthority in the stack")
-    stack = ctx.stack_dir
-    ca = jobs.Authority(stack / authority.attributes["key_file"], stack / authority.attributes["cert_file"])
-    parties = []
-    for item in spec["remote_training"]["remote_training_systems"]:
-        rts = deps[item["name"]]
-        party = rts.attributes.get("party")
-        if not party:
-            raise ProviderError(f"{rts.address} declares no party settings (certificate, data handler) to run it locally")
-        certificate = deps[party["certificate"]].attributes
-        runs_here = None if party.get("launch", "auto") == "manual" else jobs.settings_of(
-            rts.name, party, certificate, ca.cert_file, stack)
-        parties.append(jobs.JobParty(rts.name, bool(item.get("required")), str(stack / certificate["cert_file"]), runs_here))
-    initial = jobs.ModelToTrain(model_content_path(ctx.state_dir, model.id), model_file_of(model.attributes) or "",
-                                model.attributes["type"], jobs.trusted_model(model.attributes))
-    return jobs.training_job(training_id, desired.name, spec, initial, ca, parties, training_dir(ctx.state_dir, training_id))
+    related = {obs.id: obs for obs in desired.dependencies.values()}
+    model = related[spec["model"]]
+    parties, authority = job_parties(spec["remote_training"]["remote_training_systems"], related, ctx.stack_dir)
+    initial = ModelToTrain(model_content_path(ctx.state_dir, model.id), model_file_of(model.attributes) or "",
+                           model.attributes["type"], trusted_model(model.attributes))
+    return training_job(training_id, desired.name, spec, initial, authority, parties, training_dir(ctx.state_dir, training_id))
 
 
-def _report(ctx: ProviderContext, address: str, event: Any) -> None:
-    if event.kind in ("listening", "party_joined", "party_refused", "party_lost", "keys_distributed", "round_completed", "state"):
+def _report(ctx: ProviderContext, address: str, event: TrainingEvent) -> None:
+    if event.kind in REPORTED_EVENTS:
         ctx.reporter.progress(address, event.message)
 
 
-def _start_in_background(job: Any, directory: Path) -> int:
+def _start_in_background(job: TrainingJob, directory: Path) -> int:
     """``--no-wait``: the run goes on in its own session after the CLI exits; returns its pid."""
-    import subprocess
-    import sys
-
     job_file = directory / "background-job.json"
     job.save(job_file)
     with open(directory / "background.log", "ab") as log:
         runner = subprocess.Popen([sys.executable, "-m", "fldecl.providers.local.trainings", str(job_file)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     return runner.pid
-
-
-def _run_job_file(job_file: Path) -> None:
-    from fldecl.fl import TrainingJob, run_training
-
-    run_training(TrainingJob.load(job_file))
 
 
 def _alive(pid: Any) -> bool:
@@ -159,7 +157,7 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
     """The WML-shaped training entity (``federated_learning`` + ``status``), and the pid following the run."""
     status: dict[str, Any] = {"state": state}
     if message:
-        status["message"] = {"level": "error" if state == "failed" else "info", "text": message}
+        status["message"] = {"level": "error" if state == FAILED else "info", "text": message}
     federated = {k: v for k, v in attributes.items() if k not in ("description",)}
     entity: dict[str, Any] = {"federated_learning": federated, "status": status}
     if runner_pid:
@@ -168,6 +166,4 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
 
 
 if __name__ == "__main__":
-    import sys
-
-    _run_job_file(Path(sys.argv[1]))
+    run_training(TrainingJob.load(Path(sys.argv[1])))

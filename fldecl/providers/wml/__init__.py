@@ -2,6 +2,39 @@
 
 Everything goes through IBM's own client (``pip install 'fldecl[wml]'``), imported only when a
 stack uses this backend: :mod:`.connection` signs in from the environment with TLS verification
-forced on, :mod:`.mapping` translates between WML entities and fldecl attributes, and
-:mod:`.provider` implements the provider contract. :mod:`.party` runs a party with WML's runtime.
+forced on, :mod:`.mapping` translates between WML entities and fldecl attributes, one module per
+kind implements its resource type, and :mod:`.party` runs a party with WML's runtime.
 """
+
+from __future__ import annotations
+
+import os
+
+from fldecl.core.contract import PartyRun, ProviderContext, ResourceType
+from fldecl.providers.wml.connection import Credentials, WmlSession
+from fldecl.providers.wml.models import Models
+from fldecl.providers.wml.remote_training_systems import RemoteTrainingSystems
+from fldecl.providers.wml.specs import Specifications
+from fldecl.providers.wml.trainings import Trainings
+
+
+class WmlProvider:
+    def __init__(self, session: WmlSession) -> None:
+        self.session = session
+        specs = Specifications(session)
+        trainings = Trainings(session, specs)
+        self.resources: dict[str, ResourceType] = {
+            "Model": Models(trainings),
+            "RemoteTrainingSystem": RemoteTrainingSystems(session, specs),
+            "Training": trainings,
+        }
+
+    @classmethod
+    def from_environment(cls) -> WmlProvider:
+        """Credentials come from the ``WML_*`` variables only; WML keeps all state."""
+        return cls(WmlSession(Credentials.from_environment(os.environ)))
+
+    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
+        from fldecl.providers.wml import party  # lazy: the party runtime's needs stay out of plans
+
+        party.run_party(self.session, run, ctx)

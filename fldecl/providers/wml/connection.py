@@ -32,8 +32,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO, TypeVar
 
-from fldecl.providers.base import NotFoundError, ProviderError, TransientError
-from fldecl.providers.retry import RetryPolicy, with_retries
+from fldecl.core.errors import NotFoundError, ProviderError, TransientError
+from fldecl.core.retry import RetryPolicy, with_retries
 
 T = TypeVar("T")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fldecl.providers.base import Observed
+from fldecl.core.contract import Observed, PartyRound, RoundRecord
+from fldecl.models import framework_of, model_file_of
 
 CUSTOM_KEY = "fldecl"
 RTS_ENTITY_FIELDS = ("organization", "allowed_identities", "remote_admin")
@@ -114,8 +115,6 @@ def training_body(name: str, attributes: dict[str, Any], tags: list[str], model:
 
     ``specs`` are the software/hardware specs resolved to ``{id, name}``.
     """
-    from fldecl.models import framework_of, model_file_of
-
     remote = attributes["remote_training"]
     framework = framework_of(model.attributes["type"])
     federated: dict[str, Any] = {
@@ -163,20 +162,22 @@ def training_state(document: dict[str, Any]) -> tuple[str, str | None]:
     return status.get("state", "pending"), message
 
 
-def training_rounds(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per-round rows as ``fldecl show`` prints them: the parties and each metric's mean fused value."""
+def training_rounds(document: dict[str, Any]) -> list[RoundRecord]:
+    """Per-round records: each party's score of the fused model (``fused_<metric>``) and their mean."""
     status = (document.get("entity") or {}).get("status") or {}
     states = ((status.get("federated_learning_info") or {}).get("remote_training_systems") or {}).get("states") or []
     names = {state.get("id"): state.get("name") or state.get("id") for state in states}
     rows = []
     for entry in status.get("metrics") or []:
-        parties: list[str] = []
+        parties: dict[str, dict[str, float]] = {}
         fused: dict[str, float] = {}
         for metric, values in (entry.get("ml_federated_metrics") or {}).items():
-            systems = values.get("remote_training_systems") or []
-            parties = parties or [names.get(system.get("id"), system.get("id")) for system in systems]
-            numbers = [system["fused"] for system in systems if isinstance(system.get("fused"), (int, float))]
-            if numbers:
-                fused[metric] = sum(numbers) / len(numbers)
-        rows.append({"round": entry.get("iteration"), "parties": parties, "fused": fused})
+            scores = {names.get(system.get("id"), system.get("id")): system["fused"]
+                      for system in values.get("remote_training_systems") or [] if isinstance(system.get("fused"), (int, float))}
+            for party, score in scores.items():
+                parties.setdefault(party, {})[f"fused_{metric}"] = score
+            if scores:
+                fused[metric] = sum(scores.values()) / len(scores)
+        rows.append(RoundRecord(int(entry.get("iteration") or len(rows) + 1), fused,
+                                {party: PartyRound(metrics) for party, metrics in parties.items()}))
     return rows

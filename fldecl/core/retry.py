@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from fldecl.providers.base import ProviderError, TransientError
+from fldecl.core.errors import ProviderError, TransientError
 
 T = TypeVar("T")
 

@@ -1,9 +1,9 @@
 """A federated training's job, built in one place for everything that starts a local run.
 
-The local backend resolves a training from its resources' attributes; the WML emulator's real
-runner resolves it from WML documents and the consortium's manifests. Both hand the same inputs
-to :func:`training_job`, so both runs get the same hyperparameters, the same party settings and
-an aggregator certificate issued the same way.
+The local backend builds a training from the resources its apply made; the emulator's stack
+trainings build one from WML's documents and the consortium's manifests. Both hand the same
+inputs to :func:`training_job`, so both runs get the same hyperparameters, the same party
+settings and an aggregator certificate issued the same way.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fldecl.core.manifest import Declaration, Stack
-from fldecl.providers.base import ProviderError
-
-if TYPE_CHECKING:
-    from fldecl.fl.job import PartySettings, TrainingJob
+from fldecl import pki
+from fldecl.core.contract import Observed
+from fldecl.fl.job import PartySettings, TrainingJob
+from fldecl.launch.errors import LaunchError
+from fldecl.launch.parties import party_identity, party_settings, runs_here
 
 AGGREGATOR_CERTIFICATE_DAYS = 30
 AGGREGATOR_NAMES = ("localhost", "127.0.0.1")
@@ -54,8 +54,6 @@ class JobParty:
 def training_job(training_id: str, name: str, spec: Mapping[str, Any], model: ModelToTrain, authority: Authority,
                  parties: list[JobParty], work_dir: Path) -> TrainingJob:
     """The job of a Training whose ``spec`` has its defaults filled in; issues the aggregator's certificate."""
-    from fldecl.fl.job import TrainingJob
-
     work_dir.mkdir(parents=True, exist_ok=True)
     aggregator_key, aggregator_cert = _issue_aggregator_certificate(name, authority, work_dir / "aggregator")
     remote = spec["remote_training"]
@@ -73,58 +71,39 @@ def training_job(training_id: str, name: str, spec: Mapping[str, Any], model: Mo
     )
 
 
+def job_parties(listed: list[Mapping[str, Any]], related: Mapping[str, Observed], stack_dir: Path,
+                every_party_here: bool = False) -> tuple[list[JobParty], Authority]:
+    """The training's parties (``remote_training_systems`` with ids) and the one CA that issued all their certificates.
+
+    A party runs on this machine unless it is ``launch: manual``, or always with ``every_party_here``.
+    """
+    parties, authorities = [], {}
+    for item in listed:
+        rts = related.get(item["name"])
+        if rts is None:
+            raise LaunchError(f"the remote training system {item['name']} does not exist")
+        identity = party_identity(rts, related)
+        authority = identity.authority
+        authorities[authority.address] = Authority(stack_dir / authority.attributes["key_file"],
+                                                   stack_dir / authority.attributes["cert_file"])
+        here = party_settings(identity, stack_dir) if every_party_here or runs_here(rts) else None
+        parties.append(JobParty(rts.name, bool(item.get("required")), str(identity.cert_file(stack_dir)), here))
+    if len(authorities) != 1:
+        raise LaunchError(f"the parties' certificates must come from one CertificateAuthority, not {sorted(authorities) or 'none'}")
+    return parties, next(iter(authorities.values()))
+
+
 def trusted_model(model_spec: Mapping[str, Any]) -> bool:
     """A model fldecl builds from a declared architecture, or one a manifest marks trusted, may be unpickled."""
     return bool("architecture" in model_spec["source"] or model_spec.get("trusted"))
 
 
-def settings_of(name: str, party: Mapping[str, Any], certificate: Mapping[str, Any], ca_cert_file: Path,
-                stack_dir: Path) -> PartySettings:
-    """A party's settings from its ``spec.party`` and its certificate's spec, paths resolved in the stack."""
-    from fldecl.fl.job import PartySettings
-
-    handler = party["data_handler"]
-    return PartySettings(name, str(stack_dir / certificate["cert_file"]), str(stack_dir / certificate["key_file"]),
-                         str(ca_cert_file), str(stack_dir / handler["path"]), handler["name"], handler.get("info", {}),
-                         str(stack_dir))
-
-
-def party_settings(stack: Stack, rts: Declaration) -> PartySettings:
-    """The party's own settings, from the manifests: its key and certificate, the CA, its data handler."""
-    certificate = party_certificate(stack, rts)
-    if "key_file" not in certificate.spec:
-        raise ProviderError(f"{certificate.address} signs a CSR: give the party's own key with its certificate to run it here")
-    authority = party_authority(stack, rts)
-    return settings_of(rts.name, rts.spec["party"], certificate.spec, stack.directory / authority.spec["cert_file"],
-                       stack.directory)
-
-
-def party_certificate(stack: Stack, rts: Declaration) -> Declaration:
-    party = rts.spec.get("party")
-    if not party:
-        raise ProviderError(f"{rts.address} declares no party settings (spec.party: certificate and data_handler)")
-    return declared(stack, f"PartyCertificate/{party['certificate']}")
-
-
-def party_authority(stack: Stack, rts: Declaration) -> Declaration:
-    """The CertificateAuthority that issued the party's certificate."""
-    return declared(stack, f"CertificateAuthority/{party_certificate(stack, rts).spec['issuer']}")
-
-
-def declared(stack: Stack, address: str) -> Declaration:
-    if address not in stack.declarations:
-        raise ProviderError(f"{address} is not declared in {stack.directory}")
-    return stack.declarations[address]
-
-
 def _issue_aggregator_certificate(training_name: str, authority: Authority, directory: Path) -> tuple[Path, Path]:
     """A short-lived server certificate from the CA, so parties accept the aggregator over mutual TLS."""
-    from fldecl import pki
-
     key_file, cert_file = directory / "key.pem", directory / "cert.pem"
     try:
         pki.issue_certificate(authority.key_file, authority.cert_file, pki.Subject(common_name=f"aggregator {training_name}"),
                               list(AGGREGATOR_NAMES), AGGREGATOR_CERTIFICATE_DAYS, key_file, cert_file)
     except pki.PKIError as exc:
-        raise ProviderError(f"cannot issue the aggregator's certificate: {exc}") from exc
+        raise LaunchError(f"cannot issue the aggregator's certificate: {exc}") from exc
     return key_file, cert_file

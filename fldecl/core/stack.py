@@ -1,0 +1,97 @@
+"""A loaded stack: its settings, its declarations, and the behaviour each kind adds to its schema.
+
+The core knows kinds only through :class:`Kind` records that the stack carries; what a kind
+derives, checks and forbids is written in :mod:`fldecl.kinds`, one module per kind, and handed
+to :func:`fldecl.core.manifest.load_stack`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.core.errors import PlanError
+from fldecl.core.yaml_source import FieldPath, SourceDocument
+
+API_VERSION = "fldecl/v1"
+OWNER_TAG_PREFIX = "fldecl.stack."
+
+
+@dataclass
+class Declaration:
+    """One declared resource: kind, name, spec (with defaults) and where it was written."""
+
+    kind: str
+    name: str
+    spec: dict[str, Any]
+    source: SourceDocument
+    prevent_destroy: bool = False
+    #: False when the document broke its schema: kept so references to it resolve, never planned.
+    schema_valid: bool = True
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def locate(self, spec_path: FieldPath = ()) -> Location:
+        return self.source.locate(("spec",) + tuple(spec_path) if spec_path else ("metadata", "name"))
+
+
+Rule = Callable[[Declaration, "Stack", Diagnostics], None]
+"""A semantic check of one declaration; it reports through ``diagnostics`` and never stops the others."""
+
+Derivation = Callable[[dict[str, Any], "Stack"], None]
+"""Adds the fields fldecl computes (a content hash, a fingerprint, a default) to a declaration's attributes."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a kind adds to its JSON Schema.
+
+    ``rules`` apply on every backend, ``backend_rules[backend]`` only on that one (what it cannot
+    run); ``derive`` computes attributes; ``immutable`` means any change replaces the resource.
+    """
+
+    name: str
+    rules: tuple[Rule, ...] = ()
+    backend_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
+    derive: Derivation | None = None
+    immutable: bool = False
+
+
+KindTable = Mapping[str, Kind]
+
+
+@dataclass
+class Stack:
+    name: str
+    directory: Path
+    backend: str
+    tags: list[str]
+    kinds: KindTable = field(default_factory=dict)
+    declarations: dict[str, Declaration] = field(default_factory=dict)
+
+    @property
+    def owner_tag(self) -> str:
+        return OWNER_TAG_PREFIX + self.name
+
+    @property
+    def all_tags(self) -> list[str]:
+        return [self.owner_tag] + [t for t in self.tags if t != self.owner_tag]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.directory / ".fldecl"
+
+    def kind(self, name: str) -> Kind:
+        """The behaviour of kind ``name``: its schema alone when no module adds to it."""
+        return self.kinds.get(name) or Kind(name)
+
+    def declared(self, address: str) -> Declaration:
+        """The declaration at ``address``, or a :class:`PlanError` that says where it was looked for."""
+        if address not in self.declarations:
+            raise PlanError(f"{address} is not declared in {self.directory}")
+        return self.declarations[address]

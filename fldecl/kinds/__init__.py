@@ -1,0 +1,26 @@
+"""Every kind's behaviour beyond its JSON Schema, one module per kind: rules, derived attributes,
+immutability and what a backend cannot run.
+
+The core knows kinds only through the :class:`~fldecl.core.stack.Kind` records of :data:`KINDS`;
+:func:`load_stack` is the core's loader with them, which is what the CLI, the launchers and the
+tests use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from fldecl.core import manifest
+from fldecl.core.stack import KindTable, Stack
+from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
+from fldecl.kinds.data_split import DATA_SPLIT
+from fldecl.kinds.model import MODEL
+from fldecl.kinds.training import TRAINING
+
+KINDS: KindTable = {kind.name: kind for kind in (CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE, DATA_SPLIT, MODEL, TRAINING)}
+
+
+def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_override: str | None = None) -> Stack:
+    """The stack in ``directory``, checked with every kind's rules; raises :class:`~fldecl.core.errors.StackInvalid`."""
+    return manifest.load_stack(directory, KINDS, env, backend_override)

@@ -1,0 +1,111 @@
+"""``Model`` on WML: a zip built as the local backend builds it, or the result of a completed training.
+
+WML has no field for a model's source and content hash; they travel in its ``custom``. A model
+stored from a training is tagged after WML stores it (WML's call takes no tags), so an
+interrupted create is recognised by the training it came from.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.errors import ProviderError
+from fldecl.models import ModelError, build_zip
+from fldecl.providers.wml import mapping
+from fldecl.providers.wml.resources import Document, TaggableResources
+from fldecl.providers.wml.trainings import Trainings
+
+
+class Models(TaggableResources):
+    kind = "Model"
+
+    def __init__(self, trainings: Trainings) -> None:
+        super().__init__(trainings.session, trainings.specs)
+        self.trainings = trainings
+
+    def list_documents(self, client: Any, tag: str) -> list[Document]:
+        return list(client.repository.get_model_details(get_all=True)["resources"])
+
+    def get_document(self, client: Any, resource_id: str) -> Document:
+        return dict(client.repository.get_model_details(resource_id))
+
+    def update_document(self, client: Any, resource_id: str, changes: dict[str, Any]) -> Document:
+        return dict(client.repository.update_model(resource_id, changes))
+
+    def delete_document(self, client: Any, resource_id: str) -> None:
+        client.repository.delete(resource_id)
+
+    def attributes(self, document: Document) -> dict[str, Any]:
+        return mapping.model_attributes(document)
+
+    def make(self, desired: Desired, ctx: ProviderContext) -> Document:
+        meta = self._meta(desired)
+        if "training" in desired.attributes["source"]:
+            training_id = self.trainings.completed(desired.attributes["source"]["training"], desired.address, ctx)
+            stored = {key: meta[key] for key in ("name", "type", "software_spec")}
+            with self.may_create(desired):
+                made = self.session.call(lambda client: client.repository.store_model(training_id, meta_props=stored),
+                                         f"storing the model of training {training_id}")
+                return self._label(made, meta, desired)
+        with _model_zip(desired, ctx) as path, self.may_create(desired):
+            return self.session.call(lambda client: client.repository.store_model(str(path), meta_props=meta),
+                                     f"creating {desired.address}")
+
+    def complete(self, document: Document, desired: Desired, ctx: ProviderContext) -> Document:
+        """Finish a model an interrupted create made: its labels, or its content (the upload may not have run)."""
+        if "training" in desired.attributes["source"]:
+            return self._label(document, self._meta(desired), desired)
+        model_id = document["metadata"]["id"]
+        with _model_zip(desired, ctx) as path:
+            return self.session.retried(
+                lambda client: client.repository.update_model(model_id, {"tags": desired.tags}, update_model=str(path)),
+                f"uploading the content of {desired.address}")
+
+    def recovered(self, document: Document, desired: Desired) -> bool:
+        """A model WML stored from the desired training but that was not tagged yet (tags come after)."""
+        training_id = desired.attributes.get("source", {}).get("training")
+        entity = document.get("entity") or {}
+        return bool(training_id) and not document["metadata"].get("tags") and entity.get("training_id") == training_id
+
+    def changes(self, current: Observed, desired: Desired) -> dict[str, Any]:
+        meta = self._meta(desired, custom=current.document.get("custom"))
+        return {"name": desired.name, "description": meta.get("description", ""), "custom": meta["custom"]}
+
+    def adoption_changes(self, document: Document, desired: Desired) -> dict[str, Any]:
+        """A ``custom`` change noting the manifest's name for the model's spec, if it names the one WML holds.
+
+        Without it an imported model would show its spec, held by id only, as a difference.
+        """
+        entity = document.get("entity") or {}
+        declared = self.specs.resolve("software_spec", desired.attributes["software_spec"])
+        if declared["id"] != (entity.get("software_spec") or {}).get("id"):
+            return {}
+        return {"custom": mapping.custom_with(entity.get("custom"), {**mapping.extras_of(entity), "software_spec": declared})}
+
+    def _label(self, document: Document, meta: dict[str, Any], desired: Desired) -> Document:
+        """Tags, description and fldecl's fields, which WML does not take when it stores a trained model."""
+        labels = {key: meta[key] for key in ("tags", "description", "custom") if key in meta}
+        model_id = document["metadata"]["id"]
+        return self.session.call(lambda client: client.repository.update_model(model_id, labels), f"tagging {desired.address}")
+
+    def _meta(self, desired: Desired, custom: dict[str, Any] | None = None) -> dict[str, Any]:
+        spec = self.specs.resolve("software_spec", desired.attributes["software_spec"])
+        return mapping.model_meta(desired.name, desired.attributes, desired.tags, spec["id"], custom)
+
+
+@contextmanager
+def _model_zip(desired: Desired, ctx: ProviderContext) -> Iterator[Path]:
+    """The model's zip, built as the local backend builds it, in a private temporary file."""
+    try:
+        content = build_zip(desired.attributes, ctx.stack_dir)
+    except ModelError as exc:
+        raise ProviderError(f"{desired.address}: {exc}") from exc
+    with tempfile.TemporaryDirectory(prefix="fldecl-model-") as directory:
+        path = Path(directory) / f"{desired.name}.zip"
+        path.write_bytes(content)
+        yield path

@@ -1,0 +1,153 @@
+"""What the wml resource types share: tag-filtered reads, documents as observed resources, and
+creates that a retry never duplicates.
+
+A create that may have reached WML before its answer was lost (a :class:`TransientError`
+around it) marks the address *unsure*; the next attempt first looks the resource up by tag and
+name, and completes what it finds instead of sending the create again.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.errors import NotFoundError, TransientError
+from fldecl.providers.wml.connection import WmlSession
+from fldecl.providers.wml.specs import Specifications
+
+Document = dict[str, Any]
+
+
+class WmlResources(ABC):
+    """One kind on WML. Subclasses say how to list, create and delete it, and how its documents map to attributes."""
+
+    kind: str
+
+    def __init__(self, session: WmlSession, specs: Specifications) -> None:
+        self.session = session
+        self.specs = specs
+        self._lock = threading.Lock()
+        self._unsure: set[str] = set()
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(document) for document in self.owned(ctx)]
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        with self._lock:
+            unsure = desired.address in self._unsure
+        document = self.recover(desired, ctx) if unsure else None
+        if document is None:
+            document = self.make(desired, ctx)
+        with self._lock:
+            self._unsure.discard(desired.address)
+        return self.created(document, desired, ctx)
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        try:
+            self.session.call(lambda client: self.delete_document(client, current.id), f"deleting {current.address}")
+        except NotFoundError:
+            pass  # gone already: an earlier attempt whose answer was lost
+
+    # What subclasses define or refine
+
+    @abstractmethod
+    def list_documents(self, client: Any, tag: str) -> list[Document]:
+        """Every document of this kind in the project (filtered by ``tag`` where WML can)."""
+
+    @abstractmethod
+    def delete_document(self, client: Any, resource_id: str) -> None: ...
+
+    @abstractmethod
+    def attributes(self, document: Document) -> dict[str, Any]:
+        """The document in the manifests' attribute space."""
+
+    @abstractmethod
+    def make(self, desired: Desired, ctx: ProviderContext) -> Document:
+        """The create call itself (inside :meth:`may_create`)."""
+
+    def complete(self, document: Document, desired: Desired, ctx: ProviderContext) -> Document:
+        """Finish what an interrupted create left; most kinds are whole once created."""
+        return document
+
+    def created(self, document: Document, desired: Desired, ctx: ProviderContext) -> Observed:
+        return self.observe(document)
+
+    def observe(self, document: Document) -> Observed:
+        metadata = document["metadata"]
+        return Observed(kind=self.kind, name=metadata.get("name") or "", id=metadata["id"], tags=list(metadata.get("tags") or []),
+                        attributes=self.attributes(document), created_at=metadata.get("created_at"),
+                        updated_at=metadata.get("modified_at"), document=document.get("entity") or {})
+
+    def recovered(self, document: Document, desired: Desired) -> bool:
+        """Whether ``document`` (of the desired name, without the ownership tag) came from this create."""
+        return False
+
+    # Shared machinery
+
+    def owned(self, ctx: ProviderContext) -> list[Document]:
+        documents = self.session.retried(lambda client: self.list_documents(client, ctx.owner_tag),
+                                         f"listing {self.kind} resources")
+        return [document for document in documents if ctx.owner_tag in (document["metadata"].get("tags") or [])]
+
+    def recover(self, desired: Desired, ctx: ProviderContext) -> Document | None:
+        """What an earlier attempt at this create left (completed now), or None if it left nothing."""
+        documents = self.session.retried(lambda client: self.list_documents(client, ctx.owner_tag),
+                                         f"looking for {desired.address} after an interrupted create")
+        made = [document for document in documents if document["metadata"].get("name") == desired.name
+                and (ctx.owner_tag in (document["metadata"].get("tags") or []) or self.recovered(document, desired))]
+        if not made:
+            return None
+        ctx.reporter.progress(desired.address, f"found {made[0]['metadata']['id']} from an interrupted attempt; completing it")
+        return self.complete(made[0], desired, ctx)
+
+    @contextmanager
+    def may_create(self, desired: Desired) -> Iterator[None]:
+        """Around a call that creates: if its outcome is unknown, the next attempt looks first."""
+        try:
+            yield
+        except TransientError:
+            with self._lock:
+                self._unsure.add(desired.address)
+            raise
+
+
+class TaggableResources(WmlResources):
+    """Kinds WML lets fldecl change after creation (models, remote training systems): update and adopt."""
+
+    @abstractmethod
+    def get_document(self, client: Any, resource_id: str) -> Document: ...
+
+    @abstractmethod
+    def update_document(self, client: Any, resource_id: str, changes: dict[str, Any]) -> Document: ...
+
+    @abstractmethod
+    def changes(self, current: Observed, desired: Desired) -> dict[str, Any]:
+        """The update call's changes for ``desired``."""
+
+    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+        changes = self.changes(current, desired)
+        document = self.session.call(lambda client: self.update_document(client, current.id, changes),
+                                     f"updating {desired.address}")
+        return self.observe(document)
+
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        """Add the stack's tags (and the declared name) to a resource made elsewhere, e.g. by the notebook."""
+        try:
+            document = self.session.retried(lambda client: self.get_document(client, resource_id),
+                                            f"reading {self.kind} {resource_id}")
+        except NotFoundError:
+            raise NotFoundError(f"no {self.kind} with id {resource_id} in {self.session.credentials.scope_variable}") from None
+        held = list(document["metadata"].get("tags") or [])
+        changes = {"name": desired.name, "tags": held + [tag for tag in desired.tags if tag not in held],
+                   **self.adoption_changes(document, desired)}
+        document = self.session.retried(lambda client: self.update_document(client, resource_id, changes),
+                                        f"tagging {self.kind} {resource_id}")
+        return self.observe(document)
+
+    def adoption_changes(self, document: Document, desired: Desired) -> dict[str, Any]:
+        """What adopting changes besides name and tags."""
+        return {}

@@ -1,0 +1,118 @@
+"""``CertificateAuthority`` and ``PartyCertificate`` files: keys and certificates, re-inspected on every read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TypeVar
+
+from fldecl import pki
+from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.errors import NotFoundError, ProviderError
+from fldecl.providers.store import Record
+from fldecl.providers.workspace.records import WorkspaceRecords
+
+T = TypeVar("T")
+
+
+class _Certificates(WorkspaceRecords):
+    """What both kinds share: inspection on read, optional key-file deletion, import of existing files."""
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        if ctx.options.get("delete_key_files"):
+            for key in ("key_file", "cert_file"):
+                if current.attributes.get(key):
+                    (ctx.stack_dir / current.attributes[key]).unlink(missing_ok=True)
+        self.forget(current)
+
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        """Import files made elsewhere (e.g. by the notebook): they must exist and pass inspection."""
+        cert_file = ctx.stack_dir / desired.attributes["cert_file"]
+        key_file = desired.attributes.get("key_file")
+        try:
+            facts = pki.inspect(cert_file, ctx.stack_dir / key_file if key_file else None)
+        except pki.PKIError as exc:
+            raise NotFoundError(f"cannot import {desired.address}: {exc}") from exc
+        return self.record(desired, facts.fingerprint_sha256, facts.to_dict()).observed()
+
+    def observe(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
+        attributes = record.attributes
+        key_file = attributes.get("key_file")
+        try:
+            facts = pki.inspect(ctx.stack_dir / attributes["cert_file"], ctx.stack_dir / key_file if key_file else None, ca_cert)
+        except pki.PKIError as exc:
+            return record.observed(status="missing", replace_reason=str(exc))
+        status = f"valid until {facts.not_after:%Y-%m-%d} ({int(facts.days_left())} days)"
+        return record.observed(status=status, replace_reason=_replace_reason(record, facts), document=facts.to_dict())
+
+
+class CertificateAuthorities(_Certificates):
+    kind = "CertificateAuthority"
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(record, ctx, None) for record in self.records(ctx)]
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        spec = desired.attributes
+        key_file, cert_file = ctx.stack_dir / spec["key_file"], ctx.stack_dir / spec["cert_file"]
+        _set_aside(key_file, cert_file)
+        facts = _pki_call(lambda: pki.create_ca(pki.Subject.from_dict(spec["subject"]), spec["validity_days"], key_file, cert_file))
+        return self.record(desired, facts.fingerprint_sha256, facts.to_dict()).observed()
+
+
+class PartyCertificates(_Certificates):
+    kind = "PartyCertificate"
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        authorities = {r.id: r for r in self.store.list("CertificateAuthority", ctx.owner_tag)}
+        observed = []
+        for record in self.records(ctx):
+            issuer = authorities.get(record.attributes.get("issuer", ""))
+            observed.append(self.observe(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if issuer else None))
+        return observed
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        spec = desired.attributes
+        issuer = desired.dependency(spec["issuer"])
+        if issuer is None or issuer.kind != "CertificateAuthority":
+            raise ProviderError(f"the issuer of {desired.address} does not exist")
+        ca_key, ca_cert = (ctx.stack_dir / issuer.attributes[k] for k in ("key_file", "cert_file"))
+        cert = ctx.stack_dir / spec["cert_file"]
+        if spec.get("csr_file"):
+            facts = _pki_call(lambda: pki.sign_csr(ca_key, ca_cert, ctx.stack_dir / spec["csr_file"], spec.get("subject_alt_names"),
+                                                   spec["validity_days"], cert))
+        else:
+            _set_aside(ctx.stack_dir / spec["key_file"])
+            facts = _pki_call(lambda: pki.issue_certificate(ca_key, ca_cert, pki.Subject.from_dict(spec["subject"]),
+                                                            spec["subject_alt_names"], spec["validity_days"],
+                                                            ctx.stack_dir / spec["key_file"], cert))
+        return self.record(desired, facts.fingerprint_sha256, facts.to_dict()).observed()
+
+
+def _replace_reason(record: Record, facts: pki.CertFacts) -> str | None:
+    if facts.fingerprint_sha256 != record.id:
+        return "certificate file changed outside fldecl"
+    if facts.problems:
+        return "; ".join(facts.problems)
+    renew = record.attributes.get("renew_before_days", 30)
+    if facts.days_left() < renew:
+        return f"certificate expires in {max(0, int(facts.days_left()))} days (renewal window: {renew} days)"
+    return None
+
+
+def _set_aside(*paths: Path) -> None:
+    """Rename files a new key would overwrite: losing a key cannot be undone."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    for path in paths:
+        if path.exists():
+            path.rename(path.with_name(f"{path.name}.replaced-{stamp}"))
+
+
+def _pki_call(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except pki.PKIError as exc:
+        raise ProviderError(str(exc)) from exc
+
+

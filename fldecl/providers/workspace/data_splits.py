@@ -1,0 +1,44 @@
+"""``DataSplit`` files: one npz per party, recorded by the digest of their content."""
+
+from __future__ import annotations
+
+from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.errors import NotFoundError, ProviderError
+from fldecl.data import DataError, output_paths, outputs_digest, split
+from fldecl.providers.store import Record
+from fldecl.providers.workspace.records import WorkspaceRecords
+
+
+class DataSplits(WorkspaceRecords):
+    kind = "DataSplit"
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self._observe(record, ctx) for record in self.records(ctx)]
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        try:
+            paths = split(desired.attributes, ctx.stack_dir)
+        except DataError as exc:
+            raise ProviderError(f"{desired.address}: {exc}") from exc
+        entity = {"files": [str(p.relative_to(ctx.stack_dir)) for p in paths]}
+        return self.record(desired, outputs_digest(paths), entity).observed()
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        self.forget(current)
+
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        """Import files made elsewhere (e.g. by the notebook): they must exist; ``resource_id`` is not used."""
+        paths = output_paths(desired.attributes, ctx.stack_dir)
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise NotFoundError(f"cannot import {desired.address}: missing {', '.join(missing)}")
+        return self.record(desired, outputs_digest(paths), {"files": [str(p) for p in paths]}).observed()
+
+    def _observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        paths = output_paths(record.attributes, ctx.stack_dir)
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            return record.observed(status="missing", replace_reason=f"output files missing: {', '.join(missing)}")
+        if outputs_digest(paths) != record.id:
+            return record.observed(status="changed", replace_reason="output files changed outside fldecl")
+        return record.observed(status=f"{len(paths)} files")
