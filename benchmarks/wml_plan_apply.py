@@ -95,8 +95,8 @@ def timed(emulator: Any, action: Callable[[], T]) -> tuple[T, float, int]:
 
 def measure(size: int, parallelism: int, latency_ms: int, root: Path) -> Row:
     from fldecl.cli.session import reconciler
-    from fldecl.kinds import load_stack
     from fldecl.emulator import EmulatorServer
+    from fldecl.kinds import load_stack
 
     name = f"{size}-{parallelism}"
     with EmulatorServer(data_dir=root / f"emulator-{name}", training_seconds=None, latency_ms=latency_ms) as emulator:

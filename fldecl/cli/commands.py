@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 from rich.text import Text
 
 from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
+from fldecl.core.diagnostics import Diagnostics
+from fldecl.core.errors import StackInvalid
+from fldecl.core.graph import declared_graph
+from fldecl.core.lock import stack_lock
 from fldecl.core.plan import Plan
+from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, save
+from fldecl.render.plan_markdown import plan_markdown
+from fldecl.render.plan_text import print_plan as print_text
+from fldecl.render.state_text import print_state
 
 
 def validate(stack_dir: Path, as_json: bool) -> None:
-    from fldecl.core.diagnostics import Diagnostics
-    from fldecl.core.errors import StackInvalid
-
     try:
         stack = load(stack_dir)
         diagnostics = Diagnostics()
@@ -42,7 +47,6 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
     the_plan = reconciler(stack).plan(destroy=destroy, targets=targets, replace=replace)
     print_plan(the_plan, fmt)
     if out:
-        from fldecl.core.saved_plan import save
 
         save(the_plan, stack.directory, out)
         console(stderr=True).print(f"Saved the plan to {out}. Apply exactly it with: fldecl apply {out}")
@@ -52,15 +56,12 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
 
 def print_plan(the_plan: Plan, fmt: str) -> None:
     if fmt == "json":
-        from fldecl.core.saved_plan import plan_document
 
         click.echo(scrub(json.dumps(plan_document(the_plan), indent=2, default=str)))
     elif fmt == "markdown":
-        from fldecl.render.plan_markdown import plan_markdown
 
         click.echo(scrub(plan_markdown(the_plan)), nl=False)
     else:
-        from fldecl.render.plan_text import print_plan as print_text
 
         print_text(the_plan, console())
 
@@ -87,8 +88,6 @@ def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelis
 
 
 def _apply_saved(plan_file: Path, backend: str | None, parallelism: int, lock_timeout: float, wait: bool) -> None:
-    from fldecl.core.saved_plan import check_fresh, load_saved
-
     saved = load_saved(plan_file)
     stack = load(Path(saved["stack_dir"]), backend or saved["backend"])
 
@@ -102,7 +101,6 @@ def _apply_saved(plan_file: Path, backend: str | None, parallelism: int, lock_ti
 
 def _run(stack: Any, operation: str, auto_approve: bool, parallelism: int, lock_timeout: float, wait: bool,
          make_plan: Any, options: dict[str, Any] | None = None) -> None:
-    from fldecl.core.lock import stack_lock
 
     out = console()
     rec = reconciler(stack, wait=wait, options=options)
@@ -136,7 +134,8 @@ def _approve(operation: str, auto_approve: bool) -> None:
 class StepPrinter:
     """Terraform-style lines per step: 'Creating...', 'Creation complete after 2s [id=...]'."""
 
-    VERBS = {"create": ("Creating", "Creation"), "update": ("Modifying", "Modifications"), "delete": ("Destroying", "Destruction")}
+    VERBS: ClassVar[dict[str, tuple[str, str]]] = {
+        "create": ("Creating", "Creation"), "update": ("Modifying", "Modifications"), "delete": ("Destroying", "Destruction")}
 
     def __init__(self, out: Any) -> None:
         self.out = out
@@ -163,22 +162,17 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
                  "attributes": o.attributes, "details": o.progress.to_dict() if o.progress else o.document} for o in observed]
         click.echo(scrub(json.dumps({"stack": stack.name, "backend": stack.backend, "resources": rows}, indent=2, default=str)))
         return
-    from fldecl.render.state_text import print_state
 
     print_state(stack, observed, console())
 
 
 @guarded
 def graph(stack_dir: Path) -> None:
-    from fldecl.core.graph import declared_graph
-
     click.echo(declared_graph(load(stack_dir)).to_dot(), nl=False)
 
 
 @guarded
 def import_resource(address: str, resource_id: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
-    from fldecl.core.lock import stack_lock
-
     stack = load(stack_dir, backend)
     with stack_lock(stack.state_dir, "import", lock_timeout):
         adopted = reconciler(stack).adopt(address, resource_id)

@@ -51,7 +51,7 @@ def validate(stack_dir: Path, as_json: bool) -> None:
     Reports every problem at once with file:line:column and the field; exit code 1 if any.
     Nothing is read from or written to a backend.
     """
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.validate(stack_dir, as_json)
 
@@ -74,7 +74,7 @@ def plan(stack_dir: Path, backend: str | None, as_json: bool, fmt: str, out: Pat
     Reads only the resources this stack owns (by its ownership tag) and compares them with the
     manifests. Nothing is changed. A summary line leads every format.
     """
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.plan(stack_dir, backend, "json" if as_json else fmt, out, detailed_exitcode, destroy, list(targets), list(replace))
 
@@ -97,7 +97,7 @@ def apply(target: Path, backend: str | None, auto_approve: bool, parallelism: in
     `fldecl plan --out`, applies exactly that plan, and refuses it if the manifests or the
     backend changed since. On the local backend a Training really trains.
     """
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.apply(target, backend, auto_approve, parallelism, lock_timeout, list(targets), list(replace), not no_wait)
 
@@ -117,7 +117,7 @@ def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelis
     Only resources carrying this stack's ownership tag are touched. Local key files are kept
     unless --delete-key-files is given: a lost CA key cannot be recovered.
     """
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.destroy(stack_dir, backend, auto_approve, parallelism, lock_timeout, list(targets), delete_key_files)
 
@@ -128,7 +128,7 @@ def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelis
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
     """List what the stack owns, with ids and status, and each training's rounds."""
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.show(stack_dir, backend, as_json)
 
@@ -137,7 +137,7 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
 @STACK_DIR
 def graph(stack_dir: Path) -> None:
     """Print the dependency graph in Graphviz DOT (e.g. `fldecl graph | dot -Tsvg > graph.svg`)."""
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.graph(stack_dir)
 
@@ -155,7 +155,7 @@ def import_(address: str, resource_id: str, stack_dir: Path, backend: str | None
     it differs from its manifest. For certificates and data splits, ID is ignored: the declared
     files are inspected and recorded.
     """
-    from fldecl.cli import commands
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.import_resource(address, resource_id, stack_dir, backend, lock_timeout)
 
@@ -180,7 +180,7 @@ def party_run(rts_name: str, training: str, aggregator: str | None, key_file: Pa
     The stack's backend runs it: on `local`, fldecl's runtime joins the aggregator this machine
     started (or --aggregator); on `wml`, WML's own party runtime joins the training on WML.
     """
-    from fldecl.cli import party_commands
+    from fldecl.cli import party_commands  # lazy: `fldecl --help` imports click alone
 
     party_commands.run(rts_name, training, aggregator, key_file, stack_dir, backend)
 
@@ -200,7 +200,7 @@ def emulator_serve(arguments: tuple[str, ...]) -> None:
     training that reaches `running` is trained here for real by an aggregator and one process
     per party of that stack.
     """
-    from fldecl.emulator.__main__ import main as serve_emulator  # lazy: start-up stays fast
+    from fldecl.emulator.__main__ import main as serve_emulator  # lazy: `fldecl --help` imports click alone
     from fldecl.launch.emulated import StackTrainingRunner
 
     serve_emulator(list(arguments), prog="fldecl emulator serve", stack_runner=StackTrainingRunner)

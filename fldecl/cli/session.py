@@ -7,6 +7,7 @@ scrubbed from everything printed; a bug prints a short note (the traceback only 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
@@ -16,8 +17,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+from rich.console import Console
+from rich.text import Text
 
+from fldecl.core.contract import ProviderContext, Reporter
+from fldecl.core.diagnostics import Diagnostics
+from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid
+from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
+from fldecl.kinds import load_stack
 
 T = TypeVar("T")
 SECRET_VARIABLES = ("WML_APIKEY", "WML_PASSWORD", "WML_TOKEN")
@@ -40,9 +48,7 @@ def scrub(text: str) -> str:
     return text
 
 
-def console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
+def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -53,8 +59,6 @@ def fail(message: str) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's known failures into one-line errors with exit code 1."""
-    from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid  # lazy: command bodies load the core
-
     try:
         yield
     except StackInvalid as exc:
@@ -70,9 +74,8 @@ def user_errors() -> Iterator[None]:
         raise UserError(f"internal error: {type(exc).__name__}: {exc} (set FLDECL_DEBUG=1 for the traceback)") from None
 
 
-def print_diagnostics(diagnostics: Any, base: Path | None) -> None:
+def print_diagnostics(diagnostics: Diagnostics, base: Path | None) -> None:
     err = console(stderr=True)
-    from rich.text import Text
 
     for item in diagnostics.sorted():
         err.print(Text(scrub(item.render(base)), style="red" if item.severity == "error" else "yellow"))
@@ -80,16 +83,12 @@ def print_diagnostics(diagnostics: Any, base: Path | None) -> None:
 
 def load(stack_dir: Path, backend: str | None = None) -> Stack:
     """The stack with every kind's rules (:mod:`fldecl.kinds`)."""
-    from fldecl.kinds import load_stack  # lazy: command bodies load the core
-
     return load_stack(stack_dir, backend_override=backend)
 
 
-def reconciler(stack: Stack, *, wait: bool = True, reporter: Any = None, options: dict[str, Any] | None = None) -> Any:
+def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None, options: dict[str, Any] | None = None) -> Reconciler:
     """The stack's reconciler, wired to its backend's providers."""
-    from fldecl.core.contract import ProviderContext  # lazy: command bodies load the core
-    from fldecl.core.reconciler import Reconciler
-    from fldecl.providers import providers_for
+    from fldecl.providers import providers_for  # lazy: validate and graph need no backend
 
     ensure_state_dir(stack.state_dir)
     ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait,
@@ -112,15 +111,11 @@ class LineReporter:
         self.out = console()
 
     def progress(self, address: str, message: str) -> None:
-        from rich.text import Text
-
         self.out.print(Text(f"{address}: {scrub(message)}", style="cyan"))
 
 
 def guarded(action: Callable[..., T]) -> Callable[..., T]:
     """Decorator for command bodies: known errors become ``Error: ...`` and exit 1."""
-    import functools
-
     @functools.wraps(action)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         with user_errors():

@@ -85,7 +85,8 @@ class Applier:
         old = observed_graph([c.current for c in self.plan.changes if c.current])
         for address, change in self.changes.items():
             if DELETE in change.actions:
-                graph[(DELETE, address)] = {(DELETE, d) for d in old.dependants(address) if d in self.changes and DELETE in self.changes[d].actions}
+                graph[(DELETE, address)] = {(DELETE, d) for d in old.dependants(address)
+                                            if d in self.changes and DELETE in self.changes[d].actions}
             build = CREATE if CREATE in change.actions else UPDATE if UPDATE in change.actions else None
             if build:
                 needs = {(DELETE, address)} if DELETE in change.actions else set()
@@ -160,7 +161,8 @@ class Applier:
         current = change.current
         assert current is not None
         if self.ctx.owner_tag not in current.tags:
-            raise ProviderError(f"{change.address} ({current.id}) does not carry the ownership tag {self.ctx.owner_tag}; refusing to delete it")
+            raise ProviderError(f"{change.address} ({current.id}) does not carry the ownership tag {self.ctx.owner_tag}; "
+                                "refusing to delete it")
         resource_type.delete(current, self.ctx)
         with self.lock:
             if self.current.get(change.address) is current:

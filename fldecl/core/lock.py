@@ -22,9 +22,8 @@ from fldecl.core.errors import LockBusy
 def stack_lock(state_dir: Path, operation: str, timeout: float = 0.0) -> Iterator[None]:
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "lock"
-    handle = open(path, "a+")
     deadline = time.monotonic() + timeout
-    try:
+    with open(path, "a+") as handle:  # closing the file releases the lock
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -39,8 +38,6 @@ def stack_lock(state_dir: Path, operation: str, timeout: float = 0.0) -> Iterato
                                  "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
         handle.flush()
         yield
-    finally:
-        handle.close()
 
 
 def _busy_message(path: Path, timeout: float) -> str:

@@ -26,6 +26,7 @@ from fldecl.core.yaml_source import (
     load_documents,
 )
 
+
 def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None = None,
                backend_override: str | None = None) -> Stack:
     """Load and validate the stack in ``directory`` with the behaviour of ``kinds``; raise :class:`StackInvalid` on any error."""
@@ -78,10 +79,10 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tupl
         name = (value.get("metadata") or {}).get("name") if isinstance(value.get("metadata"), dict) else None
         if not isinstance(name, str):
             continue
-        spec = value.get("spec") if isinstance(value.get("spec"), dict) else {}
+        spec: dict[str, Any] = value["spec"] if isinstance(value.get("spec"), dict) else {}
         if valid:
             spec = schema.with_defaults(kind, spec)
-        lifecycle = value.get("lifecycle") if isinstance(value.get("lifecycle"), dict) else {}
+        lifecycle: dict[str, Any] = value["lifecycle"] if isinstance(value.get("lifecycle"), dict) else {}
         declarations.append(Declaration(kind, name, spec, doc, bool(lifecycle.get("prevent_destroy")), valid))
     return stacks, declarations
 

@@ -160,9 +160,9 @@ def _match(observed: list[Observed]) -> tuple[dict[str, Observed], list[Observed
 
 def resolve_references(kind: str, name: str, attributes: dict[str, Any], ids: Mapping[str, str | None]) -> dict[str, Any]:
     """A copy of ``attributes`` with each reference replaced by its target's id (or UNKNOWN)."""
-    resolved = json.loads(json.dumps(attributes))
+    resolved: dict[str, Any] = json.loads(json.dumps(attributes))
     for ref in references(kind, name, attributes):
-        parent = resolved
+        parent: Any = resolved
         for key in ref.path[:-1]:
             parent = parent[key]
         parent[ref.path[-1]] = ids.get(ref.target) or UNKNOWN
@@ -247,7 +247,8 @@ def observed_graph(observed: Iterable[Observed]) -> Graph:
 
 
 def _enforce_prevent_destroy(stack: Stack, changes: list[ResourceChange]) -> None:
-    blocked = [c for c in changes if DELETE in c.actions and c.address in stack.declarations and stack.declarations[c.address].prevent_destroy]
+    blocked = [c for c in changes
+               if DELETE in c.actions and c.address in stack.declarations and stack.declarations[c.address].prevent_destroy]
     if blocked:
         names = ", ".join(f"{c.address} ({c.action_label})" for c in blocked)
         raise PlanError(f"lifecycle.prevent_destroy forbids this plan: {names}. "

@@ -7,6 +7,7 @@ the number of backend calls grows with kinds and pages, never with resources.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class Reconciler:
         for kind in kinds():
             resource_type = self.providers.resources.get(kind)
             if resource_type is not None:
-                found = with_retries(lambda: resource_type.read(self.ctx), self.retry)
+                found = with_retries(functools.partial(resource_type.read, self.ctx), self.retry)
                 observed.extend(o for o in found if self.ctx.owner_tag in o.tags)
         return observed
 

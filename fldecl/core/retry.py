@@ -26,7 +26,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, hint: float | None) -> float:
         """Exponential backoff with jitter, never shorter than the server's ``Retry-After``."""
-        backoff = min(self.max_delay, self.base_delay * 2 ** attempt) * random.uniform(0.5, 1.0)
+        backoff: float = min(self.max_delay, self.base_delay * 2.0 ** attempt) * random.uniform(0.5, 1.0)
         return max(backoff, hint or 0.0)
 
 

@@ -6,6 +6,7 @@ rule adds diagnostics with the declaration's file, line and field; none stops th
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from fldecl.core import schema
@@ -18,10 +19,9 @@ from fldecl.core.yaml_source import format_path
 def check(stack: Stack, diagnostics: Diagnostics) -> None:
     for decl in stack.declarations.values():
         for rule in _rules_for(decl, stack):
-            try:
+            # A document that broke its schema (already reported) may leave a rule unable to judge it.
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
                 rule(decl, stack, diagnostics)
-            except (KeyError, TypeError, AttributeError):
-                pass  # the document broke its schema in a way already reported; this rule cannot judge it
     _references(stack, diagnostics)
     _cycles(stack, diagnostics)
     _files_written_once(stack, diagnostics)
@@ -39,7 +39,8 @@ def _references(stack: Stack, diagnostics: Diagnostics) -> None:
                 kind, _ = ref.target.split("/", 1)
                 same_kind = sorted(d.name for d in stack.declarations.values() if d.kind == kind)
                 detail = f"declared {kind} names: {', '.join(same_kind)}" if same_kind else f"no {kind} is declared"
-                diagnostics.error(f"reference to {ref.target}, which is not declared", decl.locate(ref.path), format_path(("spec",) + ref.path), detail)
+                diagnostics.error(f"reference to {ref.target}, which is not declared", decl.locate(ref.path),
+                                  format_path(("spec",) + ref.path), detail)
 
 
 def _cycles(stack: Stack, diagnostics: Diagnostics) -> None:

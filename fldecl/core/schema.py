@@ -53,7 +53,8 @@ def validator(kind: str) -> Any:
 
 
 def spec_schema(kind: str) -> dict[str, Any]:
-    return all_schemas()[kind]["properties"].get("spec", {})
+    spec: dict[str, Any] = all_schemas()[kind]["properties"].get("spec", {})
+    return spec
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +63,8 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
         target: Any = root
         for part in ref[2:].split("/"):
             target = target[part]
-        return target
+        resolved: dict[str, Any] = target
+        return resolved
     return node
 
 
@@ -164,4 +166,5 @@ def with_defaults(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
             return [fill(node["items"], item) for item in value]
         return value
 
-    return fill(spec_schema(kind), spec)
+    filled: dict[str, Any] = fill(spec_schema(kind), spec)
+    return filled

@@ -31,6 +31,7 @@ _STANDARD_TAGS = {
 }
 _VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER = yaml.resolver.Resolver()
 
 
 @dataclass
@@ -116,6 +117,7 @@ class _Builder:
             return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self.build_scalar(node, path)
 
     def build_mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
@@ -147,7 +149,7 @@ class _Builder:
         substituted = self.substitute(value, node, path)
         if node.style is None and substituted != value:
             # An unquoted `${EPOCHS:-1}` becomes the int 1, as if written literally.
-            resolved_tag = _Loader.resolve(yaml.ScalarNode, substituted, (True, False))
+            resolved_tag = _RESOLVER.resolve(yaml.ScalarNode, substituted, (True, False))  # type: ignore[no-untyped-call]
             if resolved_tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"):
                 return self.constructor.construct_object(yaml.ScalarNode(resolved_tag, substituted))
         return substituted

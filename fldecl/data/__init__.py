@@ -1,20 +1,21 @@
 """Party data: the seed's DataSplit step and loading a party's data handler.
 
-``import fldecl.data`` does not import scikit-learn or torch; only the digits datasets need
-scikit-learn, and only while splitting.
+Names are imported on first use (:mod:`fldecl.lazy`): ``fldecl.data.spec``, which plans use,
+loads no numpy, and only the digits datasets need scikit-learn, only while splitting.
 """
 
-from fldecl.data.errors import DataError
-from fldecl.data.handlers import get_data, load_data_handler
-from fldecl.data.spec import output_paths, outputs_digest, split_fingerprint
-from fldecl.data.split import split
+from __future__ import annotations
 
-__all__ = [
-    "DataError",
-    "get_data",
-    "load_data_handler",
-    "output_paths",
-    "outputs_digest",
-    "split",
-    "split_fingerprint",
-]
+from fldecl.lazy import lazy_exports
+
+_EXPORTS = {
+    "DataError": "fldecl.data.errors",
+    "get_data": "fldecl.data.handlers",
+    "load_data_handler": "fldecl.data.handlers",
+    "output_paths": "fldecl.data.spec",
+    "outputs_digest": "fldecl.data.spec",
+    "split_fingerprint": "fldecl.data.spec",
+    "split": "fldecl.data.splitting",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

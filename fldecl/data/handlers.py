@@ -81,7 +81,7 @@ def _ensure_data_handler_base() -> None:
         return
     except Exception:  # not installed, or the stub whose import raises a deprecation error
         pass
-    from fldecl.data import ibmfl_shim
+    from fldecl.data import ibmfl_shim  # lazy: the stand-in only where IBM FL is missing
 
     parent = _importable_or_empty_package("ibmfl.data")
     sys.modules[_DATA_HANDLER_MODULE] = ibmfl_shim

@@ -37,7 +37,7 @@ def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
     """A plausible, deterministic learning curve: accuracy rising towards 0.9 over the rounds."""
     federated = FederatedTraining.of(training)
     value = round(0.5 + 0.4 * iteration / federated.rounds, 4)
-    return round_metrics(iteration, federated.metrics, {party_id: value for party_id in federated.party_ids})
+    return round_metrics(iteration, federated.metrics, dict.fromkeys(federated.party_ids, value))
 
 
 @dataclass
@@ -162,7 +162,7 @@ class TrainingLifecycle:
                 _fail(training, state, message or "The training failed.")
             else:
                 self._enter(training, state, message)
-            return None
+            return
 
         training = self.store.update(KIND, training_id, change)
         if training is None:
@@ -253,18 +253,18 @@ class TrainingLifecycle:
             if status["state"] == "running":
                 status.setdefault("metrics", []).append(entry)
                 status["iteration"] = entry.get("iteration", status.get("iteration", 0))
-            return None
+            return
 
         self.store.update(KIND, training_id, change)
 
     def _finish(self, training_id: str, failure: str | None) -> None:
         def change(training: Document) -> None:
             if training["entity"]["status"]["state"] != "running":
-                return None
+                return
             if failure is None:
                 _complete(training)
             else:
                 _fail(training, "failed", failure)
-            return None
+            return
 
         self.store.update(KIND, training_id, change)

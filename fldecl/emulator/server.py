@@ -6,6 +6,7 @@ bearer token, run the handler. Control routes (``/_emulator/``) skip counting, f
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import re
@@ -156,10 +157,8 @@ class _HttpsServer(ThreadingHTTPServer):
         """End kept-alive connections so their threads exit with the server."""
         with self._open_lock:
             for connection in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 class EmulatorServer:

@@ -4,14 +4,13 @@ Parties and aggregator talk over mutual TLS from the stack's CA. With ``crypto_i
 party generates the training's CKKS keyring and seals it for the other parties; the aggregator
 only adds ciphertexts and never holds a secret key or a plaintext model.
 
-Names are imported on first use, so ``python -m fldecl.fl.party`` does not import its own
-module twice and importing this package loads no ML or crypto library.
+Names are imported on first use (:mod:`fldecl.lazy`), so ``python -m fldecl.fl.party`` does not
+import its own module twice and importing this package loads no ML or crypto library.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fldecl.lazy import lazy_exports
 
 _EXPORTS = {
     "PartySettings": "fldecl.fl.job",
@@ -26,9 +25,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'fldecl.fl' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -11,6 +11,7 @@ backend builds its own, and run by :mod:`fldecl.fl`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -156,14 +157,12 @@ def _stop_when_cancelled(cancelled: threading.Event, finished: threading.Event, 
             continue
         pid = (read_status(work_dir) or {}).get("pid")
         if isinstance(pid, int):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
 
 def _final_model(result: TrainingResult) -> bytes:
     """A party's decrypted final model (the aggregator never holds one in plaintext)."""
     if not result.final_models:
         raise LaunchError("the training completed but no party left a final model")
-    return result.final_models[min(result.final_models)].read_bytes()
+    return Path(result.final_models[min(result.final_models)]).read_bytes()

@@ -8,7 +8,7 @@ settings and an aggregator certificate issued the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def training_job(training_id: str, name: str, spec: Mapping[str, Any], model: Mo
     )
 
 
-def job_parties(listed: list[Mapping[str, Any]], related: Mapping[str, Observed], stack_dir: Path,
+def job_parties(listed: Sequence[Mapping[str, Any]], related: Mapping[str, Observed], stack_dir: Path,
                 every_party_here: bool = False) -> tuple[list[JobParty], Authority]:
     """The training's parties (``remote_training_systems`` with ids) and the one CA that issued all their certificates.
 

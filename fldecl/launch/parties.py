@@ -28,7 +28,7 @@ class PartyIdentity:
     authority: Observed
 
     def cert_file(self, stack_dir: Path) -> Path:
-        return stack_dir / self.certificate.attributes["cert_file"]
+        return stack_dir / str(self.certificate.attributes["cert_file"])
 
 
 def party_identity(rts: Observed, related: Mapping[str, Observed]) -> PartyIdentity:
@@ -60,7 +60,7 @@ def party_settings(identity: PartyIdentity, stack_dir: Path, key_file: Path | No
 
 def runs_here(rts: Observed) -> bool:
     """``launch: auto``: the local backend starts this party itself; ``manual`` parties join by hand."""
-    return (rts.attributes.get("party") or {}).get("launch", "auto") != "manual"
+    return bool((rts.attributes.get("party") or {}).get("launch", "auto") != "manual")
 
 
 def declared_resources(stack: Stack) -> dict[str, Observed]:

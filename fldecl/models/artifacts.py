@@ -29,11 +29,11 @@ def build_zip(spec: dict, stack_dir: Path) -> bytes:
         return _checked_source_zip(spec, stack_dir, model_file)
     architecture = architecture_of(spec)
     if architecture["framework"] == "pytorch":
-        from fldecl.models import pytorch
+        from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
         model_bytes = pytorch.serialize(pytorch.build_sequential(architecture), model_file)
     else:
-        from fldecl.models import scikit_learn
+        from fldecl.models import scikit_learn  # lazy: scikit-learn only for its models
 
         model_bytes = scikit_learn.serialize(scikit_learn.build_estimator(architecture))
     return deterministic_zip({model_file: model_bytes})
@@ -76,7 +76,7 @@ def load_model(zip_bytes_or_path: bytes | str | Path, model_file: str, trusted: 
     model_bytes = read_member(zip_bytes, model_file, origin)
     try:
         if zipfile.is_zipfile(io.BytesIO(model_bytes)) or PurePosixPath(model_file).suffix in _TORCH_SUFFIXES:
-            from fldecl.models import pytorch
+            from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
             return pytorch.deserialize(model_bytes)
         return pickle.loads(model_bytes)

@@ -29,18 +29,18 @@ def check_shapes(expected: list[tuple[str, tuple[int, ...]]], arrays: list[np.nd
     """Raise a ModelError naming the first parameter whose shape differs from the model's."""
     if len(arrays) != len(expected):
         raise ModelError(f"expected {len(expected)} parameter arrays, got {len(arrays)}")
-    for (name, shape), array in zip(expected, arrays):
+    for (name, shape), array in zip(expected, arrays, strict=False):
         if tuple(array.shape) != shape:
             raise ModelError(f"parameter {name}: expected shape {shape}, got {tuple(array.shape)}")
 
 
 def _backend_of(model: Any):
     if hasattr(model, "state_dict"):
-        from fldecl.models import pytorch
+        from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
         return pytorch
     if hasattr(model, "coef_") and hasattr(model, "intercept_"):
-        from fldecl.models import scikit_learn
+        from fldecl.models import scikit_learn  # lazy: scikit-learn only for its models
 
         return scikit_learn
     raise ModelError(

@@ -72,5 +72,5 @@ def set_parameters(model: torch.nn.Module, arrays: list[np.ndarray]) -> None:
     arrays = [np.asarray(array) for array in arrays]
     check_shapes([(name, tuple(tensor.shape)) for name, tensor in current.items()], arrays)
     model.load_state_dict(
-        {name: torch.as_tensor(array, dtype=tensor.dtype) for (name, tensor), array in zip(current.items(), arrays)}
+        {name: torch.as_tensor(array, dtype=tensor.dtype) for (name, tensor), array in zip(current.items(), arrays, strict=False)}
     )

@@ -52,8 +52,8 @@ class Record:
     updated_at: str
 
     def observed(self, **overrides: Any) -> Observed:
-        values = dict(kind=self.kind, name=self.name, id=self.id, tags=list(self.tags), attributes=self.attributes,
-                      status=self.status, created_at=self.created_at, updated_at=self.updated_at, document=self.entity)
+        values = {"kind": self.kind, "name": self.name, "id": self.id, "tags": list(self.tags), "attributes": self.attributes,
+                      "status": self.status, "created_at": self.created_at, "updated_at": self.updated_at, "document": self.entity}
         values.update(overrides)
         return Observed(**values)
 

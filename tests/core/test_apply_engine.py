@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fldecl.core.retry import RetryPolicy
-from fldecl.kinds import load_stack
-from fldecl.core.reconciler import Reconciler
 from fldecl.core.contract import Desired, Observed, ProviderContext, Providers
 from fldecl.core.errors import ProviderError, TransientError
+from fldecl.core.reconciler import Reconciler
+from fldecl.core.retry import RetryPolicy
+from fldecl.kinds import load_stack
 from tests.core.stacks import write_stack
 
 
@@ -125,7 +125,7 @@ def test_replacement_deletes_dependants_before_dependencies(setup: tuple[Reconci
     rec.apply(rec.plan(), Silent())
     provider.calls.clear()
     rec.apply(rec.plan(replace=["CertificateAuthority/issuer"]), Silent())
-    order = [call for call in provider.calls]
+    order = list(provider.calls)
     assert order.index(("delete", "PartyCertificate/party-1")) < order.index(("delete", "CertificateAuthority/issuer"))
     assert order.index(("create", "CertificateAuthority/issuer")) < order.index(("create", "PartyCertificate/party-1"))
 
@@ -161,7 +161,7 @@ def test_a_duplicate_left_behind_is_deleted_and_the_original_kept(setup: tuple[R
 
 
 def test_targeted_destroy_takes_the_target_and_its_dependants_only(setup: tuple[Reconciler, MemoryProvider]) -> None:
-    rec, provider = setup
+    rec, _provider = setup
     rec.apply(rec.plan(), Silent())
     plan = rec.plan(destroy=True, targets=["CertificateAuthority/issuer"])
     assert sorted(c.address for c in plan.changes) == ["CertificateAuthority/issuer", "PartyCertificate/party-1"]

@@ -157,7 +157,7 @@ def test_interactive_answer_other_than_yes_cancels(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack)], stdin=secondary,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"})
     os.write(primary, b"no\n")
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     os.close(primary)
     os.close(secondary)
     assert process.returncode == 1

@@ -207,7 +207,7 @@ def test_alias_bomb_is_bounded(tmp_path: Path) -> None:
     stack = tmp_path / "bomb"
     stack.mkdir()
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    levels += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]" for i in range(1, 9)]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     (stack / "bomb.yaml").write_text("\n".join(levels) + "\n")
     result = run_cli("validate", str(stack), timeout=60)
     assert result.returncode == 1

@@ -52,7 +52,7 @@ def test_same_plans_on_both_backends(backend: Callable[..., subprocess.Completed
     model.write_text(model.read_text().replace("out_features: 50", "out_features: 40").replace("in_features: 50", "in_features: 40"))
     changed = plan_summary(backend, stack)
     assert changed["RemoteTrainingSystem/Party_1"] == (["update"], ["description"], ["attributes differ from the manifest"])
-    model_actions, model_fields, model_reasons = changed["Model/pytorch"]
+    model_actions, _model_fields, model_reasons = changed["Model/pytorch"]
     assert model_actions == ["delete", "create"] and "content_hash forces replacement" in model_reasons
     assert changed["Training/aggregator_he"] == (["delete", "create"], ["model"], ["Model/pytorch will be replaced"])
     assert {a for a, (actions, _, _) in changed.items() if actions == ["no-op"]} == set(ALL) - {

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import requests
 
-from fldecl.launch.emulated import StackTrainingRunner
 from fldecl.emulator.__main__ import knobs, parse_arguments
+from fldecl.launch.emulated import StackTrainingRunner
 
 
 def test_module_entry_point_serves_and_prints_exports(tmp_path: Path) -> None:

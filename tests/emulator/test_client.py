@@ -141,7 +141,7 @@ def test_injected_faults_reach_the_client_unretried(results: dict[str, Any]) -> 
 
 
 def test_stats_count_the_clients_requests_by_route(served: tuple[EmulatorServer, dict[str, Any]]) -> None:
-    emulator, results = served
+    emulator, _results = served
     stats = emulator.stats()
     requests = stats["requests"]
     stored_models = 1 + 4 + 1 + 1  # models scenario, its extras, the training's and the faults' initial models

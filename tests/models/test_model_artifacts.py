@@ -134,7 +134,7 @@ def test_sklearn_classifier_builds_zeroed_and_round_trips_parameters(tmp_path):
     rng = np.random.default_rng(0)
     updated = [rng.standard_normal(coef.shape), rng.standard_normal(intercept.shape)]
     set_parameters(classifier, updated)
-    assert all(np.array_equal(got, want) for got, want in zip(get_parameters(classifier), updated))
+    assert all(np.array_equal(got, want) for got, want in zip(get_parameters(classifier), updated, strict=False))
     classifier.partial_fit(rng.random((20, 64)), rng.integers(0, 10, 20))
     assert classifier.predict(rng.random((5, 64))).shape == (5,)
 

@@ -7,8 +7,8 @@ from typing import Any
 import certifi
 import pytest
 
-from fldecl.emulator import EmulatorServer
 from fldecl.core.errors import NotFoundError, ProviderError, TransientError
+from fldecl.emulator import EmulatorServer
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from tests.conftest import run_cli
 from tests.wml.conftest import cli_env

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from fldecl.core.stack import Stack
-from fldecl.kinds import load_stack
 from fldecl.core.contract import Observed, PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
+from fldecl.core.stack import Stack
+from fldecl.kinds import load_stack
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.party import CRYPTO_EXTRA, CRYPTO_LIBRARY, RUNTIME_EXTRA, party_metadata, run_party

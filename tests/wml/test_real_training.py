@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from fldecl.emulator import EmulatorServer
-from fldecl.launch.emulated import StackTrainingRunner
 from fldecl.emulator.state import Document
+from fldecl.launch.emulated import StackTrainingRunner
 from tests.conftest import run_cli
 from tests.emulator.helpers import session_for, wait_for_state
 from tests.wml.conftest import cli_env

@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from fldecl.cli.session import reconciler
-from fldecl.kinds import load_stack
+from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.core.reconciler import Reconciler
 from fldecl.emulator import EmulatorServer
-from fldecl.core.errors import NotFoundError, ProviderError
+from fldecl.kinds import load_stack
 from tests.emulator.helpers import session_for
 from tests.wml.conftest import QuietListener
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fldecl.emulator.api import (control, identity, models, platform, remote_training_systems, specifications,
-                                 trainings)
+from fldecl.emulator.api import control, identity, models, platform, remote_training_systems, specifications, trainings
 from fldecl.emulator.routing import RouteTable
 
 

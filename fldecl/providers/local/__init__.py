@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fldecl.core.contract import PartyRun, ProviderContext, ResourceType
-from fldecl.providers.local import parties
 from fldecl.providers.local.models import Models
 from fldecl.providers.local.remote_training_systems import RemoteTrainingSystems
 from fldecl.providers.local.trainings import Trainings
@@ -32,4 +31,6 @@ class LocalProvider:
         return self.store.queries
 
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
+        from fldecl.providers.local import parties  # lazy: the runtime's libraries stay out of plans
+
         parties.run_party(run, ctx)

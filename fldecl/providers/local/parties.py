@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from fldecl.core.contract import PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
-from fldecl.fl import PartyError, run_party as run_fl_party
+from fldecl.fl import PartyError
+from fldecl.fl import run_party as run_fl_party
 from fldecl.fl.party import parse_address
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import build_zip, model_file_of

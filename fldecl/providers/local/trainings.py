@@ -19,7 +19,8 @@ from typing import Any
 
 from fldecl.core.contract import Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
 from fldecl.core.errors import ProviderError
-from fldecl.fl import TrainingEvent, TrainingJob, read_status, run_training
+from fldecl.fl.job import TrainingJob
+from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.launch.job import ModelToTrain, job_parties, training_job, trusted_model
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
@@ -51,6 +52,8 @@ class Trainings(LocalRecords):
             ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
             return observe(self.store, self.store.get(record.id) or record, ctx)
         self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
+        from fldecl.fl.runner import run_training  # lazy: the runtime's libraries stay out of plans
+
         result = run_training(job, lambda event: _report(ctx, desired.address, event))
         self.store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
         final = observe(self.store, self.store.get(record.id) or record, ctx)
@@ -166,4 +169,6 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
 
 
 if __name__ == "__main__":
+    from fldecl.fl.runner import run_training
+
     run_training(TrainingJob.load(Path(sys.argv[1])))

@@ -8,6 +8,7 @@ name, and completes what it finds instead of sending the create again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -47,10 +48,8 @@ class WmlResources(ABC):
         return self.created(document, desired, ctx)
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):  # gone already: an earlier attempt whose answer was lost
             self.session.call(lambda client: self.delete_document(client, current.id), f"deleting {current.address}")
-        except NotFoundError:
-            pass  # gone already: an earlier attempt whose answer was lost
 
     # What subclasses define or refine
 

@@ -43,7 +43,8 @@ class Trainings(WmlResources):
         model = desired.dependency(model_id)
         if model is None:
             raise ProviderError(f"{desired.address}: its model {model_id} is not known to this apply")
-        specs = {field: self.specs.resolve(field, desired.attributes[field]) for field in mapping.SPEC_FIELDS if field in desired.attributes}
+        specs = {field: self.specs.resolve(field, desired.attributes[field])
+                 for field in mapping.SPEC_FIELDS if field in desired.attributes}
         body = mapping.training_body(desired.name, desired.attributes, desired.tags, model, specs)
         with self.may_create(desired):
             return self.session.call(lambda client: _start_training(client, body), f"creating {desired.address}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
-from fldecl.data import DataError, output_paths, outputs_digest, split
+from fldecl.data.errors import DataError
+from fldecl.data.spec import output_paths, outputs_digest
 from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
 
@@ -16,6 +17,8 @@ class DataSplits(WorkspaceRecords):
         return [self._observe(record, ctx) for record in self.records(ctx)]
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        from fldecl.data.splitting import split  # lazy: numpy (and scikit-learn for the digits) only to split
+
         try:
             paths = split(desired.attributes, ctx.stack_dir)
         except DataError as exc:

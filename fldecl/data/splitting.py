@@ -36,9 +36,9 @@ def split(spec: dict, stack_dir: Path) -> list[Path]:
         raise DataError(f"the source's {len(dataset.y_test)} test points cannot be shared by {parties} parties")
     test_parts = _draw_uniform(len(dataset.y_test), parties, test_points, test_rng, "test")
     paths = output_paths(spec, stack_dir)
-    for path, train, test in zip(paths, train_parts, test_parts):
+    for path, train, test in zip(paths, train_parts, test_parts, strict=False):
         arrays = (dataset.x_train[train], dataset.y_train[train], dataset.x_test[test], dataset.y_test[test])
-        _write_atomically(path, _npz_bytes(dict(zip(ARRAY_NAMES, arrays))))
+        _write_atomically(path, _npz_bytes(dict(zip(ARRAY_NAMES, arrays, strict=False))))
     return paths
 
 
@@ -77,7 +77,7 @@ def _draw_stratified(
     counts = np.full((parties, len(values)), base)
     for party in range(parties):
         counts[party, order[(party * extra + np.arange(extra)) % len(values)]] += 1
-    for value, pool, needed in zip(values, pools, counts.sum(axis=0)):
+    for value, pool, needed in zip(values, pools, counts.sum(axis=0), strict=False):
         if needed > len(pool):
             raise DataError(
                 f"stratified sampling needs {needed} training points labelled {value.item()!r}, "
