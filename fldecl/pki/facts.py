@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fldecl.pki.chain import is_ca, issuance_problems, utc_now_or, validity_problems
-from fldecl.pki.files import PRIVATE_KEY_FILE_MODE, EncryptedKeyError, load_certificate, load_private_key
+from fldecl.pki.files import PRIVATE_KEY_FILE_MODE, EncryptedKeyError, file_digest, load_certificate, load_private_key
 from fldecl.pki.keys import SIGNATURE_HASH, is_same_public_key, key_problems
 from fldecl.pki.subject import name_to_dict
 
@@ -26,6 +26,8 @@ class CertFacts:
     ``key_*`` fields are None when no key file was inspected; ``key_matches_cert`` is also None
     when the key is encrypted and so cannot be read. ``chain_ok`` is None when no CA was given.
     ``public_exponent`` is 0 for a non-RSA key. An empty ``problems`` means the files are usable.
+    ``key_sha256`` is the digest of the key file whose consistency was checked (or vouched for);
+    it stays out of :meth:`to_dict`, which ``show`` prints.
     """
 
     subject: dict[str, str]
@@ -44,6 +46,7 @@ class CertFacts:
     key_matches_cert: bool | None
     chain_ok: bool | None
     problems: list[str]
+    key_sha256: str | None = None
 
     def days_left(self, now: datetime | None = None) -> float:
         """Days until expiry (negative once expired), for renewal windows."""
@@ -52,6 +55,7 @@ class CertFacts:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: datetimes as ISO 8601, the key file mode in octal as ``ls`` shows it."""
         facts = dataclasses.asdict(self)
+        del facts["key_sha256"]
         facts["not_before"] = self.not_before.isoformat()
         facts["not_after"] = self.not_after.isoformat()
         if self.key_file_mode is not None:
@@ -65,6 +69,7 @@ class _KeyFileFacts:
     encrypted: bool
     matches_cert: bool | None
     problems: list[str]
+    sha256: str
 
 
 def inspect(
@@ -72,16 +77,19 @@ def inspect(
     key_path: Path | None = None,
     ca_cert_path: Path | None = None,
     now: datetime | None = None,
+    checked_key_sha256: str | None = None,
 ) -> CertFacts:
     """Observe the files and list every rule they break.
 
     Rule violations never raise, so a plan can show all of them at once; a missing or
-    unparseable file raises :class:`PKIError` naming the file.
+    unparseable file raises :class:`PKIError` naming the file. Every fact is read on every call;
+    only the private key's consistency check is skipped when the key file's digest equals
+    ``checked_key_sha256`` (a file whose exact bytes passed it before).
     """
     now = utc_now_or(now)
     cert = load_certificate(Path(cert_path))
     ca_cert = load_certificate(Path(ca_cert_path)) if ca_cert_path is not None else None
-    key_facts = _inspect_key_file(Path(key_path), cert) if key_path is not None else None
+    key_facts = _inspect_key_file(Path(key_path), cert, checked_key_sha256) if key_path is not None else None
 
     public_key = cert.public_key()
     validity = validity_problems(cert, now)
@@ -113,13 +121,15 @@ def inspect(
         key_matches_cert=key_facts.matches_cert if key_facts else None,
         chain_ok=chain_ok,
         problems=problems,
+        key_sha256=key_facts.sha256 if key_facts else None,
     )
 
 
-def _inspect_key_file(key_path: Path, cert: x509.Certificate) -> _KeyFileFacts:
+def _inspect_key_file(key_path: Path, cert: x509.Certificate, checked_sha256: str | None) -> _KeyFileFacts:
     problems: list[str] = []
+    digest = file_digest(key_path, "private key")
     try:
-        key = load_private_key(key_path)
+        key = load_private_key(key_path, validate=digest != checked_sha256)
     except EncryptedKeyError as error:
         key = None
         problems.append(str(error))
@@ -129,7 +139,7 @@ def _inspect_key_file(key_path: Path, cert: x509.Certificate) -> _KeyFileFacts:
     matches_cert = None if key is None else is_same_public_key(key.public_key(), cert.public_key())
     if matches_cert is False:
         problems.append(f"private key {key_path} does not match the certificate's public key")
-    return _KeyFileFacts(mode=mode, encrypted=key is None, matches_cert=matches_cert, problems=problems)
+    return _KeyFileFacts(mode=mode, encrypted=key is None, matches_cert=matches_cert, problems=problems, sha256=digest)
 
 
 def _signature_problems(cert: x509.Certificate) -> list[str]:

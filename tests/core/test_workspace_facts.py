@@ -75,3 +75,32 @@ def test_changed_or_missing_data_files_are_made_again(stack: Path) -> None:
     assert actions == ["delete", "create"] and why == ["output files missing: party_2.npz"]
     assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
     assert target.read_bytes() == original
+
+
+def test_a_no_op_plan_does_not_repeat_the_private_key_check(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fldecl.cli.session import load, reconciler
+    from fldecl.pki import facts
+
+    checks: list[bool] = []
+    loader = facts.load_private_key
+    monkeypatch.setattr(facts, "load_private_key", lambda path, validate=True: checks.append(validate) or loader(path, validate=validate))
+    assert not reconciler(load(stack)).plan().has_changes
+    assert checks and not any(checks), "every key file was checked before; no plan needs to check it again"
+
+
+def test_a_changed_key_file_gets_the_full_check_again(stack: Path) -> None:
+    key_file = stack / "pki" / "party-1-key.pem"
+    original = key_file.read_bytes()
+    key = serialization.load_pem_private_key(original, password=None)
+    numbers = key.private_numbers()
+    broken = rsa.RSAPrivateNumbers(numbers.p, numbers.q, numbers.d + 2, numbers.dmp1, numbers.dmq1, numbers.iqmp,
+                                   numbers.public_numbers).private_key(unsafe_skip_rsa_key_validation=True)
+    key_file.write_bytes(broken.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    try:
+        actions, why = reasons(stack)["PartyCertificate/party-1"]
+        assert actions == ["delete", "create"], "same public key, inconsistent private key: the full check must catch it"
+        assert any("party-1-key.pem" in reason for reason in why), why
+    finally:
+        key_file.write_bytes(original)
+    assert reasons(stack)["PartyCertificate/party-1"][0] == ["no-op"]

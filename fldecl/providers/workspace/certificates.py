@@ -14,6 +14,8 @@ from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
 
 T = TypeVar("T")
+#: The digest of the key file whose (costly) consistency check last passed, in the record.
+CHECKED_KEY = "checked_key_sha256"
 
 
 class _Certificates(WorkspaceRecords):
@@ -34,15 +36,19 @@ class _Certificates(WorkspaceRecords):
             facts = pki.inspect(cert_file, ctx.stack_dir / key_file if key_file else None)
         except pki.PKIError as exc:
             raise NotFoundError(f"cannot import {desired.address}: {exc}") from exc
-        return self.record(desired, facts.fingerprint_sha256, facts.to_dict()).observed()
+        return self.record(desired, facts.fingerprint_sha256, _entity(facts)).observed()
 
     def observe(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
         attributes = record.attributes
         key_file = attributes.get("key_file")
+        checked = record.entity.get(CHECKED_KEY)
         try:
-            facts = pki.inspect(ctx.stack_dir / attributes["cert_file"], ctx.stack_dir / key_file if key_file else None, ca_cert)
+            facts = pki.inspect(ctx.stack_dir / attributes["cert_file"], ctx.stack_dir / key_file if key_file else None, ca_cert,
+                                checked_key_sha256=checked)
         except pki.PKIError as exc:
             return record.observed(status="missing", replace_reason=str(exc))
+        if facts.key_sha256 != checked:  # a new key file passed the full check: later plans need not repeat it
+            self.store.update(record.id, entity=_entity(facts))
         status = f"valid until {facts.not_after:%Y-%m-%d} ({int(facts.days_left())} days)"
         return record.observed(status=status, replace_reason=_replace_reason(record, facts), document=facts.to_dict())
 
@@ -58,7 +64,7 @@ class CertificateAuthorities(_Certificates):
         key_file, cert_file = ctx.stack_dir / spec["key_file"], ctx.stack_dir / spec["cert_file"]
         _set_aside(key_file, cert_file)
         facts = _pki_call(lambda: pki.create_ca(pki.Subject.from_dict(spec["subject"]), spec["validity_days"], key_file, cert_file))
-        return self.record(desired, facts.fingerprint_sha256, facts.to_dict()).observed()
+        return self.record(desired, facts.fingerprint_sha256, _entity(facts)).observed()
 
 
 class PartyCertificates(_Certificates):
@@ -87,7 +93,11 @@ class PartyCertificates(_Certificates):
             facts = _pki_call(lambda: pki.issue_certificate(ca_key, ca_cert, pki.Subject.from_dict(spec["subject"]),
                                                             spec["subject_alt_names"], spec["validity_days"],
                                                             ctx.stack_dir / spec["key_file"], cert))
-        return self.record(desired, facts.fingerprint_sha256, facts.to_dict()).observed()
+        return self.record(desired, facts.fingerprint_sha256, _entity(facts)).observed()
+
+
+def _entity(facts: pki.CertFacts) -> dict[str, object]:
+    return {**facts.to_dict(), CHECKED_KEY: facts.key_sha256}
 
 
 def _replace_reason(record: Record, facts: pki.CertFacts) -> str | None:
