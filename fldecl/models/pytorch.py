@@ -54,7 +54,10 @@ def serialize(model: torch.nn.Module, model_file: str) -> bytes:
     """
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / PurePosixPath(model_file).name
-        torch.save(model, path)
+        try:
+            torch.save(model, path)
+        except (OSError, RuntimeError) as exc:  # torch reports a failed write (a full disk) as a RuntimeError
+            raise ModelError(f"cannot write the model to a temporary file in {directory}: {exc}") from exc
         return path.read_bytes()
 
 
