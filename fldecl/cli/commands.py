@@ -16,7 +16,7 @@ from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
 from fldecl.core.lock import stack_lock
 from fldecl.core.plan import Plan
-from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, save
+from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.render.plan_markdown import plan_markdown
 from fldecl.render.plan_text import print_plan as print_text
 from fldecl.render.state_text import print_state
@@ -48,7 +48,7 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
     print_plan(the_plan, fmt)
     if out:
 
-        save(the_plan, stack.directory, out)
+        out.write_text(scrub(saved_text(the_plan, stack.directory)))
         console(stderr=True).print(f"Saved the plan to {out}. Apply exactly it with: fldecl apply {out}")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 from rich.console import Console
@@ -26,9 +26,11 @@ from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
 from fldecl.kinds import load_stack
+from fldecl.variables import CREDENTIAL_VARIABLES, SENSITIVE_VALUE
 
 T = TypeVar("T")
-SECRET_VARIABLES = ("WML_APIKEY", "WML_PASSWORD", "WML_TOKEN")
+#: Variables whose values are never printed: WML's credentials, and those the loaded stack lists.
+SECRET_VARIABLES: set[str] = set(CREDENTIAL_VARIABLES)
 
 
 class UserError(click.ClickException):
@@ -41,15 +43,29 @@ class UserError(click.ClickException):
 
 
 def scrub(text: str) -> str:
+    """``text`` with the value of every secret variable replaced by ``(sensitive value)``."""
     for name in SECRET_VARIABLES:
         value = os.environ.get(name)
         if value and len(value) >= 4:
-            text = text.replace(value, f"${name}")
+            text = text.replace(value, SENSITIVE_VALUE)
     return text
 
 
+class _Scrubbed:
+    """A stream that scrubs what is written to it, so nothing a console prints can carry a secret."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(scrub(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(file=_Scrubbed(sys.stderr if stderr else sys.stdout), highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -83,7 +99,9 @@ def print_diagnostics(diagnostics: Diagnostics, base: Path | None) -> None:
 
 def load(stack_dir: Path, backend: str | None = None) -> Stack:
     """The stack with every kind's rules (:mod:`fldecl.kinds`)."""
-    return load_stack(stack_dir, backend_override=backend)
+    stack = load_stack(stack_dir, backend_override=backend)
+    SECRET_VARIABLES.update(stack.sensitive_variables)
+    return stack
 
 
 def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None, options: dict[str, Any] | None = None) -> Reconciler:

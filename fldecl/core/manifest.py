@@ -8,7 +8,7 @@ the generic rules of :mod:`fldecl.core.rules` and each kind's own) and raises
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -24,22 +24,29 @@ from fldecl.core.yaml_source import (
     format_path,
     iter_manifest_files,
     load_documents,
+    plain_documents,
 )
 
 
 def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None = None,
-               backend_override: str | None = None) -> Stack:
-    """Load and validate the stack in ``directory`` with the behaviour of ``kinds``; raise :class:`StackInvalid` on any error."""
+               backend_override: str | None = None, sensitive: Iterable[str] = ()) -> Stack:
+    """Load and validate the stack in ``directory`` with the behaviour of ``kinds``; raise :class:`StackInvalid` on any error.
+
+    References to the ``sensitive`` variables, and to those the Stack lists, are kept as written.
+    """
     diagnostics = Diagnostics()
     directory = directory.resolve()
     if not directory.is_dir():
         diagnostics.error(f"stack directory {directory} does not exist")
         raise StackInvalid(diagnostics)
-    documents = [doc for file in iter_manifest_files(directory) for doc in load_documents(file, env or environment(), diagnostics)]
+    files = _manifest_files(directory, diagnostics)
+    secret_names = frozenset(sensitive) | _declared_sensitive(files)
+    documents = [doc for file in files for doc in load_documents(file, env or environment(), diagnostics, secret_names)]
     if not documents and not diagnostics.errors:
         diagnostics.error(f"no manifests (*.yaml) in {directory}")
     stack_docs, declarations = _classify(documents, diagnostics)
     stack = _stack_settings(stack_docs, directory, kinds, diagnostics if documents else Diagnostics())
+    stack.sensitive_variables = secret_names
     if backend_override:
         stack.backend = backend_override
     for decl in declarations:
@@ -52,6 +59,29 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     if diagnostics.errors:
         raise StackInvalid(diagnostics)
     return stack
+
+
+def _manifest_files(directory: Path, diagnostics: Diagnostics) -> list[Path]:
+    """The manifests in ``directory``; a link to a file outside it is refused (it is not the stack's to review)."""
+    files = []
+    for file in iter_manifest_files(directory):
+        if not file.resolve().is_relative_to(directory):
+            diagnostics.error(f"{file.name} is a link to {file.resolve()}, outside the stack directory; "
+                              "copy the manifest into the stack instead", Location(file))
+        else:
+            files.append(file)
+    return files
+
+
+def _declared_sensitive(files: list[Path]) -> frozenset[str]:
+    """The variables the Stack manifest lists as sensitive, read before any reference is resolved."""
+    names: set[str] = set()
+    for document in (document for file in files for document in plain_documents(file)):
+        spec = document.get("spec") if isinstance(document, dict) and document.get("kind") == "Stack" else None
+        declared = spec.get("sensitive_variables") if isinstance(spec, dict) else None
+        if isinstance(declared, list):
+            names.update(name for name in declared if isinstance(name, str))
+    return frozenset(names)
 
 
 def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tuple[list[SourceDocument], list[Declaration]]:

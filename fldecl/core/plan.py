@@ -81,6 +81,8 @@ class Plan:
     destroy: bool = False
     targets: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
+    #: Names of the variables whose references show as ``(sensitive value)``.
+    sensitive_variables: list[str] = field(default_factory=list)
 
     def count(self, label: str) -> int:
         return sum(1 for change in self.changes if change.action_label == label)
@@ -135,7 +137,8 @@ def make_plan(
                       for obs in duplicates]
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)
-    return Plan(stack.name, stack.backend, ordered, manifests_digest(stack, desired), state_digest(observed), destroy, targets, replace)
+    return Plan(stack.name, stack.backend, ordered, manifests_digest(stack, desired), state_digest(observed), destroy, targets, replace,
+                sorted(stack.sensitive_variables))
 
 
 def _check_addresses(stack: Stack, addresses: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from fldecl import __version__
 from fldecl.core.errors import PlanError
 from fldecl.core.plan import NOOP, PLAN_FORMAT_VERSION, Plan, ResourceChange
+from fldecl.variables import masked
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -30,12 +31,13 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "replace": plan.replace,
         "manifests_digest": plan.manifests_digest,
         "state_digest": plan.state_digest,
-        "resource_changes": [_change(change) for change in plan.changes],
+        "resource_changes": [_change(change, plan.sensitive_variables) for change in plan.changes],
     }
 
 
-def _change(change: ResourceChange) -> dict[str, Any]:
-    return {
+def _change(change: ResourceChange, sensitive: list[str]) -> dict[str, Any]:
+    """One change; values that refer to a sensitive variable show as ``(sensitive value)``."""
+    document: dict[str, Any] = masked({
         "address": change.address,
         "kind": change.kind,
         "name": change.name,
@@ -52,13 +54,15 @@ def _change(change: ResourceChange) -> dict[str, Any]:
             "replace_paths": [list(f.path) for f in change.fields if f.forces_replacement] if change.is_replace else [],
         },
         "reasons": change.reasons,
-    }
+    }, sensitive)
+    return document
 
 
-def save(plan: Plan, stack_dir: Path, path: Path) -> None:
+def saved_text(plan: Plan, stack_dir: Path) -> str:
+    """What ``plan --out`` writes: the plan document and the stack it was made for."""
     document = plan_document(plan)
     document["stack_dir"] = str(stack_dir.resolve())
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return json.dumps(document, indent=2, default=str) + "\n"
 
 
 def load_saved(path: Path) -> dict[str, Any]:

@@ -73,6 +73,8 @@ class Stack:
     tags: list[str]
     kinds: KindTable = field(default_factory=dict)
     declarations: dict[str, Declaration] = field(default_factory=dict)
+    #: Variables whose references are kept as written and shown as ``(sensitive value)`` (names only).
+    sensitive_variables: frozenset[str] = frozenset()
 
     @property
     def owner_tag(self) -> str:

@@ -10,7 +10,6 @@ substituted in strings from the environment; ``$${`` escapes a literal ``${``.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import yaml
 
 from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.variables import UnsetVariable, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
@@ -29,7 +29,6 @@ _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + name
     for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")
 }
-_VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = yaml.resolver.Resolver()
 
@@ -58,8 +57,12 @@ def format_path(path: FieldPath) -> str:
     return text
 
 
-def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics) -> list[SourceDocument]:
-    """All documents of ``file``; problems go to ``diagnostics`` and the file yields what parsed."""
+def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
+                   sensitive: frozenset[str] = frozenset()) -> list[SourceDocument]:
+    """All documents of ``file``; problems go to ``diagnostics`` and the file yields what parsed.
+
+    References to ``sensitive`` variables are kept as written (:mod:`fldecl.variables`).
+    """
     try:
         size = file.stat().st_size
     except OSError as exc:
@@ -76,7 +79,7 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics)
             node = loader.get_node()
             if node is None:
                 continue
-            builder = _Builder(file, env, diagnostics)
+            builder = _Builder(file, env, diagnostics, sensitive)
             value = builder.build(node, ())
             if value is not None:
                 documents.append(SourceDocument(file, len(documents), value, builder.positions))
@@ -94,10 +97,11 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics)
 class _Builder:
     """Turns composed nodes into values, keeping positions and enforcing the safety rules."""
 
-    def __init__(self, file: Path, env: Mapping[str, str], diagnostics: Diagnostics) -> None:
+    def __init__(self, file: Path, env: Mapping[str, str], diagnostics: Diagnostics, sensitive: frozenset[str]) -> None:
         self.file = file
         self.env = env
         self.diagnostics = diagnostics
+        self.sensitive = sensitive
         self.positions: dict[FieldPath, Location] = {}
         self.nodes_seen = 0
         self.constructor = yaml.constructor.SafeConstructor()
@@ -155,22 +159,19 @@ class _Builder:
         return substituted
 
     def substitute(self, text: str, node: yaml.Node, path: FieldPath) -> str:
-        def replace(match: re.Match[str]) -> str:
-            if match.group(0) == "$${":
-                return "${"
-            name, default = match.group(1), match.group(2)
-            if name in self.env:
-                return self.env[name]
-            if default is not None:
-                return default
-            self.diagnostics.error(
-                f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)",
-                self.where(node),
-                format_path(path),
-            )
+        try:
+            return substitute(text, self.env, self.sensitive)
+        except UnsetVariable as exc:
+            self.diagnostics.error(str(exc), self.where(node), format_path(path))
             return ""
 
-        return _VARIABLE.sub(replace, text)
+
+def plain_documents(file: Path) -> list[Any]:
+    """The documents of ``file`` as plain values, nothing resolved; ``[]`` if it does not parse (:func:`load_documents` says why)."""
+    try:
+        return list(yaml.load_all(file.read_text(encoding="utf-8", errors="replace"), Loader=_Loader))
+    except (OSError, yaml.YAMLError):
+        return []
 
 
 def iter_manifest_files(stack_dir: Path) -> Iterator[Path]:

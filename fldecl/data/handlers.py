@@ -10,14 +10,17 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import types
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fldecl.data.errors import DataError
+from fldecl.variables import UnsetVariable, resolved
 
 _DATA_HANDLER_MODULE = "ibmfl.data.data_handler"
 # Keys in a handler's info whose relative values are paths, resolved against the stack directory.
@@ -43,7 +46,7 @@ def load_data_handler(path: Path, class_name: str, info: dict, stack_dir: Path) 
         raise DataError(
             f"data handler file {path} defines no class {class_name!r} (it defines: {', '.join(defined) or 'none'})"
         )
-    config = resolve_info_paths(info, Path(stack_dir))
+    config = handler_config(info, Path(stack_dir))
     try:
         if _accepts_keyword(handler_class, "data_config"):
             return handler_class(data_config=config)
@@ -116,11 +119,17 @@ def _import_file(path: Path) -> types.ModuleType:
     return module
 
 
-def resolve_info_paths(info: dict, stack_dir: Path) -> dict:
-    """A handler's ``info`` with its file paths (keys ending in _file, _path, _dir, _folder) made absolute."""
+def handler_config(info: dict, stack_dir: Path, env: Mapping[str, str] | None = None) -> dict:
+    """A handler's ``info`` as this party uses it: references left in it (to sensitive variables)
+    resolved from this party's environment, and file paths (keys ending in _file, _path, _dir,
+    _folder) made absolute against ``stack_dir``."""
+    try:
+        config = resolved(info, os.environ if env is None else env)
+    except UnsetVariable as exc:
+        raise DataError(f"the data handler's info needs {exc.name}, which is not set in this party's environment") from None
     return {
         key: str(stack_dir / value) if key.endswith(_PATH_KEY_SUFFIXES) and isinstance(value, str) else value
-        for key, value in info.items()
+        for key, value in config.items()
     }
 
 

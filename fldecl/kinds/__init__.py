@@ -17,10 +17,14 @@ from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.kinds.data_split import DATA_SPLIT
 from fldecl.kinds.model import MODEL
 from fldecl.kinds.training import TRAINING
+from fldecl.variables import CREDENTIAL_VARIABLES
 
 KINDS: KindTable = {kind.name: kind for kind in (CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE, DATA_SPLIT, MODEL, TRAINING)}
 
 
 def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_override: str | None = None) -> Stack:
-    """The stack in ``directory``, checked with every kind's rules; raises :class:`~fldecl.core.errors.StackInvalid`."""
-    return manifest.load_stack(directory, KINDS, env, backend_override)
+    """The stack in ``directory``, checked with every kind's rules; raises :class:`~fldecl.core.errors.StackInvalid`.
+
+    WML's credentials are always sensitive (:mod:`fldecl.variables`).
+    """
+    return manifest.load_stack(directory, KINDS, env, backend_override, CREDENTIAL_VARIABLES)

@@ -22,7 +22,7 @@ def plan_markdown(plan: Plan) -> str:
             label = change.action_label
             lines.append(f"# {change.address} {VERBS[label]}")
             lines.append(f"{SYMBOLS[label]} {change.address}")
-            lines += change_lines(change)
+            lines += change_lines(change, plan.sensitive_variables)
             lines.append("")
         lines += ["```", "", "</details>"]
     if plan.count(NOOP):

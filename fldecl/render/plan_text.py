@@ -25,7 +25,7 @@ def print_plan(plan: Plan, console: Console) -> None:
             header += f" (id {change.current.id}{', ' + change.current.status if change.current.status else ''})"
         console.print(Text(header, style="bold"))
         console.print(Text(f"{SYMBOLS[label]:>3} {change.address}", style=style))
-        for line in change_lines(change):
+        for line in change_lines(change, plan.sensitive_variables):
             console.print(Text(line, style=style if line.lstrip().startswith(("+", "-", "~")) else "dim"))
     unchanged = plan.count(NOOP)
     if unchanged:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fldecl.core.contract import PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
-from fldecl.data.handlers import resolve_info_paths
+from fldecl.data.handlers import handler_config
 from fldecl.fl.job import PartySettings
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import WmlSession
@@ -40,7 +40,7 @@ def party_metadata(settings: PartySettings) -> dict[str, Any]:
             "asym_key_file_path": settings.key_file,
         }}}}}},
         "data_handler": {"name": settings.data_handler_class, "path": settings.data_handler_path,
-                         "info": resolve_info_paths(settings.data_handler_info, settings.path("."))},
+                         "info": handler_config(settings.data_handler_info, settings.path("."))},
     }
 
 
