@@ -152,7 +152,8 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
         return lines
     if validator == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
-        return [(path, f"missing required field {(missing or [error.message])[0]!r}", "")]
+        when = error.schema.get("x-fldecl-when")
+        return [(path, f"missing required field {(missing or [error.message])[0]!r}", f"required when {when}" if when else "")]
     if validator in ("oneOf", "anyOf") and error.context:
         return _explain_alternatives(error)
     if validator == "not":

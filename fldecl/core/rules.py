@@ -51,14 +51,13 @@ def _cycles(stack: Stack, diagnostics: Diagnostics) -> None:
 
 
 def _paths_inside_stack(decl: Declaration, stack: Stack, diagnostics: Diagnostics) -> None:
-    root = stack.directory.resolve()
     inputs = {field.path for field in schema.annotated_fields(decl.kind, "x-fldecl-input")}
     for field in schema.annotated_fields(decl.kind, "x-fldecl-path"):
         for path, value in schema.values_at(decl.spec, field.path):
             if not isinstance(value, str):
                 continue
-            resolved = (root / value).resolve()
-            if Path(value).is_absolute() or not resolved.is_relative_to(root):
+            resolved = stack.inside(value)
+            if resolved is None:
                 diagnostics.error(f"path {value!r} leaves the stack directory", decl.locate(path), format_path(("spec",) + path),
                                   "paths are relative to the stack directory and must stay inside it")
             elif field.path in inputs and not resolved.is_file():

@@ -7,7 +7,9 @@ tell the core how a field behaves, as a Terraform provider schema does:
 - ``x-fldecl-force-new``   a change here cannot be made in place: the resource is replaced;
 - ``x-fldecl-path``        a file path relative to the stack directory, which must stay inside it;
 - ``x-fldecl-input``       a file the user provides, which must exist before a plan makes sense;
-- ``x-fldecl-output``      a file fldecl writes, which no two resources may share.
+- ``x-fldecl-output``      a file fldecl writes, which no two resources may share;
+- ``x-fldecl-when``        on an ``if``/``then``/``else`` branch's ``required``: when those fields are required,
+                           in words (error messages and the README's reference say it).
 """
 
 from __future__ import annotations

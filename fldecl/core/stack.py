@@ -88,6 +88,12 @@ class Stack:
     def state_dir(self) -> Path:
         return self.directory / ".fldecl"
 
+    def inside(self, relative: str) -> Path | None:
+        """``relative`` resolved in the stack directory, or None when it leaves the directory."""
+        root = self.directory.resolve()
+        resolved = (root / relative).resolve()
+        return resolved if not Path(relative).is_absolute() and resolved.is_relative_to(root) else None
+
     def kind(self, name: str) -> Kind:
         """The behaviour of kind ``name``: its schema alone when no module adds to it."""
         return self.kinds.get(name) or Kind(name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fldecl.models import framework_of, get_parameters, set_parameters
+from fldecl.models import framework_of, get_parameters, local_training_problem, set_parameters
 
 Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -211,18 +211,12 @@ class SklearnClient(Client):
 
 def make_client(model: Any, model_type: str, data: Dataset, hyperparameters: Hyperparameters, party: str) -> Client:
     """The client for a model of ``model_type``; refuses frameworks the local runtime cannot train."""
-    framework = framework_of(model_type)
-    if framework == "pytorch":
+    problem = local_training_problem(model_type)
+    if problem:
+        raise ClientError(problem)
+    if framework_of(model_type) == "pytorch":
         return TorchClient(model, data, hyperparameters, party)
-    if framework == "scikit-learn":
-        return SklearnClient(model, data, hyperparameters, party)
-    raise ClientError(unsupported_framework_message(framework))
-
-
-def unsupported_framework_message(framework: str) -> str:
-    if framework == "tensorflow":
-        return "TensorFlow models train only on the wml backend"
-    return f"{framework} models cannot train on the local backend (supported: pytorch, scikit-learn)"
+    return SklearnClient(model, data, hyperparameters, party)
 
 
 def _default_torch_loss(model: Any) -> str:

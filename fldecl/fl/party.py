@@ -9,6 +9,7 @@ decrypts the fused model, evaluates it and writes the final model into its own w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import ssl
@@ -23,12 +24,13 @@ from typing import Any
 import numpy as np
 
 from fldecl.fl import protocol
-from fldecl.fl.clients import Client, ClientError, Dataset, Hyperparameters, make_client, unsupported_framework_message
+from fldecl.fl.clients import Client, ClientError, Dataset, Hyperparameters, make_client
 from fldecl.fl.files import write_bytes_atomically
 from fldecl.fl.fusion import FusionError, UpdateCodec, make_codec
 from fldecl.fl.job import PartySettings, TrainingJob
 from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.models import local_training_problem
 
 EventCallback = Callable[[TrainingEvent], None]
 FINAL_MODEL_FILE = "final_model.zip"
@@ -86,7 +88,7 @@ class Party:
 
     def run(self) -> PartyResult:
         """Take part in the training until it finishes; raises PartyError when this party stops early."""
-        framework_check = _unsupported_framework(self.training.model_type)
+        framework_check = local_training_problem(self.training.model_type)
         if framework_check:
             raise PartyError(f"{self.name}: {framework_check}")
         # Loading first keeps the slow imports out of the aggregator's round time.
@@ -339,10 +341,8 @@ class Party:
 
     def _report(self, reason: str) -> None:
         """Tell the aggregator why this party stops, if it still listens."""
-        try:
+        with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
             self.connection.send(protocol.error_message(reason), protocol.HANDSHAKE_TIMEOUT)
-        except (ConnectionClosed, OSError, TimeoutError):
-            pass
 
     def _event(self, kind: str, message: str, round: int | None = None, **data: Any) -> None:
         self.on_event(TrainingEvent(kind, message, round=round, party=self.name, data=data))
@@ -362,13 +362,6 @@ def run_party(
     """Take part in one training as ``settings.name``; raises :class:`PartyError` with the reason on failure."""
     training = TrainingToJoin(training_id, aggregator, Path(model_zip_path), model_file, model_type, trusted, Path(work_dir))
     return Party(settings, training, on_event).run()
-
-
-def _unsupported_framework(model_type: str) -> str | None:
-    from fldecl.models import framework_of
-
-    framework = framework_of(model_type)
-    return None if framework in ("pytorch", "scikit-learn") else unsupported_framework_message(framework)
 
 
 def _zip_members(path: Path) -> dict[str, bytes]:

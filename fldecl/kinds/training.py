@@ -6,6 +6,7 @@ from typing import Any
 
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.stack import Declaration, Kind, Stack
+from fldecl.models import local_training_problem
 from fldecl.vocabulary import CRYPTO_ITER_AVG, DEFAULT_CIPHER_SPEC, LOCAL_FUSION_TYPES
 
 _NOT_ENCRYPTABLE = {
@@ -58,10 +59,21 @@ def _fusion_runs_locally(decl: Declaration, stack: Stack, diagnostics: Diagnosti
                           f"the local backend fuses {' and '.join(LOCAL_FUSION_TYPES)}; or set backend: wml in the Stack")
 
 
+def _model_trains_locally(decl: Declaration, stack: Stack, diagnostics: Diagnostics) -> None:
+    model = stack.declarations.get(f"Model/{decl.spec['model']}")
+    if model is None or not model.schema_valid:
+        return
+    problem = local_training_problem(model.spec["type"])
+    if problem:
+        diagnostics.error(f"{model.address} cannot be trained here: {problem}", decl.locate(("model",)), "spec.model",
+                          f"{model.address} is a {model.spec['type']} model ({model.locate(('type',))}); "
+                          "or set backend: wml in the Stack")
+
+
 TRAINING = Kind(
     "Training",
     rules=(_encryption_fits_fusion, _model_fits_fusion, _parties_listed_once),
-    backend_rules={"local": (_fusion_runs_locally,)},
+    backend_rules={"local": (_fusion_runs_locally, _model_trains_locally)},
     derive=_cipher_spec_default,
     immutable=True,
 )

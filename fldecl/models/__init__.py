@@ -4,12 +4,14 @@ Importing this package is cheap: torch and scikit-learn are imported only by the
 build or load a model of that framework.
 """
 
+from fldecl.models.archive import zip_member_problem
 from fldecl.models.artifacts import build_zip, load_model
 from fldecl.models.errors import ModelError, ModelTrustError
 from fldecl.models.parameters import get_parameters, set_parameters
-from fldecl.models.spec import content_hash, framework_of, model_file_of
+from fldecl.models.spec import LOCAL_FRAMEWORKS, content_hash, framework_of, local_training_problem, model_file_of
 
 __all__ = [
+    "LOCAL_FRAMEWORKS",
     "ModelError",
     "ModelTrustError",
     "build_zip",
@@ -17,6 +19,8 @@ __all__ = [
     "framework_of",
     "get_parameters",
     "load_model",
+    "local_training_problem",
     "model_file_of",
     "set_parameters",
+    "zip_member_problem",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 from fldecl.models.errors import ModelError
 
@@ -34,12 +35,29 @@ def read_member(zip_bytes: bytes, name: str, origin: str) -> bytes:
     """Return member ``name`` of a zip; ``origin`` names the zip in error messages."""
     try:
         with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
-            names = archive.namelist()
-            if name not in names:
-                raise ModelError(
-                    f"{origin} has no {name!r} at its root (it holds: {', '.join(names) or 'nothing'}); "
-                    "set model_file to the file that holds the model"
-                )
+            problem = _missing_member(archive, name, origin)
+            if problem:
+                raise ModelError(problem)
             return archive.read(name)
     except zipfile.BadZipFile as error:
         raise ModelError(f"{origin} is not a valid zip file: {error}") from error
+
+
+def zip_member_problem(path: Path, name: str) -> str | None:
+    """Why the zip at ``path`` cannot serve ``name`` (not a zip, or no such file at its root), else None.
+
+    Reads only the zip's directory, so ``validate`` can check a model zip before anything is stored.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _missing_member(archive, name, str(path))
+    except (zipfile.BadZipFile, OSError) as error:
+        return f"{path} is not a readable zip file: {error}"
+
+
+def _missing_member(archive: zipfile.ZipFile, name: str, origin: str) -> str | None:
+    names = archive.namelist()
+    if name in names:
+        return None
+    return (f"{origin} has no {name!r} at its root (it holds: {', '.join(names) or 'nothing'}); "
+            "set model_file to the file that holds the model")

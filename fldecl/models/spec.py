@@ -19,8 +19,12 @@ BUILDER_FORMAT_VERSION = 1
 
 _KNOWN_FRAMEWORKS = ("pytorch", "scikit-learn", "tensorflow", "xgboost")
 
-# The seed's file name for PyTorch; scikit-learn models are plain pickles.
+# The seed's file name for PyTorch; scikit-learn models are plain pickles. Other frameworks have no
+# default, so their manifests must name the file (the Model schema requires it for them).
 DEFAULT_MODEL_FILES = {"pytorch": "pytorch_sequence.pt", "scikit-learn": "model.pickle"}
+
+LOCAL_FRAMEWORKS = ("pytorch", "scikit-learn")
+"""What the local runtime trains; every other framework trains only on WML."""
 
 _ARCHITECTURE_DEFAULTS: dict[str, Any] = {"seed": 0}
 _SCIKIT_LEARN_DEFAULTS: dict[str, Any] = {"params": {}}
@@ -38,6 +42,16 @@ def framework_of(model_type: str) -> str:
         if name == framework or name.startswith(framework + "-"):
             return framework
     return name
+
+
+def local_training_problem(model_type: str) -> str | None:
+    """Why the local runtime cannot train a model of ``model_type``, or None when it can."""
+    framework = framework_of(model_type)
+    if framework in LOCAL_FRAMEWORKS:
+        return None
+    if framework == "tensorflow":
+        return "TensorFlow models train only on the wml backend"
+    return f"{framework} models cannot train on the local backend (supported: {', '.join(LOCAL_FRAMEWORKS)})"
 
 
 def source_kind(spec: dict) -> str:

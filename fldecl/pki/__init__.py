@@ -7,7 +7,7 @@ parties require.
 
 from __future__ import annotations
 
-from fldecl.pki.certificates import create_ca, generate_csr, issue_certificate, sign_csr
+from fldecl.pki.certificates import create_ca, csr_problems, generate_csr, issue_certificate, sign_csr
 from fldecl.pki.chain import verify_chain
 from fldecl.pki.errors import PKIError
 from fldecl.pki.facts import CertFacts, inspect
@@ -26,6 +26,7 @@ __all__ = [
     "Subject",
     "client_ssl_context",
     "create_ca",
+    "csr_problems",
     "generate_csr",
     "inspect",
     "issue_certificate",

@@ -15,7 +15,7 @@ from fldecl.pki.chain import is_ca, validity_problems
 from fldecl.pki.errors import PKIError
 from fldecl.pki.facts import CertFacts, inspect
 from fldecl.pki.files import load_certificate, load_csr, load_private_key, write_certificate, write_csr, write_private_key
-from fldecl.pki.keys import generate_private_key, is_same_public_key, key_problems, signature_hash
+from fldecl.pki.keys import generate_private_key, is_same_public_key, key_problems, signature_hash, signature_problems
 from fldecl.pki.subject import Subject, describe_name
 
 # The CA certificate carries SAN localhost, as the certificates in IBM's sample notebook do.
@@ -75,14 +75,10 @@ def sign_csr(
     """
     csr_path = Path(csr_path)
     ca_key, ca_cert = _load_issuer(Path(ca_key_path), Path(ca_cert_path))
-    csr = load_csr(csr_path)
-    if not csr.is_signature_valid:
-        raise PKIError(f"CSR {csr_path} has an invalid signature")
-    problems = key_problems(csr.public_key())
+    problems = csr_problems(csr_path)
     if problems:
         raise PKIError(f"CSR {csr_path} is refused: {'; '.join(problems)}")
-    if len(csr.subject) == 0:
-        raise PKIError(f"CSR {csr_path} has an empty subject")
+    csr = load_csr(csr_path)
     if subject_alt_names is None:
         alt_names = _requested_alt_names(csr)
     else:
@@ -91,6 +87,23 @@ def sign_csr(
     cert = _sign_party_certificate(ca_key, ca_cert, csr.subject, csr.public_key(), alt_names, validity_days)
     write_certificate(Path(cert_path), cert)
     return inspect(cert_path, None, ca_cert_path)
+
+
+def csr_problems(csr_path: Path) -> list[str]:
+    """Every rule a party's CSR breaks, empty when fldecl may sign it.
+
+    ``validate`` calls it too, so a weak or forged CSR is reported before anything is made.
+    """
+    try:
+        csr = load_csr(Path(csr_path))
+    except PKIError as error:
+        return [str(error)]
+    if not csr.is_signature_valid:
+        return ["it has an invalid signature"]
+    problems = key_problems(csr.public_key()) + signature_problems(csr, "CSR")
+    if len(csr.subject) == 0:
+        problems.append("its subject is empty")
+    return problems
 
 
 def generate_csr(

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fldecl.pki.chain import is_ca, issuance_problems, utc_now_or, validity_problems
 from fldecl.pki.files import PRIVATE_KEY_FILE_MODE, EncryptedKeyError, file_digest, load_certificate, load_private_key
-from fldecl.pki.keys import SIGNATURE_HASH, is_same_public_key, key_problems
+from fldecl.pki.keys import is_same_public_key, key_problems, signature_hash_name, signature_problems
 from fldecl.pki.subject import name_to_dict
 
 
@@ -93,7 +92,7 @@ def inspect(
 
     public_key = cert.public_key()
     validity = validity_problems(cert, now)
-    problems = key_problems(public_key) + _signature_problems(cert) + validity
+    problems = key_problems(public_key) + signature_problems(cert, "certificate") + validity
     if key_facts is not None:
         problems += key_facts.problems
     chain_ok = None
@@ -114,7 +113,7 @@ def inspect(
         subject_alt_names=_subject_alt_names(cert),
         key_size=getattr(public_key, "key_size", 0),
         public_exponent=public_key.public_numbers().e if isinstance(public_key, rsa.RSAPublicKey) else 0,
-        signature_hash=_signature_hash_name(cert),
+        signature_hash=signature_hash_name(cert),
         is_ca=is_ca(cert),
         key_file_mode=key_facts.mode if key_facts else None,
         key_encrypted=key_facts.encrypted if key_facts else None,
@@ -140,19 +139,6 @@ def _inspect_key_file(key_path: Path, cert: x509.Certificate, checked_sha256: st
     if matches_cert is False:
         problems.append(f"private key {key_path} does not match the certificate's public key")
     return _KeyFileFacts(mode=mode, encrypted=key is None, matches_cert=matches_cert, problems=problems, sha256=digest)
-
-
-def _signature_problems(cert: x509.Certificate) -> list[str]:
-    used = _signature_hash_name(cert)
-    return [] if used == SIGNATURE_HASH else [f"certificate is signed with {used}; {SIGNATURE_HASH} required"]
-
-
-def _signature_hash_name(cert: x509.Certificate) -> str:
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return "unknown"
-    return algorithm.name.upper() if algorithm is not None else "none"
 
 
 def _subject_alt_names(cert: x509.Certificate) -> list[str]:

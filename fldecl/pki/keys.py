@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -48,6 +49,20 @@ def key_problems(public_key: PublicKeyTypes) -> list[str]:
     if exponent != PUBLIC_EXPONENT:
         problems.append(f"public exponent is {exponent}; {PUBLIC_EXPONENT} required")
     return problems
+
+
+def signature_problems(signed: x509.Certificate | x509.CertificateSigningRequest, what: str) -> list[str]:
+    """The hash rule, for a certificate or a CSR: SHA-256 signatures only."""
+    used = signature_hash_name(signed)
+    return [] if used == SIGNATURE_HASH else [f"{what} is signed with {used}; {SIGNATURE_HASH} required"]
+
+
+def signature_hash_name(signed: x509.Certificate | x509.CertificateSigningRequest) -> str:
+    try:
+        algorithm = signed.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return "unknown"
+    return algorithm.name.upper() if algorithm is not None else "none"
 
 
 def is_same_public_key(first: PublicKeyTypes, second: PublicKeyTypes) -> bool:

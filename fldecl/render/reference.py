@@ -33,15 +33,28 @@ def reference_markdown() -> str:
 def _fields(node: dict[str, Any], root: dict[str, Any], prefix: str) -> list[tuple[str, dict[str, Any]]]:
     found = []
     required = set(node.get("required", []))
+    required_when = _required_when(node)
     for name, child in node.get("properties", {}).items():
         path = f"{prefix}.{name}"
         child = _resolve(child, root)
+        if name in required_when:
+            child = {**child, "x-fldecl-required-when": required_when[name]}
         found.append((path + (" (required)" if name in required else ""), child))
         if child.get("type") == "object" and "properties" in child and not child.get("readOnly"):
             found += _fields(child, root, path)
         items = child.get("items")
         if isinstance(items, dict) and "properties" in items:
             found += _fields(items, root, path + "[]")
+    return found
+
+
+def _required_when(node: dict[str, Any]) -> dict[str, str]:
+    """Fields an ``if``/``then``/``else`` branch requires, with the branch's ``x-fldecl-when`` words."""
+    found = {}
+    for rule in node.get("allOf", []):
+        for branch in (rule.get("then"), rule.get("else")):
+            if branch and branch.get("x-fldecl-when"):
+                found.update(dict.fromkeys(branch.get("required", []), branch["x-fldecl-when"]))
     return found
 
 
@@ -57,6 +70,8 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 
 def _row(path: str, node: dict[str, Any], root: dict[str, Any]) -> str:
     notes = []
+    if node.get("x-fldecl-required-when"):
+        notes.append(f"Required when {node['x-fldecl-required-when']}.")
     if node.get("description"):
         notes.append(node["description"])
     if "enum" in node:

@@ -1,0 +1,192 @@
+"""What a backend would refuse at apply is an error at validate, with file:line:column and field.
+
+Each case writes one small stack the way a user would and runs ``fldecl validate`` for real: exit
+code 1, the location of the field to fix, nothing written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conftest import run_cli
+
+STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: early}\nspec: {backend: local}\n"
+
+CSR_CERTIFICATE = """\
+apiVersion: fldecl/v1
+kind: CertificateAuthority
+metadata: {name: issuer}
+spec:
+  subject: {common_name: issuer}
+  key_file: pki/ca-key.pem
+  cert_file: pki/ca-cert.pem
+---
+apiVersion: fldecl/v1
+kind: PartyCertificate
+metadata: {name: party-1}
+spec:
+  issuer: issuer
+  csr_file: party-1.csr
+  cert_file: pki/party-1-cert.pem
+"""
+
+TENSORFLOW_TRAINING = """\
+apiVersion: fldecl/v1
+kind: Model
+metadata: {name: keras}
+spec:
+  type: tensorflow_2.12
+  software_spec: {name: runtime-22.2-py3.10}
+  model_file: model.h5
+  source: {zip_file: keras.zip}
+---
+apiVersion: fldecl/v1
+kind: RemoteTrainingSystem
+metadata: {name: Party_1}
+spec: {}
+---
+apiVersion: fldecl/v1
+kind: Training
+metadata: {name: agg}
+spec:
+  model: keras
+  fusion_type: iter_avg
+  remote_training: {remote_training_systems: [{name: Party_1}]}
+"""
+
+ZIP_MODEL = """\
+apiVersion: fldecl/v1
+kind: Model
+metadata: {name: notebook}
+spec:
+  type: TYPE
+  software_spec: {name: runtime-22.2-py3.10}
+MODEL_FILE  source: {zip_file: notebook.zip}
+"""
+
+
+def stack_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    stack = tmp_path / "early"
+    stack.mkdir()
+    (stack / "stack.yaml").write_text(STACK)
+    for name, content in files.items():
+        path = stack / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return stack
+
+
+def validate(stack: Path) -> list[dict]:
+    """``fldecl validate --json``'s diagnostics, after checking that the stack was refused and left alone."""
+    result = run_cli("validate", str(stack), "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (stack / ".fldecl").exists() and not (stack / "pki").exists()
+    return json.loads(result.stdout)["diagnostics"]
+
+
+def at(diagnostic: dict) -> tuple[str, int, str]:
+    return diagnostic["range"]["filename"], diagnostic["range"]["start"]["line"], diagnostic["field"]
+
+
+def csr_pem(key_size: int, signature_hash: hashes.HashAlgorithm) -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Party_1")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, signature_hash)
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def model_zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("signature_hash", "expected"), [
+    (hashes.SHA256(), "key is 2048-bit; 4096 required"),
+    (hashes.SHA512(), "key is 2048-bit; 4096 required; CSR is signed with SHA512; SHA256 required"),
+])
+def test_a_weak_csr_is_an_error_at_validate(tmp_path: Path, signature_hash: hashes.HashAlgorithm, expected: str) -> None:
+    stack = stack_with(tmp_path, {"pki.yaml": CSR_CERTIFICATE, "party-1.csr": csr_pem(2048, signature_hash)})
+    [diagnostic] = validate(stack)
+    assert diagnostic["summary"] == f"the CSR party-1.csr cannot be signed: {expected}"
+    assert at(diagnostic) == ("pki.yaml", 14, "spec.csr_file")
+    assert "RSA 4096-bit key with exponent 65537, signed with SHA256" in diagnostic["detail"]
+
+
+def test_a_file_that_is_no_csr_is_an_error_at_validate(tmp_path: Path) -> None:
+    stack = stack_with(tmp_path, {"pki.yaml": CSR_CERTIFICATE, "party-1.csr": "not a certificate request\n"})
+    [diagnostic] = validate(stack)
+    assert "is not a readable PEM CSR" in diagnostic["summary"]
+    assert at(diagnostic) == ("pki.yaml", 14, "spec.csr_file")
+
+
+def test_tensorflow_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) -> None:
+    stack = stack_with(tmp_path, {"training.yaml": TENSORFLOW_TRAINING, "keras.zip": model_zip({"model.h5": b"weights"})})
+    [diagnostic] = validate(stack)
+    assert diagnostic["summary"] == "Model/keras cannot be trained here: TensorFlow models train only on the wml backend"
+    assert at(diagnostic) == ("training.yaml", 19, "spec.model")
+    assert "training.yaml:5:3" in diagnostic["detail"] and "backend: wml" in diagnostic["detail"]
+    # The same manifests are valid where TensorFlow trains.
+    (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
+    assert run_cli("validate", str(stack)).returncode == 0
+
+
+def test_a_framework_without_a_default_file_name_requires_model_file(tmp_path: Path) -> None:
+    manifest = ZIP_MODEL.replace("TYPE", "tensorflow_2.12").replace("MODEL_FILE", "")
+    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.h5": b"weights"})})
+    [diagnostic] = validate(stack)
+    assert diagnostic["summary"] == "missing required field 'model_file'"
+    assert diagnostic["detail"] == "required when `type` is not a PyTorch or scikit-learn type (no default file name)"
+    assert at(diagnostic) == ("model.yaml", 4, "spec")
+
+
+def test_pytorch_defaults_its_model_file_and_the_zip_must_hold_it(tmp_path: Path) -> None:
+    manifest = ZIP_MODEL.replace("TYPE", "pytorch-onnx_1.12").replace("MODEL_FILE", "")
+    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.pt": b"weights"})})
+    [diagnostic] = validate(stack)
+    assert diagnostic["summary"] == ("notebook.zip has no 'pytorch_sequence.pt' at its root (it holds: model.pt); "
+                                     "set model_file to the file that holds the model")
+    assert at(diagnostic) == ("model.yaml", 7, "spec.source.zip_file")
+    (stack / "model.yaml").write_text(ZIP_MODEL.replace("TYPE", "pytorch-onnx_1.12").replace("MODEL_FILE", "  model_file: model.pt\n"))
+    assert run_cli("validate", str(stack)).returncode == 0
+
+
+def test_a_model_file_outside_the_zip_is_an_error_at_validate(tmp_path: Path) -> None:
+    manifest = ZIP_MODEL.replace("TYPE", "pytorch-onnx_1.12").replace("MODEL_FILE", "  model_file: ../model.pt\n")
+    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.pt": b"weights"})})
+    [diagnostic] = validate(stack)
+    assert diagnostic["summary"] == "model_file '../model.pt' must be a relative path inside the zip"
+    assert at(diagnostic) == ("model.yaml", 7, "spec.model_file")
+
+
+@pytest.mark.parametrize("model_type", ["pytorch-onnx_1.12", "pytorch-onnx_rt23.1", "scikit-learn_1.1", "tensorflow_2.12",
+                                        "xgboost_1.6", "spss-modeler_18.2"])
+def test_model_file_is_required_exactly_where_the_builder_has_no_default(model_type: str) -> None:
+    from fldecl.core.schema import validator
+    from fldecl.models import framework_of
+    from fldecl.models.spec import DEFAULT_MODEL_FILES
+
+    document = {"apiVersion": "fldecl/v1", "kind": "Model", "metadata": {"name": "m"},
+                "spec": {"type": model_type, "software_spec": {"name": "s"}, "source": {"zip_file": "m.zip"}}}
+    missing = [error.message for error in validator("Model").iter_errors(document)]
+    assert bool(missing) == (framework_of(model_type) not in DEFAULT_MODEL_FILES), missing
+
+
+def test_the_reference_says_when_model_file_is_required() -> None:
+    from fldecl.render.reference import reference_markdown
+
+    row = next(line for line in reference_markdown().splitlines() if line.startswith("| `spec.model_file`"))
+    assert "Required when `type` is not a PyTorch or scikit-learn type (no default file name)." in row
