@@ -45,7 +45,7 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
          destroy: bool, targets: list[str], replace: list[str]) -> None:
     stack = load(stack_dir, backend)
     the_plan = reconciler(stack).plan(destroy=destroy, targets=targets, replace=replace)
-    print_plan(the_plan, fmt)
+    print_plan(the_plan, fmt, str(stack_dir))
     if out:
 
         out.write_text(scrub(saved_text(the_plan, stack.directory)))
@@ -54,16 +54,16 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
         sys.exit(2)
 
 
-def print_plan(the_plan: Plan, fmt: str) -> None:
+def print_plan(the_plan: Plan, fmt: str, stack_arg: str) -> None:
     if fmt == "json":
 
         click.echo(scrub(json.dumps(plan_document(the_plan), indent=2, default=str)))
     elif fmt == "markdown":
 
-        click.echo(scrub(plan_markdown(the_plan)), nl=False)
+        click.echo(scrub(plan_markdown(the_plan, stack_arg)), nl=False)
     else:
 
-        print_text(the_plan, console())
+        print_text(the_plan, console(), stack_arg)
 
 
 @guarded
@@ -106,7 +106,7 @@ def _run(stack: Any, operation: str, auto_approve: bool, parallelism: int, lock_
     rec = reconciler(stack, wait=wait, options=options)
     with stack_lock(stack.state_dir, operation, lock_timeout):
         the_plan = make_plan(rec)
-        print_plan(the_plan, "text")
+        print_plan(the_plan, "text", str(stack.directory))
         if not the_plan.has_changes:
             return
         _approve(operation, auto_approve)

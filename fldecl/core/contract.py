@@ -8,8 +8,16 @@ what it observes, in the same attribute space, so that the core can diff the two
 knowing anything about the backend.
 
 Ownership follows Kubernetes labels: every resource a provider creates carries the stack's
-ownership tags *in the create call itself*, and ``read`` returns only resources that carry the
-ownership tag, so nothing that the stack does not own is ever planned, changed or deleted.
+ownership tags *in the create call itself*, and ``read`` observes only resources that carry the
+ownership tag, so nothing that the stack does not own is ever planned, changed or deleted. Of the
+others, ``read`` reports only a name and an id (:class:`Unowned`), so that a plan can say when
+what it would create already exists untagged, and how to import it instead.
+
+Names: a resource is known in the manifests by ``KIND/NAME`` (``Observed.name``, ``Desired.name``)
+and in the backend by its ``name`` attribute where its kind has one (``spec.name``, by default
+the manifest name), so a backend name that no manifest name could spell (``Remote Party 1``) can
+be managed. A provider records the manifest name with what it creates or adopts, so a rename in
+either place is an update, not a new resource.
 
 Besides resources, a backend runs a party of one of its trainings (``fldecl party run``): the
 CLI asks the reconciler, which hands the backend a :class:`PartyRun` of observed resources.
@@ -23,6 +31,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fldecl.core.errors import ProviderError
+
+NAME_ATTRIBUTE = "name"
+"""The attribute that holds a resource's name in the backend, for the kinds whose schema has ``spec.name``."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,27 @@ class Observed:
         return f"{self.kind}/{self.name}"
 
 
+@dataclass(frozen=True)
+class Unowned:
+    """A resource of the backend without this stack's ownership tag: only its name and id are read.
+
+    ``name`` is its name in the backend; ``tags`` say whether another stack owns it.
+    """
+
+    kind: str
+    name: str
+    id: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Reading:
+    """What one ``read`` found: the resources the stack owns, and the names of the others of that kind."""
+
+    owned: list[Observed]
+    unowned: list[Unowned] = field(default_factory=list)
+
+
 @dataclass
 class Desired:
     """One resource as the manifests declare it, ready for a provider call.
@@ -109,6 +141,7 @@ class Desired:
     created in this apply). ``tags`` include the stack's ownership tag. ``dependencies`` maps every
     address this one depends on, transitively, to the provider's current view of it, so that e.g.
     a party certificate can read its CA's files or a training can reach its parties' certificates.
+    ``backend_name`` is the name to give it in the backend (its ``name`` attribute, else ``name``).
     """
 
     kind: str
@@ -116,6 +149,11 @@ class Desired:
     attributes: dict[str, Any]
     tags: list[str]
     dependencies: dict[str, Observed] = field(default_factory=dict)
+    backend_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.backend_name:
+            self.backend_name = str(self.attributes.get(NAME_ATTRIBUTE, self.name))
 
     @property
     def address(self) -> str:
@@ -153,11 +191,11 @@ class ProviderContext:
 class ResourceType(Protocol):
     """One kind on one backend: read what the stack owns, create, update, delete, adopt."""
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        """Every resource of this kind that carries ``ctx.owner_tag``.
+    def read(self, ctx: ProviderContext) -> Reading:
+        """Every resource of this kind that carries ``ctx.owner_tag``, and the names and ids of the others.
 
         Costs a bounded number of backend calls (list calls with paging), never one call per
-        resource.
+        resource. A backend that cannot list the others cheaply leaves ``unowned`` empty.
         """
         ...
 
@@ -177,7 +215,9 @@ class ResourceType(Protocol):
         """Take an existing resource under management (``fldecl import``): add ``desired.tags``.
 
         Like Terraform's import, the resource must be declared; its attributes are left as they
-        are, so the next plan shows how they differ from the manifest.
+        are, so the next plan shows how they differ from the manifest. What fldecl would record
+        at creation and can verify now (the manifest name; a model's content hash, computed from
+        its stored content) is recorded, so an import of what the manifest declares plans clean.
         """
         ...
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fldecl.core import schema
-from fldecl.core.attributes import desired_attributes
-from fldecl.core.contract import Observed
+from fldecl.core.attributes import backend_name, desired_attributes
+from fldecl.core.contract import Observed, Unowned
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import Graph, declared_graph, references
 from fldecl.core.stack import Declaration, Stack
@@ -52,6 +52,8 @@ class ResourceChange:
     current: Observed | None = None
     #: A second owned resource with the same address; only ever deleted.
     duplicate: bool = False
+    #: For a create: resources of the backend with the same name that the stack does not own (import one instead).
+    same_name: list[Unowned] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -104,7 +106,9 @@ def make_plan(
     destroy: bool = False,
     targets: Iterable[str] = (),
     replace: Iterable[str] = (),
+    unowned: Iterable[Unowned] = (),
 ) -> Plan:
+    """What apply would do, from what the stack owns (``observed``) and the names of what it does not (``unowned``)."""
     observed = list(observed)
     targets, replace = list(targets), list(replace)
     _check_addresses(stack, targets + replace)
@@ -135,10 +139,21 @@ def make_plan(
                                      reasons=[f"duplicate of {current[obs.address].id} (left by an interrupted run)"], current=obs,
                                      duplicate=True)
                       for obs in duplicates]
+    _note_same_names(stack, changes.values(), unowned)
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)
     return Plan(stack.name, stack.backend, ordered, manifests_digest(stack, desired), state_digest(observed), destroy, targets, replace,
                 sorted(stack.sensitive_variables))
+
+
+def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: Iterable[Unowned]) -> None:
+    """Each create learns what already has its name in the backend without this stack's tag."""
+    by_name: dict[tuple[str, str], list[Unowned]] = {}
+    for found in unowned:
+        by_name.setdefault((found.kind, found.name), []).append(found)
+    for change in changes:
+        if change.actions == [CREATE]:
+            change.same_name = by_name.get((change.kind, backend_name(stack.declarations[change.address])), [])
 
 
 def _check_addresses(stack: Stack, addresses: list[str]) -> None:

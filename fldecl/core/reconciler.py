@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
-from fldecl.core.contract import Observed, PartyRun, ProviderContext, Providers
+from fldecl.core.contract import Observed, PartyRun, ProviderContext, Providers, Reading
 from fldecl.core.errors import PlanError
 from fldecl.core.plan import Plan, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
@@ -27,17 +27,24 @@ class Reconciler:
         self.ctx = ctx
         self.retry = RetryPolicy()
 
-    def observe(self) -> list[Observed]:
-        observed: list[Observed] = []
+    def read(self) -> Reading:
+        """Every kind read once: what the stack owns, and the names of the rest."""
+        reading = Reading([])
         for kind in kinds():
             resource_type = self.providers.resources.get(kind)
             if resource_type is not None:
                 found = with_retries(functools.partial(resource_type.read, self.ctx), self.retry)
-                observed.extend(o for o in found if self.ctx.owner_tag in o.tags)
-        return observed
+                reading.owned.extend(o for o in found.owned if self.ctx.owner_tag in o.tags)
+                reading.unowned.extend(u for u in found.unowned if self.ctx.owner_tag not in u.tags)
+        return reading
+
+    def observe(self) -> list[Observed]:
+        """What the stack owns."""
+        return self.read().owned
 
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
-        return make_plan(self.stack, self.observe(), destroy=destroy, targets=targets, replace=replace)
+        reading = self.read()
+        return make_plan(self.stack, reading.owned, destroy=destroy, targets=targets, replace=replace, unowned=reading.unowned)
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
         return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, parallelism, self.retry).run()

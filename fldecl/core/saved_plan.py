@@ -15,6 +15,7 @@ from typing import Any
 from fldecl import __version__
 from fldecl.core.errors import PlanError
 from fldecl.core.plan import NOOP, PLAN_FORMAT_VERSION, Plan, ResourceChange
+from fldecl.core.stack import owner_of
 from fldecl.variables import masked
 
 
@@ -54,6 +55,7 @@ def _change(change: ResourceChange, sensitive: list[str]) -> dict[str, Any]:
             "replace_paths": [list(f.path) for f in change.fields if f.forces_replacement] if change.is_replace else [],
         },
         "reasons": change.reasons,
+        "same_name_unowned": [{"id": found.id, "name": found.name, "owner": owner_of(found.tags)} for found in change.same_name],
     }, sensitive)
     return document
 

@@ -8,6 +8,7 @@ tell the core how a field behaves, as a Terraform provider schema does:
 - ``x-fldecl-path``        a file path relative to the stack directory, which must stay inside it;
 - ``x-fldecl-input``       a file the user provides, which must exist before a plan makes sense;
 - ``x-fldecl-output``      a file fldecl writes, which no two resources may share;
+- ``x-fldecl-name``        ``spec.name``: the resource's name in the backend, by default its manifest name;
 - ``x-fldecl-when``        on an ``if``/``then``/``else`` branch's ``required``: when those fields are required,
                            in words (error messages and the README's reference say it).
 """
@@ -134,6 +135,11 @@ def annotated_fields(kind: str, keyword: str) -> tuple[Annotated, ...]:
 
     visit(spec_schema(kind), (), 0)
     return tuple(found)
+
+
+def has_backend_name(kind: str) -> bool:
+    """Whether the kind's resources have a name in the backend (``spec.name``, marked ``x-fldecl-name``)."""
+    return any(field.path == ("name",) for field in annotated_fields(kind, "x-fldecl-name"))
 
 
 def values_at(data: Any, pattern: tuple[str, ...], prefix: SchemaPath = ()) -> Iterator[tuple[SchemaPath, Any]]:

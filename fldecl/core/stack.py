@@ -7,7 +7,7 @@ to :func:`fldecl.core.manifest.load_stack`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,11 @@ from fldecl.core.yaml_source import FieldPath, SourceDocument
 
 API_VERSION = "fldecl/v1"
 OWNER_TAG_PREFIX = "fldecl.stack."
+
+
+def owner_of(tags: Iterable[str]) -> str | None:
+    """The stack that owns a resource with these tags, if one does."""
+    return next((tag.removeprefix(OWNER_TAG_PREFIX) for tag in tags if tag.startswith(OWNER_TAG_PREFIX)), None)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core import schema
+from fldecl.core.attributes import declared_by_backend_name
 from fldecl.core.errors import StackInvalid
 from fldecl.core.stack import Stack
 from fldecl.emulator import FederatedTraining, StoredModel, TrainingRun, round_metrics
@@ -72,8 +73,8 @@ class StackTrainingRunner:
 def _job(run: TrainingRun, federated: FederatedTraining, stack: Stack, rts_names: Mapping[str, str]) -> TrainingJob:
     """The training's job, from its WML documents and the stack's manifests."""
     name = run.training["metadata"].get("name") or run.training_id
-    declared = stack.declarations.get(f"Training/{name}")
-    listed = [{"name": f"RemoteTrainingSystem/{rts_names[party.id]}", "required": party.required} for party in federated.parties]
+    declared = declared_by_backend_name(stack, "Training", name)
+    listed = [{"name": _rts_address(stack, rts_names[party.id]), "required": party.required} for party in federated.parties]
     spec = schema.with_defaults("Training", _training_spec(federated, listed, declared.spec if declared else {}))
     parties, authority = job_parties(listed, declared_resources(stack), stack.directory, every_party_here=True)
     return training_job(run.training_id, name, spec, _initial_model(stack, run, federated), authority, parties, run.work_dir)
@@ -110,6 +111,12 @@ def _rts_names(run: TrainingRun, federated: FederatedTraining) -> dict[str, str]
     return names
 
 
+def _rts_address(stack: Stack, name: str) -> str:
+    """The stack's address of the party WML names ``name`` (a name no declaration has is looked up as is, and reported missing)."""
+    declared = declared_by_backend_name(stack, "RemoteTrainingSystem", name)
+    return declared.address if declared else f"RemoteTrainingSystem/{name}"
+
+
 def _initial_model(stack: Stack, run: TrainingRun, federated: FederatedTraining) -> ModelToTrain:
     """The stored model content, written where the runtime reads it."""
     document = run.read_resource("model", federated.model_id or "")
@@ -128,7 +135,7 @@ def _initial_model(stack: Stack, run: TrainingRun, federated: FederatedTraining)
 def _trusted(stack: Stack, stored: StoredModel, content: bytes) -> bool:
     """Unpickling runs code, so stored content is loaded only if it is exactly what the stack's Model of
     that name builds, and that Model would be trusted on the local backend."""
-    declaration = stack.declarations.get(f"Model/{stored.name}")
+    declaration = declared_by_backend_name(stack, "Model", stored.name or "")
     if declaration is None or not trusted_model(declaration.spec):
         return False
     try:

@@ -5,7 +5,7 @@ build or load a model of that framework.
 """
 
 from fldecl.models.archive import zip_member_problem
-from fldecl.models.artifacts import build_zip, load_model
+from fldecl.models.artifacts import build_zip, load_model, stored_content_hash
 from fldecl.models.errors import ModelError, ModelTrustError
 from fldecl.models.parameters import get_parameters, set_parameters
 from fldecl.models.spec import LOCAL_FRAMEWORKS, content_hash, framework_of, local_training_problem, model_file_of
@@ -22,5 +22,6 @@ __all__ = [
     "local_training_problem",
     "model_file_of",
     "set_parameters",
+    "stored_content_hash",
     "zip_member_problem",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import zipfile
@@ -10,7 +11,7 @@ from typing import Any
 
 from fldecl.models.archive import deterministic_zip, read_member
 from fldecl.models.errors import ModelError, ModelTrustError
-from fldecl.models.spec import architecture_of, model_file_of, source_kind, zip_path_of
+from fldecl.models.spec import architecture_of, content_hash, model_file_of, source_kind, zip_path_of
 
 _TORCH_SUFFIXES = {".pt", ".pth"}
 
@@ -37,6 +38,24 @@ def build_zip(spec: dict, stack_dir: Path) -> bytes:
 
         model_bytes = scikit_learn.serialize(scikit_learn.build_estimator(architecture))
     return deterministic_zip({model_file: model_bytes})
+
+
+def stored_content_hash(spec: dict, content: bytes, stack_dir: Path) -> str:
+    """The content hash of stored model bytes in the terms of ``spec``'s :func:`content_hash`.
+
+    A zip source hashes its bytes, so stored bytes hash the same exactly when they are that zip.
+    An architecture source hashes its build recipe instead: the stored bytes are compared with
+    what fldecl builds from it, and have the recipe's hash only if they are those bytes. Anything
+    else gets the hash of its bytes, which a plan shows as different content.
+    """
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    if source_kind(spec) != "architecture":
+        return digest
+    try:
+        built = build_zip(spec, stack_dir)
+    except ModelError:
+        return digest
+    return str(content_hash(spec, stack_dir)) if built == content else digest
 
 
 def _checked_source_zip(spec: dict, stack_dir: Path, model_file: str | None) -> bytes:

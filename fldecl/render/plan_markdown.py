@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fldecl.core.plan import NOOP, Plan
-from fldecl.render.values import SYMBOLS, VERBS, change_lines
+from fldecl.render.values import SYMBOLS, VERBS, change_lines, same_name_note
 
 
-def plan_markdown(plan: Plan) -> str:
+def plan_markdown(plan: Plan, stack_arg: str = ".") -> str:
+    """``stack_arg``: the stack directory as the user typed it, for the commands the plan suggests."""
     lines = [f"**Plan: {plan.summary}** (stack `{plan.stack_name}`, backend `{plan.backend}`)", ""]
     destructive = [c for c in plan.changes if "delete" in c.actions]
     if destructive:
@@ -20,7 +21,7 @@ def plan_markdown(plan: Plan) -> str:
         lines += ["<details><summary>Changes</summary>", "", "```diff"]
         for change in changed:
             label = change.action_label
-            lines.append(f"# {change.address} {VERBS[label]}")
+            lines.append(f"# {change.address} {VERBS[label]}{same_name_note(change, stack_arg)}")
             lines.append(f"{SYMBOLS[label]} {change.address}")
             lines += change_lines(change, plan.sensitive_variables)
             lines.append("")

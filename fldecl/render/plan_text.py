@@ -6,12 +6,13 @@ from rich.console import Console
 from rich.text import Text
 
 from fldecl.core.plan import NOOP, Plan
-from fldecl.render.values import SYMBOLS, VERBS, change_lines
+from fldecl.render.values import SYMBOLS, VERBS, change_lines, same_name_note
 
 STYLES = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
 
 
-def print_plan(plan: Plan, console: Console) -> None:
+def print_plan(plan: Plan, console: Console, stack_arg: str = ".") -> None:
+    """``stack_arg``: the stack directory as the user typed it, for the commands the plan suggests."""
     console.print(Text(f"Plan: {plan.summary}.", style="bold"))
     changed = [c for c in plan.changes if c.actions != [NOOP]]
     if not changed:
@@ -20,7 +21,7 @@ def print_plan(plan: Plan, console: Console) -> None:
         label = change.action_label
         style = STYLES[label]
         console.print()
-        header = f"  # {change.address} {VERBS[label]}"
+        header = f"  # {change.address} {VERBS[label]}{same_name_note(change, stack_arg)}"
         if change.current:
             header += f" (id {change.current.id}{', ' + change.current.status if change.current.status else ''})"
         console.print(Text(header, style="bold"))

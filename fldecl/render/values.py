@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fldecl.core.plan import ResourceChange
+from fldecl.core.stack import owner_of
 from fldecl.variables import SENSITIVE_VALUE, masked
 
 MAX_WIDTH = 80
@@ -44,3 +45,19 @@ def change_lines(change: ResourceChange, sensitive: Iterable[str] = ()) -> list[
         else:
             lines.append(f"    ~ {field.name}: {short(field.before, secret)} -> {short(field.after, secret)}{marker}")
     return lines
+
+
+def same_name_note(change: ResourceChange, stack_arg: str = ".") -> str:
+    """For a create whose name the backend already holds without this stack's tag: what exists, and the
+    import that adopts it instead of making a second one (``stack_arg`` is the stack directory as typed)."""
+    if not change.same_name:
+        return ""
+    adoptable = [found for found in change.same_name if owner_of(found.tags) is None]
+    if not adoptable:
+        owners = ", ".join(sorted({f"{owner_of(found.tags)!r} (id {found.id})" for found in change.same_name}))
+        return f"; a {change.kind} with this name exists, owned by stack {owners}"
+    first = adoptable[0]
+    more = f", and {len(adoptable) - 1} more" if len(adoptable) > 1 else ""
+    command = f"fldecl import {change.address} {first.id}" + ("" if stack_arg in ("", ".") else f" {stack_arg}")
+    return (f", but a {change.kind} named {json.dumps(first.name, ensure_ascii=False)} already exists without this stack's tag "
+            f"(id {first.id}{more}); to adopt it instead: {command}")

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import Desired, Observed, ProviderContext, Reading
 from fldecl.core.errors import ProviderError
 from fldecl.models import ModelError, build_zip
 from fldecl.providers.local import trainings
@@ -30,11 +30,11 @@ class Models(LocalRecords):
         super().__init__(store)
         self.state_dir = state_dir
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        records = self.store.list(self.kind, ctx.owner_tag)
-        recorded = {record.id for record in records}
-        return [self._observe(record) for record in records] + [
-            obs for obs in self._interrupted_creates(recorded) if ctx.owner_tag in obs.tags]
+    def read(self, ctx: ProviderContext) -> Reading:
+        owned, unowned = self.records(ctx)
+        recorded = {record.id for record in owned} | {found.id for found in unowned}
+        interrupted = [obs for obs in self._interrupted_creates(recorded) if ctx.owner_tag in obs.tags]
+        return Reading([self.observe(record, ctx) for record in owned] + interrupted, unowned)
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         source = desired.attributes["source"]
@@ -71,11 +71,12 @@ class Models(LocalRecords):
         self.store.delete(current.id)
         self._remove_files(current.id)
 
-    def _observe(self, record: Record) -> Observed:
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        observed = super().observe(record, ctx)
         problem = self._content_problem(record.id, record.entity)
-        if problem is None:
-            return record.observed()
-        return record.observed(status="content missing", replace_reason=f"{problem}; apply stores it again")
+        if problem is not None:
+            observed.status, observed.replace_reason = "content missing", f"{problem}; apply stores it again"
+        return observed
 
     def _content_problem(self, model_id: str, held: dict[str, Any]) -> str | None:
         """Why the content of ``model_id`` is not the content its record holds, if it is not."""

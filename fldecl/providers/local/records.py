@@ -1,12 +1,16 @@
-"""What the local backend's resource types share: WML-shaped records in one store, found by tag."""
+"""What the local backend's resource types share: WML-shaped records in one store, found by tag.
+
+A record's ``name`` is the manifest name (the stack's handle on it); the name the resource has in
+the backend is its ``name`` attribute, and the entity's, as WML shows it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, ProviderContext, Reading, Unowned
 from fldecl.core.errors import NotFoundError
-from fldecl.providers.store import ResourceStore
+from fldecl.providers.store import Record, ResourceStore
 
 PROJECT_ID = "local"
 
@@ -17,17 +21,42 @@ class LocalRecords:
     def __init__(self, store: ResourceStore) -> None:
         self.store = store
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [record.observed() for record in self.store.list(self.kind, ctx.owner_tag)]
+    def read(self, ctx: ProviderContext) -> Reading:
+        owned, unowned = self.records(ctx)
+        return Reading([self.observe(record, ctx) for record in owned], unowned)
+
+    def records(self, ctx: ProviderContext) -> tuple[list[Record], list[Unowned]]:
+        """Every record of this kind in one query: those the stack owns, and the names of the others."""
+        owned, unowned = [], []
+        for record in self.store.list(self.kind):
+            if ctx.owner_tag in record.tags:
+                owned.append(record)
+            else:
+                unowned.append(Unowned(self.kind, backend_name(record), record.id, tuple(record.tags)))
+        return owned, unowned
+
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        return record.observed(attributes=with_backend_name(record))
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        """Tag the record and take it under the manifest's name; its backend name stays as it is, for the plan to compare."""
         record = self.store.get(resource_id)
         if record is None or record.kind != desired.kind:
             raise NotFoundError(f"no {desired.kind} with id {resource_id} in the local backend")
         tags = record.tags + [t for t in desired.tags if t not in record.tags]
-        return self.store.update(record.id, name=desired.name, tags=tags).observed()
+        adopted = self.store.update(record.id, name=desired.name, tags=tags, attributes=with_backend_name(record))
+        return self.observe(adopted, ctx)
+
+
+def backend_name(record: Record) -> str:
+    """The record's name as WML would show it (records made before names could differ hold only the manifest name)."""
+    return str(record.attributes.get(NAME_ATTRIBUTE) or record.entity.get("name") or record.name)
+
+
+def with_backend_name(record: Record) -> dict[str, Any]:
+    return {**record.attributes, NAME_ATTRIBUTE: backend_name(record)}
 
 
 def entity(desired: Desired, **fields: Any) -> dict[str, Any]:
     """The WML-shaped entity, for ``show`` and for parity with the wml backend."""
-    return {"project_id": PROJECT_ID, "name": desired.name, "tags": desired.tags, **fields}
+    return {"project_id": PROJECT_ID, "name": desired.backend_name, "tags": desired.tags, **fields}

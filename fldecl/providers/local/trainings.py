@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
 from fldecl.core.errors import ProviderError
 from fldecl.fl.job import TrainingJob
 from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.launch.job import ModelToTrain, job_parties, training_job, trusted_model
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
-from fldecl.providers.local.records import LocalRecords
+from fldecl.providers.local.records import LocalRecords, with_backend_name
 from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
@@ -35,8 +35,8 @@ REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_lost", "
 class Trainings(LocalRecords):
     kind = "Training"
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [observe(self.store, record, ctx) for record in self.store.list(self.kind, ctx.owner_tag)]
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        return observe(self.store, record, ctx)
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         record = self.store.insert(self.kind, desired.name, desired.tags, desired.attributes, status=PENDING,
@@ -93,7 +93,7 @@ def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Obser
                                 str(directory), str(plot) if plot.is_file() else None)
     replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
     label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
-    return record.observed(status=label, replace_reason=replace_reason, progress=progress)
+    return record.observed(attributes=with_backend_name(record), status=label, replace_reason=replace_reason, progress=progress)
 
 
 def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) -> bytes:
@@ -161,8 +161,8 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
     status: dict[str, Any] = {"state": state}
     if message:
         status["message"] = {"level": "error" if state == FAILED else "info", "text": message}
-    federated = {k: v for k, v in attributes.items() if k not in ("description",)}
-    entity: dict[str, Any] = {"federated_learning": federated, "status": status}
+    federated = {k: v for k, v in attributes.items() if k not in ("description", NAME_ATTRIBUTE)}
+    entity: dict[str, Any] = {"name": attributes.get(NAME_ATTRIBUTE), "federated_learning": federated, "status": status}
     if runner_pid:
         entity["runner_pid"] = runner_pid
     return entity

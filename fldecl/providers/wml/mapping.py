@@ -1,19 +1,22 @@
 """WML entities <-> fldecl attributes, both ways, for models, remote training systems and trainings.
 
 Attributes take the local backend's shapes so both backends produce the same plans: references
-are ids (a training's ``model``, its ``remote_training_systems[].name``). What WML has no field
-for travels in the resource's own ``custom`` object under the ``fldecl`` key (a model's source and
-content hash, an RTS's party settings, a training's batch size and seed), so it round-trips.
+are ids (a training's ``model``, its ``remote_training_systems[].name``), and ``name`` is the
+resource's WML name. What WML has no field for travels in the resource's own ``custom`` object
+under the ``fldecl`` key (a model's source and content hash, an RTS's party settings, a training's
+batch size and seed), so it round-trips; so does the manifest name (``manifest_name``), which
+identifies the resource to the stack whatever its WML name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fldecl.core.contract import Observed, PartyRound, RoundRecord
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, PartyRound, RoundRecord
 from fldecl.models import framework_of, model_file_of
 
 CUSTOM_KEY = "fldecl"
+MANIFEST_NAME = "manifest_name"
 RTS_ENTITY_FIELDS = ("organization", "allowed_identities", "remote_admin")
 FEDERATED_FIELDS = ("crypto", "epochs", "rounds", "metrics", "optimizer", "loss")
 TRAINING_EXTRAS = ("batch_size", "seed")
@@ -25,15 +28,21 @@ FEDERATED_MODEL_TYPES = {"scikit-learn": "sklearn"}
 
 
 def extras_of(entity: dict[str, Any]) -> dict[str, Any]:
-    """What fldecl stored in a resource's ``custom``."""
-    return dict((entity.get("custom") or {}).get(CUSTOM_KEY) or {})
+    """The attributes fldecl stored in a resource's ``custom`` (the manifest name is not one)."""
+    stored = (entity.get("custom") or {}).get(CUSTOM_KEY) or {}
+    return {key: value for key, value in stored.items() if key != MANIFEST_NAME}
 
 
-def custom_with(existing: dict[str, Any] | None, extras: dict[str, Any]) -> dict[str, Any]:
-    """``existing`` custom values with fldecl's part replaced (others' keys are kept)."""
+def manifest_name(document: dict[str, Any]) -> str:
+    """The name the stack knows the resource by: recorded when fldecl made or adopted it, else its WML name."""
+    stored = ((document.get("entity") or {}).get("custom") or {}).get(CUSTOM_KEY) or {}
+    return str(stored.get(MANIFEST_NAME) or document["metadata"].get("name") or "")
+
+
+def custom_with(existing: dict[str, Any] | None, extras: dict[str, Any], name: str) -> dict[str, Any]:
+    """``existing`` custom values with fldecl's part replaced by ``extras`` and the manifest ``name`` (others' keys are kept)."""
     custom = {key: value for key, value in (existing or {}).items() if key != CUSTOM_KEY}
-    if extras:
-        custom[CUSTOM_KEY] = extras
+    custom[CUSTOM_KEY] = {**extras, MANIFEST_NAME: name}
     return custom
 
 
@@ -53,13 +62,13 @@ def declared_spec(held: dict[str, Any], recorded: dict[str, Any] | None = None) 
 # Models
 
 
-def model_meta(name: str, attributes: dict[str, Any], tags: list[str], software_spec_id: str,
-               custom: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_meta(desired: Desired, software_spec_id: str, custom: dict[str, Any] | None = None) -> dict[str, Any]:
     """``store_model`` meta props: WML's fields, and the rest (source, content hash, ...) in ``custom``."""
-    extras = {key: value for key, value in attributes.items() if key not in ("type", "description", "software_spec")}
+    attributes = desired.attributes
+    extras = {key: value for key, value in attributes.items() if key not in ("type", "description", "software_spec", NAME_ATTRIBUTE)}
     extras["software_spec"] = {**attributes["software_spec"], "id": software_spec_id}
-    meta = {"name": name, "type": attributes["type"], "software_spec": software_spec_id, "tags": tags,
-            "custom": custom_with(custom, extras)}
+    meta = {"name": desired.backend_name, "type": attributes["type"], "software_spec": software_spec_id, "tags": desired.tags,
+            "custom": custom_with(custom, extras, desired.name)}
     if attributes.get("description"):
         meta["description"] = attributes["description"]
     return meta
@@ -69,6 +78,7 @@ def model_attributes(document: dict[str, Any]) -> dict[str, Any]:
     metadata, entity = document["metadata"], document.get("entity") or {}
     extras = extras_of(entity)
     attributes: dict[str, Any] = {
+        NAME_ATTRIBUTE: metadata.get("name"),
         "type": entity.get("type"),
         "software_spec": declared_spec(entity.get("software_spec") or {}, extras.pop("software_spec", None)),
     }
@@ -81,22 +91,23 @@ def model_attributes(document: dict[str, Any]) -> dict[str, Any]:
 # Remote training systems
 
 
-def rts_meta(name: str, attributes: dict[str, Any], tags: list[str], custom: dict[str, Any] | None = None) -> dict[str, Any]:
+def rts_meta(desired: Desired, custom: dict[str, Any] | None = None) -> dict[str, Any]:
     """``remote_training_systems.store``/``update`` meta props; the party settings go in ``custom``.
 
     WML requires ``allowed_identities``; a manifest without any sends an empty list.
     """
-    meta: dict[str, Any] = {"name": name, "tags": tags, "allowed_identities": attributes.get("allowed_identities", [])}
+    attributes = desired.attributes
+    meta: dict[str, Any] = {"name": desired.backend_name, "tags": desired.tags,
+                            "allowed_identities": attributes.get("allowed_identities", [])}
     meta.update({key: attributes[key] for key in ("description", "organization", "remote_admin") if key in attributes})
     party = {"party": attributes["party"]} if "party" in attributes else {}
-    if party or custom:
-        meta["custom"] = custom_with(custom, party)
+    meta["custom"] = custom_with(custom, party, desired.name)
     return meta
 
 
 def rts_attributes(document: dict[str, Any]) -> dict[str, Any]:
     metadata, entity = document["metadata"], document.get("entity") or {}
-    attributes: dict[str, Any] = {}
+    attributes: dict[str, Any] = {NAME_ATTRIBUTE: metadata.get("name")}
     if metadata.get("description"):
         attributes["description"] = metadata["description"]
     attributes.update({key: entity[key] for key in RTS_ENTITY_FIELDS if entity.get(key)})
@@ -109,12 +120,12 @@ def rts_attributes(document: dict[str, Any]) -> dict[str, Any]:
 # Trainings
 
 
-def training_body(name: str, attributes: dict[str, Any], tags: list[str], model: Observed,
-                  specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def training_body(desired: Desired, model: Observed, specs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The seed's aggregator: ``federated_learning`` with crypto, quorum, timeout and the parties.
 
     ``specs`` are the software/hardware specs resolved to ``{id, name}``.
     """
+    attributes = desired.attributes
     remote = attributes["remote_training"]
     framework = framework_of(model.attributes["type"])
     federated: dict[str, Any] = {
@@ -128,9 +139,9 @@ def training_body(name: str, attributes: dict[str, Any], tags: list[str], model:
                                         for item in remote["remote_training_systems"]]},
         **specs,
     }
-    body = {"name": name, "tags": tags, "training_data_references": [], "results_reference": RESULTS_REFERENCE,
+    body = {"name": desired.backend_name, "tags": desired.tags, "training_data_references": [], "results_reference": RESULTS_REFERENCE,
             "federated_learning": federated,
-            "custom": custom_with(None, {key: attributes[key] for key in TRAINING_EXTRAS if key in attributes})}
+            "custom": custom_with(None, {key: attributes[key] for key in TRAINING_EXTRAS if key in attributes}, desired.name)}
     if attributes.get("description"):
         body["description"] = attributes["description"]
     return body
@@ -140,7 +151,7 @@ def training_attributes(document: dict[str, Any]) -> dict[str, Any]:
     metadata, entity = document["metadata"], document.get("entity") or {}
     federated = entity.get("federated_learning") or {}
     remote = federated.get("remote_training") or {}
-    attributes: dict[str, Any] = {"model": (federated.get("model") or {}).get("spec", {}).get("id"),
+    attributes: dict[str, Any] = {NAME_ATTRIBUTE: metadata.get("name"), "model": (federated.get("model") or {}).get("spec", {}).get("id"),
                                   "fusion_type": federated.get("fusion_type")}
     attributes.update({key: federated[key] for key in FEDERATED_FIELDS if key in federated})
     attributes["remote_training"] = {

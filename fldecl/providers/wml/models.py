@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import Desired, Observed, ProviderContext
-from fldecl.core.errors import ProviderError
-from fldecl.models import ModelError, build_zip
+from fldecl.core.errors import NotFoundError, ProviderError
+from fldecl.models import ModelError, build_zip, stored_content_hash
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.resources import Document, TaggableResources
 from fldecl.providers.wml.trainings import Trainings
@@ -74,18 +74,40 @@ class Models(TaggableResources):
 
     def changes(self, current: Observed, desired: Desired) -> dict[str, Any]:
         meta = self._meta(desired, custom=current.document.get("custom"))
-        return {"name": desired.name, "description": meta.get("description", ""), "custom": meta["custom"]}
+        return {"name": desired.backend_name, "description": meta.get("description", ""), "custom": meta["custom"]}
 
-    def adoption_changes(self, document: Document, desired: Desired) -> dict[str, Any]:
-        """A ``custom`` change noting the manifest's name for the model's spec, if it names the one WML holds.
-
-        Without it an imported model would show its spec, held by id only, as a difference.
-        """
+    def verified_extras(self, document: Document, desired: Desired, ctx: ProviderContext) -> dict[str, Any]:
+        """The manifest's name for the model's spec, if it names the one WML holds (WML holds it by id only), and
+        what the stored content is in the manifest's terms, so that an imported model plans as what it is."""
         entity = document.get("entity") or {}
+        extras: dict[str, Any] = {}
         declared = self.specs.resolve("software_spec", desired.attributes["software_spec"])
-        if declared["id"] != (entity.get("software_spec") or {}).get("id"):
-            return {}
-        return {"custom": mapping.custom_with(entity.get("custom"), {**mapping.extras_of(entity), "software_spec": declared})}
+        if declared["id"] == (entity.get("software_spec") or {}).get("id"):
+            extras["software_spec"] = declared
+        if "training" not in desired.attributes["source"]:  # a stored training result has no content hash to compare
+            extras.update(self._content_facts(document["metadata"]["id"], desired, ctx))
+        return extras
+
+    def _content_facts(self, model_id: str, desired: Desired, ctx: ProviderContext) -> dict[str, Any]:
+        """The stored content's hash; with the declared source and model file when it is the content the manifest declares.
+
+        Hashed once, here, and recorded: plans compare the record and never download a model.
+        """
+        try:
+            content = self.download(model_id, f"reading the content of {desired.address}")
+        except NotFoundError:
+            return {}  # WML holds no content for it (its upload never finished): the plan shows the content as missing
+        stored = stored_content_hash(desired.attributes, content, ctx.stack_dir)
+        if stored != desired.attributes.get("content_hash"):
+            return {"content_hash": stored}
+        return {key: desired.attributes[key] for key in ("source", "content_hash", "model_file", "trusted") if key in desired.attributes}
+
+    def download(self, model_id: str, what: str) -> bytes:
+        """A stored model's content, through the client's own download into a private temporary file."""
+        with tempfile.TemporaryDirectory(prefix="fldecl-model-") as directory:
+            path = Path(directory) / "content.zip"
+            self.session.retried(lambda client: client.repository.download(model_id, filename=str(path)), what)
+            return path.read_bytes()
 
     def _label(self, document: Document, meta: dict[str, Any], desired: Desired) -> Document:
         """Tags, description and fldecl's fields, which WML does not take when it stores a trained model."""
@@ -95,7 +117,7 @@ class Models(TaggableResources):
 
     def _meta(self, desired: Desired, custom: dict[str, Any] | None = None) -> dict[str, Any]:
         spec = self.specs.resolve("software_spec", desired.attributes["software_spec"])
-        return mapping.model_meta(desired.name, desired.attributes, desired.tags, spec["id"], custom)
+        return mapping.model_meta(desired, spec["id"], custom)
 
 
 @contextmanager

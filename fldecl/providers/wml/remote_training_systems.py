@@ -29,7 +29,7 @@ class RemoteTrainingSystems(TaggableResources):
         return mapping.rts_attributes(document)
 
     def make(self, desired: Desired, ctx: ProviderContext) -> Document:
-        meta = mapping.rts_meta(desired.name, desired.attributes, desired.tags)
+        meta = mapping.rts_meta(desired)
         with self.may_create(desired):
             return self.session.call(lambda client: dict(client.remote_training_systems.store(meta)), f"creating {desired.address}")
 
@@ -38,7 +38,7 @@ class RemoteTrainingSystems(TaggableResources):
         if removed:
             raise ProviderError(f"WML cannot remove {' and '.join(removed)} from a remote training system; "
                                 f"replace it instead: fldecl apply --replace {desired.address}")
-        changes = mapping.rts_meta(desired.name, desired.attributes, desired.tags, custom=current.document.get("custom"))
+        changes = mapping.rts_meta(desired, custom=current.document.get("custom"))
         del changes["tags"]
         changes.setdefault("description", "")
         return changes

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import Desired, Observed, ProviderContext, Reading, Unowned
 from fldecl.core.errors import NotFoundError, TransientError
+from fldecl.providers.wml import mapping
 from fldecl.providers.wml.connection import WmlSession
 from fldecl.providers.wml.specs import Specifications
 
@@ -34,8 +35,18 @@ class WmlResources(ABC):
         self._lock = threading.Lock()
         self._unsure: set[str] = set()
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [self.observe(document) for document in self.owned(ctx)]
+    def read(self, ctx: ProviderContext) -> Reading:
+        documents = self.session.retried(lambda client: self.list_documents(client, ctx.owner_tag),
+                                         f"listing {self.kind} resources")
+        reading = Reading([])
+        for document in documents:
+            metadata = document["metadata"]
+            tags = list(metadata.get("tags") or [])
+            if ctx.owner_tag in tags:
+                reading.owned.append(self.observe(document))
+            else:
+                reading.unowned.append(Unowned(self.kind, metadata.get("name") or "", metadata["id"], tuple(tags)))
+        return reading
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         with self._lock:
@@ -77,7 +88,7 @@ class WmlResources(ABC):
 
     def observe(self, document: Document) -> Observed:
         metadata = document["metadata"]
-        return Observed(kind=self.kind, name=metadata.get("name") or "", id=metadata["id"], tags=list(metadata.get("tags") or []),
+        return Observed(kind=self.kind, name=mapping.manifest_name(document), id=metadata["id"], tags=list(metadata.get("tags") or []),
                         attributes=self.attributes(document), created_at=metadata.get("created_at"),
                         updated_at=metadata.get("modified_at"), document=document.get("entity") or {})
 
@@ -87,16 +98,11 @@ class WmlResources(ABC):
 
     # Shared machinery
 
-    def owned(self, ctx: ProviderContext) -> list[Document]:
-        documents = self.session.retried(lambda client: self.list_documents(client, ctx.owner_tag),
-                                         f"listing {self.kind} resources")
-        return [document for document in documents if ctx.owner_tag in (document["metadata"].get("tags") or [])]
-
     def recover(self, desired: Desired, ctx: ProviderContext) -> Document | None:
         """What an earlier attempt at this create left (completed now), or None if it left nothing."""
         documents = self.session.retried(lambda client: self.list_documents(client, ctx.owner_tag),
                                          f"looking for {desired.address} after an interrupted create")
-        made = [document for document in documents if document["metadata"].get("name") == desired.name
+        made = [document for document in documents if document["metadata"].get("name") == desired.backend_name
                 and (ctx.owner_tag in (document["metadata"].get("tags") or []) or self.recovered(document, desired))]
         if not made:
             return None
@@ -134,19 +140,22 @@ class TaggableResources(WmlResources):
         return self.observe(document)
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        """Add the stack's tags (and the declared name) to a resource made elsewhere, e.g. by the notebook."""
+        """Add the stack's tags to a resource made elsewhere (e.g. by the notebook), and record its manifest name
+        and what else fldecl can verify about it; its WML name and fields stay as they are."""
         try:
             document = self.session.retried(lambda client: self.get_document(client, resource_id),
                                             f"reading {self.kind} {resource_id}")
         except NotFoundError:
             raise NotFoundError(f"no {self.kind} with id {resource_id} in {self.session.credentials.scope_variable}") from None
+        entity = document.get("entity") or {}
         held = list(document["metadata"].get("tags") or [])
-        changes = {"name": desired.name, "tags": held + [tag for tag in desired.tags if tag not in held],
-                   **self.adoption_changes(document, desired)}
+        extras = {**mapping.extras_of(entity), **self.verified_extras(document, desired, ctx)}
+        changes = {"tags": held + [tag for tag in desired.tags if tag not in held],
+                   "custom": mapping.custom_with(entity.get("custom"), extras, desired.name)}
         document = self.session.retried(lambda client: self.update_document(client, resource_id, changes),
                                         f"tagging {self.kind} {resource_id}")
         return self.observe(document)
 
-    def adoption_changes(self, document: Document, desired: Desired) -> dict[str, Any]:
-        """What adopting changes besides name and tags."""
+    def verified_extras(self, document: Document, desired: Desired, ctx: ProviderContext) -> dict[str, Any]:
+        """What fldecl records in ``custom`` when it creates one of these and can check on ``document`` now."""
         return {}

@@ -45,7 +45,7 @@ class Trainings(WmlResources):
             raise ProviderError(f"{desired.address}: its model {model_id} is not known to this apply")
         specs = {field: self.specs.resolve(field, desired.attributes[field])
                  for field in mapping.SPEC_FIELDS if field in desired.attributes}
-        body = mapping.training_body(desired.name, desired.attributes, desired.tags, model, specs)
+        body = mapping.training_body(desired, model, specs)
         with self.may_create(desired):
             return self.session.call(lambda client: _start_training(client, body), f"creating {desired.address}")
 
@@ -84,7 +84,7 @@ class Trainings(WmlResources):
             if label != reported:
                 reported = label
                 if state == ACCEPTING_PARTIES:
-                    label += f"; parties join with: fldecl party run RTS_NAME --training {document['metadata'].get('name')}"
+                    label += f"; parties join with: fldecl party run RTS_NAME --training {address.split('/', 1)[1]}"
                 elif state in REPLACED_STATES:
                     label += f": {reason}"
                 ctx.reporter.progress(address, label)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fldecl import pki
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import Desired, Observed, ProviderContext, Reading
 from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
@@ -56,8 +56,8 @@ class _Certificates(WorkspaceRecords):
 class CertificateAuthorities(_Certificates):
     kind = "CertificateAuthority"
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [self.observe(record, ctx, None) for record in self.records(ctx)]
+    def read(self, ctx: ProviderContext) -> Reading:
+        return Reading([self.observe(record, ctx, None) for record in self.records(ctx)])
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
@@ -70,13 +70,13 @@ class CertificateAuthorities(_Certificates):
 class PartyCertificates(_Certificates):
     kind = "PartyCertificate"
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
+    def read(self, ctx: ProviderContext) -> Reading:
         authorities = {r.id: r for r in self.store.list("CertificateAuthority", ctx.owner_tag)}
         observed = []
         for record in self.records(ctx):
             issuer = authorities.get(record.attributes.get("issuer", ""))
             observed.append(self.observe(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if issuer else None))
-        return observed
+        return Reading(observed)
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
