@@ -19,7 +19,7 @@ from fldecl.core.plan import Plan
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.render.plan_markdown import plan_markdown
 from fldecl.render.plan_text import print_plan as print_text
-from fldecl.render.state_text import print_state
+from fldecl.render.state_text import print_outputs, print_state
 
 
 def validate(stack_dir: Path, as_json: bool) -> None:
@@ -164,6 +164,19 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
         return
 
     print_state(stack, observed, console())
+
+
+@guarded
+def output(stack_dir: Path, backend: str | None, as_json: bool, address: str | None) -> None:
+    stack = load(stack_dir, backend)
+    if address:
+        click.echo(reconciler(stack).owned(address).id)
+        return
+    observed = reconciler(stack).observe()
+    if as_json:
+        click.echo(json.dumps({obs.address: obs.id for obs in observed}, indent=2))
+    else:
+        print_outputs(observed, console())
 
 
 @guarded

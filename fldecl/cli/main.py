@@ -135,6 +135,19 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
 
 @main.command()
 @STACK_DIR
+@BACKEND
+@click.option("--json", "as_json", is_flag=True, help="As JSON: {KIND/NAME: id}.")
+@click.option("--raw", "address", metavar="KIND/NAME", help="Print only this resource's id, as a plain value (for scripts).")
+def output(stack_dir: Path, backend: str | None, as_json: bool, address: str | None) -> None:
+    """Print the id of each resource the stack owns: what a party needs to join (its remote training
+    system's id, the training's id), as plain values, like `terraform output`."""
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
+
+    commands.output(stack_dir, backend, as_json, address)
+
+
+@main.command()
+@STACK_DIR
 def graph(stack_dir: Path) -> None:
     """Print the dependency graph in Graphviz DOT (e.g. `fldecl graph | dot -Tsvg > graph.svg`)."""
     from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
@@ -162,7 +175,7 @@ def import_(address: str, resource_id: str, stack_dir: Path, backend: str | None
 
 @main.group()
 def party() -> None:
-    """Run a party of a training by hand (another terminal, another machine)."""
+    """Run a party of a training by hand (another terminal, another machine), or hand a party its settings."""
 
 
 @party.command(name="run")
@@ -183,6 +196,30 @@ def party_run(rts_name: str, training: str, aggregator: str | None, key_file: Pa
     from fldecl.cli import party_commands  # lazy: `fldecl --help` imports click alone
 
     party_commands.run(rts_name, training, aggregator, key_file, stack_dir, backend)
+
+
+@party.command(name="config")
+@click.argument("rts_name")
+@click.option("--training", help="Name of the Training to join (default: the one training that lists the party).")
+@click.option("--format", "fmt", type=click.Choice(["json", "python", "env"]), default="json", show_default=True,
+              help="python: assignments to paste into IBM's party notebook; env: NAME=value lines.")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where the party keeps its own private key, when its certificate was issued from its CSR.")
+@click.option("--party-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="The stack directory as the party's machine has it (default: this one); the kit's paths are under it.")
+@STACK_DIR
+@BACKEND
+def party_config(rts_name: str, training: str | None, fmt: str, key_file: Path | None, party_dir: Path | None, stack_dir: Path,
+                 backend: str | None) -> None:
+    """Print what the party RTS_NAME needs to join a training by itself, with no secret in it.
+
+    On `wml`: the remote training system's id, the training's id, and the `create_party`
+    metadata (data handler, key and certificate paths) that IBM's party notebook passes to
+    `create_party(rts_id, party_metadata)` before `party.run(aggregator_id=training_id)`.
+    """
+    from fldecl.cli import party_commands  # lazy: `fldecl --help` imports click alone
+
+    party_commands.config(rts_name, training, fmt, key_file, party_dir, stack_dir, backend)
 
 
 @main.group()

@@ -1,13 +1,23 @@
-"""``fldecl party run``: one party of a training, run by hand by the stack's backend."""
+"""``fldecl party run`` and ``party config``: one party of a training, run here by the stack's backend, or handed its kit."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fldecl.cli.session import guarded, load, reconciler
+import click
+
+from fldecl.cli.session import guarded, load, reconciler, scrub
+from fldecl.render.party_kit import party_kit_text
 
 
 @guarded
 def run(rts_name: str, training_name: str, aggregator: str | None, key_file: Path | None, stack_dir: Path,
         backend: str | None) -> None:
     reconciler(load(stack_dir, backend)).run_party(rts_name, training_name, aggregator=aggregator, key_file=key_file)
+
+
+@guarded
+def config(rts_name: str, training_name: str | None, fmt: str, key_file: Path | None, party_dir: Path | None, stack_dir: Path,
+           backend: str | None) -> None:
+    kit = reconciler(load(stack_dir, backend)).party_kit(rts_name, training_name, key_file=key_file, party_dir=party_dir)
+    click.echo(scrub(party_kit_text(kit, fmt)), nl=False)

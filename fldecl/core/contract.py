@@ -246,10 +246,32 @@ class PartyRun:
         return found
 
 
+@dataclass(frozen=True)
+class PartyKit:
+    """What one party needs to join a training by itself with its backend's party runtime; no secret is in it.
+
+    On WML, IBM's party notebook takes exactly these: ``remote_training_systems.create_party(
+    remote_training_system_id, party_metadata)``, then ``party.run(aggregator_id=aggregator_id)``.
+    References to sensitive variables in ``party_metadata`` stay as written (``${NAME}``), for the
+    party to resolve from its own environment.
+    """
+
+    party: str
+    training: str
+    remote_training_system_id: str
+    aggregator_id: str
+    party_metadata: dict[str, Any]
+
+
 class PartyRunner(Protocol):
-    """A backend's way of running one party of its trainings on this machine, until the training ends."""
+    """A backend's way of running one party of its trainings on this machine, until the training ends,
+    or of handing a party what it needs to join by itself."""
 
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None: ...
+
+    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
+        """The kit for ``run``'s party, its paths under ``party_dir`` (the stack directory as the party sees it)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
-from fldecl.core.contract import Observed, PartyRun, ProviderContext, Providers, Reading
+from fldecl.core.contract import Observed, PartyKit, PartyRun, ProviderContext, Providers, Reading
 from fldecl.core.errors import PlanError
 from fldecl.core.plan import Plan, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
@@ -59,18 +59,49 @@ class Reconciler:
         desired = build_desired(self.stack, address, current)
         return self.providers.resources[desired.kind].adopt(resource_id, desired, self.ctx)
 
-    def run_party(self, rts_name: str, training_name: str, *, aggregator: str | None = None,
-                  key_file: Path | None = None) -> None:
-        """``fldecl party run``: the backend runs the party ``rts_name`` of ``training_name`` here."""
-        rts_address, training_address = f"RemoteTrainingSystem/{rts_name}", f"Training/{training_name}"
-        training_decl = self.stack.declared(training_address)
+    def owned(self, address: str) -> Observed:
+        """The resource the stack owns at ``address``, or an error that says how to make it."""
+        found = next((o for o in self.observe() if o.address == address), None)
+        if found is None:
+            self.stack.declared(address)
+            raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
+        return found
+
+    def party(self, rts_name: str, training_name: str | None = None, *, aggregator: str | None = None,
+              key_file: Path | None = None) -> PartyRun:
+        """The party ``rts_name`` of ``training_name`` (by default, the one training that lists it), as the backend holds them."""
+        rts_address = f"RemoteTrainingSystem/{rts_name}"
         self.stack.declared(rts_address)
-        if rts_name not in [item["name"] for item in training_decl.spec["remote_training"]["remote_training_systems"]]:
-            raise PlanError(f"{rts_name} is not a party of {training_address}")
+        training_address = self._training_of(rts_name, training_name)
         observed = {o.address: o for o in self.observe()}
         for address in (training_address, rts_address):
             if address not in observed:
                 raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
         related = {o.id: o for o in observed.values()}
-        run = PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file)
-        self.providers.parties.run_party(run, self.ctx)
+        return PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file)
+
+    def run_party(self, rts_name: str, training_name: str, *, aggregator: str | None = None,
+                  key_file: Path | None = None) -> None:
+        """``fldecl party run``: the backend runs the party ``rts_name`` of ``training_name`` here."""
+        self.providers.parties.run_party(self.party(rts_name, training_name, aggregator=aggregator, key_file=key_file), self.ctx)
+
+    def party_kit(self, rts_name: str, training_name: str | None = None, *, key_file: Path | None = None,
+                  party_dir: Path | None = None) -> PartyKit:
+        """``fldecl party config``: what the party ``rts_name`` needs to join by itself, with its backend's own runtime."""
+        return self.providers.parties.party_kit(self.party(rts_name, training_name, key_file=key_file), party_dir or self.stack.directory,
+                                                self.ctx)
+
+    def _training_of(self, rts_name: str, training_name: str | None) -> str:
+        """The address of the training the party joins: the one named, which must list it, or the only one that does."""
+        listing = [decl for decl in self.stack.declarations.values() if decl.kind == "Training"
+                   and rts_name in [item["name"] for item in decl.spec["remote_training"]["remote_training_systems"]]]
+        if training_name is not None:
+            address = f"Training/{training_name}"
+            self.stack.declared(address)
+            if address not in [decl.address for decl in listing]:
+                raise PlanError(f"{rts_name} is not a party of {address}")
+            return address
+        if len(listing) != 1:
+            found = ", ".join(decl.name for decl in listing) or "none"
+            raise PlanError(f"say which training {rts_name} joins with --training (trainings that list it: {found})")
+        return listing[0].address

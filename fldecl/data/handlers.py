@@ -127,9 +127,15 @@ def handler_config(info: dict, stack_dir: Path, env: Mapping[str, str] | None = 
         config = resolved(info, os.environ if env is None else env)
     except UnsetVariable as exc:
         raise DataError(f"the data handler's info needs {exc.name}, which is not set in this party's environment") from None
+    return info_with_paths(config, stack_dir)
+
+
+def info_with_paths(info: dict, stack_dir: Path) -> dict:
+    """A handler's ``info`` with its file paths (keys ending in _file, _path, _dir, _folder) joined to ``stack_dir``;
+    references to variables are left as they are (a party kit hands them to the party that resolves them)."""
     return {
         key: str(stack_dir / value) if key.endswith(_PATH_KEY_SUFFIXES) and isinstance(value, str) else value
-        for key, value in config.items()
+        for key, value in info.items()
     }
 
 

@@ -1,13 +1,15 @@
-"""``fldecl show``: what the stack owns, and each training's rounds."""
+"""``fldecl show`` and ``fldecl output``: what the stack owns, with ids whole, and each training's rounds."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from fldecl.core.contract import Observed, RoundRecord, TrainingProgress
+from fldecl.core.contract import NAME_ATTRIBUTE, Observed, RoundRecord, TrainingProgress
 from fldecl.core.stack import Stack
 
 
@@ -16,19 +18,34 @@ def print_state(stack: Stack, observed: list[Observed], console: Console) -> Non
     if not observed:
         console.print("The stack owns nothing yet. Run `fldecl apply`.")
         return
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("resource", "id", "status", "created"):
-        table.add_column(column, overflow="fold")
-    for obs in observed:
-        declared = "" if obs.address in stack.declarations else " [yellow](not declared)[/yellow]"
-        status = obs.status or ""
-        if obs.replace_reason:
-            status += f" [yellow](needs replacement: {obs.replace_reason})[/yellow]"
-        table.add_row(obs.address + declared, _short_id(obs.id), status, (obs.created_at or "")[:16].replace("T", " "))
-    console.print(table)
+    rows = [("resource", "id", "status", "created")] + [_state_row(stack, obs) for obs in observed]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for index, row in enumerate(rows):
+        # Plain padded lines rather than a table: an id is never folded or cut, whatever the terminal's width.
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        console.print(Text(line.rstrip(), style="bold" if index == 0 else ""))
     for obs in observed:
         if obs.progress and obs.progress.rounds:
             print_rounds(obs.address, obs.progress, console)
+
+
+def _state_row(stack: Stack, obs: Observed) -> tuple[str, str, str, str]:
+    resource = obs.address
+    backend_name = obs.attributes.get(NAME_ATTRIBUTE)
+    if backend_name and backend_name != obs.name:
+        resource += f" ({json.dumps(backend_name, ensure_ascii=False)})"
+    if obs.address not in stack.declarations:
+        resource += " (not declared)"
+    status = obs.status or ""
+    if obs.replace_reason:
+        status += f" (needs replacement: {obs.replace_reason})"
+    return resource, obs.id, status, (obs.created_at or "")[:16].replace("T", " ")
+
+
+def print_outputs(observed: list[Observed], console: Console) -> None:
+    """``fldecl output``: each owned resource's id, as ``KIND/NAME = "id"``, what a party or a script needs."""
+    for obs in observed:
+        console.print(Text(f"{obs.address} = {json.dumps(obs.id)}"))
 
 
 def print_rounds(address: str, progress: TrainingProgress, console: Console) -> None:
@@ -56,11 +73,6 @@ def _add_round(table: Table, record: RoundRecord, local_names: list[str], fused_
     seconds = f"{record.seconds:.1f} s" if record.seconds is not None else ""
     table.add_row(str(record.round), "[bold]all (fused)[/bold]", *[""] * len(local_names),
                   *[_number(record.fused.get(n)) for n in fused_names], seconds, end_section=True)
-
-
-def _short_id(identifier: str) -> str:
-    """Ids in the table are cut to stay readable; `fldecl show --json` has them whole."""
-    return identifier if len(identifier) <= 14 else identifier[:13] + "…"
 
 
 def _megabytes(count: int) -> str:

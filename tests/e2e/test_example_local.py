@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,7 +95,7 @@ def test_destroy_removes_everything_owned(example: Path, applied: subprocess.Com
     assert not any((example / ".fldecl" / "trainings").iterdir())
 
 
-def test_a_manual_party_joins_by_hand(tmp_path: Path) -> None:
+def test_a_manual_party_joins_with_the_command_the_apply_prints(tmp_path: Path) -> None:
     stack = tmp_path / "mnist-fhe"
     shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
     rts = stack / "rts.yaml"
@@ -98,24 +103,33 @@ def test_a_manual_party_joins_by_hand(tmp_path: Path) -> None:
     docs[2] = docs[2].replace("  party:\n", "  party:\n    launch: manual\n")
     rts.write_text("---\n".join(docs))
     (stack / "training.yaml").write_text((stack / "training.yaml").read_text().replace("rounds: 2", "rounds: 1"))
-    apply = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    apply = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"})
+    printed: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [printed.put(line) for line in apply.stdout or ()], daemon=True)
+    reader.start()
+    lines: list[str] = []
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            shown = json.loads(run_cli("show", str(stack), "--json").stdout)
-            training = next((r for r in shown["resources"] if r["address"] == "Training/aggregator_he"), None)
-            if training and training["details"].get("aggregator"):
-                break
-            time.sleep(1)
-        party = run_cli("party", "run", "Party_3", "--training", "aggregator_he", str(stack), timeout=300)
+        while not any("waiting for Party_3" in line for line in lines):
+            lines.append(printed.get(timeout=180))
+        announced = lines[-1]
+        assert f"on its machine, in its copy of the stack directory ({stack} here), run: " in announced
+        command = announced.split("run: ", 1)[1].strip()
+        assert re.fullmatch(r"fldecl party run Party_3 --training aggregator_he --aggregator 127\.0\.0\.1:\d+", command), command
+        party = run_cli(*shlex.split(command)[1:], cwd=stack, timeout=300)
         assert party.returncode == 0, party.stdout + party.stderr
-        out, err = apply.communicate(timeout=300)
+        assert apply.wait(timeout=300) == 0, apply.stderr.read() if apply.stderr else ""
     finally:
         apply.kill()
-    assert apply.returncode == 0, out + err
-    assert "Party_3 joined" in out
+    reader.join(timeout=10)
+    while not printed.empty():
+        lines.append(printed.get())
+    assert sum("waiting for Party_3" in line for line in lines) == 1
+    assert any("Party_3 joined" in line for line in lines)
     assert (stack / ".fldecl" / "parties" / "Party_3").is_dir()
+    kit = run_cli("party", "config", "Party_3", str(stack))  # a kit is for WML's party runtime
+    assert kit.returncode == 1 and "Traceback" not in kit.stderr
+    assert "on the local backend Party_3 joins with: fldecl party run Party_3 --training aggregator_he" in kit.stderr
 
 
 def test_no_wait_returns_while_the_training_goes_on(tmp_path: Path) -> None:

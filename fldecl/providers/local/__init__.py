@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fldecl.core.contract import PartyRun, ProviderContext, ResourceType
+from fldecl.core.contract import PartyKit, PartyRun, ProviderContext, ResourceType
+from fldecl.core.errors import ProviderError
 from fldecl.providers.local.models import Models
 from fldecl.providers.local.remote_training_systems import RemoteTrainingSystems
 from fldecl.providers.local.trainings import Trainings
@@ -34,3 +35,8 @@ class LocalProvider:
         from fldecl.providers.local import parties  # lazy: the runtime's libraries stay out of plans
 
         parties.run_party(run, ctx)
+
+    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
+        """The local backend's parties run fldecl's own runtime, which reads the stack: there is no kit to hand over."""
+        raise ProviderError(f"`fldecl party config` gives WML's party runtime its settings; on the local backend {run.rts.name} "
+                            f"joins with: fldecl party run {run.rts.name} --training {run.training.name} [--aggregator HOST:PORT]")

@@ -50,11 +50,12 @@ class Trainings(LocalRecords):
             runner = _start_in_background(job, Path(job.work_dir))
             self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=runner))
             ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
+            _announce_manual_parties(ctx, desired, job, None)
             return observe(self.store, self.store.get(record.id) or record, ctx)
         self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
         from fldecl.fl.runner import run_training  # lazy: the runtime's libraries stay out of plans
 
-        result = run_training(job, lambda event: _report(ctx, desired.address, event))
+        result = run_training(job, lambda event: _report(ctx, desired, job, event))
         self.store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
         final = observe(self.store, self.store.get(record.id) or record, ctx)
         if result.state != COMPLETED:
@@ -129,9 +130,24 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJo
     return training_job(training_id, desired.name, spec, initial, authority, parties, training_dir(ctx.state_dir, training_id))
 
 
-def _report(ctx: ProviderContext, address: str, event: TrainingEvent) -> None:
+def _report(ctx: ProviderContext, desired: Desired, job: TrainingJob, event: TrainingEvent) -> None:
     if event.kind in REPORTED_EVENTS:
-        ctx.reporter.progress(address, event.message)
+        ctx.reporter.progress(desired.address, event.message)
+    if event.kind == "listening":  # once per run: from now on the training waits for its manual parties
+        _announce_manual_parties(ctx, desired, job, f"{event.data['host']}:{event.data['port']}")
+
+
+def _announce_manual_parties(ctx: ProviderContext, desired: Desired, job: TrainingJob, aggregator: str | None) -> None:
+    """For each ``launch: manual`` party, the exact command that joins it, and where to run it."""
+    here = {party.name for party in job.local_parties}
+    for party in job.parties:
+        if party["name"] in here:
+            continue
+        command = f"fldecl party run {party['name']} --training {desired.name}"
+        command += (f" --aggregator {aggregator}" if aggregator else
+                    " (from another machine add --aggregator HOST:PORT, which `fldecl show --json` gives once it listens)")
+        ctx.reporter.progress(desired.address, f"waiting for {party['name']} (launch: manual); on its machine, in its copy of "
+                                               f"the stack directory ({ctx.stack_dir} here), run: {command}")
 
 
 def _start_in_background(job: TrainingJob, directory: Path) -> int:

@@ -9,8 +9,9 @@ kind implements its resource type, and :mod:`.party` runs a party with WML's run
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from fldecl.core.contract import PartyRun, ProviderContext, ResourceType
+from fldecl.core.contract import PartyKit, PartyRun, ProviderContext, ResourceType
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.models import Models
 from fldecl.providers.wml.remote_training_systems import RemoteTrainingSystems
@@ -38,3 +39,8 @@ class WmlProvider:
         from fldecl.providers.wml import party  # lazy: the party runtime's needs stay out of plans
 
         party.run_party(self.session, run, ctx)
+
+    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
+        from fldecl.providers.wml import party  # lazy: the party runtime's needs stay out of plans
+
+        return party.party_kit(run, party_dir)

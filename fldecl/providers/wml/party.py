@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import PartyRun, ProviderContext
+from fldecl.core.contract import PartyKit, PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
-from fldecl.data.handlers import handler_config
+from fldecl.data.handlers import handler_config, info_with_paths
 from fldecl.fl.job import PartySettings
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import WmlSession
@@ -28,10 +29,11 @@ RUNTIME_EXTRA = "pip install 'ibm-watson-machine-learning[fl-rt23.1-py3.10]'"
 CRYPTO_EXTRA = "pip install 'ibm-watson-machine-learning[fl-crypto]'"
 
 
-def party_metadata(settings: PartySettings) -> dict[str, Any]:
-    """The seed's party metadata: the key distribution files for HE, and the data handler.
+def party_metadata(settings: PartySettings, data_info: dict[str, Any]) -> dict[str, Any]:
+    """The seed's party metadata: the key distribution files for HE, and the data handler with ``data_info``.
 
-    Paths are absolute, as the party runtime resolves them from its own working directory.
+    Paths are under the settings' stack directory (absolute for this machine's), as the party
+    runtime resolves relative ones from its own working directory.
     """
     return {
         "local_training": {"info": {"crypto": {"key_manager": {"key_mgr_info": {"distribution": {
@@ -40,8 +42,16 @@ def party_metadata(settings: PartySettings) -> dict[str, Any]:
             "asym_key_file_path": settings.key_file,
         }}}}}},
         "data_handler": {"name": settings.data_handler_class, "path": settings.data_handler_path,
-                         "info": handler_config(settings.data_handler_info, settings.path("."))},
+                         "info": data_info},
     }
+
+
+def party_kit(run: PartyRun, party_dir: Path) -> PartyKit:
+    """The ids and the ``create_party`` metadata IBM's party notebook needs, its paths under ``party_dir``;
+    references to sensitive variables in the handler's info are left for the party to resolve."""
+    settings = party_settings(party_identity(run.rts, run.related), party_dir, run.key_file)
+    metadata = party_metadata(settings, info_with_paths(settings.data_handler_info, settings.path(".")))
+    return PartyKit(run.rts.name, run.training.name, run.rts.id, run.training.id, metadata)
 
 
 def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
@@ -50,7 +60,8 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
     The calling terminal is the party: the client's runtime prints its own progress.
     """
     rts, training = run.rts, run.training
-    metadata = party_metadata(party_settings(party_identity(rts, run.related), ctx.stack_dir, run.key_file))
+    settings = party_settings(party_identity(rts, run.related), ctx.stack_dir, run.key_file)
+    metadata = party_metadata(settings, handler_config(settings.data_handler_info, settings.path(".")))
     document = session.retried(lambda client: client.training.get_details(training.id, _internal=True), f"reading {training.address}")
     fusion_type = ((document.get("entity") or {}).get("federated_learning") or {}).get("fusion_type")
     _check_runtime(fusion_type)
