@@ -11,12 +11,17 @@ import click
 from rich.text import Text
 
 from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
+from fldecl.core import generate as generation
+from fldecl.core.contract import Selection
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
 from fldecl.core.lock import stack_lock
 from fldecl.core.plan import Plan
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
+from fldecl.core.yaml_source import iter_manifest_files
+from fldecl.kinds import new_stack
+from fldecl.render.manifests import generation_report, manifest_files
 from fldecl.render.plan_markdown import plan_markdown
 from fldecl.render.plan_text import print_plan as print_text
 from fldecl.render.state_text import print_outputs, print_state
@@ -185,9 +190,39 @@ def graph(stack_dir: Path) -> None:
 
 
 @guarded
-def import_resource(address: str, resource_id: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+def import_resource(address: str | None, resource_id: str | None, stack_dir: Path, backend: str | None, lock_timeout: float,
+                    selection_given: bool) -> None:
+    if selection_given:
+        fail("--tag and --id choose what --generate-into writes manifests for; to import one resource: fldecl import KIND/NAME ID")
+    if address is None or resource_id is None:
+        fail("say what to import: fldecl import KIND/NAME ID [STACK_DIR] (or write the manifests first with --generate-into DIR)")
     stack = load(stack_dir, backend)
     with stack_lock(stack.state_dir, "import", lock_timeout):
         adopted = reconciler(stack).adopt(address, resource_id)
     console().print(f"[green]Imported {address}[/green] (id {adopted.id}); it now carries the tag {stack.owner_tag}. "
                     "Run `fldecl plan` to see how it differs from its manifest.")
+
+
+@guarded
+def generate_manifests(directory: Path, stray: str | None, backend: str | None, tags: list[str], ids: list[str]) -> None:
+    if stray is not None:
+        fail(f"--generate-into writes a whole stack: leave out {stray!r}, and choose what to read with --tag or --id")
+    if not tags and not ids:
+        fail("say what to read from the backend: --tag TAG (e.g. wml_fl_fhe_nb_example) or --id ID, each repeatable")
+    with generation.new_directory(directory):
+        new = not any(iter_manifest_files(directory))
+        stack = new_stack(directory, backend or "wml", tags) if new else load(directory, backend)
+        generated = generation.generate(stack, reconciler(stack).discover(Selection(tuple(tags), tuple(ids))))
+        if not generated.manifests:
+            fail(f"the {stack.backend} backend holds nothing new with {' or '.join([*tags, *ids])}" +
+                 "".join(f"; {note}" for note in generated.skipped))
+        stack_manifest = generation.stack_document(stack.name, stack.backend, tags) if new else None
+        files = manifest_files(generated, stack_manifest, f"the {stack.backend} backend")
+        written = generation.write_files(directory, files)
+        try:
+            load(directory, backend)
+        except StackInvalid:
+            generation.remove(written)
+            raise
+    for line in generation_report(generated, list(files), str(directory)):
+        console().print(Text(scrub(line)))

@@ -156,21 +156,35 @@ def graph(stack_dir: Path) -> None:
 
 
 @main.command(name="import")
-@click.argument("address", metavar="KIND/NAME")
-@click.argument("resource_id", metavar="ID")
+@click.argument("address", metavar="[KIND/NAME", required=False)
+@click.argument("resource_id", metavar="ID]", required=False)
 @STACK_DIR
 @BACKEND
 @LOCK_TIMEOUT
-def import_(address: str, resource_id: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+@click.option("--generate-into", "generate_into", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Instead: write manifests for what the backend holds (by --tag or --id) into DIR, and print the imports to run.")
+@click.option("--tag", "tags", multiple=True, help="With --generate-into: the resources carrying this tag. Repeatable.")
+@click.option("--id", "ids", multiple=True, metavar="ID",
+              help="With --generate-into: this resource; a training's id brings its model and parties. Repeatable.")
+def import_(address: str | None, resource_id: str | None, stack_dir: Path, backend: str | None, lock_timeout: float,
+            generate_into: Path | None, tags: tuple[str, ...], ids: tuple[str, ...]) -> None:
     """Adopt an existing resource (e.g. one the notebook made) by tagging it as the stack's.
 
     The resource must be declared in the manifests; it is not recreated. The next plan shows how
     it differs from its manifest. For certificates and data splits, ID is ignored: the declared
     files are inspected and recorded.
+
+    With --generate-into DIR, the manifests are written for you: the models and remote training
+    systems the backend holds with a --tag (or an --id), and, for reference, the trainings that use
+    them; a model's stored content is written beside them. Run the imports it prints, and `fldecl
+    plan DIR` shows no changes.
     """
     from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
-    commands.import_resource(address, resource_id, stack_dir, backend, lock_timeout)
+    if generate_into is not None:
+        commands.generate_manifests(generate_into, address, backend, list(tags), list(ids))
+    else:
+        commands.import_resource(address, resource_id, stack_dir, backend, lock_timeout, bool(tags or ids))
 
 
 @main.group()

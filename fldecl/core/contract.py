@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fldecl.core.errors import ProviderError
 
@@ -219,6 +219,38 @@ class ResourceType(Protocol):
         at creation and can verify now (the manifest name; a model's content hash, computed from
         its stored content) is recorded, so an import of what the manifest declares plans clean.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Resources to discover (``fldecl import --generate-into``): those with any of ``tags``, and those with one of ``ids``."""
+
+    tags: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+
+
+@dataclass
+class Found:
+    """A resource discovered in the backend, to be written as a manifest.
+
+    ``observed.name`` is its backend name and ``observed.attributes`` are in the manifests'
+    terms (references as ids); ``content`` is a model's stored content. ``why_not_importable``
+    says why the backend cannot take it under management, if it cannot: its manifest is then
+    written for reference only.
+    """
+
+    observed: Observed
+    content: bytes | None = None
+    why_not_importable: str = ""
+
+
+@runtime_checkable
+class Discoverable(Protocol):
+    """A resource type that can find what exists in the backend, owned or not, for generated manifests."""
+
+    def discover(self, selection: Selection, ctx: ProviderContext) -> list[Found]:
+        """The resources of this kind with any of ``selection.tags`` or one of ``selection.ids`` (read only)."""
         ...
 
 

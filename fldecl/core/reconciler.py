@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
-from fldecl.core.contract import Observed, PartyKit, PartyRun, ProviderContext, Providers, Reading
+from fldecl.core.contract import Discoverable, Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Reading, Selection
 from fldecl.core.errors import PlanError
+from fldecl.core.generate import referenced_ids
 from fldecl.core.plan import Plan, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
@@ -58,6 +59,25 @@ class Reconciler:
             raise PlanError(f"{address} is already managed by this stack (id {current[address].id})")
         desired = build_desired(self.stack, address, current)
         return self.providers.resources[desired.kind].adopt(resource_id, desired, self.ctx)
+
+    def discover(self, selection: Selection) -> list[Found]:
+        """What the backend holds with the selection's tags or ids, and what that refers to (a training's model
+        and parties), read only. An id given that no kind has is an error."""
+        found: dict[str, Found] = {}
+        given, asked = set(selection.ids), set(selection.ids)
+        while selection.tags or selection.ids:
+            for kind in kinds():
+                resource_type = self.providers.resources.get(kind)
+                if isinstance(resource_type, Discoverable):
+                    for item in resource_type.discover(selection, self.ctx):
+                        found.setdefault(item.observed.id, item)
+            referenced = referenced_ids(found.values()) - set(found) - asked
+            asked |= referenced
+            selection = Selection(ids=tuple(sorted(referenced)))
+        unknown = sorted(given - set(found))
+        if unknown:
+            raise PlanError(f"the {self.stack.backend} backend holds no resource with the id {', '.join(unknown)}")
+        return list(found.values())
 
     def owned(self, address: str) -> Observed:
         """The resource the stack owns at ``address``, or an error that says how to make it."""

@@ -52,12 +52,29 @@ Derivation = Callable[[dict[str, Any], "Stack"], None]
 """Adds the fields fldecl computes (a content hash, a fingerprint, a default) to a declaration's attributes."""
 
 
+@dataclass
+class GeneratedSpec:
+    """A manifest's spec written from what a backend holds, and the files it names (path in the stack -> bytes).
+
+    A non-empty ``why`` says why it cannot be managed as it is: it is written for reference only.
+    """
+
+    spec: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    why: str = ""
+
+
+FromBackend = Callable[[dict[str, Any], str, "bytes | None"], GeneratedSpec]
+"""Completes a discovered resource's spec (references already names) given its manifest name and stored content."""
+
+
 @dataclass(frozen=True)
 class Kind:
     """What a kind adds to its JSON Schema.
 
     ``rules`` apply on every backend, ``backend_rules[backend]`` only on that one (what it cannot
-    run); ``derive`` computes attributes; ``immutable`` means any change replaces the resource.
+    run); ``derive`` computes attributes; ``immutable`` means any change replaces the resource;
+    ``from_backend`` completes the manifest generated for one found in a backend.
     """
 
     name: str
@@ -65,6 +82,7 @@ class Kind:
     backend_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
     derive: Derivation | None = None
     immutable: bool = False
+    from_backend: FromBackend | None = None
 
 
 KindTable = Mapping[str, Kind]

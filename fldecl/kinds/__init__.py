@@ -8,10 +8,11 @@ tests use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fldecl.core import manifest
+from fldecl.core.generate import manifest_name
 from fldecl.core.stack import KindTable, Stack
 from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.kinds.data_split import DATA_SPLIT
@@ -28,3 +29,9 @@ def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_ov
     WML's credentials are always sensitive (:mod:`fldecl.variables`).
     """
     return manifest.load_stack(directory, KINDS, env, backend_override, CREDENTIAL_VARIABLES)
+
+
+def new_stack(directory: Path, backend: str, tags: Sequence[str]) -> Stack:
+    """A stack with no manifests yet, for manifests about to be generated into ``directory``."""
+    return Stack(manifest_name(directory.resolve().name), directory.resolve(), backend, list(tags), KINDS,
+                 sensitive_variables=frozenset(CREDENTIAL_VARIABLES))

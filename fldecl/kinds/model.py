@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fldecl.core.diagnostics import Diagnostics
-from fldecl.core.stack import Declaration, Kind, Stack
-from fldecl.models import ModelError, content_hash, model_file_of, zip_member_problem
+from fldecl.core.stack import Declaration, GeneratedSpec, Kind, Stack
+from fldecl.models import ModelError, content_hash, default_model_file, model_file_of, zip_member_problem, zip_members
 
 
 def _content_hash(attributes: dict[str, Any], stack: Stack) -> None:
@@ -44,4 +44,25 @@ def _zip_holds_the_model_file(decl: Declaration, stack: Stack, diagnostics: Diag
         diagnostics.error(problem.replace(str(path), zip_file), decl.locate(field), "spec." + ".".join(field))
 
 
-MODEL = Kind("Model", rules=(_architecture_fits_type, _zip_holds_the_model_file), derive=_content_hash)
+def _from_backend(spec: dict[str, Any], name: str, content: bytes | None) -> GeneratedSpec:
+    """A model found in a backend: its stored content becomes the zip its manifest names, beside the manifest.
+
+    A model fldecl made from a declared architecture, or stored from a training, keeps that source.
+    """
+    source = spec.get("source") or {}
+    if "architecture" in source or "training" in source:
+        return GeneratedSpec(spec)
+    if content is None:
+        return GeneratedSpec(spec, why="the backend holds no content for it")
+    zip_file = f"models/{name}.zip"
+    members = zip_members(content)
+    spec = {**spec, "source": {"zip_file": zip_file}}
+    if "model_file" not in spec:
+        default = default_model_file(spec["type"])
+        if default not in members and len(members) != 1:
+            return GeneratedSpec(spec, why=f"its zip holds {', '.join(members) or 'nothing'}; say which file is the model with model_file")
+        spec["model_file"] = default if default in members else members[0]
+    return GeneratedSpec(spec, {zip_file: content})
+
+
+MODEL = Kind("Model", rules=(_architecture_fits_type, _zip_holds_the_model_file), derive=_content_hash, from_backend=_from_backend)

@@ -43,6 +43,15 @@ def read_member(zip_bytes: bytes, name: str, origin: str) -> bytes:
         raise ModelError(f"{origin} is not a valid zip file: {error}") from error
 
 
+def zip_members(zip_bytes: bytes) -> list[str]:
+    """The names in a zip (none for bytes that are not a zip)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            return archive.namelist()
+    except zipfile.BadZipFile:
+        return []
+
+
 def zip_member_problem(path: Path, name: str) -> str | None:
     """Why the zip at ``path`` cannot serve ``name`` (not a zip, or no such file at its root), else None.
 

@@ -62,9 +62,14 @@ def source_kind(spec: dict) -> str:
     return next(iter(source))
 
 
+def default_model_file(model_type: str) -> str | None:
+    """The file name a model of ``model_type`` has inside its zip when its manifest names none (None: it must name one)."""
+    return DEFAULT_MODEL_FILES.get(framework_of(model_type))
+
+
 def model_file_of(spec: dict) -> str | None:
     """The file inside the zip that holds the model: the spec's, else the framework's default."""
-    model_file = spec.get("model_file") or DEFAULT_MODEL_FILES.get(framework_of(spec["type"]))
+    model_file = spec.get("model_file") or default_model_file(spec["type"])
     if model_file is not None:
         path = PurePosixPath(model_file)
         if path.is_absolute() or ".." in path.parts or str(path) == ".":

@@ -7,13 +7,14 @@ interrupted create is recognised by the training it came from.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import Desired, Found, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.models import ModelError, build_zip, stored_content_hash
 from fldecl.providers.wml import mapping
@@ -42,6 +43,14 @@ class Models(TaggableResources):
 
     def attributes(self, document: Document) -> dict[str, Any]:
         return mapping.model_attributes(document)
+
+    def found(self, document: Document) -> Found:
+        """A discovered model, its spec by name, with its stored content to write beside its manifest."""
+        found = super().found(document)
+        found.observed.attributes = self.specs.named(found.observed.attributes)
+        with contextlib.suppress(NotFoundError):  # no content stored: the manifest cannot say where it comes from
+            found.content = self.download(found.observed.id, f"reading the content of the model {found.observed.name!r}")
+        return found
 
     def make(self, desired: Desired, ctx: ProviderContext) -> Document:
         meta = self._meta(desired)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, Reading, Unowned
+from fldecl.core.contract import Desired, Found, Observed, ProviderContext, Reading, Selection, Unowned
 from fldecl.core.errors import NotFoundError, TransientError
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.connection import WmlSession
@@ -62,11 +62,33 @@ class WmlResources(ABC):
         with contextlib.suppress(NotFoundError):  # gone already: an earlier attempt whose answer was lost
             self.session.call(lambda client: self.delete_document(client, current.id), f"deleting {current.address}")
 
+    def discover(self, selection: Selection, ctx: ProviderContext) -> list[Found]:
+        """Documents with one of the tags (one list per tag) or one of the ids (one read each; other kinds' ids are skipped)."""
+        documents: dict[str, Document] = {}
+        for tag in selection.tags:
+            listed = self.session.retried(lambda client, tag=tag: self.list_documents(client, tag), f"listing {self.kind} resources")
+            documents.update((d["metadata"]["id"], d) for d in listed if tag in (d["metadata"].get("tags") or []))
+        for resource_id in selection.ids:
+            if resource_id not in documents:
+                with contextlib.suppress(NotFoundError):
+                    documents[resource_id] = self.session.retried(lambda client, rid=resource_id: self.get_document(client, rid),
+                                                                  f"reading {self.kind} {resource_id}")
+        return [self.found(document) for document in documents.values()]
+
+    def found(self, document: Document) -> Found:
+        """A discovered document, known by its WML name."""
+        observed = self.observe(document)
+        observed.name = document["metadata"].get("name") or observed.id
+        return Found(observed)
+
     # What subclasses define or refine
 
     @abstractmethod
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         """Every document of this kind in the project (filtered by ``tag`` where WML can)."""
+
+    @abstractmethod
+    def get_document(self, client: Any, resource_id: str) -> Document: ...
 
     @abstractmethod
     def delete_document(self, client: Any, resource_id: str) -> None: ...
@@ -122,9 +144,6 @@ class WmlResources(ABC):
 
 class TaggableResources(WmlResources):
     """Kinds WML lets fldecl change after creation (models, remote training systems): update and adopt."""
-
-    @abstractmethod
-    def get_document(self, client: Any, resource_id: str) -> Document: ...
 
     @abstractmethod
     def update_document(self, client: Any, resource_id: str, changes: dict[str, Any]) -> Document: ...

@@ -35,6 +35,22 @@ class Specifications:
         return {"id": spec_id, "name": name}
 
 
+    def named(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """``attributes`` with each spec held by id only written by its name, as a manifest names it."""
+        return {**attributes, **{field: {"name": self.name_of(field, attributes[field]["id"])} for field in _COLLECTIONS
+                                 if set(attributes.get(field) or {}) == {"id"}}}
+
+    def name_of(self, field: str, spec_id: str) -> str:
+        """The name of a software/hardware spec WML holds by id (remembered, so resolving it back costs nothing)."""
+        collection = _COLLECTIONS[field]
+        details = self.session.retried(lambda client: getattr(client, collection).get_details(spec_id),
+                                       f"reading the {field.replace('_', ' ')} {spec_id}")
+        name = str(details["metadata"]["name"])
+        with self._lock:
+            self._ids[(collection, name)] = spec_id
+        return name
+
+
 def _spec_id(specifications: Any, name: str, label: str) -> str:
     found = specifications.get_id_by_name(name)
     if found is None:  # the hardware lookup answers None for any failed request

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fldecl.core.contract import Desired, Endpoint, Observed, ProviderContext, TrainingProgress
+from fldecl.core.contract import Desired, Endpoint, Found, Observed, ProviderContext, TrainingProgress
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.resources import Document, WmlResources
 from fldecl.vocabulary import ACCEPTING_PARTIES, COMPLETED, REPLACED_STATES, TERMINAL_STATES
 
 FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.5, 10.0
+IMPORT_REFUSAL = "WML cannot add tags to an existing training, so it cannot be imported"
 
 
 class Trainings(WmlResources):
@@ -24,8 +25,18 @@ class Trainings(WmlResources):
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])
 
+    def get_document(self, client: Any, resource_id: str) -> Document:
+        return dict(client.training.get_details(resource_id, _internal=True))
+
     def delete_document(self, client: Any, resource_id: str) -> None:
         client.training.cancel(resource_id, hard_delete=True)
+
+    def found(self, document: Document) -> Found:
+        """A training is read for what it names (its model and parties) and written for reference: it cannot be imported."""
+        found = super().found(document)
+        found.observed.attributes = self.specs.named(found.observed.attributes)
+        found.why_not_importable = IMPORT_REFUSAL
+        return found
 
     def attributes(self, document: Document) -> dict[str, Any]:
         return mapping.training_attributes(document)
@@ -68,11 +79,10 @@ class Trainings(WmlResources):
         raise ProviderError("a training cannot change in place; it is replaced")
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        raise ProviderError("WML cannot add tags to an existing training, so it cannot be imported; "
-                            "let `fldecl apply` start the training instead")
+        raise ProviderError(f"{IMPORT_REFUSAL}; let `fldecl apply` start the training instead")
 
     def get(self, training_id: str, what: str) -> Document:
-        return self.session.retried(lambda client: dict(client.training.get_details(training_id, _internal=True)), what)
+        return self.session.retried(lambda client: self.get_document(client, training_id), what)
 
     def follow(self, training_id: str, address: str, ctx: ProviderContext) -> Document:
         """Poll a training until it ends, reporting each new state and round (polls slow down over time)."""
