@@ -179,7 +179,7 @@ def output(stack_dir: Path, backend: str | None, as_json: bool, address: str | N
         return
     observed = reconciler(stack).observe()
     if as_json:
-        click.echo(json.dumps({obs.address: obs.id for obs in observed}, indent=2))
+        click.echo(json.dumps({obs.address: obs.id for obs in observed}, indent=2, sort_keys=True))
     else:
         print_outputs(observed, console())
 

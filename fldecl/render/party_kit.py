@@ -33,7 +33,7 @@ def kit_document(kit: PartyKit) -> dict[str, Any]:
 
 def _python(kit: PartyKit) -> str:
     metadata = _literal(kit.party_metadata, 0)
-    lines = [f"# Party {kit.party} of Training/{kit.training} (from `fldecl party config {kit.party} --format python`).",
+    lines = [f"# Party {kit.party} of Training/{kit.training}, from `fldecl party config`.",
              "# IBM's party notebook runs, with its own signed-in wml_client:",
              "#   party = wml_client.remote_training_systems.create_party(rts_id, party_metadata)",
              "#   party.run(aggregator_id=training_id, asynchronous=False)"]

@@ -44,7 +44,7 @@ def _state_row(stack: Stack, obs: Observed) -> tuple[str, str, str, str]:
 
 def print_outputs(observed: list[Observed], console: Console) -> None:
     """``fldecl output``: each owned resource's id, as ``KIND/NAME = "id"``, what a party or a script needs."""
-    for obs in observed:
+    for obs in sorted(observed, key=lambda o: o.address):
         console.print(Text(f"{obs.address} = {json.dumps(obs.id)}"))
 
 
