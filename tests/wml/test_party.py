@@ -10,6 +10,7 @@ import pytest
 from fldecl.core.contract import Observed, PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.core.stack import Stack
+from fldecl.data.handlers import handler_config
 from fldecl.kinds import load_stack
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import Credentials, WmlSession
@@ -18,7 +19,8 @@ from fldecl.providers.wml.party import CRYPTO_EXTRA, CRYPTO_LIBRARY, RUNTIME_EXT
 
 def metadata_of(rts: Observed, certificate: Observed, authority: Observed, root: Any) -> dict[str, Any]:
     related = {obs.id: obs for obs in (rts, certificate, authority)}
-    return party_metadata(party_settings(party_identity(rts, related), root))
+    settings = party_settings(party_identity(rts, related), root)
+    return party_metadata(settings, handler_config(settings.data_handler_info, settings.path(".")))
 
 
 class Silent:
