@@ -14,7 +14,6 @@ from fldecl.cli.session import console, fail, guarded, is_interactive, load, pri
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
-from fldecl.core.lock import stack_lock
 from fldecl.core.plan import Plan
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.render.plan_markdown import plan_markdown
@@ -104,7 +103,7 @@ def _run(stack: Any, operation: str, auto_approve: bool, parallelism: int, lock_
 
     out = console()
     rec = reconciler(stack, wait=wait, options=options)
-    with stack_lock(stack.state_dir, operation, lock_timeout):
+    with rec.locked(operation, lock_timeout):
         the_plan = make_plan(rec)
         print_plan(the_plan, "text")
         if not the_plan.has_changes:
@@ -143,6 +142,9 @@ class StepPrinter:
     def step_started(self, step: tuple[str, str]) -> None:
         self.out.print(Text(f"{step[1]}: {self.VERBS[step[0]][0]}..."))
 
+    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None:
+        self.out.print(Text(f"{step[1]}: attempt {attempt} failed ({message}); retrying in {delay:.1f}s", style="yellow"))
+
     def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
         noun = self.VERBS[step[0]][1]
         if outcome == "ok":
@@ -174,7 +176,13 @@ def graph(stack_dir: Path) -> None:
 @guarded
 def import_resource(address: str, resource_id: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
     stack = load(stack_dir, backend)
-    with stack_lock(stack.state_dir, "import", lock_timeout):
-        adopted = reconciler(stack).adopt(address, resource_id)
+    rec = reconciler(stack)
+    with rec.locked("import", lock_timeout):
+        adopted = rec.adopt(address, resource_id)
     console().print(f"[green]Imported {address}[/green] (id {adopted.id}); it now carries the tag {stack.owner_tag}. "
                     "Run `fldecl plan` to see how it differs from its manifest.")
+
+
+@guarded
+def force_unlock(lock_id: str, stack_dir: Path, backend: str | None) -> None:
+    console().print(reconciler(load(stack_dir, backend)).force_unlock(lock_id))

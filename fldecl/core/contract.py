@@ -11,13 +11,15 @@ Ownership follows Kubernetes labels: every resource a provider creates carries t
 ownership tags *in the create call itself*, and ``read`` returns only resources that carry the
 ownership tag, so nothing that the stack does not own is ever planned, changed or deleted.
 
-Besides resources, a backend runs a party of one of its trainings (``fldecl party run``): the
-CLI asks the reconciler, which hands the backend a :class:`PartyRun` of observed resources.
+Besides resources, a :class:`Backend` holds the stack's lock where every runner sees it, and runs
+a party of one of its trainings (``fldecl party run``): the CLI asks the reconciler, which hands
+the backend a :class:`PartyRun` of observed resources.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -206,20 +208,32 @@ class PartyRun:
         return found
 
 
-class PartyRunner(Protocol):
-    """A backend's way of running one party of its trainings on this machine, until the training ends."""
+class Backend(Protocol):
+    """What a backend does besides its resource types: hold the stack's lock, and run a party."""
 
-    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None: ...
+    def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
+        """Hold the stack's lock where every runner of this stack can see it, for ``operation`` (apply,
+        destroy, import); wait up to ``timeout`` seconds for another holder, then raise
+        :class:`~fldecl.core.errors.LockBusy` naming it and how to break it if it died."""
+        ...
+
+    def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
+        """Break the lock ``lock_id`` a dead run left (``fldecl force-unlock``); says what was broken."""
+        ...
+
+    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
+        """Run one party of a training on this machine, until the training ends."""
+        ...
 
 
 @dataclass(frozen=True)
 class Providers:
-    """What the reconciler is given: one resource type per kind, and the backend that runs parties.
+    """What the reconciler is given: one resource type per kind, and the stack's backend.
 
     ``calls`` counts the backend requests made so far (benchmarks and tests check that reading a
     stack costs one request per kind and page).
     """
 
     resources: Mapping[str, ResourceType]
-    parties: PartyRunner
+    backend: Backend
     calls: Callable[[], int] = lambda: 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
@@ -66,4 +67,11 @@ class Reconciler:
                 raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
         related = {o.id: o for o in observed.values()}
         run = PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file)
-        self.providers.parties.run_party(run, self.ctx)
+        self.providers.backend.run_party(run, self.ctx)
+
+    def locked(self, operation: str, timeout: float = 0.0) -> AbstractContextManager[None]:
+        """The stack's lock for ``operation``, held by the backend so that two runners never both write."""
+        return self.providers.backend.lock(operation, timeout, self.ctx)
+
+    def force_unlock(self, lock_id: str) -> str:
+        return self.providers.backend.force_unlock(lock_id, self.ctx)
