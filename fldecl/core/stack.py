@@ -18,6 +18,7 @@ from fldecl.core.yaml_source import FieldPath, SourceDocument
 
 API_VERSION = "fldecl/v1"
 OWNER_TAG_PREFIX = "fldecl.stack."
+STATE_DIRECTORY = ".fldecl"
 
 
 @dataclass
@@ -86,7 +87,7 @@ class Stack:
 
     @property
     def state_dir(self) -> Path:
-        return self.directory / ".fldecl"
+        return self.directory / STATE_DIRECTORY
 
     def kind(self, name: str) -> Kind:
         """The behaviour of kind ``name``: its schema alone when no module adds to it."""

@@ -1,22 +1,24 @@
 """Model artifacts in WML's zip layout: hash, build, load, and parameter access.
 
-Importing this package is cheap: torch and scikit-learn are imported only by the functions that
-build or load a model of that framework.
+Names are imported on first use (:mod:`fldecl.lazy`), and torch and scikit-learn only by the
+functions that build or load a model of that framework: a plan hashes a model's declaration
+without either.
 """
 
-from fldecl.models.artifacts import build_zip, load_model
-from fldecl.models.errors import ModelError, ModelTrustError
-from fldecl.models.parameters import get_parameters, set_parameters
-from fldecl.models.spec import content_hash, framework_of, model_file_of
+from __future__ import annotations
 
-__all__ = [
-    "ModelError",
-    "ModelTrustError",
-    "build_zip",
-    "content_hash",
-    "framework_of",
-    "get_parameters",
-    "load_model",
-    "model_file_of",
-    "set_parameters",
-]
+from fldecl.lazy import lazy_exports
+
+_EXPORTS = {
+    "build_zip": "fldecl.models.artifacts",
+    "load_model": "fldecl.models.artifacts",
+    "ModelError": "fldecl.models.errors",
+    "ModelTrustError": "fldecl.models.errors",
+    "get_parameters": "fldecl.models.parameters",
+    "set_parameters": "fldecl.models.parameters",
+    "content_hash": "fldecl.models.spec",
+    "framework_of": "fldecl.models.spec",
+    "model_file_of": "fldecl.models.spec",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -14,8 +14,8 @@ from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
 
 T = TypeVar("T")
-#: The digest of the key file whose (costly) consistency check last passed, in the record.
-CHECKED_KEY = "checked_key_sha256"
+#: The last inspection of the record's files (their digests and facts), so unchanged files are not parsed again.
+INSPECTION = "inspection"
 
 
 class _Certificates(WorkspaceRecords):
@@ -41,14 +41,14 @@ class _Certificates(WorkspaceRecords):
     def observe(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
         attributes = record.attributes
         key_file = attributes.get("key_file")
-        checked = record.entity.get(CHECKED_KEY)
+        recorded = record.entity.get(INSPECTION)
         try:
-            facts = pki.inspect(ctx.stack_dir / attributes["cert_file"], ctx.stack_dir / key_file if key_file else None, ca_cert,
-                                checked_key_sha256=checked)
+            facts, inspection = pki.inspect_unless_recorded(ctx.stack_dir / attributes["cert_file"],
+                                                            ctx.stack_dir / key_file if key_file else None, ca_cert, recorded)
         except pki.PKIError as exc:
             return record.observed(status="missing", replace_reason=str(exc))
-        if facts.key_sha256 != checked:  # a new key file passed the full check: later plans need not repeat it
-            self.store.update(record.id, entity=_entity(facts))
+        if inspection is not recorded:  # the files changed, or were never inspected where they are read
+            self.store.update(record.id, entity={**facts.to_dict(), INSPECTION: inspection})
         status = f"valid until {facts.not_after:%Y-%m-%d} ({int(facts.days_left())} days)"
         return record.observed(status=status, replace_reason=_replace_reason(record, facts), document=facts.to_dict())
 
@@ -97,7 +97,8 @@ class PartyCertificates(_Certificates):
 
 
 def _entity(facts: pki.CertFacts) -> dict[str, object]:
-    return {**facts.to_dict(), CHECKED_KEY: facts.key_sha256}
+    """What a create records: the facts, and their record (its key check counts for the first read)."""
+    return {**facts.to_dict(), INSPECTION: {"inputs": None, "facts": facts.to_record()}}
 
 
 def _replace_reason(record: Record, facts: pki.CertFacts) -> str | None:
