@@ -65,7 +65,7 @@ def terraform_plans(sizes: list[int], repeats: int, root: Path) -> dict[int, flo
         quiet = {"TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
         run([terraform, "init", "-input=false"], directory, quiet)
         run([terraform, "apply", "-auto-approve", "-input=false"], directory, quiet)
-        figures[size] = median_of(repeats, lambda directory=directory: run(
+        figures[size] = median_of(repeats, lambda directory=directory, quiet=quiet: run(
             [terraform, "plan", "-input=false", "-detailed-exitcode"], directory, quiet))
     return figures
 
