@@ -175,6 +175,17 @@ class ResourceType(Protocol):
         """Delete an owned resource (the core never passes one without the ownership tag)."""
         ...
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        """A declared resource the stack has no record of, found where the manifests put it, or None.
+
+        For resources that *are* their declared files (a CA's key and certificate at the declared
+        paths): after a lost or fresh record they are recorded and used, never silently replaced.
+        What was found but cannot be used comes back with a ``replace_reason``, so the plan shows
+        the replacement and why, and apply asks for approval first. Backends whose resources are
+        found only by tag return None.
+        """
+        ...
+
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         """Take an existing resource under management (``fldecl import``): add ``desired.tags``.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
 from fldecl.core.contract import Observed, PartyRun, ProviderContext, Providers
 from fldecl.core.errors import PlanError
+from fldecl.core.graph import declared_graph
 from fldecl.core.plan import Plan, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
@@ -29,6 +30,7 @@ class Reconciler:
         self.retry = RetryPolicy()
 
     def observe(self) -> list[Observed]:
+        """What the stack owns: each kind read once."""
         observed: list[Observed] = []
         for kind in kinds():
             resource_type = self.providers.resources.get(kind)
@@ -37,8 +39,28 @@ class Reconciler:
                 observed.extend(o for o in found if self.ctx.owner_tag in o.tags)
         return observed
 
+    def _discovered(self, observed: list[Observed]) -> list[Observed]:
+        """Declared resources missing from ``observed`` that their resource type finds (in dependency order,
+        so a certificate is looked for with its CA known). Only a plan to make the stack looks: what a
+        destroy left behind on purpose (key files) is found again by the next apply, not by ``show``."""
+        current = {o.address: o for o in observed}
+        found = []
+        for address in declared_graph(self.stack).order():
+            decl = self.stack.declarations[address]
+            resource_type = self.providers.resources.get(decl.kind)
+            if address in current or resource_type is None or not decl.schema_valid:
+                continue
+            discovered = resource_type.discover(build_desired(self.stack, address, current), self.ctx)
+            if discovered is not None:
+                current[address] = discovered
+                found.append(discovered)
+        return found
+
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
-        return make_plan(self.stack, self.observe(), destroy=destroy, targets=targets, replace=replace)
+        observed = self.observe()
+        if not destroy:
+            observed += self._discovered(observed)
+        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace)
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
         return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, parallelism, self.retry).run()

@@ -77,6 +77,9 @@ class MemoryResourceType:
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         return self.provider.adopt(resource_id, desired, ctx)
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None
+
 
 class Silent:
     def step_started(self, step: tuple[str, str]) -> None: ...

@@ -135,3 +135,40 @@ def test_a_changed_key_file_gets_the_full_check_again(stack: Path) -> None:
     finally:
         key_file.write_bytes(original)
     assert reasons(stack)["PartyCertificate/party-1"][0] == ["no-op"]
+
+
+def test_a_lost_store_finds_the_keys_where_they_are_and_plans_nothing_for_the_pki(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    keys = {path: path.read_bytes() for path in (stack / "pki").iterdir()}
+    (stack / ".fldecl" / "workspace.db").unlink()
+    plan = reasons(stack)
+    assert plan["CertificateAuthority/issuer"][0] == ["no-op"] and plan["PartyCertificate/party-1"][0] == ["no-op"]
+    assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0
+    assert {path: path.read_bytes() for path in (stack / "pki").iterdir()} == keys
+
+
+def test_a_valid_ca_made_before_the_first_apply_is_used(tmp_path: Path) -> None:
+    from fldecl.pki import Subject, create_ca
+
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    create_ca(Subject(common_name="test issuer"), 1000, stack / "pki" / "ca-key.pem", stack / "pki" / "ca-cert.pem")
+    ca_key = (stack / "pki" / "ca-key.pem").read_bytes()
+    plan = reasons(stack)
+    assert plan["CertificateAuthority/issuer"][0] == ["no-op"] and plan["PartyCertificate/party-1"][0] == ["create"]
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    assert (stack / "pki" / "ca-key.pem").read_bytes() == ca_key
+    assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0
+
+
+def test_found_keys_that_cannot_be_used_are_shown_replaced_with_the_reason(tmp_path: Path) -> None:
+    from fldecl.pki import Subject, create_ca
+
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    create_ca(Subject(common_name="someone else's CA"), 1000, stack / "pki" / "ca-key.pem", stack / "pki" / "ca-cert.pem")
+    actions, why = reasons(stack)["CertificateAuthority/issuer"]
+    assert actions == ["delete", "create"]
+    assert why == ["the files found at pki/ca-key.pem, pki/ca-cert.pem cannot be used (its subject has "
+                   "common_name=\"someone else's CA\", not the declared 'test issuer'): apply makes new ones and sets these aside"]
+    refused = run_cli("apply", str(stack))
+    assert refused.returncode == 1 and "refusing to apply without approval" in refused.stderr

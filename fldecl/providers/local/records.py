@@ -20,6 +20,9 @@ class LocalRecords:
     def read(self, ctx: ProviderContext) -> list[Observed]:
         return [record.observed() for record in self.store.list(self.kind, ctx.owner_tag)]
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None  # the store is the local backend: what it has no record of does not exist
+
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         record = self.store.get(resource_id)
         if record is None or record.kind != desired.kind:

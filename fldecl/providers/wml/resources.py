@@ -47,6 +47,9 @@ class WmlResources(ABC):
             self._unsure.discard(desired.address)
         return self.created(document, desired, ctx)
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None  # WML resources are the stack's by tag; an untagged one is adopted with `fldecl import`
+
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
         with contextlib.suppress(NotFoundError):  # gone already: an earlier attempt whose answer was lost
             self.session.call(lambda client: self.delete_document(client, current.id), f"deleting {current.address}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ T = TypeVar("T")
 INSPECTION = "inspection"
 
 
-class _Certificates(WorkspaceRecords):
+class _Certificates(WorkspaceRecords, ABC):
     """What both kinds share: inspection on read, optional key-file deletion, import of existing files."""
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
@@ -37,6 +38,34 @@ class _Certificates(WorkspaceRecords):
         except pki.PKIError as exc:
             raise NotFoundError(f"cannot import {desired.address}: {exc}") from exc
         return self.record(desired, facts.fingerprint_sha256, _entity(facts)).observed()
+
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        """Key and certificate files at the declared paths that no record knows (a lost ``.fldecl/``, or
+        files made before the first apply): recorded and used if they pass every rule, chain to the
+        declared CA and carry the declared subject; else shown replaced, with why."""
+        spec = desired.attributes
+        cert_file = ctx.stack_dir / spec["cert_file"]
+        key_file = ctx.stack_dir / spec["key_file"] if spec.get("key_file") else None
+        if not cert_file.exists() or (key_file is not None and not key_file.exists()):
+            return None
+        found = ", ".join(str(path.relative_to(ctx.stack_dir)) for path in (key_file, cert_file) if path is not None)
+        try:
+            facts = pki.inspect(cert_file, key_file, self.authority_of(desired, ctx))
+        except pki.PKIError as exc:
+            problems, made_id = [str(exc)], f"found:{cert_file}"
+        else:
+            problems, made_id = facts.problems + _subject_problems(spec, facts), facts.fingerprint_sha256
+            if not problems:
+                record = self.record(desired, made_id, _entity(facts))
+                status = f"found at {found}; valid until {facts.not_after:%Y-%m-%d} ({int(facts.days_left())} days)"
+                return record.observed(status=status, document=facts.to_dict())
+        reason = f"the files found at {found} cannot be used ({'; '.join(problems)}): apply makes new ones and sets these aside"
+        return Observed(self.kind, desired.name, made_id, list(desired.tags), dict(spec), status="found, unusable",
+                        replace_reason=reason)
+
+    @abstractmethod
+    def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
+        """The CA certificate the resource's certificate must chain to."""
 
     def observe(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
         attributes = record.attributes
@@ -59,6 +88,9 @@ class CertificateAuthorities(_Certificates):
     def read(self, ctx: ProviderContext) -> list[Observed]:
         return [self.observe(record, ctx, None) for record in self.records(ctx)]
 
+    def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
+        return ctx.stack_dir / desired.attributes["cert_file"]  # a CA certificate is its own issuer
+
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
         key_file, cert_file = ctx.stack_dir / spec["key_file"], ctx.stack_dir / spec["cert_file"]
@@ -77,6 +109,10 @@ class PartyCertificates(_Certificates):
             issuer = authorities.get(record.attributes.get("issuer", ""))
             observed.append(self.observe(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if issuer else None))
         return observed
+
+    def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
+        issuer = desired.dependency(desired.attributes["issuer"])
+        return ctx.stack_dir / issuer.attributes["cert_file"] if issuer is not None else None
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
@@ -99,6 +135,15 @@ class PartyCertificates(_Certificates):
 def _entity(facts: pki.CertFacts) -> dict[str, object]:
     """What a create records: the facts, and their record (its key check counts for the first read)."""
     return {**facts.to_dict(), INSPECTION: {"inputs": None, "facts": facts.to_record()}}
+
+
+def _subject_problems(spec: dict[str, object], facts: pki.CertFacts) -> list[str]:
+    """How a found certificate's subject differs from the declared one (a CSR's subject is the party's own)."""
+    declared = spec.get("subject")
+    if spec.get("csr_file") or not isinstance(declared, dict):
+        return []
+    differing = sorted(key for key, value in declared.items() if facts.subject.get(key) != value)
+    return [f"its subject has {key}={facts.subject.get(key)!r}, not the declared {declared[key]!r}" for key in differing]
 
 
 def _replace_reason(record: Record, facts: pki.CertFacts) -> str | None:
