@@ -1,4 +1,14 @@
-"""Manifests the benchmarks generate: many remote training systems, written the way users write them."""
+"""Manifests the benchmarks generate, written the way users write them: many remote training
+systems, the example stack, and the example grown to many parties."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 RTS = """apiVersion: fldecl/v1
 kind: RemoteTrainingSystem
@@ -14,3 +24,50 @@ spec:
 def remote_training_systems(count: int) -> str:
     """``count`` RemoteTrainingSystem documents, Party_0 to Party_<count-1>, in one YAML stream."""
     return "---\n".join(RTS.format(i=i) for i in range(count))
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "manifests" / "mnist-fhe"
+
+
+def example_copy(directory: Path) -> Path:
+    """A fresh copy of the example stack (its manifests and handler, no state, no keys)."""
+    shutil.copytree(EXAMPLE, directory, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    return directory
+
+
+def consortium(directory: Path, parties: int) -> Path:
+    """The example grown to ``parties`` parties: a key and certificate each, one RTS each, all in the training.
+
+    Parties are ``launch: manual`` so a benchmark can start the training without running them.
+    """
+    stack = example_copy(directory)
+    documents = {path.name: list(yaml.safe_load_all(path.read_text())) for path in stack.glob("*.yaml")}
+    certificate, rts = documents["pki.yaml"][1], documents["rts.yaml"][0]
+    documents["pki.yaml"] = documents["pki.yaml"][:1] + [_party_certificate(certificate, i) for i in range(1, parties + 1)]
+    documents["rts.yaml"] = [_party(rts, i) for i in range(1, parties + 1)]
+    documents["data.yaml"][0]["spec"]["parties"] = parties
+    documents["data.yaml"][0]["spec"]["points_per_party"] = 20
+    remote = documents["training.yaml"][0]["spec"]["remote_training"]
+    remote["remote_training_systems"] = [{"name": f"Party_{i}", "required": False} for i in range(1, parties + 1)]
+    remote["quorum"] = 0.5
+    for name, docs in documents.items():
+        (stack / name).write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return stack
+
+
+def _party_certificate(template: dict[str, Any], index: int) -> dict[str, Any]:
+    document = copy.deepcopy(template)
+    document["metadata"]["name"] = f"party-{index}"
+    document["spec"].update(subject={"common_name": f"Party_{index}", "organization": "IBM"},
+                            key_file=f"pki/sb_asym_v1_{index}.pem", cert_file=f"pki/sb_cert_v1_{index}.pem")
+    return document
+
+
+def _party(template: dict[str, Any], index: int) -> dict[str, Any]:
+    document = copy.deepcopy(template)
+    document["metadata"]["name"] = f"Party_{index}"
+    document["spec"]["description"] = f"Party {index} of the consortium"
+    party = document["spec"]["party"]
+    party.update(certificate=f"party-{index}", launch="manual")
+    party["data_handler"]["info"] = {"npz_file": f"data/data_party_{index}.npz"}
+    return document

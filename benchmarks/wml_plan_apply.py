@@ -59,6 +59,9 @@ class Silent:
     def step_started(self, step: tuple[str, str]) -> None:
         pass
 
+    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None:
+        pass
+
     def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
         if outcome != "ok":
             raise SystemExit(f"{step[0]} {step[1]} {outcome}: {message}")

@@ -16,7 +16,6 @@ from fldecl.core.contract import Selection
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
-from fldecl.core.lock import stack_lock
 from fldecl.core.plan import Plan
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.core.yaml_source import iter_manifest_files
@@ -109,7 +108,7 @@ def _run(stack: Any, operation: str, auto_approve: bool, parallelism: int, lock_
 
     out = console()
     rec = reconciler(stack, wait=wait, options=options)
-    with stack_lock(stack.state_dir, operation, lock_timeout):
+    with rec.locked(operation, lock_timeout):
         the_plan = make_plan(rec)
         print_plan(the_plan, "text", str(stack.directory))
         if not the_plan.has_changes:
@@ -147,6 +146,9 @@ class StepPrinter:
 
     def step_started(self, step: tuple[str, str]) -> None:
         self.out.print(Text(f"{step[1]}: {self.VERBS[step[0]][0]}..."))
+
+    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None:
+        self.out.print(Text(f"{step[1]}: attempt {attempt} failed ({message}); retrying in {delay:.1f}s", style="yellow"))
 
     def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
         noun = self.VERBS[step[0]][1]
@@ -197,10 +199,16 @@ def import_resource(address: str | None, resource_id: str | None, stack_dir: Pat
     if address is None or resource_id is None:
         fail("say what to import: fldecl import KIND/NAME ID [STACK_DIR] (or write the manifests first with --generate-into DIR)")
     stack = load(stack_dir, backend)
-    with stack_lock(stack.state_dir, "import", lock_timeout):
-        adopted = reconciler(stack).adopt(address, resource_id)
+    rec = reconciler(stack)
+    with rec.locked("import", lock_timeout):
+        adopted = rec.adopt(address, resource_id)
     console().print(f"[green]Imported {address}[/green] (id {adopted.id}); it now carries the tag {stack.owner_tag}. "
                     "Run `fldecl plan` to see how it differs from its manifest.")
+
+
+@guarded
+def force_unlock(lock_id: str, stack_dir: Path, backend: str | None) -> None:
+    console().print(reconciler(load(stack_dir, backend)).force_unlock(lock_id))
 
 
 @guarded
@@ -212,7 +220,7 @@ def generate_manifests(directory: Path, stray: str | None, backend: str | None, 
     with generation.new_directory(directory):
         new = not any(iter_manifest_files(directory))
         stack = new_stack(directory, backend or "wml", tags) if new else load(directory, backend)
-        generated = generation.generate(stack, reconciler(stack).discover(Selection(tuple(tags), tuple(ids))))
+        generated = generation.generate(stack, reconciler(stack).search(Selection(tuple(tags), tuple(ids))))
         if not generated.manifests:
             fail(f"the {stack.backend} backend holds nothing new with {' or '.join([*tags, *ids])}" +
                  "".join(f"; {note}" for note in generated.skipped))

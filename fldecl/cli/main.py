@@ -187,6 +187,21 @@ def import_(address: str | None, resource_id: str | None, stack_dir: Path, backe
         commands.import_resource(address, resource_id, stack_dir, backend, lock_timeout, bool(tags or ids))
 
 
+@main.command(name="force-unlock")
+@click.argument("lock_id", metavar="LOCK_ID")
+@STACK_DIR
+@BACKEND
+def force_unlock(lock_id: str, stack_dir: Path, backend: str | None) -> None:
+    """Break the stack's lock that a run which died still holds (LOCK_ID is in the "locked by" error).
+
+    Only for a holder that is gone: breaking the lock of a run that is still working lets two
+    runs write at once. On WML a lease that stops heartbeating is given up by itself after a minute.
+    """
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
+
+    commands.force_unlock(lock_id, stack_dir, backend)
+
+
 @main.group()
 def party() -> None:
     """Run a party of a training by hand (another terminal, another machine), or hand a party its settings."""

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from fldecl.core.contract import ProviderContext, Reporter
 from fldecl.core.diagnostics import Diagnostics
-from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid
+from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid, StateError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
 from fldecl.kinds import load_stack
@@ -80,7 +80,7 @@ def user_errors() -> Iterator[None]:
     except StackInvalid as exc:
         print_diagnostics(exc.diagnostics, None)
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
-    except (PlanError, ProviderError, LockBusy) as exc:
+    except (PlanError, ProviderError, LockBusy, StateError) as exc:
         raise UserError(str(exc)) from None
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
         raise
@@ -116,10 +116,14 @@ def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = N
 
 def ensure_state_dir(state_dir: Path) -> None:
     """``.fldecl/`` holds state and never belongs in Git: it ignores itself."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     ignore = state_dir / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# fldecl's local state; never commit it\n*\n")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if not ignore.exists():
+            ignore.write_text("# fldecl's local state; never commit it\n*\n")
+    except OSError as exc:
+        raise StateError(f"cannot write fldecl's state directory {state_dir}: {exc.strerror or exc} "
+                         "(the stack directory must be writable: fldecl keeps its state in .fldecl/)") from None
 
 
 class LineReporter:

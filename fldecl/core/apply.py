@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from fldecl.core.attributes import desired_attributes
 from fldecl.core.contract import Desired, Observed, ProviderContext, ResourceType
-from fldecl.core.errors import ProviderError
+from fldecl.core.errors import ProviderError, TransientError
 from fldecl.core.graph import Graph, declared_graph, references
 from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, observed_graph, resolve_references
 from fldecl.core.retry import RetryPolicy, with_retries
@@ -28,7 +28,10 @@ Step = tuple[str, str]  # (operation, change key: the address, or address#id for
 
 
 class ApplyListener(Protocol):
+    """Told of each step as it runs: called from the worker threads, when the step really starts."""
+
     def step_started(self, step: Step) -> None: ...
+    def step_retrying(self, step: Step, message: str, attempt: int, delay: float) -> None: ...
     def step_finished(self, step: Step, outcome: str, message: str, seconds: float) -> None: ...
 
 
@@ -116,7 +119,6 @@ class Applier:
                         self.listener.step_finished(step, "skipped", skipped.message, 0.0)
                         sorter.done(step)
                         continue
-                    self.listener.step_started(step)
                     running[pool.submit(self._run_step, step)] = step
                 if not running:
                     continue
@@ -127,14 +129,24 @@ class Applier:
                     result.results.append(outcome)
                     if outcome.outcome != "ok":
                         failed.add(step)
-                    self.listener.step_finished(step, outcome.outcome, outcome.message, outcome.seconds)
                     sorter.done(step)
         return result
 
     def _run_step(self, step: Step) -> StepResult:
+        """One step in a worker thread, reported as it starts, retries and ends."""
+        self.listener.step_started(step)
+        outcome = self._attempt(step)
+        self.listener.step_finished(step, outcome.outcome, outcome.message, outcome.seconds)
+        return outcome
+
+    def _attempt(self, step: Step) -> StepResult:
         started = time.monotonic()
+
+        def retrying(error: TransientError, attempt: int, delay: float) -> None:
+            self.listener.step_retrying(step, str(error), attempt, delay)
+
         try:
-            message = with_retries(lambda: self._perform(step), self.retry)
+            message = with_retries(lambda: self._perform(step), self.retry, retrying)
             return StepResult(step, "ok", message, time.monotonic() - started)
         except ProviderError as exc:
             return StepResult(step, "failed", str(exc), time.monotonic() - started)

@@ -19,13 +19,16 @@ the manifest name), so a backend name that no manifest name could spell (``Remot
 be managed. A provider records the manifest name with what it creates or adopts, so a rename in
 either place is an update, not a new resource.
 
-Besides resources, a backend runs a party of one of its trainings (``fldecl party run``): the
-CLI asks the reconciler, which hands the backend a :class:`PartyRun` of observed resources.
+Besides resources, a :class:`Backend` holds the stack's lock where every runner sees it, and runs
+a party of one of its trainings (``fldecl party run``) or hands it a :class:`PartyKit` to join by
+itself (``fldecl party config``): the CLI asks the reconciler, which hands the backend a
+:class:`PartyRun` of observed resources.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -211,6 +214,17 @@ class ResourceType(Protocol):
         """Delete an owned resource (the core never passes one without the ownership tag)."""
         ...
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        """A declared resource the stack has no record of, found where the manifests put it, or None.
+
+        For resources that *are* their declared files (a CA's key and certificate at the declared
+        paths): after a lost or fresh record they are recorded and used, never silently replaced.
+        What was found but cannot be used comes back with a ``replace_reason``, so the plan shows
+        the replacement and why, and apply asks for approval first. Backends whose resources are
+        found only by tag return None.
+        """
+        ...
+
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         """Take an existing resource under management (``fldecl import``): add ``desired.tags``.
 
@@ -224,7 +238,7 @@ class ResourceType(Protocol):
 
 @dataclass(frozen=True)
 class Selection:
-    """Resources to discover (``fldecl import --generate-into``): those with any of ``tags``, and those with one of ``ids``."""
+    """What to search a backend for (``fldecl import --generate-into``): resources with any of ``tags``, or one of ``ids``."""
 
     tags: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
@@ -232,7 +246,7 @@ class Selection:
 
 @dataclass
 class Found:
-    """A resource discovered in the backend, to be written as a manifest.
+    """A resource a search of the backend found, to be written as a manifest.
 
     ``observed.name`` is its backend name and ``observed.attributes`` are in the manifests'
     terms (references as ids); ``content`` is a model's stored content. ``why_not_importable``
@@ -246,10 +260,13 @@ class Found:
 
 
 @runtime_checkable
-class Discoverable(Protocol):
-    """A resource type that can find what exists in the backend, owned or not, for generated manifests."""
+class Searchable(Protocol):
+    """A resource type that can search the backend for what exists, owned or not, to generate its manifests.
 
-    def discover(self, selection: Selection, ctx: ProviderContext) -> list[Found]:
+    (Unlike ``discover``, which looks for one declared resource where its manifest puts it.)
+    """
+
+    def search(self, selection: Selection, ctx: ProviderContext) -> list[Found]:
         """The resources of this kind with any of ``selection.tags`` or one of ``selection.ids`` (read only)."""
         ...
 
@@ -295,11 +312,22 @@ class PartyKit:
     party_metadata: dict[str, Any]
 
 
-class PartyRunner(Protocol):
-    """A backend's way of running one party of its trainings on this machine, until the training ends,
-    or of handing a party what it needs to join by itself."""
+class Backend(Protocol):
+    """What a backend does besides its resource types: hold the stack's lock, run a party, or hand a party its kit."""
 
-    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None: ...
+    def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
+        """Hold the stack's lock where every runner of this stack can see it, for ``operation`` (apply,
+        destroy, import); wait up to ``timeout`` seconds for another holder, then raise
+        :class:`~fldecl.core.errors.LockBusy` naming it and how to break it if it died."""
+        ...
+
+    def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
+        """Break the lock ``lock_id`` a dead run left (``fldecl force-unlock``); says what was broken."""
+        ...
+
+    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
+        """Run one party of a training on this machine, until the training ends."""
+        ...
 
     def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
         """The kit for ``run``'s party, its paths under ``party_dir`` (the stack directory as the party sees it)."""
@@ -308,12 +336,12 @@ class PartyRunner(Protocol):
 
 @dataclass(frozen=True)
 class Providers:
-    """What the reconciler is given: one resource type per kind, and the backend that runs parties.
+    """What the reconciler is given: one resource type per kind, and the stack's backend.
 
     ``calls`` counts the backend requests made so far (benchmarks and tests check that reading a
     stack costs one request per kind and page).
     """
 
     resources: Mapping[str, ResourceType]
-    parties: PartyRunner
+    backend: Backend
     calls: Callable[[], int] = lambda: 0

@@ -35,6 +35,10 @@ class PlanError(Exception):
     """The plan cannot be made as asked (e.g. it would destroy a protected resource)."""
 
 
+class StateError(Exception):
+    """fldecl's own state (the stack's lock, a store in ``.fldecl/``) cannot be read or written; names the file."""
+
+
 class LockBusy(Exception):
     """Another run holds the stack's lock; the message says who and since when."""
 

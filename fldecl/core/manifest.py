@@ -16,7 +16,7 @@ from typing import Any
 from fldecl.core import rules, schema
 from fldecl.core.diagnostics import Diagnostics, Location
 from fldecl.core.errors import StackInvalid
-from fldecl.core.stack import API_VERSION, Declaration, KindTable, Stack
+from fldecl.core.stack import API_VERSION, STATE_DIRECTORY, Declaration, KindTable, Stack
 from fldecl.core.yaml_source import (
     FieldPath,
     SourceDocument,
@@ -44,7 +44,9 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     documents = [doc for file in files for doc in load_documents(file, env or environment(), diagnostics, secret_names)]
     if not documents and not diagnostics.errors:
         diagnostics.error(f"no manifests (*.yaml) in {directory}")
-    stack_docs, declarations = _classify(documents, diagnostics)
+    validated = schema.ValidatedDocuments(directory / STATE_DIRECTORY / "cache" / "valid-documents")
+    stack_docs, declarations = _classify(documents, diagnostics, validated)
+    validated.save()
     stack = _stack_settings(stack_docs, directory, kinds, diagnostics if documents else Diagnostics())
     stack.sensitive_variables = secret_names
     if backend_override:
@@ -84,7 +86,8 @@ def _declared_sensitive(files: list[Path]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tuple[list[SourceDocument], list[Declaration]]:
+def _classify(documents: list[SourceDocument], diagnostics: Diagnostics,
+              validated: schema.ValidatedDocuments) -> tuple[list[SourceDocument], list[Declaration]]:
     known = schema.kinds()
     stacks: list[SourceDocument] = []
     declarations: list[Declaration] = []
@@ -102,7 +105,7 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics) -> tupl
             detail = f"did you mean {hint[0]!r}? " if hint else ""
             diagnostics.error(f"unknown kind {kind!r}", doc.locate(("kind",)), "kind", detail + "known kinds: " + ", ".join(known))
             continue
-        valid = _schema_valid(kind, doc, diagnostics)
+        valid = _schema_valid(kind, doc, diagnostics, validated)
         if kind == "Stack":
             stacks.append(doc)
             continue
@@ -129,11 +132,15 @@ def _stack_settings(docs: list[SourceDocument], directory: Path, kinds: KindTabl
     return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []), kinds)
 
 
-def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics) -> bool:
+def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics, validated: schema.ValidatedDocuments) -> bool:
+    if validated.passed(kind, doc.value):
+        return True
     errors = list(schema.validator(kind).iter_errors(doc.value))
     for error in errors:
         for path, message, detail in _explain(error):
             diagnostics.error(message, doc.locate(path), format_path(path), detail)
+    if not errors:
+        validated.record(kind, doc.value)
     return not errors
 
 

@@ -85,6 +85,8 @@ class Plan:
     replace: list[str] = field(default_factory=list)
     #: Names of the variables whose references show as ``(sensitive value)``.
     sensitive_variables: list[str] = field(default_factory=list)
+    #: Each planned declaration's digest, so a stale saved plan can name what changed.
+    resource_digests: dict[str, str] = field(default_factory=dict)
 
     def count(self, label: str) -> int:
         return sum(1 for change in self.changes if change.action_label == label)
@@ -143,7 +145,7 @@ def make_plan(
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)
     return Plan(stack.name, stack.backend, ordered, manifests_digest(stack, desired), state_digest(observed), destroy, targets, replace,
-                sorted(stack.sensitive_variables))
+                sorted(stack.sensitive_variables), {address: _digest(attributes) for address, attributes in sorted(desired.items())})
 
 
 def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: Iterable[Unowned]) -> None:

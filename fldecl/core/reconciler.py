@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
-from fldecl.core.contract import Discoverable, Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Reading, Selection
+from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Reading, Searchable, Selection
 from fldecl.core.errors import PlanError
 from fldecl.core.generate import referenced_ids
+from fldecl.core.graph import declared_graph
 from fldecl.core.plan import Plan, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
@@ -43,9 +45,29 @@ class Reconciler:
         """What the stack owns."""
         return self.read().owned
 
+    def _discovered(self, observed: list[Observed]) -> list[Observed]:
+        """Declared resources missing from ``observed`` that their resource type finds (in dependency order,
+        so a certificate is looked for with its CA known). Only a plan to make the stack looks: what a
+        destroy left behind on purpose (key files) is found again by the next apply, not by ``show``."""
+        current = {o.address: o for o in observed}
+        found = []
+        for address in declared_graph(self.stack).order():
+            decl = self.stack.declarations[address]
+            resource_type = self.providers.resources.get(decl.kind)
+            if address in current or resource_type is None or not decl.schema_valid:
+                continue
+            discovered = resource_type.discover(build_desired(self.stack, address, current), self.ctx)
+            if discovered is not None:
+                current[address] = discovered
+                found.append(discovered)
+        return found
+
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
         reading = self.read()
-        return make_plan(self.stack, reading.owned, destroy=destroy, targets=targets, replace=replace, unowned=reading.unowned)
+        observed = reading.owned
+        if not destroy:
+            observed += self._discovered(observed)
+        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=reading.unowned)
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
         return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, parallelism, self.retry).run()
@@ -60,7 +82,7 @@ class Reconciler:
         desired = build_desired(self.stack, address, current)
         return self.providers.resources[desired.kind].adopt(resource_id, desired, self.ctx)
 
-    def discover(self, selection: Selection) -> list[Found]:
+    def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model
         and parties), read only. An id given that no kind has is an error."""
         found: dict[str, Found] = {}
@@ -68,8 +90,8 @@ class Reconciler:
         while selection.tags or selection.ids:
             for kind in kinds():
                 resource_type = self.providers.resources.get(kind)
-                if isinstance(resource_type, Discoverable):
-                    for item in resource_type.discover(selection, self.ctx):
+                if isinstance(resource_type, Searchable):
+                    for item in resource_type.search(selection, self.ctx):
                         found.setdefault(item.observed.id, item)
             referenced = referenced_ids(found.values()) - set(found) - asked
             asked |= referenced
@@ -103,12 +125,12 @@ class Reconciler:
     def run_party(self, rts_name: str, training_name: str, *, aggregator: str | None = None,
                   key_file: Path | None = None) -> None:
         """``fldecl party run``: the backend runs the party ``rts_name`` of ``training_name`` here."""
-        self.providers.parties.run_party(self.party(rts_name, training_name, aggregator=aggregator, key_file=key_file), self.ctx)
+        self.providers.backend.run_party(self.party(rts_name, training_name, aggregator=aggregator, key_file=key_file), self.ctx)
 
     def party_kit(self, rts_name: str, training_name: str | None = None, *, key_file: Path | None = None,
                   party_dir: Path | None = None) -> PartyKit:
         """``fldecl party config``: what the party ``rts_name`` needs to join by itself, with its backend's own runtime."""
-        return self.providers.parties.party_kit(self.party(rts_name, training_name, key_file=key_file), party_dir or self.stack.directory,
+        return self.providers.backend.party_kit(self.party(rts_name, training_name, key_file=key_file), party_dir or self.stack.directory,
                                                 self.ctx)
 
     def _training_of(self, rts_name: str, training_name: str | None) -> str:
@@ -125,3 +147,10 @@ class Reconciler:
             found = ", ".join(decl.name for decl in listing) or "none"
             raise PlanError(f"say which training {rts_name} joins with --training (trainings that list it: {found})")
         return listing[0].address
+
+    def locked(self, operation: str, timeout: float = 0.0) -> AbstractContextManager[None]:
+        """The stack's lock for ``operation``, held by the backend so that two runners never both write."""
+        return self.providers.backend.lock(operation, timeout, self.ctx)
+
+    def force_unlock(self, lock_id: str) -> str:
+        return self.providers.backend.force_unlock(lock_id, self.ctx)

@@ -30,7 +30,11 @@ class RetryPolicy:
         return max(backoff, hint or 0.0)
 
 
-def with_retries(action: Callable[[], T], policy: RetryPolicy) -> T:
+RetryNotice = Callable[[TransientError, int, float], None]
+"""Told of each retry: the failure, the attempt that failed (from 1), the seconds until the next."""
+
+
+def with_retries(action: Callable[[], T], policy: RetryPolicy, on_retry: RetryNotice | None = None) -> T:
     """``action()``, repeated while it raises :class:`TransientError`.
 
     Giving up raises a plain :class:`ProviderError`, so an outer layer does not retry again.
@@ -43,5 +47,7 @@ def with_retries(action: Callable[[], T], policy: RetryPolicy) -> T:
             delay = policy.delay(attempt, exc.retry_after)
             if attempt + 1 == policy.attempts or time.monotonic() + delay > deadline:
                 raise ProviderError(f"{exc} (gave up after {attempt + 1} attempts)") from exc
+            if on_retry is not None:
+                on_retry(exc, attempt + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")

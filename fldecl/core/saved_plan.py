@@ -8,6 +8,7 @@ digest, or the resulting changes, differ: a stale plan is never applied.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "replace": plan.replace,
         "manifests_digest": plan.manifests_digest,
         "state_digest": plan.state_digest,
+        "resource_digests": plan.resource_digests,
         "resource_changes": [_change(change, plan.sensitive_variables) for change in plan.changes],
     }
 
@@ -61,10 +63,17 @@ def _change(change: ResourceChange, sensitive: list[str]) -> dict[str, Any]:
 
 
 def saved_text(plan: Plan, stack_dir: Path) -> str:
-    """What ``plan --out`` writes: the plan document and the stack it was made for."""
+    """What ``plan --out`` writes: the plan document, the stack it was made for, and a seal over both."""
     document = plan_document(plan)
     document["stack_dir"] = str(stack_dir.resolve())
+    document["seal"] = _seal(document)
     return json.dumps(document, indent=2, default=str) + "\n"
+
+
+def _seal(document: dict[str, Any]) -> str:
+    """The digest of the document without its seal: an edited plan file is told apart from a stale one."""
+    content = {key: value for key, value in document.items() if key != "seal"}
+    return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def load_saved(path: Path) -> dict[str, Any]:
@@ -74,12 +83,21 @@ def load_saved(path: Path) -> dict[str, Any]:
         raise PlanError(f"{path} is not a plan saved by `fldecl plan --out` (to apply a stack, give its directory)") from exc
     if not isinstance(document, dict) or document.get("format_version") != PLAN_FORMAT_VERSION or "stack_dir" not in document:
         raise PlanError(f"{path} is not a plan saved by `fldecl plan --out` (format {PLAN_FORMAT_VERSION})")
+    if document.get("seal") != _seal(document):
+        raise PlanError(f"{path} was edited after `fldecl plan --out` wrote it; a reviewed plan is applied as it was made: "
+                        "run `fldecl plan --out` again")
     return document
+
+
+def _changed_resources(saved: dict[str, str], fresh: dict[str, str]) -> list[str]:
+    return sorted(address for address in set(saved) | set(fresh) if saved.get(address) != fresh.get(address))
 
 
 def check_fresh(saved: dict[str, Any], fresh: Plan) -> None:
     if saved["manifests_digest"] != fresh.manifests_digest:
-        raise PlanError("the saved plan is stale: the manifests changed since it was made; run `fldecl plan --out` again")
+        changed = _changed_resources(saved.get("resource_digests", {}), fresh.resource_digests)
+        what = f"the manifests of {', '.join(changed)} changed" if changed else "the stack's settings changed"
+        raise PlanError(f"the saved plan is stale: {what} since it was made; run `fldecl plan --out` again")
     if saved["state_digest"] != fresh.state_digest:
         raise PlanError("the saved plan is stale: the backend changed since it was made; run `fldecl plan --out` again")
     planned = [(c["address"], c["change"]["actions"]) for c in saved["resource_changes"]]

@@ -15,6 +15,7 @@ tell the core how a field behaves, as a Terraform provider schema does:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,13 +36,67 @@ def schemas_dir() -> Path:
 
 
 @cache
+def _schema_texts() -> tuple[tuple[str, str], ...]:
+    return tuple((file.name, file.read_text()) for file in sorted(schemas_dir().glob("*.schema.json")))
+
+
+@cache
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Kind name -> schema, read once."""
     result = {}
-    for file in sorted(schemas_dir().glob("*.schema.json")):
-        schema = json.loads(file.read_text())
+    for _, text in _schema_texts():
+        schema = json.loads(text)
         result[schema["properties"]["kind"]["const"]] = schema
     return result
+
+
+@cache
+def schemas_digest() -> str:
+    """What every validation result depends on besides the document: the schemas' exact text."""
+    return hashlib.sha256(json.dumps(_schema_texts()).encode()).hexdigest()
+
+
+class ValidatedDocuments:
+    """Digests of documents that passed their schema, kept in the stack's state directory.
+
+    A document unchanged since it last passed (the same value, the same schemas) is not validated
+    again, so a plan of unchanged manifests does not even import jsonschema. Only valid documents
+    are recorded, and the digest covers the schemas' text, so no check is skipped that could fail.
+    The file is written only where the state directory already exists (``validate`` in a fresh
+    checkout leaves nothing behind).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._known = set(path.read_text().split())
+        except OSError:
+            self._known = set()
+        self._seen: set[str] = set()
+
+    @staticmethod
+    def digest(kind: str, value: Any) -> str:
+        return hashlib.sha256(f"{schemas_digest()}\n{kind}\n{json.dumps(value, sort_keys=True, default=str)}".encode()).hexdigest()
+
+    def passed(self, kind: str, value: Any) -> bool:
+        """Whether this exact document passed before; counts it as seen either way."""
+        digest = self.digest(kind, value)
+        self._seen.add(digest)
+        return digest in self._known
+
+    def record(self, kind: str, value: Any) -> None:
+        self._known.add(self.digest(kind, value))
+
+    def save(self) -> None:
+        """Keep what this load validated (and nothing older), if the state directory exists."""
+        if not self.path.parent.parent.is_dir():
+            return
+        kept = sorted(self._known & self._seen)
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            self.path.write_text("\n".join(kept) + "\n")
+        except OSError:
+            pass  # a cache: a stack directory we cannot write to is validated in full each time
 
 
 def kinds() -> list[str]:

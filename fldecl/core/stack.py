@@ -18,6 +18,7 @@ from fldecl.core.yaml_source import FieldPath, SourceDocument
 
 API_VERSION = "fldecl/v1"
 OWNER_TAG_PREFIX = "fldecl.stack."
+STATE_DIRECTORY = ".fldecl"
 
 
 def owner_of(tags: Iterable[str]) -> str | None:
@@ -109,7 +110,7 @@ class Stack:
 
     @property
     def state_dir(self) -> Path:
-        return self.directory / ".fldecl"
+        return self.directory / STATE_DIRECTORY
 
     def inside(self, relative: str) -> Path | None:
         """``relative`` resolved in the stack directory, or None when it leaves the directory."""

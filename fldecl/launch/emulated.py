@@ -31,7 +31,9 @@ from fldecl.kinds import load_stack
 from fldecl.launch.errors import LaunchError
 from fldecl.launch.job import ModelToTrain, job_parties, training_job, trusted_model
 from fldecl.launch.parties import declared_resources
-from fldecl.models import ModelError, build_zip, model_file_of
+from fldecl.models.artifacts import build_zip
+from fldecl.models.errors import ModelError
+from fldecl.models.spec import model_file_of
 
 CANCEL_POLL_SECONDS = 0.2
 INITIAL_MODEL_FILE = "initial_model.zip"

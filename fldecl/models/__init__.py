@@ -1,29 +1,30 @@
 """Model artifacts in WML's zip layout: hash, build, load, and parameter access.
 
-Importing this package is cheap: torch and scikit-learn are imported only by the functions that
-build or load a model of that framework.
+Names are imported on first use (:mod:`fldecl.lazy`), and torch and scikit-learn only by the
+functions that build or load a model of that framework: a plan hashes a model's declaration
+without either.
 """
 
-from fldecl.models.archive import zip_member_problem, zip_members
-from fldecl.models.artifacts import build_zip, load_model, stored_content_hash
-from fldecl.models.errors import ModelError, ModelTrustError
-from fldecl.models.parameters import get_parameters, set_parameters
-from fldecl.models.spec import LOCAL_FRAMEWORKS, content_hash, default_model_file, framework_of, local_training_problem, model_file_of
+from __future__ import annotations
 
-__all__ = [
-    "LOCAL_FRAMEWORKS",
-    "ModelError",
-    "ModelTrustError",
-    "build_zip",
-    "content_hash",
-    "default_model_file",
-    "framework_of",
-    "get_parameters",
-    "load_model",
-    "local_training_problem",
-    "model_file_of",
-    "set_parameters",
-    "stored_content_hash",
-    "zip_member_problem",
-    "zip_members",
-]
+from fldecl.lazy import lazy_exports
+
+_EXPORTS = {
+    "zip_member_problem": "fldecl.models.archive",
+    "zip_members": "fldecl.models.archive",
+    "build_zip": "fldecl.models.artifacts",
+    "load_model": "fldecl.models.artifacts",
+    "stored_content_hash": "fldecl.models.artifacts",
+    "ModelError": "fldecl.models.errors",
+    "ModelTrustError": "fldecl.models.errors",
+    "get_parameters": "fldecl.models.parameters",
+    "set_parameters": "fldecl.models.parameters",
+    "LOCAL_FRAMEWORKS": "fldecl.models.spec",
+    "content_hash": "fldecl.models.spec",
+    "default_model_file": "fldecl.models.spec",
+    "framework_of": "fldecl.models.spec",
+    "local_training_problem": "fldecl.models.spec",
+    "model_file_of": "fldecl.models.spec",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

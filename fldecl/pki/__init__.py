@@ -2,39 +2,36 @@
 
 Every key is RSA 4096 with public exponent 65537, every signature SHA-256, every file PEM, and
 private keys are unencrypted and written owner-only (0600), as WML's homomorphic-encryption
-parties require.
+parties require. Names are imported on first use (:mod:`fldecl.lazy`): a plan whose certificate
+files did not change reads their facts from :mod:`fldecl.pki.record` without cryptography.
 """
 
 from __future__ import annotations
 
-from fldecl.pki.certificates import create_ca, csr_problems, generate_csr, issue_certificate, sign_csr
-from fldecl.pki.chain import verify_chain
-from fldecl.pki.errors import PKIError
-from fldecl.pki.facts import CertFacts, inspect
-from fldecl.pki.files import EncryptedKeyError, load_certificate, load_csr, load_private_key
-from fldecl.pki.keys import KEY_SIZE, PUBLIC_EXPONENT, SIGNATURE_HASH, public_key_from_certificate
-from fldecl.pki.subject import Subject
-from fldecl.pki.tls import client_ssl_context, server_ssl_context
+from fldecl.lazy import lazy_exports
 
-__all__ = [
-    "KEY_SIZE",
-    "PUBLIC_EXPONENT",
-    "SIGNATURE_HASH",
-    "CertFacts",
-    "EncryptedKeyError",
-    "PKIError",
-    "Subject",
-    "client_ssl_context",
-    "create_ca",
-    "csr_problems",
-    "generate_csr",
-    "inspect",
-    "issue_certificate",
-    "load_certificate",
-    "load_csr",
-    "load_private_key",
-    "public_key_from_certificate",
-    "server_ssl_context",
-    "sign_csr",
-    "verify_chain",
-]
+_EXPORTS = {
+    "create_ca": "fldecl.pki.certificates",
+    "csr_problems": "fldecl.pki.certificates",
+    "generate_csr": "fldecl.pki.certificates",
+    "issue_certificate": "fldecl.pki.certificates",
+    "sign_csr": "fldecl.pki.certificates",
+    "verify_chain": "fldecl.pki.chain",
+    "PKIError": "fldecl.pki.errors",
+    "inspect": "fldecl.pki.facts",
+    "inspect_unless_recorded": "fldecl.pki.record",
+    "EncryptedKeyError": "fldecl.pki.files",
+    "load_certificate": "fldecl.pki.files",
+    "load_csr": "fldecl.pki.files",
+    "load_private_key": "fldecl.pki.files",
+    "KEY_SIZE": "fldecl.pki.keys",
+    "PUBLIC_EXPONENT": "fldecl.pki.keys",
+    "SIGNATURE_HASH": "fldecl.pki.keys",
+    "public_key_from_certificate": "fldecl.pki.keys",
+    "CertFacts": "fldecl.pki.record",
+    "Subject": "fldecl.pki.subject",
+    "client_ssl_context": "fldecl.pki.tls",
+    "server_ssl_context": "fldecl.pki.tls",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

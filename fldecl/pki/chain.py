@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fldecl.pki.errors import PKIError
+from fldecl.pki.record import ValidityWindow
 from fldecl.pki.subject import describe_name
-
-
-def utc_now_or(now: datetime | None) -> datetime:
-    """``now`` as an aware UTC datetime (naive values are taken as UTC), or the current time."""
-    if now is None:
-        return datetime.now(timezone.utc)
-    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
 
 
 def is_ca(cert: x509.Certificate) -> bool:
@@ -26,15 +20,14 @@ def is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def validity_window(cert: x509.Certificate, role: str = "certificate") -> ValidityWindow:
+    """When ``cert`` is valid; ``role`` names it in messages."""
+    return ValidityWindow(f"{role} for {describe_name(cert.subject)}", cert.not_valid_before_utc, cert.not_valid_after_utc)
+
+
 def validity_problems(cert: x509.Certificate, now: datetime | None = None, role: str = "certificate") -> list[str]:
     """Why ``cert`` is not valid at ``now`` (empty when it is); ``role`` names it in the message."""
-    now = utc_now_or(now)
-    holder = f"{role} for {describe_name(cert.subject)}"
-    if now > cert.not_valid_after_utc:
-        return [f"{holder} expired on {_format_time(cert.not_valid_after_utc)}"]
-    if now < cert.not_valid_before_utc:
-        return [f"{holder} is not yet valid (valid from {_format_time(cert.not_valid_before_utc)})"]
-    return []
+    return validity_window(cert, role).problems(now)
 
 
 def issuance_problems(cert: x509.Certificate, ca_cert: x509.Certificate) -> list[str]:
@@ -80,7 +73,3 @@ def verify_chain(cert: x509.Certificate, ca_cert: x509.Certificate, now: datetim
     problems = chain_problems(cert, ca_cert, now)
     if problems:
         raise PKIError("; ".join(problems))
-
-
-def _format_time(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,65 +1,24 @@
-"""Observed facts about certificate and key files: what plans compare and ``show`` prints."""
+"""Inspecting certificate and key files: the facts plans compare and ``show`` prints.
+
+A plan inspects files only when their digests differ from the record of the last inspection
+(:mod:`fldecl.pki.record`, which needs no cryptography); this module parses them.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fldecl.pki.chain import is_ca, issuance_problems, utc_now_or, validity_problems
+from fldecl.pki.chain import is_ca, issuance_problems, validity_window
 from fldecl.pki.files import PRIVATE_KEY_FILE_MODE, EncryptedKeyError, file_digest, load_certificate, load_private_key
 from fldecl.pki.keys import is_same_public_key, key_problems, signature_hash_name, signature_problems
+from fldecl.pki.record import CertFacts, ValidityWindow, utc_now_or
 from fldecl.pki.subject import name_to_dict
-
-
-@dataclass
-class CertFacts:
-    """A certificate (and optionally its key file) as found on disk, with every rule it breaks.
-
-    ``key_*`` fields are None when no key file was inspected; ``key_matches_cert`` is also None
-    when the key is encrypted and so cannot be read. ``chain_ok`` is None when no CA was given.
-    ``public_exponent`` is 0 for a non-RSA key. An empty ``problems`` means the files are usable.
-    ``key_sha256`` is the digest of the key file whose consistency was checked (or vouched for);
-    it stays out of :meth:`to_dict`, which ``show`` prints.
-    """
-
-    subject: dict[str, str]
-    issuer: dict[str, str]
-    serial: str
-    fingerprint_sha256: str
-    not_before: datetime
-    not_after: datetime
-    subject_alt_names: list[str]
-    key_size: int
-    public_exponent: int
-    signature_hash: str
-    is_ca: bool
-    key_file_mode: int | None
-    key_encrypted: bool | None
-    key_matches_cert: bool | None
-    chain_ok: bool | None
-    problems: list[str]
-    key_sha256: str | None = None
-
-    def days_left(self, now: datetime | None = None) -> float:
-        """Days until expiry (negative once expired), for renewal windows."""
-        return (self.not_after - utc_now_or(now)).total_seconds() / 86400
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: datetimes as ISO 8601, the key file mode in octal as ``ls`` shows it."""
-        facts = dataclasses.asdict(self)
-        del facts["key_sha256"]
-        facts["not_before"] = self.not_before.isoformat()
-        facts["not_after"] = self.not_after.isoformat()
-        if self.key_file_mode is not None:
-            facts["key_file_mode"] = f"{self.key_file_mode:04o}"
-        return facts
 
 
 @dataclass
@@ -85,25 +44,25 @@ def inspect(
     only the private key's consistency check is skipped when the key file's digest equals
     ``checked_key_sha256`` (a file whose exact bytes passed it before).
     """
-    now = utc_now_or(now)
     cert = load_certificate(Path(cert_path))
     ca_cert = load_certificate(Path(ca_cert_path)) if ca_cert_path is not None else None
     key_facts = _inspect_key_file(Path(key_path), cert, checked_key_sha256) if key_path is not None else None
 
     public_key = cert.public_key()
-    validity = validity_problems(cert, now)
-    problems = key_problems(public_key) + signature_problems(cert, "certificate") + validity
+    lasting = key_problems(public_key) + signature_problems(cert, "certificate")
     if key_facts is not None:
-        problems += key_facts.problems
-    chain_ok = None
+        lasting += key_facts.problems
+    windows: list[ValidityWindow] = [validity_window(cert)]
+    chain_issued = None
     if ca_cert is not None:
-        chain = issuance_problems(cert, ca_cert)
-        if ca_cert != cert:  # a CA checked against itself already had its validity checked
-            chain += validity_problems(ca_cert, now, role="CA certificate")
-        chain_ok = not chain and not validity
-        problems += chain
+        issuance = issuance_problems(cert, ca_cert)
+        lasting += issuance
+        chain_issued = not issuance
+        if ca_cert != cert:  # a CA checked against itself already has its window
+            windows.append(validity_window(ca_cert, role="CA certificate"))
 
-    return CertFacts(
+    return CertFacts.judged(
+        utc_now_or(now),
         subject=name_to_dict(cert.subject),
         issuer=name_to_dict(cert.issuer),
         serial=format(cert.serial_number, "x"),
@@ -118,9 +77,10 @@ def inspect(
         key_file_mode=key_facts.mode if key_facts else None,
         key_encrypted=key_facts.encrypted if key_facts else None,
         key_matches_cert=key_facts.matches_cert if key_facts else None,
-        chain_ok=chain_ok,
-        problems=problems,
         key_sha256=key_facts.sha256 if key_facts else None,
+        lasting_problems=lasting,
+        windows=windows,
+        chain_issued=chain_issued,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import Observed
+from fldecl.core.errors import StateError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -60,14 +61,17 @@ class Record:
 
 class ResourceStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.queries = 0
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"cannot open the state file {path}: {_reason(exc)}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -122,6 +126,18 @@ class ResourceStore:
 
     def delete(self, record_id: str) -> None:
         self._run("DELETE FROM resources WHERE id = ?", (record_id,))
+
+
+def _reason(exc: Exception) -> str:
+    """Why a store cannot be opened, with what to do about it."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    text = str(exc)
+    if "not a database" in text:
+        return "it is not an SQLite database of fldecl's (restore it from a backup, or move it away to start afresh)"
+    if "readonly" in text or "unable to open" in text:
+        return f"{text}; the stack directory must be writable: fldecl keeps its state in .fldecl/"
+    return text
 
 
 def _record(row: tuple[Any, ...]) -> Record:

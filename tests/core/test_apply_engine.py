@@ -77,9 +77,13 @@ class MemoryResourceType:
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         return self.provider.adopt(resource_id, desired, ctx)
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None
+
 
 class Silent:
     def step_started(self, step: tuple[str, str]) -> None: ...
+    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None: ...
     def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None: ...
     def progress(self, address: str, message: str) -> None: ...
 
@@ -110,6 +114,37 @@ def test_a_failure_skips_its_dependants_and_lets_the_rest_finish(setup: tuple[Re
     assert [r.step for r in result.skipped] == [("create", "PartyCertificate/party-1")]
     assert result.count("create") == 3
     assert {o.name for o in provider.resources.values()} == {"Party_1", "Party_2", "Party_3"}
+
+
+class Recording(Silent):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def step_started(self, step: tuple[str, str]) -> None:
+        self.events.append(("started", step[1]))
+
+    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None:
+        self.events.append((f"retrying after attempt {attempt}: {message}", step[1]))
+
+    def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
+        self.events.append((outcome, step[1]))
+
+
+def test_retries_are_reported_as_they_happen(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, provider = setup
+    provider.failures["Party_1"] = [TransientError("503 unavailable")]
+    listener = Recording()
+    rec.apply(rec.plan(), listener)
+    party = [event for event, address in listener.events if address == "RemoteTrainingSystem/Party_1"]
+    assert party == ["started", "retrying after attempt 1: 503 unavailable", "ok"]
+
+
+def test_a_step_is_reported_started_when_it_starts(setup: tuple[Reconciler, MemoryProvider]) -> None:
+    rec, _ = setup
+    listener = Recording()
+    rec.apply(rec.plan(), listener, parallelism=1)
+    kinds = [event for event, _ in listener.events]
+    assert kinds == ["started", "ok"] * (len(kinds) // 2), "with parallelism 1, each step starts after the last one finished"
 
 
 def test_transient_errors_give_up_after_the_bound(setup: tuple[Reconciler, MemoryProvider]) -> None:

@@ -177,6 +177,22 @@ def test_saved_plan_applies_and_refuses_when_stale(tmp_path: Path) -> None:
     assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0
 
 
+def test_a_stale_saved_plan_names_what_changed_and_an_edited_one_says_so(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "stack", pki=False, model=False, parties=2)
+    saved = tmp_path / "plan.json"
+    assert run_cli("plan", str(stack), "--out", str(saved), "--target", "RemoteTrainingSystem/Party_1").returncode == 0
+    document = json.loads(saved.read_text())
+    document["targets"] = ["RemoteTrainingSystem/Party_2"]
+    saved.write_text(json.dumps(document))
+    edited = run_cli("apply", str(saved))
+    assert edited.returncode == 1 and "was edited after `fldecl plan --out` wrote it" in edited.stderr
+    assert run_cli("plan", str(stack), "--out", str(saved), "--target", "RemoteTrainingSystem/Party_1").returncode == 0
+    (stack / "rts.yaml").write_text((stack / "rts.yaml").read_text().replace("a party", "changed", 1))
+    stale = run_cli("apply", str(saved))
+    assert stale.returncode == 1
+    assert "the manifests of RemoteTrainingSystem/Party_1 changed since it was made" in stale.stderr
+
+
 def test_prevent_destroy_fails_the_plan(tmp_path: Path) -> None:
     stack = write_stack(tmp_path / "stack", pki=False, model=False)
     (stack / "rts.yaml").write_text((stack / "rts.yaml").read_text() + "lifecycle: {prevent_destroy: true}\n")
@@ -193,7 +209,7 @@ def test_target_limits_the_plan_to_the_resource_and_its_dependencies(tmp_path: P
 
 
 def test_lock_stops_a_second_apply(tmp_path: Path) -> None:
-    from fldecl.core.lock import stack_lock
+    from fldecl.providers.local.lock import stack_lock
 
     stack = write_stack(tmp_path / "stack", pki=False, model=False)
     with stack_lock(stack / ".fldecl", "apply"):

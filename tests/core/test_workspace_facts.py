@@ -77,15 +77,46 @@ def test_changed_or_missing_data_files_are_made_again(stack: Path) -> None:
     assert target.read_bytes() == original
 
 
-def test_a_no_op_plan_does_not_repeat_the_private_key_check(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_no_op_plan_parses_no_unchanged_file_again(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fldecl.cli.session import load, reconciler
     from fldecl.pki import facts
 
+    inspected: list[Path] = []
+    inspect = facts.inspect
+    monkeypatch.setattr(facts, "inspect", lambda cert, *args, **kwargs: inspected.append(cert) or inspect(cert, *args, **kwargs))
+    assert not reconciler(load(stack)).plan().has_changes
+    assert inspected == [], "the files have the digests of their last inspection: its record is read instead"
+
+
+def test_expiry_is_judged_at_the_time_of_the_plan_even_from_the_record(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from fldecl.cli.session import load, reconciler
+    from fldecl.pki import record
+
+    later = datetime.now(timezone.utc) + timedelta(days=400)
+    monkeypatch.setattr(record, "utc_now_or", lambda now: later)
+    plan = reconciler(load(stack)).plan()
+    change = next(c for c in plan.changes if c.address == "PartyCertificate/party-1")
+    assert change.actions == ["delete", "create"]
+    assert any("certificate for CN=Party_1 expired on" in reason for reason in change.reasons), change.reasons
+
+
+def test_a_changed_key_file_is_checked_in_full_again(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fldecl.cli.session import load, reconciler
+    from fldecl.pki import facts
+
+    key_file = stack / "pki" / "party-1-key.pem"
+    original = key_file.read_bytes()
     checks: list[bool] = []
     loader = facts.load_private_key
     monkeypatch.setattr(facts, "load_private_key", lambda path, validate=True: checks.append(validate) or loader(path, validate=validate))
-    assert not reconciler(load(stack)).plan().has_changes
-    assert checks and not any(checks), "every key file was checked before; no plan needs to check it again"
+    key_file.write_bytes(original.replace(b"\n", b"\r\n"))  # the same key in other bytes
+    try:
+        assert not reconciler(load(stack)).plan().has_changes
+        assert checks == [True]
+    finally:
+        key_file.write_bytes(original)
 
 
 def test_a_changed_key_file_gets_the_full_check_again(stack: Path) -> None:
@@ -104,3 +135,40 @@ def test_a_changed_key_file_gets_the_full_check_again(stack: Path) -> None:
     finally:
         key_file.write_bytes(original)
     assert reasons(stack)["PartyCertificate/party-1"][0] == ["no-op"]
+
+
+def test_a_lost_store_finds_the_keys_where_they_are_and_plans_nothing_for_the_pki(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    keys = {path: path.read_bytes() for path in (stack / "pki").iterdir()}
+    (stack / ".fldecl" / "workspace.db").unlink()
+    plan = reasons(stack)
+    assert plan["CertificateAuthority/issuer"][0] == ["no-op"] and plan["PartyCertificate/party-1"][0] == ["no-op"]
+    assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0
+    assert {path: path.read_bytes() for path in (stack / "pki").iterdir()} == keys
+
+
+def test_a_valid_ca_made_before_the_first_apply_is_used(tmp_path: Path) -> None:
+    from fldecl.pki import Subject, create_ca
+
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    create_ca(Subject(common_name="test issuer"), 1000, stack / "pki" / "ca-key.pem", stack / "pki" / "ca-cert.pem")
+    ca_key = (stack / "pki" / "ca-key.pem").read_bytes()
+    plan = reasons(stack)
+    assert plan["CertificateAuthority/issuer"][0] == ["no-op"] and plan["PartyCertificate/party-1"][0] == ["create"]
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    assert (stack / "pki" / "ca-key.pem").read_bytes() == ca_key
+    assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0
+
+
+def test_found_keys_that_cannot_be_used_are_shown_replaced_with_the_reason(tmp_path: Path) -> None:
+    from fldecl.pki import Subject, create_ca
+
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    create_ca(Subject(common_name="someone else's CA"), 1000, stack / "pki" / "ca-key.pem", stack / "pki" / "ca-cert.pem")
+    actions, why = reasons(stack)["CertificateAuthority/issuer"]
+    assert actions == ["delete", "create"]
+    assert why == ["the files found at pki/ca-key.pem, pki/ca-cert.pem cannot be used (its subject has "
+                   "common_name=\"someone else's CA\", not the declared 'test issuer'): apply makes new ones and sets these aside"]
+    refused = run_cli("apply", str(stack))
+    assert refused.returncode == 1 and "refusing to apply without approval" in refused.stderr

@@ -87,5 +87,8 @@ class QuietListener:
     def step_started(self, step: tuple[str, str]) -> None:
         pass
 
+    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None:
+        pass
+
     def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
         self.finished.append((step, outcome, message))

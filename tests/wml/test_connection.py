@@ -33,6 +33,7 @@ def without(environment: dict[str, str], name: str) -> dict[str, str]:
     (without(CP4D, "WML_APIKEY"), "WML_APIKEY"),
     (without(CP4D, "WML_VERSION"), "WML_VERSION"),
     ({**CLOUD, "WML_CA_BUNDLE": "/nonexistent/ca.pem"}, "WML_CA_BUNDLE"),
+    ({**CLOUD, "WML_CA_BUNDLE": __file__}, "WML_CA_BUNDLE"),
 ])
 def test_a_missing_or_wrong_variable_is_one_line_naming_it(environment: dict[str, str], variable: str) -> None:
     with pytest.raises(ProviderError) as caught:

@@ -8,10 +8,12 @@ One resource type per kind; :mod:`fldecl.providers.local.parties` runs a party b
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from fldecl.core.contract import PartyKit, PartyRun, ProviderContext, ResourceType
 from fldecl.core.errors import ProviderError
+from fldecl.providers.local import lock
 from fldecl.providers.local.models import Models
 from fldecl.providers.local.remote_training_systems import RemoteTrainingSystems
 from fldecl.providers.local.trainings import Trainings
@@ -30,6 +32,12 @@ class LocalProvider:
     @property
     def calls(self) -> int:
         return self.store.queries
+
+    def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
+        return lock.stack_lock(ctx.state_dir, operation, timeout)
+
+    def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
+        return lock.force_unlock(ctx.state_dir, lock_id)
 
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
         from fldecl.providers.local import parties  # lazy: the runtime's libraries stay out of plans

@@ -38,6 +38,9 @@ class LocalRecords:
     def observe(self, record: Record, ctx: ProviderContext) -> Observed:
         return record.observed(attributes=with_backend_name(record))
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None  # the store is the local backend: what it has no record of does not exist
+
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         """Tag the record and take it under the manifest's name; its backend name stays as it is, for the plan to compare."""
         record = self.store.get(resource_id)

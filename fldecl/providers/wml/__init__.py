@@ -9,10 +9,12 @@ kind implements its resource type, and :mod:`.party` runs a party with WML's run
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from fldecl.core.contract import PartyKit, PartyRun, ProviderContext, ResourceType
 from fldecl.providers.wml.connection import Credentials, WmlSession
+from fldecl.providers.wml.lease import WmlLease
 from fldecl.providers.wml.models import Models
 from fldecl.providers.wml.remote_training_systems import RemoteTrainingSystems
 from fldecl.providers.wml.specs import Specifications
@@ -34,6 +36,12 @@ class WmlProvider:
     def from_environment(cls) -> WmlProvider:
         """Credentials come from the ``WML_*`` variables only; WML keeps all state."""
         return cls(WmlSession(Credentials.from_environment(os.environ)))
+
+    def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
+        return WmlLease(self.session, ctx.stack_name).held(operation, timeout, ctx)
+
+    def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
+        return WmlLease(self.session, ctx.stack_name).force_unlock(lock_id)
 
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
         from fldecl.providers.wml import party  # lazy: the party runtime's needs stay out of plans

@@ -91,9 +91,8 @@ class Credentials:
             raise ProviderError("WML_PROJECT_ID is not set: fldecl works in one project "
                                 "(or one deployment space: set WML_SPACE_ID instead, not both)")
         bundle = value["WML_CA_BUNDLE"]
-        if bundle and not Path(bundle).is_file():
-            raise ProviderError(f"WML_CA_BUNDLE={bundle} is not a file: give the PEM file of the CA that signed "
-                                "the server's certificate")
+        if bundle:
+            _check_ca_bundle(bundle)
         return cls(url=url.rstrip("/"), project_id=value["WML_PROJECT_ID"], space_id=value["WML_SPACE_ID"],
                    api_key=value["WML_APIKEY"], username=value["WML_USERNAME"], password=value["WML_PASSWORD"],
                    version=value["WML_VERSION"], instance_id=value["WML_INSTANCE_ID"], ca_bundle=bundle)
@@ -116,6 +115,17 @@ class Credentials:
     @property
     def scope_variable(self) -> str:
         return "WML_SPACE_ID" if self.space_id else "WML_PROJECT_ID"
+
+
+def _check_ca_bundle(bundle: str) -> None:
+    """A CA bundle that cannot be read is a mistake to report now, not a connection failure to retry."""
+    what = "give the PEM file of the CA that signed the server's certificate"
+    if not Path(bundle).is_file():
+        raise ProviderError(f"WML_CA_BUNDLE={bundle} is not a file: {what}")
+    try:
+        ssl.create_default_context(cafile=bundle)
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        raise ProviderError(f"WML_CA_BUNDLE={bundle} holds no readable PEM certificate ({_first_line(str(exc))}): {what}") from None
 
 
 class WmlSession:

@@ -45,7 +45,7 @@ class Models(TaggableResources):
         return mapping.model_attributes(document)
 
     def found(self, document: Document) -> Found:
-        """A discovered model, its spec by name, with its stored content to write beside its manifest."""
+        """A model the search found, its spec by name, with its stored content to write beside its manifest."""
         found = super().found(document)
         found.observed.attributes = self.specs.named(found.observed.attributes)
         with contextlib.suppress(NotFoundError):  # no content stored: the manifest cannot say where it comes from

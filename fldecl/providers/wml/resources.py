@@ -58,11 +58,14 @@ class WmlResources(ABC):
             self._unsure.discard(desired.address)
         return self.created(document, desired, ctx)
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None  # WML resources are the stack's by tag; an untagged one is adopted with `fldecl import`
+
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
         with contextlib.suppress(NotFoundError):  # gone already: an earlier attempt whose answer was lost
             self.session.call(lambda client: self.delete_document(client, current.id), f"deleting {current.address}")
 
-    def discover(self, selection: Selection, ctx: ProviderContext) -> list[Found]:
+    def search(self, selection: Selection, ctx: ProviderContext) -> list[Found]:
         """Documents with one of the tags (one list per tag) or one of the ids (one read each; other kinds' ids are skipped)."""
         documents: dict[str, Document] = {}
         for tag in selection.tags:
@@ -76,7 +79,7 @@ class WmlResources(ABC):
         return [self.found(document) for document in documents.values()]
 
     def found(self, document: Document) -> Found:
-        """A discovered document, known by its WML name."""
+        """A document the search found, known by its WML name."""
         observed = self.observe(document)
         observed.name = document["metadata"].get("name") or observed.id
         return Found(observed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,11 +15,11 @@ from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
 
 T = TypeVar("T")
-#: The digest of the key file whose (costly) consistency check last passed, in the record.
-CHECKED_KEY = "checked_key_sha256"
+#: The last inspection of the record's files (their digests and facts), so unchanged files are not parsed again.
+INSPECTION = "inspection"
 
 
-class _Certificates(WorkspaceRecords):
+class _Certificates(WorkspaceRecords, ABC):
     """What both kinds share: inspection on read, optional key-file deletion, import of existing files."""
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
@@ -38,17 +39,45 @@ class _Certificates(WorkspaceRecords):
             raise NotFoundError(f"cannot import {desired.address}: {exc}") from exc
         return self.record(desired, facts.fingerprint_sha256, _entity(facts)).observed()
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        """Key and certificate files at the declared paths that no record knows (a lost ``.fldecl/``, or
+        files made before the first apply): recorded and used if they pass every rule, chain to the
+        declared CA and carry the declared subject; else shown replaced, with why."""
+        spec = desired.attributes
+        cert_file = ctx.stack_dir / spec["cert_file"]
+        key_file = ctx.stack_dir / spec["key_file"] if spec.get("key_file") else None
+        if not cert_file.exists() or (key_file is not None and not key_file.exists()):
+            return None
+        found = ", ".join(str(path.relative_to(ctx.stack_dir)) for path in (key_file, cert_file) if path is not None)
+        try:
+            facts = pki.inspect(cert_file, key_file, self.authority_of(desired, ctx))
+        except pki.PKIError as exc:
+            problems, made_id = [str(exc)], f"found:{cert_file}"
+        else:
+            problems, made_id = facts.problems + _subject_problems(spec, facts), facts.fingerprint_sha256
+            if not problems:
+                record = self.record(desired, made_id, _entity(facts))
+                status = f"found at {found}; valid until {facts.not_after:%Y-%m-%d} ({int(facts.days_left())} days)"
+                return record.observed(status=status, document=facts.to_dict())
+        reason = f"the files found at {found} cannot be used ({'; '.join(problems)}): apply makes new ones and sets these aside"
+        return Observed(self.kind, desired.name, made_id, list(desired.tags), dict(spec), status="found, unusable",
+                        replace_reason=reason)
+
+    @abstractmethod
+    def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
+        """The CA certificate the resource's certificate must chain to."""
+
     def observe(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
         attributes = record.attributes
         key_file = attributes.get("key_file")
-        checked = record.entity.get(CHECKED_KEY)
+        recorded = record.entity.get(INSPECTION)
         try:
-            facts = pki.inspect(ctx.stack_dir / attributes["cert_file"], ctx.stack_dir / key_file if key_file else None, ca_cert,
-                                checked_key_sha256=checked)
+            facts, inspection = pki.inspect_unless_recorded(ctx.stack_dir / attributes["cert_file"],
+                                                            ctx.stack_dir / key_file if key_file else None, ca_cert, recorded)
         except pki.PKIError as exc:
             return record.observed(status="missing", replace_reason=str(exc))
-        if facts.key_sha256 != checked:  # a new key file passed the full check: later plans need not repeat it
-            self.store.update(record.id, entity=_entity(facts))
+        if inspection is not recorded:  # the files changed, or were never inspected where they are read
+            self.store.update(record.id, entity={**facts.to_dict(), INSPECTION: inspection})
         status = f"valid until {facts.not_after:%Y-%m-%d} ({int(facts.days_left())} days)"
         return record.observed(status=status, replace_reason=_replace_reason(record, facts), document=facts.to_dict())
 
@@ -58,6 +87,9 @@ class CertificateAuthorities(_Certificates):
 
     def read(self, ctx: ProviderContext) -> Reading:
         return Reading([self.observe(record, ctx, None) for record in self.records(ctx)])
+
+    def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
+        return ctx.stack_dir / desired.attributes["cert_file"]  # a CA certificate is its own issuer
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
@@ -78,6 +110,10 @@ class PartyCertificates(_Certificates):
             observed.append(self.observe(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if issuer else None))
         return Reading(observed)
 
+    def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
+        issuer = desired.dependency(desired.attributes["issuer"])
+        return ctx.stack_dir / issuer.attributes["cert_file"] if issuer is not None else None
+
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
         issuer = desired.dependency(spec["issuer"])
@@ -97,7 +133,17 @@ class PartyCertificates(_Certificates):
 
 
 def _entity(facts: pki.CertFacts) -> dict[str, object]:
-    return {**facts.to_dict(), CHECKED_KEY: facts.key_sha256}
+    """What a create records: the facts, and their record (its key check counts for the first read)."""
+    return {**facts.to_dict(), INSPECTION: {"inputs": None, "facts": facts.to_record()}}
+
+
+def _subject_problems(spec: dict[str, object], facts: pki.CertFacts) -> list[str]:
+    """How a found certificate's subject differs from the declared one (a CSR's subject is the party's own)."""
+    declared = spec.get("subject")
+    if spec.get("csr_file") or not isinstance(declared, dict):
+        return []
+    differing = sorted(key for key, value in declared.items() if facts.subject.get(key) != value)
+    return [f"its subject has {key}={facts.subject.get(key)!r}, not the declared {declared[key]!r}" for key in differing]
 
 
 def _replace_reason(record: Record, facts: pki.CertFacts) -> str | None:

@@ -19,6 +19,9 @@ class WorkspaceRecords:
     def records(self, ctx: ProviderContext) -> list[Record]:
         return self.store.list(self.kind, ctx.owner_tag)
 
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None  # data files are made again deterministically: nothing is lost by not finding them
+
     def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
         # Only fields that do not force replacement get here (e.g. renew_before_days): record them.
         return self.store.update(current.id, attributes=desired.attributes).observed()

@@ -1,0 +1,137 @@
+"""No-op plans of the stacks users run, through the CLI, against `terraform plan` in the same run.
+
+Measured, each as the median of --repeats CLI runs after an apply:
+* the example stack on the local backend, and the example grown to 50 parties (50 keys);
+* the example on the wml backend against the emulator, at 0 ms and at --latency-ms per request,
+  with the requests a plan makes (the emulator counts them);
+* 10 / 100 / 1000 / 5000 remote training systems on the local backend;
+* `terraform plan` over the same numbers of `terraform_data` resources (skipped, and said so,
+  when terraform is not installed), so each fldecl figure comes with its ratio.
+Usage: python benchmarks/plan_speed.py [--sizes 10,100,1000,5000] [--repeats 5] [--parties 50] [--skip-wml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from stacks import consortium, example_copy, remote_training_systems
+
+RTS_STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {{name: bench-{size}}}\nspec: {{backend: local}}\n"
+TERRAFORM_RESOURCE = 'resource "terraform_data" "r{i}" {{\n  input = "party {i}"\n}}\n'
+
+
+def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> float:
+    """Seconds one command takes; a failure stops the benchmark with its output."""
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode not in ok:
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return elapsed
+
+
+def fldecl(*arguments: str, env: dict[str, str] | None = None) -> float:
+    return run([sys.executable, "-m", "fldecl", *arguments], env=env)
+
+
+def median_of(repeats: int, action: Callable[[], float]) -> float:
+    return statistics.median(action() for _ in range(repeats))
+
+
+def noop_plan(stack: Path, repeats: int, env: dict[str, str] | None = None) -> float:
+    """The median no-op plan; ``--detailed-exitcode`` makes a plan that is not empty fail the benchmark."""
+    return median_of(repeats, lambda: fldecl("plan", str(stack), "--detailed-exitcode", env=env))
+
+
+def terraform_plans(sizes: list[int], repeats: int, root: Path) -> dict[int, float]:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        print("terraform is not installed: ratios to `terraform plan` are left out")
+        return {}
+    figures = {}
+    for size in sizes:
+        directory = root / f"terraform-{size}"
+        directory.mkdir()
+        (directory / "main.tf").write_text("".join(TERRAFORM_RESOURCE.format(i=i) for i in range(size)))
+        quiet = {"TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+        run([terraform, "init", "-input=false"], directory, quiet)
+        run([terraform, "apply", "-auto-approve", "-input=false"], directory, quiet)
+        figures[size] = median_of(repeats, lambda directory=directory, quiet=quiet: run(
+            [terraform, "plan", "-input=false", "-detailed-exitcode"], directory, quiet))
+    return figures
+
+
+def ratio(mine: float, theirs: float | None) -> str:
+    return f"{mine / theirs:.2f}x" if theirs else "-"
+
+
+def local_stacks(sizes: list[int], parties: int, repeats: int, root: Path, terraform: dict[int, float]) -> float:
+    """The local rows; returns the example's no-op plan."""
+    example = example_copy(root / "example")
+    fldecl("apply", str(example), "--auto-approve")
+    example_plan = noop_plan(example, repeats)
+    grown = consortium(root / f"consortium-{parties}", parties)
+    fldecl("apply", str(grown), "--auto-approve", "--no-wait")
+    grown_plan = noop_plan(grown, repeats)
+    fldecl("destroy", str(grown), "--auto-approve")
+    reference = terraform.get(1000)
+    print(f"example stack, local: no-op plan {example_plan:.3f} s ({ratio(example_plan, reference)} of terraform plan over 1000)")
+    print(f"example grown to {parties} parties ({parties} keys), local: no-op plan {grown_plan:.3f} s "
+          f"({ratio(grown_plan, example_plan)} of the example)")
+    print(f"{'RTS':>6} {'fldecl plan s':>14} {'terraform plan s':>17} {'ratio':>7}")
+    for size in sizes:
+        stack = root / f"rts-{size}"
+        stack.mkdir()
+        (stack / "stack.yaml").write_text(RTS_STACK.format(size=size))
+        (stack / "rts.yaml").write_text(remote_training_systems(size))
+        fldecl("apply", str(stack), "--auto-approve")
+        plan = noop_plan(stack, repeats)
+        theirs = terraform.get(size)
+        print(f"{size:>6} {plan:>14.3f} {theirs if theirs else float('nan'):>17.3f} {ratio(plan, theirs):>7}", flush=True)
+    return example_plan
+
+
+def wml_example(latency_ms: int, repeats: int, root: Path) -> None:
+    from fldecl.emulator import EmulatorServer
+
+    stack = example_copy(root / "example-wml")
+    with EmulatorServer(data_dir=root / "emulator", training_seconds=None) as emulator:
+        env = {**emulator.env(), "FLDECL_BACKEND": "wml"}
+        fldecl("apply", str(stack), "--auto-approve", "--no-wait", env=env)
+        for latency in (0, latency_ms):
+            emulator.set_faults(latency_ms=latency)
+            plan = noop_plan(stack, repeats, env)
+            emulator.reset_stats()
+            fldecl("plan", str(stack), env=env)
+            requests = emulator.stats()["total"]
+            print(f"example stack, wml (emulator at {latency} ms per request): no-op plan {plan:.3f} s, {requests} requests")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,1000,5000")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--parties", type=int, default=50)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--skip-wml", action="store_true")
+    arguments = parser.parse_args()
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        terraform = terraform_plans(sorted(set(sizes) | {1000}), arguments.repeats, root)
+        local_stacks(sizes, arguments.parties, arguments.repeats, root, terraform)
+        if not arguments.skip_wml:
+            wml_example(arguments.latency_ms, arguments.repeats, root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The stack's lock on WML covers the backend: applies of one stack from two checkouts never both
+write, a waiter names the holder, and a dead holder's lease is broken by force-unlock or its TTL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from fldecl.core.contract import ProviderContext
+from fldecl.emulator import EmulatorServer
+from fldecl.providers.wml.connection import Credentials, WmlSession
+from fldecl.providers.wml.lease import WmlLease
+from tests.conftest import run_cli
+from tests.core.stacks import write_stack
+from tests.wml.conftest import cli_env
+
+PARTIES = 6
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def progress(self, address: str, message: str) -> None:
+        self.lines.append(message)
+
+
+def owned_names(emulator: EmulatorServer, stack_name: str) -> Counter[str]:
+    client = WmlSession(Credentials.from_environment(emulator.env())).client
+    documents = client.remote_training_systems.get_details(get_all=True)["resources"]
+    return Counter(d["metadata"]["name"] for d in documents if f"fldecl.stack.{stack_name}" in (d["metadata"].get("tags") or []))
+
+
+def test_concurrent_applies_from_two_checkouts_never_both_write(tmp_path: Path, emulator: EmulatorServer) -> None:
+    env = cli_env(emulator.env())
+    emulator.set_faults(latency_ms=100)  # each apply takes long enough for the other to start meanwhile
+    contended = 0
+    for round_number in range(10):
+        name = f"race-{round_number}"
+        checkouts = [write_stack(tmp_path / f"{name}-{side}", name, pki=False, model=False, parties=PARTIES) for side in "ab"]
+        runs = [subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(checkout), "--backend", "wml", "--auto-approve",
+                                  "--lock-timeout", "120", "--parallelism", "1"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+                for checkout in checkouts]
+        outputs = [run.communicate(timeout=300)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        assert owned_names(emulator, name) == Counter({f"Party_{i}": 1 for i in range(1, PARTIES + 1)}), outputs
+        assert sum("Apply complete!" in output for output in outputs) == 1, "the second saw the first's work: nothing to do"
+        contended += any("lock: waiting for apply on" in output for output in outputs)
+    assert contended >= 3, "most rounds overlap: one apply waited for the other's lock"
+
+
+HOLD_AND_HANG = """
+import sys, time
+from pathlib import Path
+from fldecl.core.contract import ProviderContext
+from fldecl.providers.wml.connection import Credentials, WmlSession
+from fldecl.providers.wml.lease import WmlLease
+import os
+
+class Quiet:
+    def progress(self, address, message): pass
+
+name = sys.argv[1]
+ctx = ProviderContext(name, Path("."), Path(".fldecl"), "fldecl.stack." + name, Quiet())
+with WmlLease(WmlSession(Credentials.from_environment(os.environ)), name).held("apply", 0, ctx):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def killed_holder(env: dict[str, str], stack_name: str) -> None:
+    """A runner that took the stack's lock and was killed (kill -9): its lease stays, with no heartbeat."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_HANG, stack_name], env=env, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait(timeout=30)
+
+
+def test_a_waiter_names_a_dead_holder_and_force_unlock_breaks_its_lease(tmp_path: Path, emulator: EmulatorServer) -> None:
+    env = cli_env(emulator.env())
+    stack = write_stack(tmp_path / "stack", "held", pki=False, model=False, parties=1)
+    killed_holder(env, "held")
+    busy = run_cli("apply", str(stack), "--backend", "wml", "--auto-approve", env=env)
+    assert busy.returncode == 1
+    assert "the stack is locked by apply on" in busy.stderr and "fldecl force-unlock " in busy.stderr
+    lease_id = busy.stderr.split("fldecl force-unlock ", 1)[1].split()[0]
+    broken = run_cli("force-unlock", lease_id, str(stack), "--backend", "wml", env=env)
+    assert broken.returncode == 0 and "broke the lock held by apply on" in broken.stdout
+    assert run_cli("apply", str(stack), "--backend", "wml", "--auto-approve", env=env).returncode == 0
+
+
+def test_a_dead_holders_lease_is_given_up_after_its_ttl(tmp_path: Path, emulator: EmulatorServer) -> None:
+    killed_holder(cli_env(emulator.env()), "ttl")
+    progress = Progress()
+    ctx = ProviderContext("ttl", tmp_path, tmp_path / ".fldecl", "fldecl.stack.ttl", progress)
+    with WmlLease(WmlSession(Credentials.from_environment(emulator.env())), "ttl", ttl=1.0).held("apply", 30, ctx):
+        assert any("no heartbeat for 1s, its runner died" in line for line in progress.lines)
