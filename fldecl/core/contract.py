@@ -10,8 +10,8 @@ knowing anything about the backend.
 Ownership follows Kubernetes labels: every resource a provider creates carries the stack's
 ownership tags *in the create call itself*, and ``read`` observes only resources that carry the
 ownership tag, so nothing that the stack does not own is ever planned, changed or deleted. Of the
-others, ``read`` reports only a name and an id (:class:`Unowned`), so that a plan can say when
-what it would create already exists untagged, and how to import it instead.
+others, ``same_name`` reports only a name and an id (:class:`Unowned`), so that a plan can say
+when what it would create already exists untagged, and how to import it instead.
 
 Names: a resource is known in the manifests by ``KIND/NAME`` (``Observed.name``, ``Desired.name``)
 and in the backend by its ``name`` attribute where its kind has one (``spec.name``, by default
@@ -27,7 +27,7 @@ itself (``fldecl party config``): the CLI asks the reconciler, which hands the b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,14 +129,6 @@ class Unowned:
 
 
 @dataclass
-class Reading:
-    """What one ``read`` found: the resources the stack owns, and the names of the others of that kind."""
-
-    owned: list[Observed]
-    unowned: list[Unowned] = field(default_factory=list)
-
-
-@dataclass
 class Desired:
     """One resource as the manifests declare it, ready for a provider call.
 
@@ -194,11 +186,19 @@ class ProviderContext:
 class ResourceType(Protocol):
     """One kind on one backend: read what the stack owns, create, update, delete, adopt."""
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        """Every resource of this kind that carries ``ctx.owner_tag``, and the names and ids of the others.
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        """Every resource of this kind that carries ``ctx.owner_tag``.
 
-        Costs a bounded number of backend calls (list calls with paging), never one call per
-        resource. A backend that cannot list the others cheaply leaves ``unowned`` empty.
+        Costs a bounded number of backend calls (list calls with paging, filtered by tag where the
+        backend can), growing with what the stack owns, never with what else the backend holds.
+        """
+        ...
+
+    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
+        """Resources of this kind with one of these backend names that the stack does not own.
+
+        Asked only for what a plan would create, so that the plan can say a name is taken and how
+        to import that resource instead; a no-op plan never pays for it.
         """
         ...
 

@@ -13,7 +13,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
-from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Reading, Searchable, Selection
+from fldecl.core.attributes import backend_name
+from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Searchable, Selection, Unowned
 from fldecl.core.errors import PlanError
 from fldecl.core.generate import referenced_ids
 from fldecl.core.graph import declared_graph
@@ -30,20 +31,30 @@ class Reconciler:
         self.ctx = ctx
         self.retry = RetryPolicy()
 
-    def read(self) -> Reading:
-        """Every kind read once: what the stack owns, and the names of the rest."""
-        reading = Reading([])
+    def observe(self) -> list[Observed]:
+        """What the stack owns: every kind read once."""
+        observed: list[Observed] = []
         for kind in kinds():
             resource_type = self.providers.resources.get(kind)
             if resource_type is not None:
                 found = with_retries(functools.partial(resource_type.read, self.ctx), self.retry)
-                reading.owned.extend(o for o in found.owned if self.ctx.owner_tag in o.tags)
-                reading.unowned.extend(u for u in found.unowned if self.ctx.owner_tag not in u.tags)
-        return reading
+                observed.extend(o for o in found if self.ctx.owner_tag in o.tags)
+        return observed
 
-    def observe(self) -> list[Observed]:
-        """What the stack owns."""
-        return self.read().owned
+    def _same_names(self, observed: list[Observed]) -> list[Unowned]:
+        """What the backend holds untagged under the names of declared resources the stack does not have yet."""
+        current = {o.address for o in observed}
+        names: dict[str, set[str]] = {}
+        for address, decl in self.stack.declarations.items():
+            if address not in current and decl.schema_valid:
+                names.setdefault(decl.kind, set()).add(backend_name(decl))
+        unowned: list[Unowned] = []
+        for kind, wanted in sorted(names.items()):
+            resource_type = self.providers.resources.get(kind)
+            if resource_type is not None:
+                found = with_retries(functools.partial(resource_type.same_name, sorted(wanted), self.ctx), self.retry)
+                unowned.extend(u for u in found if self.ctx.owner_tag not in u.tags)
+        return unowned
 
     def _discovered(self, observed: list[Observed]) -> list[Observed]:
         """Declared resources missing from ``observed`` that their resource type finds (in dependency order,
@@ -63,11 +74,12 @@ class Reconciler:
         return found
 
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
-        reading = self.read()
-        observed = reading.owned
+        observed = self.observe()
+        unowned: list[Unowned] = []
         if not destroy:
             observed += self._discovered(observed)
-        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=reading.unowned)
+            unowned = self._same_names(observed)
+        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
         return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, parallelism, self.retry).run()

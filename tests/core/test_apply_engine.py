@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, Providers, Reading
+from fldecl.core.contract import Desired, Observed, ProviderContext, Providers
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.retry import RetryPolicy
@@ -62,8 +62,11 @@ class MemoryResourceType:
     def __init__(self, provider: MemoryProvider, kind: str) -> None:
         self.provider, self.kind = provider, kind
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        return Reading(self.provider.read(self.kind, ctx))
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return self.provider.read(self.kind, ctx)
+
+    def same_name(self, names: object, ctx: ProviderContext) -> list[object]:
+        return []
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         return self.provider.create(desired, ctx)

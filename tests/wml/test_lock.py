@@ -12,6 +12,7 @@ from fldecl.core.contract import ProviderContext
 from fldecl.emulator import EmulatorServer
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.lease import WmlLease
+from fldecl.providers.wml.rest import RestReads
 from tests.conftest import run_cli
 from tests.core.stacks import write_stack
 from tests.wml.conftest import cli_env
@@ -58,6 +59,7 @@ from pathlib import Path
 from fldecl.core.contract import ProviderContext
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.lease import WmlLease
+from fldecl.providers.wml.rest import RestReads
 import os
 
 class Quiet:
@@ -65,7 +67,8 @@ class Quiet:
 
 name = sys.argv[1]
 ctx = ProviderContext(name, Path("."), Path(".fldecl"), "fldecl.stack." + name, Quiet())
-with WmlLease(WmlSession(Credentials.from_environment(os.environ)), name).held("apply", 0, ctx):
+credentials = Credentials.from_environment(os.environ)
+with WmlLease(WmlSession(credentials), RestReads(credentials), name).held("apply", 0, ctx):
     print("held", flush=True)
     time.sleep(600)
 """
@@ -96,5 +99,6 @@ def test_a_dead_holders_lease_is_given_up_after_its_ttl(tmp_path: Path, emulator
     killed_holder(cli_env(emulator.env()), "ttl")
     progress = Progress()
     ctx = ProviderContext("ttl", tmp_path, tmp_path / ".fldecl", "fldecl.stack.ttl", progress)
-    with WmlLease(WmlSession(Credentials.from_environment(emulator.env())), "ttl", ttl=1.0).held("apply", 30, ctx):
+    credentials = Credentials.from_environment(emulator.env())
+    with WmlLease(WmlSession(credentials), RestReads(credentials), "ttl", ttl=1.0).held("apply", 30, ctx):
         assert any("no heartbeat for 1s, its runner died" in line for line in progress.lines)

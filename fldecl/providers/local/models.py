@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, Reading
+from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.models import ModelError, build_zip
 from fldecl.providers.local import trainings
@@ -30,11 +30,10 @@ class Models(LocalRecords):
         super().__init__(store)
         self.state_dir = state_dir
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        owned, unowned = self.records(ctx)
-        recorded = {record.id for record in owned} | {found.id for found in unowned}
-        interrupted = [obs for obs in self._interrupted_creates(recorded) if ctx.owner_tag in obs.tags]
-        return Reading([self.observe(record, ctx) for record in owned] + interrupted, unowned)
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        owned = super().read(ctx)
+        recorded = {obs.id for obs in owned}
+        return owned + [obs for obs in self._interrupted_creates(recorded) if ctx.owner_tag in obs.tags]
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         source = desired.attributes["source"]

@@ -6,9 +6,10 @@ the backend is its ``name`` attribute, and the entity's, as WML shows it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, ProviderContext, Reading, Unowned
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, ProviderContext, Unowned
 from fldecl.core.errors import NotFoundError
 from fldecl.providers.store import Record, ResourceStore
 
@@ -21,19 +22,13 @@ class LocalRecords:
     def __init__(self, store: ResourceStore) -> None:
         self.store = store
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        owned, unowned = self.records(ctx)
-        return Reading([self.observe(record, ctx) for record in owned], unowned)
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(record, ctx) for record in self.store.list(self.kind, ctx.owner_tag)]
 
-    def records(self, ctx: ProviderContext) -> tuple[list[Record], list[Unowned]]:
-        """Every record of this kind in one query: those the stack owns, and the names of the others."""
-        owned, unowned = [], []
-        for record in self.store.list(self.kind):
-            if ctx.owner_tag in record.tags:
-                owned.append(record)
-            else:
-                unowned.append(Unowned(self.kind, backend_name(record), record.id, tuple(record.tags)))
-        return owned, unowned
+    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
+        wanted = set(names)
+        return [Unowned(self.kind, backend_name(record), record.id, tuple(record.tags)) for record in self.store.list(self.kind)
+                if ctx.owner_tag not in record.tags and backend_name(record) in wanted]
 
     def observe(self, record: Record, ctx: ProviderContext) -> Observed:
         return record.observed(attributes=with_backend_name(record))

@@ -17,6 +17,7 @@ from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.lease import WmlLease
 from fldecl.providers.wml.models import Models
 from fldecl.providers.wml.remote_training_systems import RemoteTrainingSystems
+from fldecl.providers.wml.rest import RestReads
 from fldecl.providers.wml.specs import Specifications
 from fldecl.providers.wml.trainings import Trainings
 
@@ -24,11 +25,12 @@ from fldecl.providers.wml.trainings import Trainings
 class WmlProvider:
     def __init__(self, session: WmlSession) -> None:
         self.session = session
+        self.reads = RestReads(session.credentials)
         specs = Specifications(session)
-        trainings = Trainings(session, specs)
+        trainings = Trainings(session, specs, self.reads)
         self.resources: dict[str, ResourceType] = {
             "Model": Models(trainings),
-            "RemoteTrainingSystem": RemoteTrainingSystems(session, specs),
+            "RemoteTrainingSystem": RemoteTrainingSystems(session, specs, self.reads),
             "Training": trainings,
         }
 
@@ -38,10 +40,10 @@ class WmlProvider:
         return cls(WmlSession(Credentials.from_environment(os.environ)))
 
     def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
-        return WmlLease(self.session, ctx.stack_name).held(operation, timeout, ctx)
+        return WmlLease(self.session, self.reads, ctx.stack_name).held(operation, timeout, ctx)
 
     def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
-        return WmlLease(self.session, ctx.stack_name).force_unlock(lock_id)
+        return WmlLease(self.session, self.reads, ctx.stack_name).force_unlock(lock_id)
 
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
         from fldecl.providers.wml import party  # lazy: the party runtime's needs stay out of plans

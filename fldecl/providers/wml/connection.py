@@ -179,7 +179,7 @@ class WmlSession:
                     client.set.default_project(scope_id)
         except Exception as exc:
             error = self.translate(exc, f"opening {scope}={scope_id}")
-            if isinstance(error, TransientError) or _connection_failure(exc, "", credentials.url):
+            if isinstance(error, TransientError) or connection_failure(exc, "", credentials.url):
                 raise error from exc
             raise ProviderError(self.clean(f"{scope}={scope_id} cannot be used: {_wml_message(exc)}")) from exc
         return client
@@ -187,7 +187,7 @@ class WmlSession:
     def _sign_in_error(self, exc: Exception) -> ProviderError:
         credentials = self.credentials
         error = self.translate(exc, f"signing in to WML at {credentials.url}")
-        if isinstance(error, TransientError) or _connection_failure(exc, "", credentials.url):
+        if isinstance(error, TransientError) or connection_failure(exc, "", credentials.url):
             return error
         text = str(exc)
         if "token" in text.lower() or _status(exc) in (401, 403):
@@ -199,7 +199,7 @@ class WmlSession:
 
     def translate(self, exc: BaseException, what: str) -> ProviderError:
         """The provider error for a failed client call (transient, not found, or final)."""
-        error = _connection_failure(exc, what, self.credentials.url) or _http_failure(exc, what)
+        error = connection_failure(exc, what, self.credentials.url) or _http_failure(exc, what)
         if error is None:
             error = ProviderError(f"{what}: {_first_line(str(exc)) or type(exc).__name__}")
         return _rebuilt(error, self.clean(str(error)))
@@ -263,7 +263,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         pending.extend(item for item in linked if isinstance(item, BaseException))
 
 
-def _connection_failure(exc: BaseException, what: str, url: str) -> ProviderError | None:
+def connection_failure(exc: BaseException, what: str, url: str) -> ProviderError | None:
     """TLS refusals and unreachable hosts are final; any other connection failure is transient."""
     causes = list(_causes(exc))
     refusal = next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None)
@@ -284,9 +284,13 @@ def _http_failure(exc: BaseException, what: str) -> ProviderError | None:
     status = _status(exc)
     if status is None or status < 400:
         return None
-    message = f"{what}: WML answered {status}: {_wml_message(exc)}"
+    return status_failure(status, f"{what}: WML answered {status}: {_wml_message(exc)}", _retry_after(exc))
+
+
+def status_failure(status: int, message: str, retry_after: float | None = None) -> ProviderError:
+    """The provider error for an HTTP error status: 429 and 5xx are worth retrying, 404 is not found."""
     if status == 429 or status >= 500:
-        return TransientError(message, _retry_after(exc))
+        return TransientError(message, retry_after)
     if status == 404:
         return NotFoundError(message)
     return ProviderError(message)

@@ -33,6 +33,7 @@ from fldecl.core.contract import ProviderContext
 from fldecl.core.errors import LockBusy, NotFoundError, ProviderError
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.providers.wml.connection import WmlSession
+from fldecl.providers.wml.rest import RestReads
 
 TTL_SECONDS = 60.0
 HEARTBEATS_PER_TTL = 4
@@ -90,8 +91,9 @@ class StaleWatch:
 class WmlLease:
     """The lock of one stack on WML (see the module docstring)."""
 
-    def __init__(self, session: WmlSession, stack_name: str, ttl: float = TTL_SECONDS) -> None:
+    def __init__(self, session: WmlSession, reads: RestReads, stack_name: str, ttl: float = TTL_SECONDS) -> None:
         self.session = session
+        self.reads = reads
         self.stack_name = stack_name
         self.tag = lock_tag(stack_name)
         self.ttl = ttl
@@ -181,8 +183,8 @@ class WmlLease:
                              f"renewing the lock of stack {self.stack_name}")
 
     def _leases(self) -> list[Lease]:
-        documents = self.session.retried(lambda client: client.remote_training_systems.get_details(get_all=True)["resources"],
-                                         f"reading the lock of stack {self.stack_name}")
+        documents = self.reads.list("/ml/v4/remote_training_systems", f"reading the lock of stack {self.stack_name}",
+                                    **{"tag.value": self.tag})
         return [Lease.of(document) for document in documents if self.tag in (document["metadata"].get("tags") or [])]
 
     def _delete(self, lease_id: str) -> None:

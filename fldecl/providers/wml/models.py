@@ -24,9 +24,10 @@ from fldecl.providers.wml.trainings import Trainings
 
 class Models(TaggableResources):
     kind = "Model"
+    collection = "/ml/v4/models"
 
     def __init__(self, trainings: Trainings) -> None:
-        super().__init__(trainings.session, trainings.specs)
+        super().__init__(trainings.session, trainings.specs, trainings.reads)
         self.trainings = trainings
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:

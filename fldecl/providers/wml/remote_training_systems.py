@@ -12,6 +12,7 @@ from fldecl.providers.wml.resources import Document, TaggableResources
 
 class RemoteTrainingSystems(TaggableResources):
     kind = "RemoteTrainingSystem"
+    collection = "/ml/v4/remote_training_systems"
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.remote_training_systems.get_details(get_all=True)["resources"])

@@ -11,42 +11,53 @@ from __future__ import annotations
 import contextlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fldecl.core.contract import Desired, Found, Observed, ProviderContext, Reading, Selection, Unowned
+from fldecl.core.contract import Desired, Found, Observed, ProviderContext, Selection, Unowned
 from fldecl.core.errors import NotFoundError, TransientError
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.connection import WmlSession
+from fldecl.providers.wml.rest import RestReads
 from fldecl.providers.wml.specs import Specifications
 
 Document = dict[str, Any]
 
 
 class WmlResources(ABC):
-    """One kind on WML. Subclasses say how to list, create and delete it, and how its documents map to attributes."""
+    """One kind on WML. Subclasses say how to list, create and delete it, and how its documents map to attributes.
+
+    Reads go through WML's REST API (:mod:`.rest`), filtered by tag on the server; writes go
+    through IBM's client.
+    """
 
     kind: str
+    #: The REST collection, e.g. ``/ml/v4/models``.
+    collection: str
 
-    def __init__(self, session: WmlSession, specs: Specifications) -> None:
+    def __init__(self, session: WmlSession, specs: Specifications, reads: RestReads) -> None:
         self.session = session
         self.specs = specs
+        self.reads = reads
         self._lock = threading.Lock()
         self._unsure: set[str] = set()
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        documents = self.session.retried(lambda client: self.list_documents(client, ctx.owner_tag),
-                                         f"listing {self.kind} resources")
-        reading = Reading([])
-        for document in documents:
-            metadata = document["metadata"]
-            tags = list(metadata.get("tags") or [])
-            if ctx.owner_tag in tags:
-                reading.owned.append(self.observe(document))
-            else:
-                reading.unowned.append(Unowned(self.kind, metadata.get("name") or "", metadata["id"], tuple(tags)))
-        return reading
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(document) for document in self.tagged(ctx.owner_tag)]
+
+    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
+        wanted = set(names)
+        documents = self.reads.list(self.collection, f"looking for {self.kind} resources named {', '.join(sorted(wanted))}")
+        return [Unowned(self.kind, document["metadata"].get("name") or "", document["metadata"]["id"],
+                        tuple(document["metadata"].get("tags") or []))
+                for document in documents if document["metadata"].get("name") in wanted
+                and ctx.owner_tag not in (document["metadata"].get("tags") or [])]
+
+    def tagged(self, tag: str) -> list[Document]:
+        """The documents of this kind that carry ``tag``: WML filters, and what it sends is checked again."""
+        documents = self.reads.list(self.collection, f"listing {self.kind} resources", **{"tag.value": tag})
+        return [document for document in documents if tag in (document["metadata"].get("tags") or [])]
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         with self._lock:
@@ -69,8 +80,7 @@ class WmlResources(ABC):
         """Documents with one of the tags (one list per tag) or one of the ids (one read each; other kinds' ids are skipped)."""
         documents: dict[str, Document] = {}
         for tag in selection.tags:
-            listed = self.session.retried(lambda client, tag=tag: self.list_documents(client, tag), f"listing {self.kind} resources")
-            documents.update((d["metadata"]["id"], d) for d in listed if tag in (d["metadata"].get("tags") or []))
+            documents.update((d["metadata"]["id"], d) for d in self.tagged(tag))
         for resource_id in selection.ids:
             if resource_id not in documents:
                 with contextlib.suppress(NotFoundError):
@@ -88,7 +98,8 @@ class WmlResources(ABC):
 
     @abstractmethod
     def list_documents(self, client: Any, tag: str) -> list[Document]:
-        """Every document of this kind in the project (filtered by ``tag`` where WML can)."""
+        """Every document of this kind in the project, through IBM's client (filtered by ``tag`` where it can):
+        what an interrupted create looks through, untagged documents included."""
 
     @abstractmethod
     def get_document(self, client: Any, resource_id: str) -> Document: ...

@@ -21,6 +21,7 @@ IMPORT_REFUSAL = "WML cannot add tags to an existing training, so it cannot be i
 
 class Trainings(WmlResources):
     kind = "Training"
+    collection = "/ml/v4/trainings"
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])

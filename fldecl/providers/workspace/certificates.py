@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fldecl import pki
-from fldecl.core.contract import Desired, Observed, ProviderContext, Reading
+from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
@@ -85,8 +85,8 @@ class _Certificates(WorkspaceRecords, ABC):
 class CertificateAuthorities(_Certificates):
     kind = "CertificateAuthority"
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        return Reading([self.observe(record, ctx, None) for record in self.records(ctx)])
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(record, ctx, None) for record in self.records(ctx)]
 
     def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
         return ctx.stack_dir / desired.attributes["cert_file"]  # a CA certificate is its own issuer
@@ -102,13 +102,13 @@ class CertificateAuthorities(_Certificates):
 class PartyCertificates(_Certificates):
     kind = "PartyCertificate"
 
-    def read(self, ctx: ProviderContext) -> Reading:
+    def read(self, ctx: ProviderContext) -> list[Observed]:
         authorities = {r.id: r for r in self.store.list("CertificateAuthority", ctx.owner_tag)}
         observed = []
         for record in self.records(ctx):
             issuer = authorities.get(record.attributes.get("issuer", ""))
             observed.append(self.observe(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if issuer else None))
-        return Reading(observed)
+        return observed
 
     def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
         issuer = desired.dependency(desired.attributes["issuer"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, Reading
+from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.data.errors import DataError
 from fldecl.data.spec import output_paths, outputs_digest
@@ -13,8 +13,8 @@ from fldecl.providers.workspace.records import WorkspaceRecords
 class DataSplits(WorkspaceRecords):
     kind = "DataSplit"
 
-    def read(self, ctx: ProviderContext) -> Reading:
-        return Reading([self._observe(record, ctx) for record in self.records(ctx)])
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        return [self._observe(record, ctx) for record in self.records(ctx)]
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         from fldecl.data.splitting import split  # lazy: numpy (and scikit-learn for the digits) only to split

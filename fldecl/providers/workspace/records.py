@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import Desired, Observed, ProviderContext, Unowned
 from fldecl.providers.store import Record, ResourceStore
 
 
@@ -18,6 +19,9 @@ class WorkspaceRecords:
 
     def records(self, ctx: ProviderContext) -> list[Record]:
         return self.store.list(self.kind, ctx.owner_tag)
+
+    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
+        return []  # files are the stack's by their declared paths: there is no one else's to import
 
     def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
         return None  # data files are made again deterministically: nothing is lost by not finding them
