@@ -115,6 +115,7 @@ class _Blob:
 
 
 def _binding(parameters_id: bytes, key_id: bytes, value_count: int) -> bytes:
+    """What a seed tag binds its seed to besides the contributor: the parameters, the training's key, the size."""
     return parameters_id + key_id + value_count.to_bytes(8, "little")
 
 
