@@ -1,11 +1,12 @@
 """The small interface a CKKS library implements to serve fldecl's add-only aggregation.
 
-A ciphertext (c0, c1) crosses it as its first half c0 alone, as opaque bytes: c1 is uniformly
-random and expanded from a seed, so a party sends one seed for all its ciphertexts, the aggregator
-adds first halves and keeps every contributor's seed, and a party rebuilds the sum of the random
-halves from those seeds. Blobs, keyrings and contexts keep one format whatever library produced
-them; only :func:`load_backend` knows which libraries exist. A second library (e.g. IBM's
-pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value in the parameter table.
+A ciphertext (c0, c1) crosses it as its first half c0 alone, rounded to the level's wire width, as
+opaque bytes: c1 is uniformly random and expanded from a seed, so a party sends one seed for all
+its ciphertexts, the aggregator adds first halves and keeps every contributor's seed, and a party
+rebuilds the sum of the random halves from those seeds. Blobs, keyrings and contexts keep one
+format whatever library produced them; only :func:`load_backend` knows which libraries exist. A
+second library (e.g. IBM's pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value
+in the parameter table.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class CkksBackend(Protocol):
     def cipher(self, secret_key: bytes) -> CkksCipher: ...
 
     def add(self, operands: Sequence[Sequence[bytes]]) -> list[bytes]:
-        """Sum first halves ``operands[i][k]`` over ``i`` for every ``k``; raise HEError for an invalid one."""
+        """Sum first halves ``operands[i][k]`` over ``i`` for every ``k``, as wide as each; raise HEError for an invalid one."""
 
 
 def load_backend(parameters: CkksParameters, public_bytes: bytes | None = None) -> CkksBackend:

@@ -183,7 +183,8 @@ class SecretKeyring:
 
         Every seed entry must carry a tag made with this training's key, and the result must lie
         within the level's range: a seed list that does not match the summed first halves (a
-        seed dropped or added even with the count adjusted) decrypts to noise far outside it.
+        seed dropped or added even with the count adjusted) decrypts to noise spread over twice
+        that range, so about half of the values fall outside it (all of them inside: odds of 2**-N).
         """
         parsed = _Blob.from_bytes(blob)
         parsed.check_fits(self._context)

@@ -5,11 +5,17 @@ Parties encrypt symmetrically (each of them holds the secret key s), so a fresh 
 loads a ciphertext. fldecl chooses that seed itself. Ciphertext k of an update gets its own seed,
 derived from the party's fresh per-update seed and k; the party loads the seeded ciphertext (0, a)
 in SEAL's serialization, decrypts it to a*s, and subtracts that from m + e, where e is fresh noise
-from SEAL's own sampler. Only c0 leaves the party, packed at the width of each prime.
+from SEAL's own sampler. Only c0 leaves the party, in the coefficient domain, rounded and packed to
+the level's wire width (:mod:`fldecl.he.packing`).
 
-The aggregator adds first halves modulo the primes and keeps every contributor's seed; SEAL is not
-needed for that. A party rebuilds the sum (sum c0, sum a) by loading the summed first half with the
-first contributor's seed, adding (0, a) for each other seed, and decrypts as usual.
+Values sit in the plaintext's coefficients, not in its slots: a party encodes the slot vector whose
+inverse embedding is its values, so the noise of a coefficient stays in that coefficient instead of
+spreading over all N of them (an N-fold smaller error variance), and one ciphertext still carries
+N values.
+
+The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
+not needed for that. A party rebuilds the sum (sum c0, sum a) by loading the decompressed sum with
+the first contributor's seed, adding (0, a) for each other seed, and decrypts as usual.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from fldecl.he import packing
-from fldecl.he.errors import PARAMETERS_MISMATCH, HEError
+from fldecl.he.errors import HEError
 from fldecl.he.params import CkksParameters
 
 # A memory-backed directory keeps serialized secret keys off disk where the OS provides one.
@@ -80,6 +86,28 @@ class _ScratchFile:
         loadable.load(*context, str(self._path))
 
 
+def _slot_roots(degree: int) -> np.ndarray:
+    """Which odd power of the primitive 2N-th root each CKKS slot evaluates at: 3**i mod 2N, as SEAL orders them."""
+    return np.array([pow(3, index, 2 * degree) for index in range(degree // 2)], dtype=np.int64)
+
+
+def embed(values: np.ndarray, degree: int) -> np.ndarray:
+    """Slot vectors whose inverse embedding are the rows of ``values`` (N reals each), for CKKS coefficient encoding."""
+    twist = np.exp(1j * np.pi * np.arange(degree) / degree)
+    evaluations = degree * np.fft.ifft(values * twist, axis=-1)  # the polynomial at every odd power of the root
+    return evaluations[..., (_slot_roots(degree) - 1) // 2]
+
+
+def unembed(slots: np.ndarray, degree: int) -> np.ndarray:
+    """The real coefficients of the polynomials whose slots are the rows of ``slots``: the inverse of :func:`embed`."""
+    roots = _slot_roots(degree)
+    evaluations = np.zeros((*slots.shape[:-1], degree), dtype=complex)
+    evaluations[..., (roots - 1) // 2] = slots
+    evaluations[..., (2 * degree - roots - 1) // 2] = np.conj(slots)
+    untwist = np.exp(-1j * np.pi * np.arange(degree) / degree)
+    return (np.fft.fft(evaluations, axis=-1) / degree * untwist).real
+
+
 def ciphertext_seed(seed: bytes, index: int) -> bytes:
     """The PRNG seed of ciphertext ``index``'s random half: a keyed hash, so every ciphertext has its own."""
     return hashlib.blake2b(index.to_bytes(8, "little"), digest_size=_SEAL_SEED_BYTES, key=seed, person=_SEED_PERSONALIZATION).digest()
@@ -104,10 +132,11 @@ class SealBackend:
         if not self.context.parameters_set():
             reason = self.context.parameters_error_message()
             raise HEError(f"SEAL rejects the parameters of {parameters.name}: {reason}")
-        self.scale = 2.0**parameters.scale_bits
         data_moduli = self.context.first_context_data().parms().coeff_modulus()
-        self._moduli = np.array([modulus.value() for modulus in data_moduli], dtype=np.uint64)
-        self._widths = [modulus.bit_count() for modulus in data_moduli]
+        if len(data_moduli) != 1:
+            raise HEError(f"{parameters.name} needs exactly one data prime: first halves are rounded modulo one prime")
+        self.modulus = data_moduli[0].value()
+        self.scale = 2.0**parameters.scale_bits
         self._version = _HEADER.unpack_from(self.public_bytes())[2:4]
 
     def _build_parameters(self, parameters: CkksParameters) -> Any:
@@ -139,11 +168,6 @@ class SealBackend:
     def parameters_id(self) -> bytes:
         return struct.pack("<4Q", *self.context.first_parms_id())
 
-    @property
-    def coefficient_count(self) -> int:
-        """Coefficients in one half of a ciphertext: N for each data prime."""
-        return self.parameters.poly_modulus_degree * len(self._widths)
-
     def public_bytes(self) -> bytes:
         with _ScratchFile() as scratch:
             return scratch.dump(self._encryption_parameters)
@@ -164,43 +188,20 @@ class SealBackend:
         return SealCipher(self, key)
 
     def add(self, operands: Sequence[Sequence[bytes]]) -> list[bytes]:
-        """First halves are uniform residues: their sum is taken modulo each prime, so it is no wider."""
-        moduli = np.repeat(self._moduli, self.parameters.poly_modulus_degree)
-        sums = []
-        for terms in zip(*operands, strict=True):
-            total = self.unpack_half(terms[0])
-            for term in terms[1:]:
-                total += self.unpack_half(term)  # both below 2**61: no overflow
-                total -= np.where(total >= moduli, moduli, np.uint64(0))
-            sums.append(self.pack_half(total))
-        return sums
+        """Wire values add modulo 2**wire_bits, so the sum is exactly as wide as each term."""
+        width = self.parameters.wire_bits
+        return [self.pack_half(packing.add([self.unpack_half(term) for term in terms], width)) for terms in zip(*operands, strict=True)]
 
-    def pack_half(self, coefficients: np.ndarray) -> bytes:
-        """A first half (one run of N residues per prime) packed at each prime's width."""
-        degree = self.parameters.poly_modulus_degree
-        runs = coefficients.reshape(len(self._widths), degree)
-        return b"".join(packing.pack(run, width) for run, width in zip(runs, self._widths, strict=True))
+    def pack_half(self, values: np.ndarray) -> bytes:
+        return packing.pack(values, self.parameters.wire_bits)
 
     def unpack_half(self, data: bytes) -> np.ndarray:
-        """The residues of a packed first half, each checked to lie below its prime."""
-        degree = self.parameters.poly_modulus_degree
-        sizes = [packing.packed_size(degree, width) for width in self._widths]
-        if len(data) != sum(sizes):
-            raise HEError(f"ciphertext is corrupt: {len(data)} bytes where a ciphertext of these parameters takes {sum(sizes)}")
-        runs, offset = [], 0
-        for size, width, modulus in zip(sizes, self._widths, self._moduli, strict=True):
-            run = packing.unpack(data[offset : offset + size], width, degree)
-            if np.any(run >= modulus):
-                raise HEError("ciphertext is corrupt: a coefficient exceeds its modulus")
-            runs.append(run)
-            offset += size
-        return np.concatenate(runs)
+        return packing.unpack(data, self.parameters.wire_bits, self.parameters.poly_modulus_degree)
 
     def seeded_ciphertext(self, first_half: np.ndarray, seed: bytes) -> bytes:
-        """SEAL's uncompressed serialization of (first_half, c1), c1 being what ``seed`` expands to."""
+        """SEAL's uncompressed serialization of (first_half, c1) in the coefficient domain, c1 being what ``seed`` expands to."""
         words = np.ascontiguousarray(first_half, dtype="<u8").tobytes()
-        degree, count = self.parameters.poly_modulus_degree, len(self._widths)
-        metadata = _METADATA.pack(*self.context.first_parms_id(), 1, 2, degree, count, self.scale, 1)
+        metadata = _METADATA.pack(*self.context.first_parms_id(), 0, 2, self.parameters.poly_modulus_degree, 1, self.scale, 1)
         first = self._framed(_COUNT.pack(first_half.size) + words)
         prng_info = self._framed(bytes([_PRNG_BLAKE2XB]) + seed)
         return self._framed(metadata + first + prng_info)
@@ -210,30 +211,21 @@ class SealBackend:
         return header + members
 
     def load_seeded(self, scratch: _ScratchFile, first_half: np.ndarray, seed: bytes) -> Any:
-        return self.load_ciphertext(scratch, self.seeded_ciphertext(first_half, seed))
-
-    def load_ciphertext(self, scratch: _ScratchFile, data: bytes) -> Any:
-        """Parse one ciphertext and check it is a fresh-scale ciphertext of these parameters."""
+        """(first_half, a) in the coefficient domain, checked by SEAL like any received ciphertext."""
         seal = self.seal
         ciphertext = seal.Ciphertext()
         try:
-            scratch.fill(ciphertext, data, self.context)
+            scratch.fill(ciphertext, self.seeded_ciphertext(first_half, seed), self.context)
         except (RuntimeError, ValueError) as error:
             raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
-        if not seal.is_valid_for(ciphertext, self.context):
+        if not seal.is_valid_for(ciphertext, self.context) or ciphertext.size() != 2:
             raise HEError("ciphertext is corrupt: SEAL finds it invalid for these parameters")
-        if ciphertext.parms_id() != self.context.first_parms_id():
-            raise HEError(PARAMETERS_MISMATCH)
-        if ciphertext.size() != 2:
-            raise HEError(f"ciphertext is corrupt: it has {ciphertext.size()} polynomials, expected 2")
-        if ciphertext.scale != self.scale:
-            raise HEError(f"{PARAMETERS_MISMATCH} (scale 2^{math.log2(ciphertext.scale):g})")
         return ciphertext
 
     def first_half(self, ciphertext: Any) -> np.ndarray:
         """Read c0 out of a SEAL ciphertext (the bindings offer one coefficient per call)."""
         data = ciphertext.dyn_array()
-        count = self.coefficient_count
+        count = self.parameters.poly_modulus_degree
         return np.fromiter(map(data.at, range(count)), dtype=np.uint64, count=count)
 
 
@@ -247,30 +239,33 @@ class SealCipher:
         self._encryptor = seal.Encryptor(backend.context, secret_key)
         self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._evaluator = seal.Evaluator(backend.context)
-        self._zero_half = np.zeros(backend.coefficient_count, dtype=np.uint64)
+        self._zero_half = np.zeros(backend.parameters.poly_modulus_degree, dtype=np.uint64)
 
     def encrypt(self, values: np.ndarray, seed: bytes) -> list[bytes]:
-        per_ciphertext = self._backend.parameters.values_per_ciphertext
-        count = math.ceil(values.size / per_ciphertext)
-        padded = np.zeros(count * per_ciphertext)
+        degree = self._backend.parameters.poly_modulus_degree
+        count = math.ceil(values.size / degree)
+        padded = np.zeros(count * degree)
         padded[: values.size] = values
-        slots = (padded[0::2] + 1j * padded[1::2]).reshape(count, per_ciphertext // 2)
+        slots = embed(padded.reshape(count, degree), degree)
         with _ScratchFile() as scratch:
             return [self._encrypt_row(scratch, row, ciphertext_seed(seed, index)) for index, row in enumerate(slots)]
 
-    def _encrypt_row(self, scratch: _ScratchFile, row: np.ndarray, seed: bytes) -> bytes:
-        """c0 = (m + e) - a*s for the ``a`` that ``seed`` expands to."""
-        seal, backend = self._backend.seal, self._backend
+    def _encrypt_row(self, scratch: _ScratchFile, slots: np.ndarray, seed: bytes) -> bytes:
+        """c0 = (m + e) - a*s for the ``a`` that ``seed`` expands to, rounded to the wire in the coefficient domain."""
+        seal, backend, evaluator = self._backend.seal, self._backend, self._evaluator
         ciphertext = backend.load_seeded(scratch, self._zero_half, seed)  # (0, a)
+        evaluator.transform_to_ntt_inplace(ciphertext)
         random_part = seal.Plaintext()
         self._decryptor.decrypt(ciphertext, random_part)  # a*s
         plaintext = seal.Plaintext()
-        self._encoder.encode(row.tolist(), backend.scale, plaintext)
+        self._encoder.encode(slots.tolist(), backend.scale, plaintext)
         noisy = seal.Plaintext()
         self._decryptor.decrypt(self._fresh_encryption(plaintext), noisy)  # m + e
-        self._evaluator.sub_plain_inplace(ciphertext, random_part)
-        self._evaluator.add_plain_inplace(ciphertext, noisy)
-        return backend.pack_half(backend.first_half(ciphertext))
+        evaluator.sub_plain_inplace(ciphertext, random_part)
+        evaluator.add_plain_inplace(ciphertext, noisy)
+        evaluator.transform_from_ntt_inplace(ciphertext)
+        first_half = packing.compress(backend.first_half(ciphertext), backend.modulus, backend.parameters.wire_bits)
+        return backend.pack_half(first_half)
 
     def _fresh_encryption(self, plaintext: Any) -> Any:
         """SEAL's own encryption of ``plaintext``: it brings fresh noise from SEAL's sampler."""
@@ -284,13 +279,12 @@ class SealCipher:
         with _ScratchFile() as scratch:
             for index, data in enumerate(first_halves):
                 row_seeds = [ciphertext_seed(seed, index) for seed in seeds]
-                total = backend.load_seeded(scratch, backend.unpack_half(data), row_seeds[0])
+                first_half = packing.decompress(backend.unpack_half(data), backend.modulus, backend.parameters.wire_bits)
+                total = backend.load_seeded(scratch, first_half, row_seeds[0])
                 for row_seed in row_seeds[1:]:
                     self._evaluator.add_inplace(total, backend.load_seeded(scratch, self._zero_half, row_seed))
+                self._evaluator.transform_to_ntt_inplace(total)
                 plaintext = seal.Plaintext()
                 self._decryptor.decrypt(total, plaintext)
                 rows.append(np.asarray(self._encoder.decode_complex(plaintext)))
-        slots = np.concatenate(rows)
-        values = np.empty(2 * slots.size)
-        values[0::2], values[1::2] = slots.real, slots.imag
-        return values
+        return unembed(np.array(rows), backend.parameters.poly_modulus_degree).reshape(-1)

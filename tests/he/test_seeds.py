@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, seeds, wire
+from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, packing, seeds, wire
 from fldecl.he.backend import load_backend
-from fldecl.he.seal_backend import _ScratchFile, ciphertext_seed
+from fldecl.he.seal_backend import _ScratchFile, ciphertext_seed, embed, unembed
 
 VALUE_COUNT = 5_000
 PARTY_NAMES = ("Party_1", "Party_2", "Party_3")
@@ -70,16 +70,42 @@ def test_every_ciphertext_gets_fresh_randomness(keyring: SecretKeyring) -> None:
 
 def test_seal_expands_the_same_random_half_from_the_same_seed(keyring: SecretKeyring) -> None:
     backend = load_backend(keyring.parameters)
-    zeros = np.zeros(backend.coefficient_count, dtype=np.uint64)
+    degree = keyring.parameters.poly_modulus_degree
+    zeros = np.zeros(degree, dtype=np.uint64)
     seed = ciphertext_seed(bytes(range(32)), 0)
     with _ScratchFile() as scratch:
         first, again = (backend.load_seeded(scratch, zeros, seed) for _ in range(2))
         other = backend.load_seeded(scratch, zeros, ciphertext_seed(bytes(range(32)), 1))
-        count = backend.coefficient_count
-        random_half = [first.dyn_array().at(count + index) for index in range(count)]
-        assert random_half == [again.dyn_array().at(count + index) for index in range(count)]
-        assert random_half != [other.dyn_array().at(count + index) for index in range(count)]
+        random_half = [first.dyn_array().at(degree + index) for index in range(degree)]
+        assert random_half == [again.dyn_array().at(degree + index) for index in range(degree)]
+        assert random_half != [other.dyn_array().at(degree + index) for index in range(degree)]
         assert np.all(backend.first_half(first) == 0)
+
+
+def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
+    degree = keyring.parameters.poly_modulus_degree
+    values = np.random.default_rng(5).uniform(-1, 1, size=(3, degree))
+    np.testing.assert_allclose(unembed(embed(values, degree), degree), values, atol=1e-13)
+    # A single nonzero coefficient: its neighbours decrypt to zero within the wire rounding, not to its noise.
+    spike = np.zeros(degree)
+    spike[7] = 100.0
+    decrypted = keyring.decrypt(keyring.encrypt(spike, "Party_1"))
+    assert abs(decrypted[7] - 100.0) <= keyring.parameters.worst_case_error
+    assert np.max(np.abs(np.delete(decrypted, 7))) <= keyring.parameters.worst_case_error
+
+
+def test_compression_rounds_to_the_nearest_wire_value_and_commutes_with_addition(keyring: SecretKeyring) -> None:
+    backend = load_backend(keyring.parameters)
+    modulus, width = backend.modulus, keyring.parameters.wire_bits
+    residues = np.random.default_rng(9).integers(0, modulus, size=(3, 4096), dtype=np.uint64)
+    residues[0, :3] = [0, modulus - 1, modulus // 2]
+    exact = [[((int(value) << width) + modulus // 2) // modulus % (1 << width) for value in row] for row in residues]
+    assert [packing.compress(row, modulus, width).tolist() for row in residues] == exact
+    step = modulus / 2**width
+    total = packing.decompress(packing.add([packing.compress(row, modulus, width) for row in residues], width), modulus, width)
+    difference = (total.astype(object) - residues.astype(object).sum(axis=0)) % modulus
+    centered = np.array([value - modulus if value > modulus // 2 else value for value in difference], dtype=float)
+    assert np.max(np.abs(centered)) <= 3 * step / 2 + 1
 
 
 def test_a_party_decrypts_its_own_update_from_first_halves_and_its_seed(
