@@ -10,7 +10,7 @@ the level's wire width (:mod:`fldecl.he.packing`).
 
 Values sit in the plaintext's coefficients, not in its slots: a party encodes the slot vector whose
 inverse embedding is its values, so the noise of a coefficient stays in that coefficient instead of
-spreading over all N of them (an N-fold smaller error variance), and one ciphertext still carries
+spreading over all N of them (about N/2 times less error variance), and one ciphertext still carries
 N values.
 
 The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
