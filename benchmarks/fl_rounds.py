@@ -2,9 +2,11 @@
 
 For the example stack's model (manifests/mnist-fhe) and the seed's 784-256-100-50-10 MLP, with
 3 parties of 200 points each: one training per fusion setting (``iter_avg`` and
-``crypto_iter_avg`` at every encryption level). Then the HE library alone encrypts the same
-vector for 3 parties, adds the ciphertexts and decrypts the sum; the ratio compares what a round
-costs over plaintext with what HE itself needs.
+``crypto_iter_avg`` at every encryption level). Bytes are what each party sent (up: its update)
+and received (down: the fused model) per round, as multiples of the float32 model; the round trip
+compares both legs with those of the ``iter_avg`` training of the same model. Then the HE library
+alone encrypts the same vector for 3 parties, adds the ciphertexts and decrypts the sum; the ratio
+compares what a round costs over plaintext with what HE itself needs.
 
 Run: ``python benchmarks/fl_rounds.py [--rounds 3]``. Prints a plain table.
 """
@@ -126,7 +128,7 @@ def measure_he_alone(vector: np.ndarray, cipher_spec: str) -> float:
     timings = []
     for _ in range(HE_REPEATS):
         started = time.perf_counter()
-        blobs = [keyring.encrypt(vector) for _ in PARTIES]
+        blobs = [keyring.encrypt(vector, party) for party in PARTIES]
         fused = aggregate(public_context, blobs)
         keyring.decrypt(fused) / contributors(fused)
         timings.append(time.perf_counter() - started)
@@ -140,20 +142,26 @@ def benchmark_model(root: Path, label: str, spec: dict, rounds: int) -> list[str
     model_file = spec["model_file"]
     vector = np.concatenate([array.ravel() for array in get_parameters(load_model(model_zip, model_file, trusted=True))])
     plain = measure_training(training_job(root, model_zip, model_file, "iter_avg", None, rounds))
-    lines = [row(label, vector.size, "iter_avg", plain, None, None)]
+    lines = [row(label, vector.size, "iter_avg", plain, plain, None, None)]
     for cipher_spec in CIPHER_SPECS:
         crypto = measure_training(training_job(root, model_zip, model_file, "crypto_iter_avg", cipher_spec, rounds))
         he_seconds = measure_he_alone(vector, cipher_spec)
-        lines.append(row(label, vector.size, cipher_spec, crypto, he_seconds, (crypto["round"] - plain["round"]) / he_seconds))
+        lines.append(row(label, vector.size, cipher_spec, crypto, plain, he_seconds, (crypto["round"] - plain["round"]) / he_seconds))
     return lines
 
 
-def row(label: str, size: int, setting: str, measured: dict[str, float], he_seconds: float | None, ratio: float | None) -> str:
+def row(
+    label: str, size: int, setting: str, measured: dict[str, float], plain: dict[str, float], he_seconds: float | None, ratio: float | None
+) -> str:
+    """One table line; bytes as multiples of the float32 model, the round trip against iter_avg's, accuracy against iter_avg's."""
     optional = f"{he_seconds:>9.3f} {ratio:>9.2f}" if he_seconds is not None else f"{'-':>9} {'-':>9}"
+    float32_bytes = 4 * size
+    round_trip = (measured["up"] + measured["down"]) / (plain["up"] + plain["down"])
+    accuracy_gap = 100 * (measured["accuracy"] - plain["accuracy"])
     return (
         f"{label:<20} {size:>8} {setting:<19} {measured['first_round']:>8.2f} {measured['round']:>8.2f} "
-        f"{measured['up'] / 1e6:>8.2f} {measured['down'] / 1e6:>9.2f} {measured['up'] / (4 * size):>6.1f}x "
-        f"{optional} {measured['accuracy']:>6.3f}"
+        f"{measured['up'] / 1e6:>6.2f} {measured['down'] / 1e6:>8.2f} {measured['up'] / float32_bytes:>6.2f}x "
+        f"{measured['down'] / float32_bytes:>8.2f}x {round_trip:>9.2f}x {optional} {measured['accuracy']:>7.4f} {accuracy_gap:>+8.2f}"
     )
 
 
@@ -166,8 +174,8 @@ def main() -> None:
     if example_model["spec"]["source"] == SEED_MLP["source"]:
         models = {"mnist-fhe = seed MLP": SEED_MLP}
     header = (
-        f"{'model':<20} {'values':>8} {'fusion':<19} {'round 1':>8} {'round s':>8} {'up MB':>8} {'down MB':>9} "
-        f"{'up/f32':>7} {'HE alone':>9} {'overhead':>9} {'acc':>6}"
+        f"{'model':<20} {'values':>8} {'fusion':<19} {'round 1':>8} {'round s':>8} {'up MB':>6} {'down MB':>8} "
+        f"{'up/f32':>7} {'down/f32':>9} {'rt/plain':>10} {'HE alone':>9} {'overhead':>9} {'acc':>7} {'acc pp':>8}"
     )
     with tempfile.TemporaryDirectory(prefix="fldecl-bench-") as directory:
         root = Path(directory)
@@ -179,8 +187,10 @@ def main() -> None:
     print("\n".join(lines))
     print(
         f"\n3 parties, 200 points each, 1 epoch per round; 'round s' is the mean of rounds 2..{rounds}, bytes are per party "
-        "and round (up = party to aggregator). 'HE alone': 3 encryptions + add + decrypt of the same vector in one "
+        "and round (up = party to aggregator, down = aggregator to party), '/f32' against the float32 model, 'rt/plain' = "
+        "(up + down) against iter_avg's. 'HE alone': 3 encryptions + add + decrypt of the same vector in one "
         "process; 'overhead' = (round s - iter_avg round s) / HE alone, the framework's cost per unit of HE work. "
+        "'acc pp': final accuracy minus iter_avg's, in percentage points. "
         f"Total {time.monotonic() - started:.0f} s."
     )
 

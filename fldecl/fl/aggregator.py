@@ -260,6 +260,7 @@ class Aggregator:
         for session in evaluated_by:
             self._send_to(session, Message(protocol.EVALUATE, {"round": round_number, "contributors": sorted(updates)}, [fused]))
         evaluations = self._collect(evaluated_by, protocol.EVALUATION, round_number)
+        self._check_quorum(set(evaluations), f"round {round_number} failed")  # parties that could not use the fused model
         record = _round_record(round_number, updates, evaluations, counters, self.sessions, time.monotonic() - started)
         self.status.add_round(record)
         self.status.event("round_completed", _describe_round(record), round=round_number, fused=record["fused"])

@@ -66,9 +66,14 @@ class CryptoIterAvg(Strategy):
         self.public_context = public_context
 
     def fuse(self, updates: Mapping[str, bytes]) -> bytes:
-        from fldecl.he import HEError, aggregate
+        """The sum, listing each party's seed under the name of the party that sent it."""
+        from fldecl.he import HEError, aggregate, contributor_names
 
         try:
+            for party, update in updates.items():
+                names = contributor_names(update)
+                if names != [party]:
+                    raise HEError(f"the update from {party} is in the name of {', '.join(names)}")
             return aggregate(self.public_context, list(updates.values()))
         except HEError as error:
             raise FusionError(f"encrypted updates from {', '.join(updates)} cannot be fused: {error}") from error
@@ -83,13 +88,14 @@ class PlainCodec(UpdateCodec):
 
 
 class CryptoCodec(UpdateCodec):
-    """Encrypts with the training's keyring; the fused payload is a sum, divided here."""
+    """Encrypts with the training's keyring in the party's name; the fused payload is a sum, divided here."""
 
-    def __init__(self, keyring: SecretKeyring) -> None:
+    def __init__(self, keyring: SecretKeyring, party: str) -> None:
         self.keyring = keyring
+        self.party = party
 
     def encode(self, vector: np.ndarray) -> bytes:
-        return self.keyring.encrypt(np.asarray(vector, dtype=np.float64))
+        return self.keyring.encrypt(np.asarray(vector, dtype=np.float64), self.party)
 
     def decode(self, fused: bytes, size: int) -> np.ndarray:
         from fldecl.he import contributors
@@ -109,11 +115,11 @@ def make_strategy(fusion_type: str, public_context: bytes | None) -> Strategy:
     return IterAvg()
 
 
-def make_codec(fusion_type: str, keyring: SecretKeyring | None) -> UpdateCodec:
+def make_codec(fusion_type: str, keyring: SecretKeyring | None, party: str = "") -> UpdateCodec:
     if fusion_type == "crypto_iter_avg":
         if keyring is None:
             raise FusionError("crypto_iter_avg needs the training's keyring")
-        return CryptoCodec(keyring)
+        return CryptoCodec(keyring, party)
     return PlainCodec()
 
 

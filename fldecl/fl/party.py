@@ -277,7 +277,7 @@ class Party:
             )
         except (KeyShareError, OSError) as error:
             raise PartyError(f"{self.name} rejected the key bundle: {error}") from error
-        self.codec = make_codec("crypto_iter_avg", keyring)
+        self.codec = make_codec("crypto_iter_avg", keyring, self.name)
         self._event("keys_accepted", f"{self.name} opened its copy of the training's keys")
         return Message(protocol.KEYS_ACCEPTED)
 

@@ -5,7 +5,7 @@ is first used, so the CLI starts fast.
 """
 
 from fldecl.he.errors import HEError
-from fldecl.he.keyring import SecretKeyring, aggregate, contributors
+from fldecl.he.keyring import SecretKeyring, aggregate, contributor_names, contributors
 from fldecl.he.params import CIPHER_SPECS, CkksParameters
 
-__all__ = ["CIPHER_SPECS", "CkksParameters", "HEError", "SecretKeyring", "aggregate", "contributors"]
+__all__ = ["CIPHER_SPECS", "CkksParameters", "HEError", "SecretKeyring", "aggregate", "contributor_names", "contributors"]

@@ -1,9 +1,12 @@
 """The small interface a CKKS library implements to serve fldecl's add-only aggregation.
 
-Ciphertexts and keys cross it as opaque bytes, so blobs, keyrings and contexts keep one format
-whatever library produced them; only :func:`load_backend` knows which libraries exist. A second
-library (e.g. IBM's pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value in the
-parameter table.
+A ciphertext (c0, c1) crosses it as its first half c0 alone, rounded to the level's wire width, as
+opaque bytes: c1 is uniformly random and expanded from a seed, so a party sends one seed for all
+its ciphertexts, the aggregator adds first halves and keeps every contributor's seed, and a party
+rebuilds the sum of the random halves from those seeds. Blobs, keyrings and contexts keep one
+format whatever library produced them; only :func:`load_backend` knows which libraries exist. A
+second library (e.g. IBM's pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value
+in the parameter table.
 """
 
 from __future__ import annotations
@@ -24,11 +27,18 @@ _BACKENDS = {"seal": ("fldecl.he.seal_backend", "SealBackend")}
 class CkksCipher(Protocol):
     """A backend holding a secret key: what a party uses."""
 
-    def encrypt(self, values: np.ndarray) -> list[bytes]:
-        """Pack a float vector into as few ciphertexts as the slots allow (zero padded)."""
+    def encrypt(self, values: np.ndarray, seed: bytes) -> list[bytes]:
+        """Pack a float vector into as few ciphertexts as the slots allow (zero padded); return their first halves.
 
-    def decrypt(self, ciphertexts: Sequence[bytes]) -> np.ndarray:
-        """Every value the ciphertexts carry, padding included, as float64."""
+        Ciphertext ``k``'s random half expands from ``seed`` and ``k``, so each ciphertext has its
+        own; ``seed`` must be fresh for every call and never shared with another party.
+        """
+
+    def decrypt(self, first_halves: Sequence[bytes], seeds: Sequence[bytes]) -> np.ndarray:
+        """Every value the ciphertexts carry, padding included, as float64.
+
+        ``first_halves`` are sums of first halves made under ``seeds``, one seed per contributor.
+        """
 
 
 class CkksBackend(Protocol):
@@ -46,7 +56,7 @@ class CkksBackend(Protocol):
     def cipher(self, secret_key: bytes) -> CkksCipher: ...
 
     def add(self, operands: Sequence[Sequence[bytes]]) -> list[bytes]:
-        """Sum ``operands[i][k]`` over ``i`` for every ``k``; raise HEError for an invalid ciphertext."""
+        """Sum first halves ``operands[i][k]`` over ``i`` for every ``k``, as wide as each; raise HEError for an invalid one."""
 
 
 def load_backend(parameters: CkksParameters, public_bytes: bytes | None = None) -> CkksBackend:

@@ -1,10 +1,12 @@
 """Parties' secret keyrings, the aggregator's public context, and the ciphertext blobs between them.
 
-A party holds a :class:`SecretKeyring` (parameters + secret key) and sends one blob per update.
-The aggregator holds only the public context (the encryption parameters and a random key id) and
-adds blobs with :func:`aggregate`; it never sees key material, so it can neither decrypt an
-update nor the sum. Parties divide the decrypted sum by :func:`contributors` themselves, which
-keeps the aggregator's work to additions.
+A party holds a :class:`SecretKeyring` (parameters + secret key) and sends one blob per update:
+the first halves of its ciphertexts and one seed entry (:mod:`fldecl.he.seeds`) from which the
+random halves expand. The aggregator holds only the public context (the encryption parameters and
+a random key id) and adds blobs with :func:`aggregate`: it sums first halves and lists every
+contributor's seed entry, so the sum comes back as small as an update went up. It never sees key
+material, so it can neither decrypt an update nor the sum. Parties divide the decrypted sum by
+:func:`contributors` themselves, which keeps the aggregator's work to additions.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fldecl.he import wire
+from fldecl.he import seeds, wire
 from fldecl.he.backend import CkksBackend, load_backend
 from fldecl.he.errors import PARAMETERS_MISMATCH, HEError
 from fldecl.he.params import CkksParameters, cipher_spec
+from fldecl.he.seeds import SeedEntry
 
 _KEY_ID_SIZE = 16
 _COUNTS = struct.Struct("<QI")
@@ -61,34 +64,41 @@ class _PublicContext:
 
 @dataclass(frozen=True)
 class _Blob:
-    """An encrypted vector: whose parameters and key, how many values, how many updates summed."""
+    """An encrypted vector: whose parameters and key, how many values, whose seeds, which first halves."""
 
     parameters_id: bytes
     key_id: bytes
     value_count: int
-    contributors: int
-    ciphertexts: list[bytes]
+    seed_entries: list[SeedEntry]
+    first_halves: list[bytes]
+
+    @property
+    def binding(self) -> bytes:
+        """What every seed entry of this blob is tagged with."""
+        return _binding(self.parameters_id, self.key_id, self.value_count)
 
     def to_bytes(self) -> bytes:
-        counts = _COUNTS.pack(self.value_count, self.contributors)
-        return wire.pack(wire.Kind.CIPHERTEXT, [self.parameters_id, self.key_id, counts, *self.ciphertexts])
+        counts = _COUNTS.pack(self.value_count, len(self.seed_entries))
+        fields = [self.parameters_id, self.key_id, counts, seeds.pack_list(self.seed_entries), *self.first_halves]
+        return wire.pack(wire.Kind.CIPHERTEXT, fields)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> _Blob:
         fields = wire.unpack(data, wire.Kind.CIPHERTEXT)
-        if len(fields) < 3 or len(fields[2]) != _COUNTS.size:
+        if len(fields) < 4 or len(fields[2]) != _COUNTS.size:
             raise HEError("ciphertext is corrupt: missing header fields")
-        parameters_id, key_id, counts, *ciphertexts = fields
+        parameters_id, key_id, counts, seed_list, *first_halves = fields
         value_count, contributor_count = _COUNTS.unpack(counts)
         if contributor_count < 1:
             raise HEError("ciphertext is corrupt: it claims no contributors")
-        return cls(parameters_id, key_id, value_count, contributor_count, ciphertexts)
+        entries = seeds.unpack_list(seed_list)
+        if len(entries) != contributor_count:
+            raise HEError(f"ciphertext is corrupt: its seed list has {len(entries)} seeds for {contributor_count} contributors")
+        return cls(parameters_id, key_id, value_count, entries, first_halves)
 
     @classmethod
-    def under(
-        cls, context: _PublicContext, value_count: int, contributors: int, ciphertexts: list[bytes]
-    ) -> _Blob:
-        return cls(context.backend.parameters_id, context.key_id, value_count, contributors, ciphertexts)
+    def under(cls, context: _PublicContext, value_count: int, entries: list[SeedEntry], first_halves: list[bytes]) -> _Blob:
+        return cls(context.backend.parameters_id, context.key_id, value_count, entries, first_halves)
 
     def check_fits(self, context: _PublicContext) -> None:
         """Reject a blob made for other parameters or another key, or with the wrong ciphertext count."""
@@ -97,11 +107,16 @@ class _Blob:
         if self.key_id != context.key_id:
             raise HEError(f"{PARAMETERS_MISMATCH}: it was encrypted under another training's key")
         expected = -(-self.value_count // context.parameters.values_per_ciphertext)
-        if len(self.ciphertexts) != expected:
+        if len(self.first_halves) != expected:
             raise HEError(
-                f"ciphertext is corrupt: {len(self.ciphertexts)} ciphertexts "
+                f"ciphertext is corrupt: {len(self.first_halves)} ciphertexts "
                 f"for {self.value_count} values, expected {expected}"
             )
+
+
+def _binding(parameters_id: bytes, key_id: bytes, value_count: int) -> bytes:
+    """What a seed tag binds its seed to besides the contributor: the parameters, the training's key, the size."""
+    return parameters_id + key_id + value_count.to_bytes(8, "little")
 
 
 class SecretKeyring:
@@ -111,6 +126,7 @@ class SecretKeyring:
         self._context = context
         self._secret_key = secret_key
         self._cipher = context.backend.cipher(secret_key)
+        self._tag_key = seeds.tag_key(secret_key)
 
     @property
     def parameters(self) -> CkksParameters:
@@ -142,8 +158,12 @@ class SecretKeyring:
         """Whether a received public context belongs to this keyring (same parameters and key)."""
         return self._context.same_as(_PublicContext.from_bytes(public_context))
 
-    def encrypt(self, values: np.ndarray) -> bytes:
-        """Encrypt a flat float vector of any length into one blob."""
+    def encrypt(self, values: np.ndarray, contributor: str) -> bytes:
+        """Encrypt a flat float vector of any length into one blob, in the name of ``contributor``.
+
+        Every call draws a fresh seed from the OS: no two updates, and no two ciphertexts of an
+        update, share a random half (two that did would let the aggregator subtract them).
+        """
         vector = np.asarray(values, dtype=np.float64)
         if vector.ndim != 1 or vector.size == 0:
             raise HEError(f"expected a non-empty flat vector, got shape {vector.shape}")
@@ -153,21 +173,42 @@ class SecretKeyring:
         limit = self.parameters.max_abs_sum
         if largest >= limit:
             raise HEError(f"update value {largest:g} exceeds {self.parameters.name}'s range of +-{limit:g}")
-        return _Blob.under(self._context, vector.size, 1, self._cipher.encrypt(vector)).to_bytes()
+        seed = secrets.token_bytes(seeds.SEED_SIZE)
+        binding = _binding(self._context.backend.parameters_id, self._context.key_id, vector.size)
+        entry = seeds.make_entry(self._tag_key, binding, contributor, seed)
+        return _Blob.under(self._context, vector.size, [entry], self._cipher.encrypt(vector, seed)).to_bytes()
 
     def decrypt(self, blob: bytes) -> np.ndarray:
-        """The float64 sum a blob carries; divide by :func:`contributors` for the mean."""
+        """The float64 sum a blob carries; divide by :func:`contributors` for the mean.
+
+        Every seed entry must carry a tag made with this training's key, and the result must lie
+        within the level's range: a seed list that does not match the summed first halves (a
+        seed dropped or added even with the count adjusted) decrypts to noise spread over twice
+        that range, so about half of the values fall outside it (all of them inside: odds of 2**-N).
+        """
         parsed = _Blob.from_bytes(blob)
         parsed.check_fits(self._context)
-        return self._cipher.decrypt(parsed.ciphertexts)[: parsed.value_count]
+        for entry in parsed.seed_entries:
+            if not seeds.is_authentic(entry, self._tag_key, parsed.binding):
+                raise HEError(f"the seed list was altered: the seed of {entry.contributor!r} was not made with this training's key")
+        values = self._cipher.decrypt(parsed.first_halves, [entry.seed for entry in parsed.seed_entries])
+        largest = float(np.max(np.abs(values)))
+        limit = self.parameters.max_abs_sum
+        if not largest <= limit:
+            raise HEError(
+                f"the sum decrypts to values beyond +-{limit:g} (up to {largest:.3g}): its seed list does not match "
+                "its ciphertexts (a seed missing or added), or the sum left the level's range"
+            )
+        return values[: parsed.value_count]
 
 
 def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | None = None) -> bytes:
-    """Add encrypted updates; the result records how many updates it sums.
+    """Add encrypted updates; the result lists every contributor's seed entry.
 
     Headers are checked before any arithmetic (same parameters and key as the context, the same
-    number of values: ``expected_values`` if given, else the first blob's), and every ciphertext
-    must load and validate in SEAL for the context before it is added.
+    number of values: ``expected_values`` if given, else the first blob's; no seed or contributor
+    twice), and every first half must have the exact packed size with each coefficient below its
+    prime. Seed entries pass through unchanged: only parties can check their tags.
     """
     context = _PublicContext.from_bytes(public_context)
     if not blobs:
@@ -178,10 +219,17 @@ def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | 
         blob.check_fits(context)
         if blob.value_count != expected:
             raise HEError(f"update has {blob.value_count} values, expected {expected}")
-    sums = context.backend.add([blob.ciphertexts for blob in parsed])
-    return _Blob.under(context, expected, sum(blob.contributors for blob in parsed), sums).to_bytes()
+    entries = [entry for blob in parsed for entry in blob.seed_entries]
+    seeds.check_distinct(entries)
+    sums = context.backend.add([blob.first_halves for blob in parsed])
+    return _Blob.under(context, expected, entries, sums).to_bytes()
 
 
 def contributors(blob: bytes) -> int:
     """How many parties' updates a blob sums (1 for a fresh update)."""
-    return _Blob.from_bytes(blob).contributors
+    return len(_Blob.from_bytes(blob).seed_entries)
+
+
+def contributor_names(blob: bytes) -> list[str]:
+    """The contributors a blob's seed list names, in order; their tags are checked only by :meth:`SecretKeyring.decrypt`."""
+    return [entry.contributor for entry in _Blob.from_bytes(blob).seed_entries]

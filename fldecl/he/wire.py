@@ -15,7 +15,7 @@ from enum import Enum
 from fldecl.he.errors import HEError
 
 MAGIC = b"FLHE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PREFIX = struct.Struct("<4sBBI")
 _LENGTH = struct.Struct("<I")
 _DIGEST_SIZE = hashlib.sha256().digest_size

@@ -11,7 +11,7 @@ from .flstack import Background, party_log, party_settings, serve_with_local_par
 from fldecl.fl import PartyError, run_party
 from fldecl.fl.aggregator import Aggregator
 from fldecl.fl.party import Party, TrainingToJoin
-from fldecl.he import HEError, SecretKeyring, aggregate, contributors
+from fldecl.he import HEError, SecretKeyring, aggregate, contributors, seeds, wire
 from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring
 from fldecl.models import get_parameters, load_model
 
@@ -157,3 +157,50 @@ def test_a_wrong_shape_update_fails_the_round_with_the_reason(stack, make_job):
     assert aggregator.status.state == "failed"
     reason = aggregator.status.document["reason"]
     assert reason.startswith("round 1 failed") and "values, expected" in reason
+
+
+def _flip_a_seed(entries):
+    seed = bytearray(entries[-1].seed)
+    seed[0] ^= 0x01
+    return [*entries[:-1], seeds.SeedEntry(entries[-1].contributor, bytes(seed), entries[-1].tag)], False
+
+
+def _drop_a_seed(entries):
+    return entries[:-1], True
+
+
+class SeedListEditingAggregator(Aggregator):
+    """Relays a fused model whose seed list it edited, re-framed with a valid checksum (and count, if asked)."""
+
+    edit = staticmethod(_flip_a_seed)
+
+    def _setup_fusion(self):
+        super()._setup_fusion()
+        fuse = self.strategy.fuse
+        self.strategy.fuse = lambda updates: self._edited(fuse(updates))
+
+    def _edited(self, fused):
+        fields = wire.unpack(fused, wire.Kind.CIPHERTEXT)
+        entries, recount = self.edit(seeds.unpack_list(fields[3]))
+        fields[3] = seeds.pack_list(entries)
+        if recount:
+            fields[2] = fields[2][:8] + len(entries).to_bytes(4, "little")
+        return wire.pack(wire.Kind.CIPHERTEXT, fields)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [(_flip_a_seed, "the seed list was altered: the seed of 'Party_"), (_drop_a_seed, "its seed list does not match its ciphertexts")],
+    ids=["tampered", "truncated"],
+)
+def test_an_edited_seed_list_fails_the_round_with_the_reason(make_job, edit, reason):
+    job = make_job(rounds=1)
+    aggregator = SeedListEditingAggregator(job)
+    aggregator.edit = edit
+    serve_with_local_parties(aggregator)
+    assert aggregator.status.state == "failed"
+    failure = aggregator.status.document["reason"]
+    assert failure.startswith("round 1 failed: ") and "cannot decrypt the fused model of round 1" in failure and reason in failure
+    assert aggregator.status.document["rounds"] == []
+    for name in job.local_party_names:
+        assert reason in party_log(job, name)

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from fldecl.fl.fusion import FusionError, IterAvg, PlainCodec, encode_array
+from fldecl.fl.fusion import CryptoIterAvg, FusionError, IterAvg, PlainCodec, encode_array, make_codec
 from fldecl.fl.job import TrainingJob
 from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
 
@@ -61,6 +61,19 @@ def test_iter_avg_averages_and_refuses_mismatched_updates():
         IterAvg().fuse({"a": encode_array(np.zeros(2)), "b": encode_array(np.zeros(3))})
     with pytest.raises(FusionError, match="not a numeric array"):
         IterAvg().fuse({"a": b"garbage"})
+
+
+def test_crypto_iter_avg_averages_in_each_partys_name_only():
+    from fldecl.he import SecretKeyring
+
+    keyring = SecretKeyring.generate("encryption_level_1")
+    codecs = {name: make_codec("crypto_iter_avg", keyring, name) for name in ("Party_1", "Party_2")}
+    strategy = CryptoIterAvg(keyring.public_context())
+    updates = {"Party_1": np.array([1.0, 2.0]), "Party_2": np.array([3.0, 4.0])}
+    fused = strategy.fuse({name: codecs[name].encode(update) for name, update in updates.items()})
+    np.testing.assert_allclose(codecs["Party_1"].decode(fused, 2), [2.0, 3.0], atol=1e-6)
+    with pytest.raises(FusionError, match="the update from Party_1 is in the name of Party_2"):
+        strategy.fuse({"Party_1": codecs["Party_2"].encode(np.zeros(2))})
 
 
 def test_quorum_size_rounds_up_like_wml(make_job):

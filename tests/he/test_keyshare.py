@@ -62,7 +62,7 @@ def test_every_party_opens_the_same_working_keyring(
     bundle: bytes, level_1_keyring: SecretKeyring, ca: Identity, parties: dict[str, Identity]
 ) -> None:
     updates = np.random.default_rng(3).uniform(-1, 1, size=(len(parties), 4_000))
-    blobs = [_open(bundle, ca, parties[name], name).encrypt(update) for name, update in zip(parties, updates, strict=True)]
+    blobs = [_open(bundle, ca, parties[name], name).encrypt(update, name) for name, update in zip(parties, updates, strict=True)]
     total = aggregate(level_1_keyring.public_context(), blobs)
     for name, party in parties.items():
         opened = _open(bundle, ca, party, name, allowed_signers={SIGNER})

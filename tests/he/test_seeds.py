@@ -1,0 +1,181 @@
+"""The way back: the sum travels as summed first halves plus one seed entry per contributor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, packing, seeds, wire
+from fldecl.he.backend import load_backend
+from fldecl.he.seal_backend import _ScratchFile, ciphertext_seed, embed, unembed
+
+VALUE_COUNT = 5_000
+PARTY_NAMES = ("Party_1", "Party_2", "Party_3")
+COUNTS, SEED_LIST, FIRST_HALF = 2, 3, 4  # fields of a ciphertext frame
+
+
+@pytest.fixture(scope="module")
+def keyring() -> SecretKeyring:
+    return SecretKeyring.generate("encryption_level_1")
+
+
+@pytest.fixture(scope="module")
+def updates() -> np.ndarray:
+    return np.random.default_rng(11).uniform(-1, 1, size=(len(PARTY_NAMES), VALUE_COUNT))
+
+
+@pytest.fixture(scope="module")
+def blobs(keyring: SecretKeyring, updates: np.ndarray) -> list[bytes]:
+    return [keyring.encrypt(update, name) for name, update in zip(PARTY_NAMES, updates, strict=True)]
+
+
+@pytest.fixture(scope="module")
+def total(keyring: SecretKeyring, blobs: list[bytes]) -> bytes:
+    return aggregate(keyring.public_context(), blobs)
+
+
+def _edit_seed_list(blob: bytes, edit: Callable[[list[seeds.SeedEntry]], list[seeds.SeedEntry]], recount: bool) -> bytes:
+    """The blob with its seed list edited and a valid checksum, as an aggregator that meant it would make it."""
+    fields = wire.unpack(blob, wire.Kind.CIPHERTEXT)
+    entries = edit(seeds.unpack_list(fields[SEED_LIST]))
+    fields[SEED_LIST] = seeds.pack_list(entries)
+    if recount:
+        value_count = int.from_bytes(fields[COUNTS][:8], "little")
+        fields[COUNTS] = value_count.to_bytes(8, "little") + len(entries).to_bytes(4, "little")
+    return wire.pack(wire.Kind.CIPHERTEXT, fields)
+
+
+def test_the_sum_comes_back_as_small_as_an_update_went_up(
+    keyring: SecretKeyring, updates: np.ndarray, blobs: list[bytes], total: bytes
+) -> None:
+    entry_size = 1 + len("Party_1") + seeds.SEED_SIZE + seeds.TAG_SIZE
+    assert len(total) == len(blobs[0]) + 2 * entry_size
+    assert contributors(total) == 3 and contributor_names(total) == list(PARTY_NAMES)
+    np.testing.assert_allclose(keyring.decrypt(total), updates.sum(axis=0), atol=1e-6)
+
+
+def test_every_ciphertext_gets_fresh_randomness(keyring: SecretKeyring) -> None:
+    per_ciphertext = keyring.parameters.values_per_ciphertext
+    zeros = np.zeros(3 * per_ciphertext)
+    first, second = (wire.unpack(keyring.encrypt(zeros, "Party_1"), wire.Kind.CIPHERTEXT) for _ in range(2))
+    # Equal plaintexts, yet no two first halves agree: within an update or across updates.
+    halves = first[FIRST_HALF:] + second[FIRST_HALF:]
+    assert len(set(halves)) == len(halves) == 6
+    assert seeds.unpack_list(first[SEED_LIST])[0].seed != seeds.unpack_list(second[SEED_LIST])[0].seed
+    seed = bytes(seeds.SEED_SIZE)
+    assert len({ciphertext_seed(seed, index) for index in range(100)}) == 100
+
+
+def test_seal_expands_the_same_random_half_from_the_same_seed(keyring: SecretKeyring) -> None:
+    backend = load_backend(keyring.parameters)
+    degree = keyring.parameters.poly_modulus_degree
+    zeros = np.zeros(degree, dtype=np.uint64)
+    seed = ciphertext_seed(bytes(range(32)), 0)
+    with _ScratchFile() as scratch:
+        first, again = (backend.load_seeded(scratch, zeros, seed) for _ in range(2))
+        other = backend.load_seeded(scratch, zeros, ciphertext_seed(bytes(range(32)), 1))
+        random_half = [first.dyn_array().at(degree + index) for index in range(degree)]
+        assert random_half == [again.dyn_array().at(degree + index) for index in range(degree)]
+        assert random_half != [other.dyn_array().at(degree + index) for index in range(degree)]
+        assert np.all(backend.first_half(first) == 0)
+
+
+def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
+    degree = keyring.parameters.poly_modulus_degree
+    values = np.random.default_rng(5).uniform(-1, 1, size=(3, degree))
+    np.testing.assert_allclose(unembed(embed(values, degree), degree), values, atol=1e-13)
+    # A single nonzero coefficient: its neighbours decrypt to zero within the wire rounding, not to its noise.
+    spike = np.zeros(degree)
+    spike[7] = 100.0
+    decrypted = keyring.decrypt(keyring.encrypt(spike, "Party_1"))
+    assert abs(decrypted[7] - 100.0) <= keyring.parameters.worst_case_error
+    assert np.max(np.abs(np.delete(decrypted, 7))) <= keyring.parameters.worst_case_error
+
+
+def test_compression_rounds_to_the_nearest_wire_value_and_commutes_with_addition(keyring: SecretKeyring) -> None:
+    backend = load_backend(keyring.parameters)
+    modulus, width = backend.modulus, keyring.parameters.wire_bits
+    residues = np.random.default_rng(9).integers(0, modulus, size=(3, 4096), dtype=np.uint64)
+    residues[0, :3] = [0, modulus - 1, modulus // 2]
+    exact = [[((int(value) << width) + modulus // 2) // modulus % (1 << width) for value in row] for row in residues]
+    assert [packing.compress(row, modulus, width).tolist() for row in residues] == exact
+    step = modulus / 2**width
+    total = packing.decompress(packing.add([packing.compress(row, modulus, width) for row in residues], width), modulus, width)
+    difference = (total.astype(object) - residues.astype(object).sum(axis=0)) % modulus
+    centered = np.array([value - modulus if value > modulus // 2 else value for value in difference], dtype=float)
+    assert np.max(np.abs(centered)) <= 3 * step / 2 + 1
+
+
+def test_a_party_decrypts_its_own_update_from_first_halves_and_its_seed(
+    keyring: SecretKeyring, updates: np.ndarray, blobs: list[bytes]
+) -> None:
+    np.testing.assert_allclose(keyring.decrypt(blobs[1]), updates[1], atol=1e-6)
+
+
+def test_an_altered_seed_is_caught_by_its_tag(keyring: SecretKeyring, total: bytes) -> None:
+    def flip(entries: list[seeds.SeedEntry]) -> list[seeds.SeedEntry]:
+        seed = bytearray(entries[1].seed)
+        seed[0] ^= 0x01
+        return [entries[0], seeds.SeedEntry(entries[1].contributor, bytes(seed), entries[1].tag), entries[2]]
+
+    with pytest.raises(HEError, match="the seed list was altered: the seed of 'Party_2' was not made with this training's key"):
+        keyring.decrypt(_edit_seed_list(total, flip, recount=False))
+
+
+def test_a_relabelled_seed_is_caught_by_its_tag(keyring: SecretKeyring, total: bytes) -> None:
+    def relabel(entries: list[seeds.SeedEntry]) -> list[seeds.SeedEntry]:
+        return [*entries[:2], seeds.SeedEntry("Party_4", entries[2].seed, entries[2].tag)]
+
+    with pytest.raises(HEError, match="the seed of 'Party_4' was not made with this training's key"):
+        keyring.decrypt(_edit_seed_list(total, relabel, recount=False))
+
+
+def test_a_seed_from_another_training_is_caught_by_its_tag(keyring: SecretKeyring, total: bytes) -> None:
+    stranger = SecretKeyring.generate("encryption_level_1")
+    forged_key = seeds.tag_key(b"what the aggregator could guess")
+    forged_entries = [
+        seeds.unpack_list(wire.unpack(stranger.encrypt(np.zeros(VALUE_COUNT), "Party_4"), wire.Kind.CIPHERTEXT)[SEED_LIST])[0],
+        seeds.make_entry(forged_key, b"", "Party_5", bytes(seeds.SEED_SIZE)),
+    ]
+    for forged in forged_entries:
+        with pytest.raises(HEError, match="the seed list was altered"):
+            keyring.decrypt(_edit_seed_list(total, lambda entries, forged=forged: [*entries, forged], recount=True))
+
+
+def test_a_truncated_seed_list_is_caught_by_the_count(keyring: SecretKeyring, total: bytes) -> None:
+    truncated = _edit_seed_list(total, lambda entries: entries[:-1], recount=False)
+    with pytest.raises(HEError, match="ciphertext is corrupt: its seed list has 2 seeds for 3 contributors"):
+        keyring.decrypt(truncated)
+    with pytest.raises(HEError, match="its seed list has 2 seeds for 3 contributors"):
+        aggregate(keyring.public_context(), [truncated])
+    cut = bytearray(wire.unpack(total, wire.Kind.CIPHERTEXT)[SEED_LIST])
+    fields = wire.unpack(total, wire.Kind.CIPHERTEXT)
+    fields[SEED_LIST] = bytes(cut[:-5])
+    with pytest.raises(HEError, match="its seed list is truncated or malformed"):
+        keyring.decrypt(wire.pack(wire.Kind.CIPHERTEXT, fields))
+
+
+def test_a_seed_list_that_does_not_match_the_halves_is_caught_by_the_range(keyring: SecretKeyring, total: bytes) -> None:
+    dropped = _edit_seed_list(total, lambda entries: entries[:-1], recount=True)
+    with pytest.raises(HEError, match=r"beyond \+-256 .*its seed list does not match its ciphertexts"):
+        keyring.decrypt(dropped)
+    fourth = seeds.unpack_list(wire.unpack(keyring.encrypt(np.zeros(VALUE_COUNT), "Party_4"), wire.Kind.CIPHERTEXT)[SEED_LIST])
+    added = _edit_seed_list(total, lambda entries: [*entries, *fourth], recount=True)  # authentic, but its halves are not in the sum
+    with pytest.raises(HEError, match="its seed list does not match its ciphertexts"):
+        keyring.decrypt(added)
+
+
+def test_an_update_counted_twice_is_refused(keyring: SecretKeyring, blobs: list[bytes]) -> None:
+    with pytest.raises(HEError, match="repeats a seed of 'Party_1'"):
+        aggregate(keyring.public_context(), [blobs[0], blobs[0]])
+    again = keyring.encrypt(np.zeros(VALUE_COUNT), "Party_1")
+    with pytest.raises(HEError, match="names 'Party_1' twice"):
+        aggregate(keyring.public_context(), [blobs[0], again])
+
+
+def test_contributor_names_are_one_to_255_bytes(keyring: SecretKeyring) -> None:
+    for name in ("", "x" * 256):
+        with pytest.raises(HEError, match="a contributor name takes 1 to 255 bytes"):
+            keyring.encrypt(np.zeros(10), name)
