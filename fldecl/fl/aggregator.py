@@ -21,21 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.fl import protocol
+from fldecl.fl.errors import TrainingCanceled, TrainingFailed
 from fldecl.fl.fusion import FusionError, Strategy, make_strategy
 from fldecl.fl.job import TrainingJob
-from fldecl.fl.status import CANCELED, COMPLETED, FAILED, RUNNING, StatusWriter
+from fldecl.fl.status import StatusWriter
 from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.he.keyshare import KeyShareError, verified_public_context
+from fldecl.pki.tls import server_ssl_context
+from fldecl.vocabulary import CANCELED, COMPLETED, FAILED, RUNNING
 
 METRICS_PLOT = "metrics.png"
 _ABORT_TIMEOUT = 5.0
 
 
-class TrainingFailed(Exception):
-    """Ends the training in state ``failed`` with this reason."""
-
-
-class TrainingCanceled(Exception):
-    """Ends the training in state ``canceled`` (SIGTERM)."""
 
 
 @dataclass
@@ -71,12 +69,10 @@ class Aggregator:
 
     def bind(self) -> tuple[str, int]:
         """Listen on the job's host and port (0 picks a free port) and publish the address."""
-        from fldecl.pki import server_ssl_context
-
         job = self.job
         self.ssl_context = server_ssl_context(Path(job.aggregator_cert_file), Path(job.aggregator_key_file), Path(job.ca_cert_file))
         self.listener = socket.create_server((job.host, job.port))
-        host, port = self.listener.getsockname()[:2]
+        _host, port = self.listener.getsockname()[:2]
         self.status.update(aggregator={"host": job.host, "port": port})
         self.status.event("listening", f"aggregator listening on {job.host}:{port}", host=job.host, port=port)
         return job.host, port
@@ -217,7 +213,8 @@ class Aggregator:
                 "seconds": round(time.monotonic() - started, 3),
             }
         )
-        self.status.event("keys_distributed", f"{generator.name} generated the keys; {len(accepted)} parties opened them", party=generator.name)
+        self.status.event("keys_distributed", f"{generator.name} generated the keys; {len(accepted)} parties opened them",
+                          party=generator.name)
 
     def _request_keys(self, generator: PartySession) -> bytes:
         """Ask ``generator`` to make the keyring and seal it for the parties whose certificates we saw."""
@@ -231,8 +228,6 @@ class Aggregator:
 
     def _public_context(self, bundle: bytes, generator: PartySession) -> bytes:
         """The context to add ciphertexts with, taken from the bundle once its party signature checks out."""
-        from fldecl.he.keyshare import KeyShareError, verified_public_context
-
         try:
             return verified_public_context(
                 bundle, self.job.training_id, Path(self.job.ca_cert_file).read_bytes(), set(self.job.party_names)
@@ -255,7 +250,8 @@ class Aggregator:
             fused = self.strategy.fuse({name: message.payloads[0] for name, message in updates.items()})
         except FusionError as error:
             raise TrainingFailed(f"round {round_number} failed: {error}") from error
-        self.status.event("round_fused", f"round {round_number}: fused {len(updates)} updates", round=round_number, contributors=sorted(updates))
+        self.status.event("round_fused", f"round {round_number}: fused {len(updates)} updates", round=round_number,
+                          contributors=sorted(updates))
         evaluated_by = self._alive()
         for session in evaluated_by:
             self._send_to(session, Message(protocol.EVALUATE, {"round": round_number, "contributors": sorted(updates)}, [fused]))
@@ -282,7 +278,8 @@ class Aggregator:
             self._send_to(session, Message(protocol.FINISH))
         finished = self._collect(sessions, protocol.FINISHED, None)
         self.status.update(final_models=sorted(finished))
-        self.status.event("final_models", f"{len(finished)} parties keep the final model: {', '.join(sorted(finished))}", parties=sorted(finished))
+        self.status.event("final_models", f"{len(finished)} parties keep the final model: {', '.join(sorted(finished))}",
+                          parties=sorted(finished))
 
     # -- waiting for parties --------------------------------------------------------------------
 
@@ -385,7 +382,7 @@ class Aggregator:
     def _plot(self) -> None:
         if not self.status.document["rounds"]:
             return
-        from fldecl.fl.plot import plot_metrics
+        from fldecl.fl.plot import plot_metrics  # lazy: matplotlib only once there is a round to plot
 
         plot_metrics(self.status.document, self.work_dir / METRICS_PLOT)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from fldecl.fl.errors import ClientError
 from fldecl.models import framework_of, get_parameters, local_training_problem, set_parameters
 
 Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -30,9 +31,6 @@ TORCH_LOSSES = {
 TORCH_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 DEFAULT_LEARNING_RATE = 1e-3
 
-
-class ClientError(Exception):
-    """A model or setting this party cannot train with."""
 
 
 @dataclass
@@ -140,7 +138,7 @@ class TorchClient(Client):
         return metrics
 
     def serialize(self, model_file: str) -> bytes:
-        from fldecl.models import pytorch
+        from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
         return pytorch.serialize(self.model, model_file)
 
@@ -194,7 +192,7 @@ class SklearnClient(Client):
         return metrics
 
     def serialize(self, model_file: str) -> bytes:
-        from fldecl.models import scikit_learn
+        from fldecl.models import scikit_learn  # lazy: scikit-learn only for its models
 
         return scikit_learn.serialize(self.model)
 

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fldecl.fl.errors import FusionError
+from fldecl.he import HEError, aggregate, contributor_names, contributors
+from fldecl.vocabulary import CRYPTO_ITER_AVG
+
 if TYPE_CHECKING:
     from fldecl.he import SecretKeyring
 
-
-class FusionError(Exception):
-    """Updates that cannot be fused: the round fails with this reason."""
 
 
 class Strategy(ABC):
@@ -67,8 +68,6 @@ class CryptoIterAvg(Strategy):
 
     def fuse(self, updates: Mapping[str, bytes]) -> bytes:
         """The sum, listing each party's seed under the name of the party that sent it."""
-        from fldecl.he import HEError, aggregate, contributor_names
-
         try:
             for party, update in updates.items():
                 names = contributor_names(update)
@@ -98,8 +97,6 @@ class CryptoCodec(UpdateCodec):
         return self.keyring.encrypt(np.asarray(vector, dtype=np.float64), self.party)
 
     def decode(self, fused: bytes, size: int) -> np.ndarray:
-        from fldecl.he import contributors
-
         count = contributors(fused)
         if count < 1:
             raise FusionError("the fused model has no contributors")
@@ -108,7 +105,7 @@ class CryptoCodec(UpdateCodec):
 
 
 def make_strategy(fusion_type: str, public_context: bytes | None) -> Strategy:
-    if fusion_type == "crypto_iter_avg":
+    if fusion_type == CRYPTO_ITER_AVG:
         if public_context is None:
             raise FusionError("crypto_iter_avg needs the parties' public context")
         return CryptoIterAvg(public_context)
@@ -116,7 +113,7 @@ def make_strategy(fusion_type: str, public_context: bytes | None) -> Strategy:
 
 
 def make_codec(fusion_type: str, keyring: SecretKeyring | None, party: str = "") -> UpdateCodec:
-    if fusion_type == "crypto_iter_avg":
+    if fusion_type == CRYPTO_ITER_AVG:
         if keyring is None:
             raise FusionError("crypto_iter_avg needs the training's keyring")
         return CryptoCodec(keyring, party)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.fl.files import write_json_atomically
+from fldecl.vocabulary import CRYPTO_ITER_AVG, LOCAL_FUSION_TYPES
 
-FUSION_TYPES = ("crypto_iter_avg", "iter_avg")
 JOB_FILE = "job.json"
 
 
@@ -77,9 +77,9 @@ class TrainingJob:
             settings if isinstance(settings, PartySettings) else PartySettings(**settings)
             for settings in self.local_parties
         ]
-        if self.fusion_type not in FUSION_TYPES:
+        if self.fusion_type not in LOCAL_FUSION_TYPES:
             raise ValueError(
-                f"fusion type {self.fusion_type!r} does not run on the local backend (supported: {', '.join(FUSION_TYPES)})"
+                f"fusion type {self.fusion_type!r} does not run on the local backend (supported: {', '.join(LOCAL_FUSION_TYPES)})"
             )
         if not 0 < self.quorum <= 1:
             raise ValueError(f"quorum must be in (0, 1], got {self.quorum}")
@@ -88,7 +88,7 @@ class TrainingJob:
 
     @property
     def encrypted(self) -> bool:
-        return self.fusion_type == "crypto_iter_avg"
+        return self.fusion_type == CRYPTO_ITER_AVG
 
     @property
     def party_names(self) -> list[str]:

@@ -23,22 +23,33 @@ from typing import Any
 
 import numpy as np
 
+from fldecl.data.errors import DataError
+from fldecl.data.handlers import get_data, load_data_handler
 from fldecl.fl import protocol
 from fldecl.fl.clients import Client, ClientError, Dataset, Hyperparameters, make_client
+from fldecl.fl.errors import PartyError
 from fldecl.fl.files import write_bytes_atomically
 from fldecl.fl.fusion import FusionError, UpdateCodec, make_codec
 from fldecl.fl.job import PartySettings, TrainingJob
 from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.he.errors import HEError
+from fldecl.he.keyring import SecretKeyring
+from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, open_keyring, recipient_key_fingerprints, seal_keyring
 from fldecl.models import local_training_problem
+from fldecl.models.archive import deterministic_zip
+from fldecl.models.artifacts import load_model
+from fldecl.models.errors import ModelError
+from fldecl.pki.chain import verify_chain
+from fldecl.pki.errors import PKIError
+from fldecl.pki.files import load_certificate
+from fldecl.pki.tls import client_ssl_context
+from fldecl.vocabulary import CRYPTO_ITER_AVG
 
 EventCallback = Callable[[TrainingEvent], None]
 FINAL_MODEL_FILE = "final_model.zip"
 _PAYLOADS = {protocol.KEYS: 1, protocol.EVALUATE: 1}  # payloads each aggregator request carries
 
-
-class PartyError(Exception):
-    """Why this party stopped, in one line."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,6 @@ class Party:
     # -- joining ---------------------------------------------------------------------------
 
     def _connect(self) -> Connection:
-        from fldecl.he.keyshare import certificate_key_fingerprint
-        from fldecl.pki import PKIError, client_ssl_context
-
         host, port = self.training.aggregator
         settings = self.settings
         try:
@@ -164,8 +172,6 @@ class Party:
 
     def _refusal(self, error: BaseException) -> PartyError:
         """Explain a refused TLS session from the aggregator's alert and the party's own check."""
-        from fldecl.pki import PKIError, load_certificate, verify_chain
-
         settings = self.settings
         reason = protocol.describe_tls_alert(error)
         try:
@@ -175,9 +181,6 @@ class Party:
         return PartyError(f"aggregator refused {self.name}'s certificate: {reason or f'TLS session closed ({error})'}")
 
     def _load_model_and_data(self) -> tuple[Any, Dataset]:
-        from fldecl.data import DataError, get_data, load_data_handler
-        from fldecl.models import ModelError, load_model
-
         settings = self.settings
         try:
             model = load_model(self.training.model_zip_path, self.training.model_file, self.training.trusted)
@@ -212,7 +215,7 @@ class Party:
             protocol.TRAIN: self._train,
             protocol.EVALUATE: self._evaluate,
         }
-        if self.welcome["fusion_type"] != "crypto_iter_avg":
+        if self.welcome["fusion_type"] != CRYPTO_ITER_AVG:
             self.codec = make_codec(self.welcome["fusion_type"], None)
         while True:
             message = self._receive()
@@ -230,9 +233,6 @@ class Party:
 
     def _generate_keys(self, message: Message) -> Message:
         """Make the training's keyring and seal it for every party whose certificate the CA vouches for."""
-        from fldecl.he import HEError, SecretKeyring
-        from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, seal_keyring
-
         certificates = {name: pem.encode() for name, pem in message.fields["party_certificates"].items()}
         settings = self.settings
         try:
@@ -258,8 +258,6 @@ class Party:
 
     def _accept_keys(self, message: Message) -> Message:
         """Open the relayed bundle; keys from anyone but a party of this training stop the party."""
-        from fldecl.he.keyshare import KeyShareError, open_keyring, recipient_key_fingerprints
-
         bundle = message.payloads[0]
         if self.generated_bundle is not None and bundle != self.generated_bundle:
             raise PartyError(f"{self.name} rejected the key bundle: it is not the one {self.name} generated")
@@ -277,7 +275,7 @@ class Party:
             )
         except (KeyShareError, OSError) as error:
             raise PartyError(f"{self.name} rejected the key bundle: {error}") from error
-        self.codec = make_codec("crypto_iter_avg", keyring, self.name)
+        self.codec = make_codec(CRYPTO_ITER_AVG, keyring, self.name)
         self._event("keys_accepted", f"{self.name} opened its copy of the training's keys")
         return Message(protocol.KEYS_ACCEPTED)
 
@@ -311,8 +309,6 @@ class Party:
         return Message(protocol.EVALUATION, fields)
 
     def _finish(self) -> PartyResult:
-        from fldecl.models.archive import deterministic_zip
-
         path = self.work_dir / FINAL_MODEL_FILE
         members = _zip_members(self.training.model_zip_path)
         members[self.training.model_file] = self.client.serialize(self.training.model_file)

@@ -7,6 +7,7 @@ always stops what it started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from typing import Any
 import fldecl
 from fldecl.fl.job import JOB_FILE, TrainingJob
 from fldecl.fl.party import FINAL_MODEL_FILE
-from fldecl.fl.status import FAILED, TERMINAL_STATES, TrainingEvent, read_status
+from fldecl.fl.status import TrainingEvent, read_status
+from fldecl.vocabulary import FAILED, TERMINAL_STATES
 
 EventCallback = Callable[[TrainingEvent], None]
 POLL_SECONDS = 0.2
@@ -131,10 +133,8 @@ def _follow(work_dir: Path, aggregator: subprocess.Popen, on_event: EventCallbac
 def _wait_for_exit(processes: Iterable[subprocess.Popen], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for process in processes:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(max(deadline - time.monotonic(), 0.01))
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def _stop_all(processes: dict[str, subprocess.Popen]) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.fl.files import read_json, write_json_atomically
+from fldecl.vocabulary import PENDING, TERMINAL_STATES
 
 STATUS_FILE = "status.json"
-PENDING, RUNNING, COMPLETED, FAILED, CANCELED = "pending", "running", "completed", "failed", "canceled"
-TERMINAL_STATES = frozenset({COMPLETED, FAILED, CANCELED})
 
 
 @dataclass

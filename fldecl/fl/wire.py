@@ -7,6 +7,7 @@ model arrays travel as payloads, so a 10 MB update is not inflated by base64.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -14,17 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from fldecl.fl.errors import ConnectionClosed, WireError
+
 _HEADER_LENGTH = struct.Struct(">I")
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 MAX_FRAME_BYTES = 2 * 1024**3
 
-
-class WireError(Exception):
-    """A peer sent something that is not a valid frame."""
-
-
-class ConnectionClosed(WireError):
-    """The peer closed the connection (or died): it will not answer."""
 
 
 @dataclass
@@ -82,10 +78,8 @@ class Connection:
         return bool(pending and pending())
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def _read_exactly(self, size: int, deadline: float) -> bytes:
         buffer = bytearray(size)
@@ -98,7 +92,7 @@ class Connection:
             self.sock.settimeout(remaining)
             try:
                 count = self.sock.recv_into(view[received:], min(size - received, 1 << 20))
-            except socket.timeout as error:
+            except TimeoutError as error:
                 raise TimeoutError("timed out waiting for the peer") from error
             except ConnectionError as error:
                 raise ConnectionClosed(f"connection lost: {error}") from error

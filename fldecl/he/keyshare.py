@@ -17,7 +17,6 @@ import binascii
 import hashlib
 import json
 import os
-from datetime import datetime, timezone
 from typing import Any
 
 from cryptography import x509
@@ -29,6 +28,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
+from fldecl.pki.chain import is_ca, is_signed_by, validity_window
+from fldecl.pki.record import EXPIRED, NOT_YET_VALID
 
 BUNDLE_FORMAT = "fldecl-he-keyshare/1"
 MIN_RSA_BITS = 2048
@@ -221,22 +222,16 @@ def _is_recipient_entry(entry: Any) -> bool:
 def _load_ca(ca_cert_pem: bytes) -> x509.Certificate:
     certificate = _load_certificate(ca_cert_pem, "the CA certificate")
     _check_validity(certificate, "the CA certificate")
-    try:
-        is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
+    if not is_ca(certificate):
         raise KeyShareError("the CA certificate is not marked as a certificate authority")
     return certificate
 
 
 def _verified_certificate(pem: bytes, ca_certificate: x509.Certificate, label: str) -> x509.Certificate:
-    """Parse a certificate and check it was issued by the CA and is valid now."""
+    """Parse a certificate and check it was issued by the CA and is valid now (the PKI's own checks)."""
     certificate = _load_certificate(pem, label)
-    try:
-        certificate.verify_directly_issued_by(ca_certificate)
-    except (ValueError, TypeError, InvalidSignature):
-        raise KeyShareError(f"{label} is not issued by the training's CA") from None
+    if certificate.issuer != ca_certificate.subject or not is_signed_by(certificate, ca_certificate):
+        raise KeyShareError(f"{label} is not issued by the training's CA")
     _check_validity(certificate, label)
     _rsa_public_key(certificate)
     return certificate
@@ -250,11 +245,12 @@ def _load_certificate(pem: bytes, label: str) -> x509.Certificate:
 
 
 def _check_validity(certificate: x509.Certificate, label: str) -> None:
-    now = datetime.now(timezone.utc)
-    if now < certificate.not_valid_before_utc:
-        raise KeyShareError(f"{label} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d} UTC")
-    if now > certificate.not_valid_after_utc:
-        raise KeyShareError(f"{label} expired on {certificate.not_valid_after_utc:%Y-%m-%d} UTC")
+    window = validity_window(certificate)
+    state = window.state()
+    if state == NOT_YET_VALID:
+        raise KeyShareError(f"{label} is not valid before {window.not_before:%Y-%m-%d} UTC")
+    if state == EXPIRED:
+        raise KeyShareError(f"{label} expired on {window.not_after:%Y-%m-%d} UTC")
 
 
 def _rsa_public_key(certificate: x509.Certificate) -> rsa.RSAPublicKey:

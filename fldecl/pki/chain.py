@@ -35,12 +35,13 @@ def issuance_problems(cert: x509.Certificate, ca_cert: x509.Certificate) -> list
     ca_name = describe_name(ca_cert.subject)
     if not is_ca(ca_cert):
         return [f"CA certificate {ca_name} is not a CA certificate (BasicConstraints ca=true missing)"]
-    if cert.issuer != ca_cert.subject or not _is_signed_by(cert, ca_cert):
+    if cert.issuer != ca_cert.subject or not is_signed_by(cert, ca_cert):
         return [f"certificate for {describe_name(cert.subject)} is not issued by CA {ca_name}"]
     return []
 
 
-def _is_signed_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+def is_signed_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+    """Whether ``cert``'s signature verifies under ``ca_cert``'s key."""
     ca_key = ca_cert.public_key()
     try:
         if isinstance(ca_key, rsa.RSAPublicKey):

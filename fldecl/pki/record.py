@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+EXPIRED, NOT_YET_VALID = "expired", "not yet valid"
+
 
 def utc_now_or(now: datetime | None) -> datetime:
     """``now`` as an aware UTC datetime (naive values are taken as UTC), or the current time."""
@@ -37,12 +39,21 @@ class ValidityWindow:
     not_before: datetime
     not_after: datetime
 
-    def problems(self, now: datetime | None = None) -> list[str]:
-        """Why the certificate is not valid at ``now`` (empty when it is)."""
+    def state(self, now: datetime | None = None) -> str | None:
+        """``EXPIRED`` or ``NOT_YET_VALID`` at ``now``, or None while the certificate is valid."""
         now = utc_now_or(now)
         if now > self.not_after:
-            return [f"{self.holder} expired on {format_time(self.not_after)}"]
+            return EXPIRED
         if now < self.not_before:
+            return NOT_YET_VALID
+        return None
+
+    def problems(self, now: datetime | None = None) -> list[str]:
+        """Why the certificate is not valid at ``now`` (empty when it is)."""
+        state = self.state(now)
+        if state == EXPIRED:
+            return [f"{self.holder} expired on {format_time(self.not_after)}"]
+        if state == NOT_YET_VALID:
             return [f"{self.holder} is not yet valid (valid from {format_time(self.not_before)})"]
         return []
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from .flstack import Stack, build_job, create_stack
 
 from fldecl.fl.job import TrainingJob
+
+from .flstack import Stack, build_job, create_stack
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import threading
@@ -144,34 +145,35 @@ def party_settings(stack: Stack, name: str, data: str, cert_name: str | None = N
     )
 
 
-def build_job(stack: Stack, work_dir: Path, model: str = "small_net", data: str = "digits", required: bool = True, **overrides: object) -> TrainingJob:
+def build_job(stack: Stack, work_dir: Path, model: str = "small_net", data: str = "digits", required: bool = True,
+              **overrides: object) -> TrainingJob:
     """A 3-party job over the session's stack, all parties local; keyword arguments override fields."""
     zip_path, model_file, model_type = stack.model(model)
-    fields = dict(
-        training_id=uuid.uuid4().hex,
-        name="test-training",
-        model_zip=str(zip_path),
-        model_file=model_file,
-        model_type=model_type,
-        trusted=True,
-        fusion_type="crypto_iter_avg",
-        cipher_spec="encryption_level_1",
-        epochs=1,
-        rounds=2,
-        metrics="accuracy",
-        optimizer=None,
-        loss=None,
-        batch_size=32,
-        seed=0,
-        quorum=1.0,
-        max_timeout=60,
-        parties=[{"name": name, "required": required, "cert_file": str(stack.cert(name))} for name in PARTIES],
-        ca_cert_file=str(stack.ca_cert),
-        aggregator_cert_file=str(stack.cert("aggregator")),
-        aggregator_key_file=str(stack.key("aggregator")),
-        work_dir=str(work_dir),
-        local_parties=[party_settings(stack, name, data) for name in PARTIES],
-    )
+    fields = {
+        "training_id": uuid.uuid4().hex,
+        "name": "test-training",
+        "model_zip": str(zip_path),
+        "model_file": model_file,
+        "model_type": model_type,
+        "trusted": True,
+        "fusion_type": "crypto_iter_avg",
+        "cipher_spec": "encryption_level_1",
+        "epochs": 1,
+        "rounds": 2,
+        "metrics": "accuracy",
+        "optimizer": None,
+        "loss": None,
+        "batch_size": 32,
+        "seed": 0,
+        "quorum": 1.0,
+        "max_timeout": 60,
+        "parties": [{"name": name, "required": required, "cert_file": str(stack.cert(name))} for name in PARTIES],
+        "ca_cert_file": str(stack.ca_cert),
+        "aggregator_cert_file": str(stack.cert("aggregator")),
+        "aggregator_key_file": str(stack.key("aggregator")),
+        "work_dir": str(work_dir),
+        "local_parties": [party_settings(stack, name, data) for name in PARTIES],
+    }
     fields.update(overrides)
     return TrainingJob(**fields)
 
@@ -191,10 +193,8 @@ def serve_with_local_parties(aggregator: Aggregator, party_names: Iterable[str] 
     try:
         aggregator.serve()
         for process in processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
     finally:
         for process in processes.values():
             if process.poll() is None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
-from .flstack import serve_with_local_parties
 
 from fldecl.fl.aggregator import Aggregator
+
+from .flstack import serve_with_local_parties
 
 
 class KillingAggregator(Aggregator):
     """Kills Party_3's process right after asking it to train round 2."""
 
-    processes: dict = {}
+    processes: ClassVar[dict] = {}
 
     def _collect_updates(self, sessions, round_number):
         if round_number == 2:

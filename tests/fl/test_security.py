@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from .flstack import Background, party_log, party_settings, serve_with_local_parties
 
 from fldecl.fl import PartyError, run_party
 from fldecl.fl.aggregator import Aggregator
@@ -14,6 +13,8 @@ from fldecl.fl.party import Party, TrainingToJoin
 from fldecl.he import HEError, SecretKeyring, aggregate, contributors, seeds, wire
 from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring
 from fldecl.models import get_parameters, load_model
+
+from .flstack import Background, party_log, party_settings, serve_with_local_parties
 
 
 class RecordingAggregator(Aggregator):

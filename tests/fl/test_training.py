@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .flstack import PARTIES, build_job, party_settings
 from fldecl.fl import PartyError, TrainingEvent, run_party, run_training
 from fldecl.models import get_parameters, load_model
+
+from .flstack import PARTIES, build_job, party_settings
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from fldecl.he.keyshare import (
     seal_keyring,
     verified_public_context,
 )
+
 from .certificates import PARTY_NAMES, Identity, issue, make_ca, new_key
 
 TRAINING_ID = "training-0001"
