@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 example: $(STAMP)
 	$(FLDECL) apply manifests/mnist-fhe --auto-approve
 
-## The whole test suite.
+## The whole test suite, after the checks of the code's shape: ruff, the layers' import contract, mypy.
 test: $(STAMP)
+	$(VENV)/bin/ruff check fldecl tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 benchmarks: $(STAMP)
