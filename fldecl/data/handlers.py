@@ -12,6 +12,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import traceback
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,7 +53,7 @@ def load_data_handler(path: Path, class_name: str, info: dict, stack_dir: Path) 
             return handler_class(data_config=config)
         return handler_class(config)
     except Exception as error:
-        raise DataError(f"creating {class_name} from {path} failed: {type(error).__name__}: {error}") from error
+        raise DataError(f"creating {class_name} from {path} failed{_where(error, path)}: {type(error).__name__}: {error}") from error
 
 
 def get_data(handler: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -61,7 +62,8 @@ def get_data(handler: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
     try:
         result = handler.get_data()
     except Exception as error:
-        raise DataError(f"{name}.get_data() failed: {type(error).__name__}: {error}") from error
+        source = Path(inspect.getsourcefile(type(handler)) or "")
+        raise DataError(f"{name}.get_data() failed{_where(error, source)}: {type(error).__name__}: {error}") from error
     if not (isinstance(result, (tuple, list)) and len(result) == 2 and all(_is_pair(part) for part in result)):
         raise DataError(
             f"{name}.get_data() must return ((x_train, y_train), (x_test, y_test)), got {type(result).__name__}"
@@ -71,6 +73,12 @@ def get_data(handler: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
         if len(x) != len(y):
             raise DataError(f"{name}.get_data(): {part} x has {len(x)} points but y has {len(y)}")
     return (x_train, y_train), (x_test, y_test)
+
+
+def _where(error: BaseException, handler_file: Path) -> str:
+    """`` at FILE:LINE``: the last line of the handler's own file the error passed through, if any."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename) == handler_file]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def _is_pair(value: Any) -> bool:

@@ -107,16 +107,30 @@ class Aggregator:
     # -- admission ----------------------------------------------------------------------------
 
     def _admit_parties(self) -> None:
-        """Accept parties until all declared ones joined or ``max_timeout`` passed, then check quorum."""
+        """Accept parties until all declared ones joined or ``max_timeout`` passed, then check quorum.
+
+        A party that joined and then reports an error (its data handler raised, say) is dropped at
+        once, and the training fails then if it can no longer meet its quorum or that party is required.
+        """
         deadline = time.monotonic() + self.job.max_timeout
         while len(self.sessions) < len(self.job.parties):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            readable, _, _ = select.select([self.listener], [], [], remaining)
-            if readable:
+            readable, _, _ = select.select([self.listener] + [session.connection.sock for session in self._alive()], [], [], remaining)
+            if self.listener in readable:
                 self._admit_one()
+            self._hear_joined(deadline, timeout=0.0)
+            still_possible = {name for name in self.job.party_names if name not in self.sessions or self.sessions[name].alive}
+            self._check_quorum(still_possible, "joining", "can still join")
+        self._hear_joined(deadline, timeout=0.0)
         self._check_quorum({name for name, session in self.sessions.items() if session.alive}, "joining", "joined")
+
+    def _hear_joined(self, deadline: float, timeout: float) -> None:
+        """Read what joined parties sent before the training started: only an error is expected (and drops the party)."""
+        for session in self._ready(self._alive(), timeout) if self._alive() else []:
+            if self._receive_from(session, deadline) is not None:
+                session.drop("spoke before the training started")
 
     def _admit_one(self) -> None:
         raw, address = self.listener.accept()
@@ -331,15 +345,30 @@ class Aggregator:
             self._lose(session, f"sent an invalid frame ({error})")
             return None
         if message.type == protocol.ERROR:
-            reason = str(message.fields.get("reason", "no reason given"))
-            session.drop(f"stopped with an error ({reason})")
-            self.status.event("party_error", f"{session.name} stopped: {reason}", party=session.name, reason=reason)
+            self._stopped(session, str(message.fields.get("reason", "no reason given")))
             return None
         return message
 
     def _lose(self, session: PartySession, reason: str) -> None:
+        """Drop a party that went away; an error it sent before closing is its reason, not the closing."""
+        last_words = self._last_words(session)
+        if last_words is not None:
+            self._stopped(session, last_words)
+            return
         session.drop(reason)
         self.status.event("party_lost", f"{session.name} {reason}", party=session.name, reason=reason)
+
+    def _last_words(self, session: PartySession) -> str | None:
+        """The reason in an error frame still waiting to be read from a connection that closed, if any."""
+        try:
+            message = session.connection.receive(0.5)
+        except (WireError, TimeoutError, OSError, ssl.SSLError):
+            return None
+        return str(message.fields.get("reason", "no reason given")) if message.type == protocol.ERROR else None
+
+    def _stopped(self, session: PartySession, reason: str) -> None:
+        session.drop(f"stopped with an error ({reason})")
+        self.status.event("party_error", f"{session.name} stopped: {reason}", party=session.name, reason=reason)
 
     def _check_quorum(self, answered: set[str], step: str, verb: str = "answered") -> None:
         """Fail unless every required party and at least ceil(quorum * n) parties answered."""

@@ -102,12 +102,23 @@ class Party:
         framework_check = local_training_problem(self.training.model_type)
         if framework_check:
             raise PartyError(f"{self.name}: {framework_check}")
-        # Loading first keeps the slow imports out of the aggregator's round time.
-        model, data = self._load_model_and_data()
-        self.connection = self._connect()
+        # Loading first keeps the slow imports out of the aggregator's round time; a party that cannot
+        # load still joins, to tell the aggregator why it stops, so the training need not wait for it.
+        try:
+            loaded: tuple[Any, Dataset] | PartyError = self._load_model_and_data()
+        except PartyError as error:
+            loaded = error
+        try:
+            self.connection = self._connect()
+        except PartyError:
+            if isinstance(loaded, PartyError):
+                raise loaded from None  # the aggregator cannot be told; the party's own failure is the news
+            raise
         try:
             welcome = self._join()
-            self.client = self._client(welcome, model, data)
+            if isinstance(loaded, PartyError):
+                raise loaded
+            self.client = self._client(welcome, *loaded)
             return self._serve()
         except PartyError as error:
             self._report(str(error))

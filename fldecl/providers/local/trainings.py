@@ -29,7 +29,8 @@ from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
 #: Runtime events worth a progress line in the apply output.
-REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_lost", "keys_distributed", "round_completed", "state")
+REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed",
+                   "state")
 
 
 class Trainings(LocalRecords):
