@@ -53,7 +53,7 @@ class Reconciler:
         return self.providers.resources[desired.kind].adopt(resource_id, desired, self.ctx)
 
     def run_party(self, rts_name: str, training_name: str, *, aggregator: str | None = None,
-                  key_file: Path | None = None) -> None:
+                  key_file: Path | None = None, trust_aggregator: bool = False) -> None:
         """``fldecl party run``: the backend runs the party ``rts_name`` of ``training_name`` here."""
         rts_address, training_address = f"RemoteTrainingSystem/{rts_name}", f"Training/{training_name}"
         training_decl = self.stack.declared(training_address)
@@ -65,5 +65,5 @@ class Reconciler:
             if address not in observed:
                 raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
         related = {o.id: o for o in observed.values()}
-        run = PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file)
+        run = PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file, trust_aggregator)
         self.providers.parties.run_party(run, self.ctx)
