@@ -70,6 +70,16 @@ def choose_client(wanted: str | None) -> str:
                   f"or ibm-watson-machine-learning on Python 3.10; {INSTALL}")
 
 
+def check_software_spec(client_name: str, software_spec: dict[str, Any]) -> None:
+    """IBM's ``Party.run`` picks its runtime by the training's software spec and fails quietly on the wrong Python."""
+    _, python, runtime_spec = CLIENTS[client_name]
+    named = software_spec.get("name") or software_spec.get("id") or runtime_spec
+    if client_name == "ibm-watsonx-ai" and named != runtime_spec:
+        raise Missing(f"the training's software spec {named} selects party runtime 23.1, which needs Python 3.10 and "
+                      f"ibm-watson-machine-learning; declare software_spec {{name: {runtime_spec}}} in the Training "
+                      f"for ibm-watsonx-ai on Python {python}")
+
+
 def check_modules(fusion_type: str | None, framework: str) -> None:
     """IBM's runtime logs its import errors and goes on as if it had started, so its needs are checked first."""
     missing = [module for module in RUNTIME_MODULES + FRAMEWORK_MODULES.get(framework, ()) if not _importable(module)]
@@ -178,6 +188,7 @@ def main() -> int:
     spec = json.load(sys.stdin)
     try:
         spec["client"] = choose_client(os.environ.get("FLDECL_PARTY_CLIENT") or None)
+        check_software_spec(spec["client"], spec.get("software_spec") or {})
         check_modules(spec.get("fusion_type"), spec["framework"])
     except Missing as missing:
         print(str(missing), file=sys.stderr)
