@@ -41,7 +41,9 @@ class FlatDigitsHandler(DataHandler):
 
     def get_data(self):
         with np.load(self.npz_file) as data:
-            return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
+            # scikit-learn 1.3 trains an estimator whose parameters are float64 only on float64 points.
+            return ((data["x_train"].astype("float64"), data["y_train"]),
+                    (data["x_test"].astype("float64"), data["y_test"]))
 '''
 
 
@@ -61,6 +63,8 @@ def seed_stack(root: Path, name: str) -> Path:
     stack = root / name
     shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
     edit(stack / "stack.yaml", lambda doc: doc["metadata"].update(name=name))
+    # A party that fails in IBM's runtime never answers; the training then fails at max_timeout, sooner here.
+    edit(stack / "training.yaml", lambda doc: doc["spec"]["remote_training"].update(max_timeout=150))
     return stack
 
 

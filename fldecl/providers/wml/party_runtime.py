@@ -40,6 +40,7 @@ INSTALL_HE = "pip install 'fldecl[helayers]' (IBM HElayers, non-commercial licen
 TERMINAL_STATES = ("completed", "failed", "canceled", "error")
 FOLLOW_SECONDS = 1.0
 STATUS_EVERY_SECONDS = 3.0
+SETTLE_SECONDS = 60.0
 
 
 class Missing(Exception):
@@ -154,9 +155,9 @@ def run_party(spec: dict[str, Any]) -> int:
         print(f"{spec['rts_name']}: IBM's party runtime did not start; its log above says why", file=sys.stderr)
         return 1
     print(f"{spec['rts_name']}: registered with training {spec['training_id']}", flush=True)
-    state = follow(client, spec, party)
-    status = client.training.get_status(spec["training_id"])
-    state = status.get("state", state)
+    follow(client, spec, party)
+    status = final_status(client, spec["training_id"])
+    state = status.get("state", "")
     if state != "completed":
         errors = (status.get("failure") or {}).get("errors") or [{}]
         reason = errors[0].get("message") or (status.get("message") or {}).get("text") or ""
@@ -182,6 +183,16 @@ def follow(client: Any, spec: dict[str, Any], party: Any) -> str:
                 break
         time.sleep(FOLLOW_SECONDS)
     return state
+
+
+def final_status(client: Any, training_id: str) -> dict[str, Any]:
+    """The training's status once it has ended: the aggregator stops its parties just before it records the end."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        status = dict(client.training.get_status(training_id))
+        if status.get("state") in TERMINAL_STATES or time.monotonic() >= deadline:
+            return status
+        time.sleep(FOLLOW_SECONDS)
 
 
 def main() -> int:
