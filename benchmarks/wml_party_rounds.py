@@ -26,10 +26,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fl_rounds import EXAMPLE, PARTIES, SEED_MLP, measure_training, prepare_stack, training_job  # noqa: E402
+from fl_rounds import EXAMPLE, PARTIES, SEED_MLP, measure_training, prepare_stack, training_job
 
-from fldecl.emulator import EmulatorServer  # noqa: E402
-from fldecl.models import build_zip  # noqa: E402
+from fldecl.emulator import EmulatorServer
+from fldecl.models import build_zip
 
 ROUNDS = 3
 ROOT = Path(__file__).resolve().parent.parent
