@@ -1,10 +1,9 @@
-"""The seed's flow on the wml backend, through the CLI: the emulator's aggregator and IBM's own party runtime.
+"""The seed's flow on the wml backend, through the CLI, for the tests that run IBM's own party runtime.
 
 ``fldecl apply --no-wait`` starts the training, each party joins with ``fldecl party run`` (IBM's
 runtime in the party environment), the training completes with per-round metrics, ``show`` prints
 them and writes the plot, a Model stored from the training exists, and ``destroy`` cleans up.
-Once with ``crypto_iter_avg`` (HElayers) and the seed's PyTorch model, once with ``iter_avg`` and
-a scikit-learn classifier.
+The two flows live in two test files, so that the suite's two workers run them side by side.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,6 @@ import yaml
 from fldecl.emulator import EmulatorServer
 from tests.conftest import EXAMPLE, ROOT
 from tests.wml.conftest import cli_env
-
-pytestmark = pytest.mark.slow
 
 PARTY_PYTHON = Path(os.environ.get("FLDECL_PARTY_PYTHON") or ROOT / ".venv-party" / "bin" / "python")
 PARTIES = ("Party_1", "Party_2", "Party_3")
@@ -47,12 +45,20 @@ class FlatDigitsHandler(DataHandler):
 '''
 
 
+@dataclass(frozen=True)
+class Wml:
+    """The emulator and the environment of ``fldecl`` commands that use it."""
+
+    emulator: EmulatorServer
+    env: dict[str, str]
+
+
 @pytest.fixture
-def wml(tmp_path: Path) -> Iterator[dict[str, str]]:
+def wml(tmp_path: Path) -> Iterator[Wml]:
     if not PARTY_PYTHON.exists():
         pytest.skip(f"IBM's party runtime is not set up ({PARTY_PYTHON}); `make test` builds .venv-party")
     with EmulatorServer(data_dir=tmp_path / "emulator", port=0) as emulator:
-        yield {**cli_env(emulator.env()), "FLDECL_BACKEND": "wml", "FLDECL_PARTY_PYTHON": str(PARTY_PYTHON)}
+        yield Wml(emulator, {**cli_env(emulator.env()), "FLDECL_BACKEND": "wml", "FLDECL_PARTY_PYTHON": str(PARTY_PYTHON)})
 
 
 def fldecl(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -97,6 +103,7 @@ def train_with_ibm_parties(env: dict[str, str], stack: Path) -> dict[str, Any]:
 
 
 def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, Any], metric: str) -> None:
+    """Two rounds with every party's score, the table and the PNG, the stored trained Model, and a clean destroy."""
     assert training["status"] == "completed (2/2 rounds)"
     rounds = training["details"]["rounds"]
     assert [record["round"] for record in rounds] == [1, 2]
@@ -114,36 +121,3 @@ def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, A
     destroyed = fldecl(env, "destroy", str(stack), "--auto-approve")
     assert destroyed.returncode == 0 and "Destroy complete!" in destroyed.stdout
     assert json.loads(fldecl(env, "show", str(stack), "--json").stdout)["resources"] == []
-
-
-def test_seed_flow_with_crypto_iter_avg_and_helayers(wml: dict[str, str], tmp_path: Path) -> None:
-    stack = seed_stack(tmp_path, "seed-he")
-    training = train_with_ibm_parties(wml, stack)
-    add_trained_model(stack, "pytorch-onnx_1.12", "pytorch_sequence.pt")
-    check_show_and_store(wml, stack, training, "accuracy")
-
-
-def test_iter_avg_with_a_scikit_learn_classifier(wml: dict[str, str], tmp_path: Path) -> None:
-    stack = seed_stack(tmp_path, "seed-sgd")
-    (stack / "handlers" / "flat_digits_handler.py").write_text(FLAT_HANDLER)
-
-    def to_scikit_learn(document: dict[str, Any]) -> None:
-        spec = document["spec"]
-        if document["kind"] == "DataSplit":
-            spec["source"] = {"dataset": "sklearn_digits"}
-        elif document["kind"] == "Model":
-            spec.update(type="scikit-learn_1.1", model_file="model.pickle",
-                        source={"architecture": {"framework": "scikit-learn", "estimator": "SGDClassifier", "n_features": 64,
-                                                 "seed": 0, "classes": list(range(10)), "params": {"loss": "log_loss"}}})
-        elif document["kind"] == "Training":
-            spec["fusion_type"] = "iter_avg"
-            for key in ("crypto", "optimizer", "batch_size"):
-                spec.pop(key, None)
-        elif document["kind"] == "RemoteTrainingSystem":
-            spec["party"]["data_handler"].update(name="FlatDigitsHandler", path="handlers/flat_digits_handler.py")
-
-    for manifest in ("data.yaml", "model.yaml", "training.yaml", "rts.yaml"):
-        edit(stack / manifest, to_scikit_learn)
-    training = train_with_ibm_parties(wml, stack)
-    add_trained_model(stack, "scikit-learn_1.1", "model.pickle")
-    check_show_and_store(wml, stack, training, "accuracy")
