@@ -3,6 +3,8 @@
 VENV ?= .venv
 PARTY_VENV ?= .venv-party
 PYTHON ?= python3
+# IBM's party runtime 24.1 (ibm-watsonx-ai 1.3.39) runs on Python 3.11.
+PARTY_PYTHON ?= python3.11
 STAMP := $(VENV)/.installed
 PARTY_STAMP := $(PARTY_VENV)/.installed
 FLDECL := $(VENV)/bin/fldecl
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 $(PARTY_STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(PARTY_VENV)
+	$(PARTY_PYTHON) -m venv $(PARTY_VENV)
 	$(PARTY_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PARTY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[wml-party,helayers]'
 	touch $(PARTY_STAMP)

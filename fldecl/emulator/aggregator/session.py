@@ -23,6 +23,7 @@ import math
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -42,6 +43,8 @@ DEFAULT_MAX_TIMEOUT_SECONDS = 600.0
 PARTY_SETUP_SECONDS = 3.0
 POLL_SECONDS = 0.2
 STOP_ACK_SECONDS = 5.0
+#: Ended trainings whose traffic and public context the aggregator keeps (a public context is about 9 MB).
+KEPT_TRAININGS = 8
 METRIC_NAMES = {"acc": "accuracy", "accuracy_score": "accuracy"}
 
 
@@ -177,8 +180,15 @@ class FederatedSession:
         self.public_context = public_context
 
     def _set_keys(self, keys: dict[str, Any], parties: Iterable[str]) -> None:
-        shared = {name: keys[name] for name in ("gen_cert", "keys_id", "keys_time", "he_pb", "he_pb_sign",
-                                                "he_pr_enc", "he_pr_enc_sign")}
+        """SET_KEYS to each of ``parties`` with the key bundle and its own wrapped share of the symmetric key."""
+        parties = list(parties)
+        if not parties:
+            return
+        fields = ("gen_cert", "keys_id", "keys_time", "he_pb", "he_pb_sign", "he_pr_enc", "he_pr_enc_sign")
+        missing = [name for name in fields if name not in keys]
+        if missing:
+            raise TrainingFailed(f"The key distribution message lacks {', '.join(missing)}.")
+        shared = {name: keys[name] for name in fields}
         requests = {}
         for party in parties:
             wrapped = (keys.get("party_sym") or {}).get(party)
@@ -320,14 +330,15 @@ def _by_metric(scores: dict[str, Any]) -> dict[str, dict[str, float]]:
 class Aggregator:
     """The runner of WML trainings, and where the websocket endpoint finds a training's session.
 
-    ``traffic`` keeps each training's per-round seconds and bytes after it ends, for benchmarks.
+    For the last :data:`KEPT_TRAININGS` ended trainings it keeps ``traffic`` (per-phase seconds and
+    bytes, for benchmarks) and ``public_contexts`` (all it held of the HE keys, for tests).
     """
 
     def __init__(self) -> None:
         self._sessions: dict[str, FederatedSession] = {}
         self._lock = threading.Lock()
-        self.traffic: dict[str, list[RoundTraffic]] = {}
-        self.public_contexts: dict[str, bytes] = {}
+        self.traffic: OrderedDict[str, list[RoundTraffic]] = OrderedDict()
+        self.public_contexts: OrderedDict[str, bytes] = OrderedDict()
 
     def __call__(self, run: TrainingRun) -> None:
         session = FederatedSession(run)
@@ -341,6 +352,9 @@ class Aggregator:
                 self.traffic[run.training_id] = session.traffic
                 if session.public_context is not None:
                     self.public_contexts[run.training_id] = session.public_context
+                for kept in (self.traffic, self.public_contexts):
+                    while len(kept) > KEPT_TRAININGS:
+                        kept.popitem(last=False)
 
     def session(self, training_id: str) -> FederatedSession | None:
         with self._lock:

@@ -13,6 +13,7 @@ user passes ``--trust-aggregator``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -66,8 +67,6 @@ def model_trust(model: Observed, stack_dir: Path, trust_aggregator: bool) -> dic
     framework = framework_of(model.attributes["type"])
     if framework == "pytorch":
         return {"torch_globals": _torch_globals(content)}
-    import hashlib
-
     return {"model_sha256": hashlib.sha256(content).hexdigest()}
 
 

@@ -156,7 +156,7 @@ def run_party(spec: dict[str, Any]) -> int:
         return 1
     print(f"{spec['rts_name']}: registered with training {spec['training_id']}", flush=True)
     follow(client, spec, party)
-    status = final_status(client, spec["training_id"])
+    status = final_status(client, spec)
     state = status.get("state", "")
     if state != "completed":
         errors = (status.get("failure") or {}).get("errors") or [{}]
@@ -173,7 +173,7 @@ def follow(client: Any, spec: dict[str, Any], party: Any) -> str:
     while party.is_running():
         if time.monotonic() - checked >= STATUS_EVERY_SECONDS:
             checked = time.monotonic()
-            status = client.training.get_status(spec["training_id"])
+            status = training_status(client, spec)
             state = status.get("state", "")
             label = f"{state} ({status.get('iteration') or 0}/{status.get('total_iterations') or '?'} rounds)"
             if label != reported:
@@ -185,11 +185,20 @@ def follow(client: Any, spec: dict[str, Any], party: Any) -> str:
     return state
 
 
-def final_status(client: Any, training_id: str) -> dict[str, Any]:
+def training_status(client: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    """The training's status; a training deleted under the party (a hard cancel) has ended too."""
+    error_module = importlib.import_module(f"{CLIENTS[spec['client']][0]}.wml_client_error")
+    try:
+        return dict(client.training.get_status(spec["training_id"]))
+    except error_module.WMLClientError:
+        return {"state": "canceled", "message": {"text": "the training was deleted"}}
+
+
+def final_status(client: Any, spec: dict[str, Any]) -> dict[str, Any]:
     """The training's status once it has ended: the aggregator stops its parties just before it records the end."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
-        status = dict(client.training.get_status(training_id))
+        status = training_status(client, spec)
         if status.get("state") in TERMINAL_STATES or time.monotonic() >= deadline:
             return status
         time.sleep(FOLLOW_SECONDS)
