@@ -119,5 +119,5 @@ def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, A
     assert stored.returncode == 0, stored.stdout + stored.stderr
     assert "Model/trained: Creation complete" in stored.stdout
     destroyed = fldecl(env, "destroy", str(stack), "--auto-approve")
-    assert destroyed.returncode == 0 and "Destroy complete!" in destroyed.stdout
-    assert json.loads(fldecl(env, "show", str(stack), "--json").stdout)["resources"] == []
+    assert destroyed.returncode == 0
+    assert "Destroy complete! 0 created, 0 updated, 11 deleted." in destroyed.stdout  # the stack's 10 and the trained Model
