@@ -27,8 +27,9 @@ def _error_mix(text: str) -> dict[int, float]:
 
 def parse_arguments(argv: list[str] | None = None, prog: str = "python -m fldecl.emulator") -> argparse.Namespace:
     """The knobs, checked: the clock settings apply only to simulated trainings."""
-    parser = argparse.ArgumentParser(prog=prog, description="Serve an HTTPS emulator of the WML REST API on 127.0.0.1 and "
-                                     "print the `export WML_...` lines a client needs. `GET /_emulator/stats` counts requests.")
+    parser = argparse.ArgumentParser(prog=prog, description="Serve an HTTPS emulator of the WML REST API, with WML's aggregator "
+                                     "for IBM's party runtime, on 127.0.0.1 and print the `export WML_...` lines a client "
+                                     "needs. `GET /_emulator/stats` counts requests.")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free port")
     parser.add_argument("--data", type=Path, help="state directory (default: a temporary one)")
     parser.add_argument("--username", default="admin")

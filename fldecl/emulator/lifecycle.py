@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fldecl.emulator.documents import FederatedTraining
@@ -52,9 +51,9 @@ def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
 
 @dataclass
 class TrainingRun:
-    """What a runner gets: the training as created, a cancel signal, ways to report back, read access
-    to the emulator's other resources (``read_resource(kind, id)``, a model's ``read_content(id)``)
-    and a directory of its own for the run's files."""
+    """What a runner gets: the training as created, a cancel signal, ways to report back (rounds, the
+    final model, the move to ``running``, the parties' registrations) and read access to the
+    emulator's other resources (``read_resource(kind, id)``, a model's ``read_content(id)``)."""
 
     training_id: str
     training: Document
@@ -63,7 +62,6 @@ class TrainingRun:
     save_model: Callable[[bytes], None]
     read_resource: Callable[[str, str], Document | None]
     read_content: Callable[[str], bytes | None]
-    work_dir: Path
     start_running: Callable[[], None]
     record_party: Callable[[str, str], None]
 
@@ -126,7 +124,6 @@ class TrainingLifecycle:
     store: Store
     runner: TrainingRunner
     phase_seconds: float | None
-    work_root: Path
     simulated: bool = False
     aggregator_port: int = 0
     _active: dict[str, threading.Event] = field(default_factory=dict)
@@ -257,7 +254,6 @@ class TrainingLifecycle:
                           record_round=lambda entry: self._record_round(training_id, entry),
                           save_model=lambda content: self.store.put_content(f"{training_id}/model", content),
                           read_resource=self.store.get, read_content=self.store.content,
-                          work_dir=self.work_root / training_id,
                           start_running=lambda: self._start_running(training_id),
                           record_party=lambda rts_id, event: self._record_party(training_id, rts_id, event))
         thread = threading.Thread(target=self._run, args=(run,), name=f"emulator-training-{training_id[:8]}",

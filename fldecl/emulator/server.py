@@ -249,7 +249,7 @@ class EmulatorServer:
                           password or store.setting("password", lambda: secrets.token_urlsafe(16)))
         project_id = project_id or store.setting("project_id", lambda: str(uuid.uuid4()))
         store.ensure_project(project_id, "fldecl emulator project", now_iso())
-        lifecycle = TrainingLifecycle(store, self._runner, self._phase_seconds, self.data_dir / "trainings", self._simulated)
+        lifecycle = TrainingLifecycle(store, self._runner, self._phase_seconds, self._simulated)
         self.app = EmulatorApp(store, account, TokenAuthority(store.setting("token_secret", new_secret)),
                                FaultInjector(self._initial_faults), RequestStats(), lifecycle, project_id, self.aggregator)
         tls = write_certificates(self.data_dir / "tls")
