@@ -63,14 +63,14 @@ def states_until_terminal(emulator: EmulatorServer, training_id: str, seconds: f
 def test_a_training_nobody_joins_waits_for_its_parties_and_fails_at_max_timeout(
         start_emulator: Callable[..., EmulatorServer]) -> None:
     emulator = start_emulator(simulate_trainings=False)
-    training_id = create_training(emulator, [{"id": "rts-a", "required": True}, {"id": "rts-b"}], max_timeout=1.5)
-    time.sleep(0.8)
+    training_id = create_training(emulator, [{"id": "rts-a", "required": True}, {"id": "rts-b"}], max_timeout=4)
+    time.sleep(1)
     assert emulator.app.store.get("training", training_id)["entity"]["status"]["state"] == "accepting_parties"
-    assert states_until_terminal(emulator, training_id, 10)[-1] == "failed"
+    assert states_until_terminal(emulator, training_id, 15)[-1] == "failed"
     status = emulator.app.store.get("training", training_id)["entity"]["status"]
     assert "completed" not in [status["state"]] and not status.get("metrics")
     assert status["failure"]["errors"][0]["message"] == (
-        "Required remote training system(s) rts-a did not register within max_timeout (1.5 s); the training is stopped.")
+        "Required remote training system(s) rts-a did not register within max_timeout (4 s); the training is stopped.")
 
 
 def test_only_listed_parties_with_a_valid_token_reach_the_websocket(start_emulator: Callable[..., EmulatorServer]) -> None:
