@@ -149,7 +149,13 @@ def sign_in(client_name: str) -> Any:
 def run_party(spec: dict[str, Any]) -> int:
     client = sign_in(spec["client"])
     party = client.remote_training_systems.create_party(spec["rts_id"], spec["metadata"])
-    party.run(aggregator_id=spec["training_id"], asynchronous=True, verify=True)
+    from ibmfl.exceptions import FLException  # the runtime's own package, put in place by create_party
+
+    try:
+        party.run(aggregator_id=spec["training_id"], asynchronous=True, verify=True)
+    except FLException as refused:
+        print(f"{spec['rts_name']}: IBM's party runtime did not join: {refused}", file=sys.stderr)
+        return 1
     runtime = party.Party
     if runtime is None or not runtime.is_running or runtime.fl_model is None:
         print(f"{spec['rts_name']}: IBM's party runtime did not start; its log above says why", file=sys.stderr)
