@@ -1,30 +1,42 @@
-# The two entry points of the README: `make example` and `make test`. Both set up .venv first.
+# The two entry points of the README: `make example` and `make test`. Both set up .venv first;
+# `make test` and `make benchmarks` also set up .venv-party, where IBM's party runtime runs (its pins differ).
 VENV ?= .venv
+PARTY_VENV ?= .venv-party
 PYTHON ?= python3
+# IBM's party runtime 24.1 (ibm-watsonx-ai 1.3.39) runs on Python 3.11.
+PARTY_PYTHON ?= python3.11
 STAMP := $(VENV)/.installed
+PARTY_STAMP := $(PARTY_VENV)/.installed
 FLDECL := $(VENV)/bin/fldecl
+export FLDECL_PARTY_PYTHON ?= $(abspath $(PARTY_VENV))/bin/python
 
 .PHONY: example test benchmarks clean-example
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,dev]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,helayers,dev]'
 	touch $(STAMP)
+
+$(PARTY_STAMP): pyproject.toml constraints.txt
+	$(PARTY_PYTHON) -m venv $(PARTY_VENV)
+	$(PARTY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PARTY_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[wml-party,helayers]'
+	touch $(PARTY_STAMP)
 
 ## Apply the example stack on the local backend: PKI, data, model, parties, and a real HE training.
 example: $(STAMP)
 	$(FLDECL) apply manifests/mnist-fhe --auto-approve
 
 ## The whole test suite, after the checks of the code's shape: ruff, the layers' import contract, mypy.
-test: $(STAMP)
+test: $(STAMP) $(PARTY_STAMP)
 	$(VENV)/bin/ruff check fldecl tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
-benchmarks: $(STAMP)
-	for name in local_plan_apply he_levels fl_rounds wml_plan_apply; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
+benchmarks: $(STAMP) $(PARTY_STAMP)
+	for name in local_plan_apply he_levels fl_rounds wml_plan_apply wml_party_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 ## Remove what `make example` made (keys included).
 clean-example: $(STAMP)

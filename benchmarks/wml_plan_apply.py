@@ -102,7 +102,8 @@ def measure(size: int, parallelism: int, latency_ms: int, root: Path) -> Row:
     from fldecl.kinds import load_stack
 
     name = f"{size}-{parallelism}"
-    with EmulatorServer(data_dir=root / f"emulator-{name}", training_seconds=None, latency_ms=latency_ms) as emulator:
+    with EmulatorServer(data_dir=root / f"emulator-{name}", simulate_trainings=True, training_seconds=None,
+                        latency_ms=latency_ms) as emulator:
         os.environ.update(emulator.env())
         stack = load_stack(write_stack(root / f"stack-{name}", size), backend_override="wml")
         rec = reconciler(stack, wait=False, reporter=Silent())

@@ -213,18 +213,22 @@ def party() -> None:
 @click.option("--aggregator", metavar="HOST:PORT", help="Where the aggregator listens (default: as recorded by the local backend).")
 @click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="The party's own private key, when its certificate was issued from its CSR (the key never entered the stack).")
+@click.option("--trust-aggregator", is_flag=True,
+              help="wml: let IBM's party runtime load whatever model the aggregator sends (a pickle runs code), "
+                   "not only the model this stack declares.")
 @STACK_DIR
 @BACKEND
-def party_run(rts_name: str, training: str, aggregator: str | None, key_file: Path | None, stack_dir: Path,
-              backend: str | None) -> None:
+def party_run(rts_name: str, training: str, aggregator: str | None, key_file: Path | None, trust_aggregator: bool,
+              stack_dir: Path, backend: str | None) -> None:
     """Run the party RTS_NAME of a training, with its declared certificate and data handler.
 
     The stack's backend runs it: on `local`, fldecl's runtime joins the aggregator this machine
-    started (or --aggregator); on `wml`, WML's own party runtime joins the training on WML.
+    started (or --aggregator); on `wml`, IBM's party runtime (in the Python FLDECL_PARTY_PYTHON
+    names, by default this one) joins the training on WML.
     """
     from fldecl.cli import party_commands  # lazy: `fldecl --help` imports click alone
 
-    party_commands.run(rts_name, training, aggregator, key_file, stack_dir, backend)
+    party_commands.run(rts_name, training, aggregator, key_file, trust_aggregator, stack_dir, backend)
 
 
 @party.command(name="config")
@@ -262,11 +266,9 @@ def emulator() -> None:
 def emulator_serve(arguments: tuple[str, ...]) -> None:
     """Serve the emulator on 127.0.0.1 and print the `export WML_...` lines (`--help` lists every knob).
 
-    Trainings move through their states on a clock, with simulated rounds; with --stack DIR, a
-    training that reaches `running` is trained here for real by an aggregator and one process
-    per party of that stack.
+    Trainings are WML's: they accept parties, and IBM's party runtime (`fldecl party run`) trains
+    them against the emulator's aggregator. --simulate-trainings makes them up on a clock instead.
     """
     from fldecl.emulator.__main__ import main as serve_emulator  # lazy: `fldecl --help` imports click alone
-    from fldecl.launch.emulated import StackTrainingRunner
 
-    serve_emulator(list(arguments), prog="fldecl emulator serve", stack_runner=StackTrainingRunner)
+    serve_emulator(list(arguments), prog="fldecl emulator serve")

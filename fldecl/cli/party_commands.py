@@ -11,9 +11,10 @@ from fldecl.render.party_kit import party_kit_text
 
 
 @guarded
-def run(rts_name: str, training_name: str, aggregator: str | None, key_file: Path | None, stack_dir: Path,
-        backend: str | None) -> None:
-    reconciler(load(stack_dir, backend)).run_party(rts_name, training_name, aggregator=aggregator, key_file=key_file)
+def run(rts_name: str, training_name: str, aggregator: str | None, key_file: Path | None, trust_aggregator: bool,
+        stack_dir: Path, backend: str | None) -> None:
+    reconciler(load(stack_dir, backend)).run_party(rts_name, training_name, aggregator=aggregator, key_file=key_file,
+                                                   trust_aggregator=trust_aggregator)
 
 
 @guarded

@@ -278,7 +278,8 @@ class PartyRun:
     ``related`` is everything the stack owns, by id, so the backend can follow the references
     of the party's remote training system (its certificate, that certificate's CA) and of the
     training (its model). ``aggregator`` (HOST:PORT) is for a backend that cannot tell where
-    the aggregator listens; ``key_file`` is a CSR party's own private key.
+    the aggregator listens; ``key_file`` is a CSR party's own private key; ``trust_aggregator``
+    lets the party load whatever model the aggregator sends, not only the one its stack declares.
     """
 
     rts: Observed
@@ -286,6 +287,7 @@ class PartyRun:
     related: Mapping[str, Observed]
     aggregator: str | None = None
     key_file: Path | None = None
+    trust_aggregator: bool = False
 
     def resource(self, resource_id: str, kind: str) -> Observed:
         """The owned resource of ``kind`` with this id, or an error that says to apply first."""

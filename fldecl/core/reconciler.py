@@ -122,7 +122,7 @@ class Reconciler:
         return found
 
     def party(self, rts_name: str, training_name: str | None = None, *, aggregator: str | None = None,
-              key_file: Path | None = None) -> PartyRun:
+              key_file: Path | None = None, trust_aggregator: bool = False) -> PartyRun:
         """The party ``rts_name`` of ``training_name`` (by default, the one training that lists it), as the backend holds them."""
         rts_address = f"RemoteTrainingSystem/{rts_name}"
         self.stack.declared(rts_address)
@@ -132,12 +132,13 @@ class Reconciler:
             if address not in observed:
                 raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
         related = {o.id: o for o in observed.values()}
-        return PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file)
+        return PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file, trust_aggregator)
 
     def run_party(self, rts_name: str, training_name: str, *, aggregator: str | None = None,
-                  key_file: Path | None = None) -> None:
+                  key_file: Path | None = None, trust_aggregator: bool = False) -> None:
         """``fldecl party run``: the backend runs the party ``rts_name`` of ``training_name`` here."""
-        self.providers.backend.run_party(self.party(rts_name, training_name, aggregator=aggregator, key_file=key_file), self.ctx)
+        run = self.party(rts_name, training_name, aggregator=aggregator, key_file=key_file, trust_aggregator=trust_aggregator)
+        self.providers.backend.run_party(run, self.ctx)
 
     def party_kit(self, rts_name: str, training_name: str | None = None, *, key_file: Path | None = None,
                   party_dir: Path | None = None) -> PartyKit:

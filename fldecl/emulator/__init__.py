@@ -1,9 +1,10 @@
 """A local HTTPS emulator of the WML v4 REST API that IBM's unmodified Python client can drive.
 
 It serves the federated-learning subset fldecl's ``wml`` backend uses (models, remote training
-systems, trainings, specifications), keeps state in SQLite, moves trainings through their states
-on a clock (simulated, or by a pluggable runner), and can inject latency, errors and dropped
-connections. It stands alone: it imports nothing of fldecl but itself, so it tests the wml
+systems, trainings, specifications) and WML's aggregator, which IBM's unmodified party runtime
+trains against over a websocket; it keeps state in SQLite and can inject latency, errors and
+dropped connections. Trainings with no party never complete, unless the emulator is asked to
+simulate them. It stands alone: it imports nothing of fldecl but itself, so it tests the wml
 provider instead of sharing its code.
 """
 

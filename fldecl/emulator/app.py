@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fldecl.emulator.auth import Account, TokenAuthority
 from fldecl.emulator.faults import FaultInjector, RequestStats
 from fldecl.emulator.lifecycle import TrainingLifecycle
 from fldecl.emulator.state import Store
+
+if TYPE_CHECKING:
+    from fldecl.emulator.aggregator import Aggregator
 
 
 @dataclass
@@ -19,3 +23,4 @@ class EmulatorApp:
     stats: RequestStats
     trainings: TrainingLifecycle
     project_id: str
+    aggregator: Aggregator | None = None

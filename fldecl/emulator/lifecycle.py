@@ -1,8 +1,12 @@
 """How a training moves: pending -> accepting_parties -> running -> completed (or failed).
 
-A clock thread moves each training through the waiting states; reaching ``running`` hands the
-training to a pluggable *runner*, a callable that does the work and records per-round metrics.
-The default runner only simulates rounds; the local federated runtime plugs in a real one.
+By default a training is WML's: it accepts parties at once and its *runner*, the emulator's
+aggregator, moves it to ``running`` when the quorum of its parties has registered, then fails or
+completes it with what the parties did. Nothing completes a training that no party joined.
+
+``simulated=True`` instead moves trainings on a clock through every state and hands them to a
+runner at ``running``; the default simulated runner makes up its rounds. That mode exists for
+tests of the client-facing API and says so on the command line (``--simulate-trainings``).
 Tests can also force any state through the control endpoint, which stops the clock for that
 training.
 """
@@ -13,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fldecl.emulator.documents import FederatedTraining
@@ -26,11 +29,17 @@ STATES = ("queued", "pending", "accepting_parties", "running", "storing",
 TERMINAL_STATES = ("completed", "failed", "canceled", "error")
 
 
-def round_metrics(iteration: int, metric: str, fused_by_party: dict[str, float]) -> dict[str, Any]:
-    """One ``entity.status.metrics`` entry in the documented FL shape."""
-    parties = [{"id": party_id, "fused": value} for party_id, value in fused_by_party.items()]
+def federated_metrics(iteration: int, by_metric: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """One ``entity.status.metrics`` entry in the documented FL shape: per metric, each party's score of the fused model."""
     return {"iteration": iteration, "timestamp": now_iso(),
-            "ml_federated_metrics": {metric: {"remote_training_systems": parties}}}
+            "ml_federated_metrics": {metric: {"remote_training_systems": [{"id": party_id, "fused": value}
+                                                                          for party_id, value in by_party.items()]}
+                                     for metric, by_party in by_metric.items()}}
+
+
+def round_metrics(iteration: int, metric: str, fused_by_party: dict[str, float]) -> dict[str, Any]:
+    """:func:`federated_metrics` of one metric."""
+    return federated_metrics(iteration, {metric: fused_by_party})
 
 
 def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
@@ -42,9 +51,9 @@ def simulated_metrics(training: Document, iteration: int) -> dict[str, Any]:
 
 @dataclass
 class TrainingRun:
-    """What a runner gets: the training as created, a cancel signal, ways to report back, read access
-    to the emulator's other resources (``read_resource(kind, id)``, a model's ``read_content(id)``)
-    and a directory of its own for the run's files."""
+    """What a runner gets: the training as created, a cancel signal, ways to report back (rounds, the
+    final model, the move to ``running``, the parties' registrations) and read access to the
+    emulator's other resources (``read_resource(kind, id)``, a model's ``read_content(id)``)."""
 
     training_id: str
     training: Document
@@ -53,12 +62,15 @@ class TrainingRun:
     save_model: Callable[[bytes], None]
     read_resource: Callable[[str, str], Document | None]
     read_content: Callable[[str], bytes | None]
-    work_dir: Path
+    start_running: Callable[[], None]
+    record_party: Callable[[str, str], None]
 
 
 TrainingRunner = Callable[[TrainingRun], None]
 """Runs one training to its end. Returning means completed; raising means failed with that message.
-It should return soon after ``run.cancelled`` is set (cancel, forced state, server stop)."""
+It should return soon after ``run.cancelled`` is set (cancel, forced state, server stop). A runner
+started at ``accepting_parties`` calls ``run.start_running()`` once its parties are there and
+``run.record_party(rts_id, event)`` as they come and go."""
 
 
 @dataclass
@@ -105,10 +117,14 @@ def _fail(training: Document, state: str, message: str) -> None:
 
 @dataclass
 class TrainingLifecycle:
+    """``simulated``: the clock moves every state and the runner starts at ``running``; otherwise the
+    runner is the aggregator and starts at ``accepting_parties``. ``phase_seconds`` is the simulated
+    clock's step (``None``: trainings wait for a forced state)."""
+
     store: Store
     runner: TrainingRunner
     phase_seconds: float | None
-    work_root: Path
+    simulated: bool = False
     aggregator_port: int = 0
     _active: dict[str, threading.Event] = field(default_factory=dict)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -121,10 +137,17 @@ class TrainingLifecycle:
         clock = threading.Thread(target=self._tick_forever, name="emulator-training-clock", daemon=True)
         self._threads.append(clock)
         clock.start()
-        for training_id in self.store.ids_in_states(KIND, ("running",)):
+        for training_id in self.store.ids_in_states(KIND, (self._launch_state,)):
             training = self.store.get(KIND, training_id)
             if training:
                 self._launch(training)
+        if not self.simulated:
+            for training_id in self.store.ids_in_states(KIND, ("running",)):
+                self._finish(training_id, "The aggregator stopped during the training: the emulator was restarted.")
+
+    @property
+    def _launch_state(self) -> str:
+        return "running" if self.simulated else "accepting_parties"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -137,6 +160,8 @@ class TrainingLifecycle:
 
     def first_advance_at(self) -> float | None:
         """When a newly created training leaves ``pending``; ``None`` keeps it there (manual clock)."""
+        if not self.simulated:
+            return time.time()
         return None if self.phase_seconds is None else time.time() + self.phase_seconds
 
     def created(self) -> None:
@@ -167,7 +192,7 @@ class TrainingLifecycle:
         training = self.store.update(KIND, training_id, change)
         if training is None:
             return None
-        if state == "running":
+        if state == self._launch_state:
             self._launch(training)
         else:
             self.cancel(training_id)
@@ -211,12 +236,12 @@ class TrainingLifecycle:
         def change(training: Document) -> float | None:
             if training["entity"]["status"]["state"] == "pending":
                 self._enter(training, "accepting_parties")
-                return self.first_advance_at()
+                return self.first_advance_at() if self.simulated else None
             self._enter(training, "running")
             return None
 
         training = self.store.update(KIND, training_id, change)
-        if training and training["entity"]["status"]["state"] == "running":
+        if training and training["entity"]["status"]["state"] == self._launch_state:
             self._launch(training)
 
     def _launch(self, training: Document) -> None:
@@ -229,7 +254,8 @@ class TrainingLifecycle:
                           record_round=lambda entry: self._record_round(training_id, entry),
                           save_model=lambda content: self.store.put_content(f"{training_id}/model", content),
                           read_resource=self.store.get, read_content=self.store.content,
-                          work_dir=self.work_root / training_id)
+                          start_running=lambda: self._start_running(training_id),
+                          record_party=lambda rts_id, event: self._record_party(training_id, rts_id, event))
         thread = threading.Thread(target=self._run, args=(run,), name=f"emulator-training-{training_id[:8]}",
                                   daemon=True)
         self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
@@ -247,6 +273,24 @@ class TrainingLifecycle:
         if not self._stopping.is_set() and not run.cancelled.is_set():
             self._finish(run.training_id, failure)
 
+    def _start_running(self, training_id: str) -> None:
+        def change(training: Document) -> None:
+            if training["entity"]["status"]["state"] == "accepting_parties":
+                self._enter(training, "running")
+
+        self.store.update(KIND, training_id, change)
+
+    def _record_party(self, training_id: str, rts_id: str, event: str) -> None:
+        """A party's ``registration_log`` event and state, in ``federated_learning_info`` as WML shows them."""
+        def change(training: Document) -> None:
+            info = training["entity"]["status"].get("federated_learning_info") or {}
+            for state in (info.get("remote_training_systems") or {}).get("states", []):
+                if state["id"] == rts_id:
+                    state["state"] = event
+                    state["registration_log"].append({"timestamp": now_iso(), "event": event})
+
+        self.store.update(KIND, training_id, change)
+
     def _record_round(self, training_id: str, entry: dict[str, Any]) -> None:
         def change(training: Document) -> None:
             status = training["entity"]["status"]
@@ -259,7 +303,8 @@ class TrainingLifecycle:
 
     def _finish(self, training_id: str, failure: str | None) -> None:
         def change(training: Document) -> None:
-            if training["entity"]["status"]["state"] != "running":
+            state = training["entity"]["status"]["state"]
+            if state != "running" and not (failure and state == "accepting_parties"):
                 return
             if failure is None:
                 _complete(training)

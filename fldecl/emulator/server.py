@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
+from fldecl.emulator.aggregator import Aggregator, RoundTraffic
+from fldecl.emulator.aggregator.channel import PartyChannel
 from fldecl.emulator.api import route_table
 from fldecl.emulator.app import EmulatorApp
 from fldecl.emulator.auth import Account, TokenAuthority, new_secret
@@ -41,6 +43,9 @@ CP4D_VERSION = "4.8"
 INSTANCE_ID = "openshift"
 HANDSHAKE_TIMEOUT_SECONDS = 10
 IDLE_CONNECTION_TIMEOUT_SECONDS = 120
+#: WML's aggregator endpoint; IBM's party runtime appends the port 443 to the path, not the authority.
+AGGREGATOR_PATH = re.compile(r"/ml/v4/trainings/(?P<id>[^/]+)/aggregator(?::443)?/?")
+AGGREGATOR_ROUTE = "GET /ml/v4/trainings/{id}/aggregator"
 
 
 def _is_loopback(host: str) -> bool:
@@ -48,6 +53,29 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def admit_party(app: EmulatorApp, request: Request) -> tuple[str, Any]:
+    """The RTS id and the training's session for a websocket upgrade, or an ``ApiError`` to answer instead.
+
+    The bearer token must be valid and the ``rtsid`` header must name one of the training's
+    remote training systems while the training is accepting parties or running.
+    """
+    app.stats.count(AGGREGATOR_ROUTE)
+    app.tokens.require_bearer(request)
+    training_id = AGGREGATOR_PATH.fullmatch(request.path)["id"]  # type: ignore[index]
+    training = app.store.get("training", training_id)
+    if training is None:
+        raise ApiError(404, "training_not_found", f"Training '{training_id}' does not exist.")
+    session = app.aggregator.session(training_id) if app.aggregator else None
+    if session is None:
+        state = training["entity"]["status"]["state"]
+        raise ApiError(409, "training_not_accepting_parties", f"Training '{training_id}' is {state}; it does not accept parties.")
+    rts_id = request.headers.get("rtsid") or ""
+    if not session.expects(rts_id):
+        raise ApiError(403, "remote_training_system_not_listed",
+                       f"Remote training system '{rts_id}' is not one of training '{training_id}''s remote training systems.")
+    return rts_id, session
 
 
 def dispatch(app: EmulatorApp, table: RouteTable, request: Request) -> Response | None:
@@ -104,7 +132,27 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         request = Request(self.command, re.sub("/{2,}", "/", url.path),
                           parse_qs(url.query, keep_blank_values=True), self.headers, body, self.client_address[0])
-        response = dispatch(self.server.app, self.server.routes, request)
+        if (self.headers.get("Upgrade") or "").lower() == "websocket" and AGGREGATOR_PATH.fullmatch(request.path):
+            self._serve_party(request)
+            return
+        self._respond(dispatch(self.server.app, self.server.routes, request))
+
+    def _serve_party(self, request: Request) -> None:
+        """Upgrade to the aggregator's websocket and serve the party on this connection until it leaves."""
+        try:
+            rts_id, session = admit_party(self.server.app, request)
+        except ApiError as refused:
+            self._respond(refused.to_response())
+            return
+        self.close_connection = True
+        handshake = self.raw_requestline + b"".join(f"{name}: {value}\r\n".encode("latin-1")
+                                                    for name, value in self.headers.items()) + b"\r\n"
+        channel = PartyChannel(self.connection, rts_id)
+        channel.accept(handshake, [])
+        self.connection.settimeout(None)  # the party pings every 20 s; a silent party is the aggregator's to time out
+        channel.serve(session.on_message)
+
+    def _respond(self, response: Response | None) -> None:
         if response is None:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -164,26 +212,31 @@ class _HttpsServer(ThreadingHTTPServer):
 class EmulatorServer:
     """A WML emulator for tests and CI: ``with EmulatorServer(port=0) as emu: APIClient(emu.credentials())``.
 
-    Without ``data_dir`` it works in a temporary directory removed on stop. ``training_seconds``
-    is the whole pending -> completed time of a simulated training (``None``: trainings wait in
-    ``pending`` until forced); ``training_runner`` replaces the simulation (fldecl's
-    ``fldecl.launch.emulated.StackTrainingRunner`` trains for real with a stack's parties). The remaining keyword arguments are the fault
-    settings of ``FaultConfig``.
+    Without ``data_dir`` it works in a temporary directory removed on stop. Trainings are WML's:
+    its aggregator waits for IBM's party runtime to join over the websocket and trains with it.
+    ``simulate_trainings=True`` instead simulates them on a clock, with nobody connected:
+    ``training_seconds`` is the whole pending -> completed time (``None``: trainings wait in
+    ``pending`` until forced) and ``training_runner`` replaces the made-up rounds. The remaining
+    keyword arguments are the fault settings of ``FaultConfig``.
     """
 
     def __init__(self, data_dir: Path | str | None = None, port: int = 0, *, host: str = "127.0.0.1",
                  username: str = "admin", api_key: str | None = None, password: str | None = None,
-                 project_id: str | None = None, training_seconds: float | None = 30.0,
+                 project_id: str | None = None, simulate_trainings: bool = False, training_seconds: float | None = 30.0,
                  training_runner: TrainingRunner | None = None, **fault_settings: Any) -> None:
         if training_seconds is not None and training_seconds < 0:
             raise ValueError("training_seconds must not be negative")
+        if training_runner is not None and not simulate_trainings:
+            raise ValueError("training_runner replaces simulated trainings; pass simulate_trainings=True")
         self._temporary = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="fldecl-emulator-") if data_dir is None else data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._requested = (host, port)
         self._identity = (username, api_key, password, project_id)
         phase_seconds = None if training_seconds is None else training_seconds / 3
-        self._runner = training_runner or SimulatedTraining(phase_seconds)
+        self.aggregator = None if simulate_trainings else Aggregator()
+        self._runner = self.aggregator or training_runner or SimulatedTraining(phase_seconds)
+        self._simulated = simulate_trainings
         self._phase_seconds = phase_seconds
         self._initial_faults = FaultConfig(**fault_settings)
         self._server: _HttpsServer | None = None
@@ -196,9 +249,9 @@ class EmulatorServer:
                           password or store.setting("password", lambda: secrets.token_urlsafe(16)))
         project_id = project_id or store.setting("project_id", lambda: str(uuid.uuid4()))
         store.ensure_project(project_id, "fldecl emulator project", now_iso())
-        lifecycle = TrainingLifecycle(store, self._runner, self._phase_seconds, self.data_dir / "trainings")
+        lifecycle = TrainingLifecycle(store, self._runner, self._phase_seconds, self._simulated)
         self.app = EmulatorApp(store, account, TokenAuthority(store.setting("token_secret", new_secret)),
-                               FaultInjector(self._initial_faults), RequestStats(), lifecycle, project_id)
+                               FaultInjector(self._initial_faults), RequestStats(), lifecycle, project_id, self.aggregator)
         tls = write_certificates(self.data_dir / "tls")
         self.ca_file = tls.ca_cert
         self._server = _HttpsServer(self._requested, tls.server_context(), self.app, route_table())
@@ -278,6 +331,10 @@ class EmulatorServer:
         config = FaultConfig.from_json(settings, self.app.faults.config)
         self.app.faults.configure(config)
         return config
+
+    def training_traffic(self, training_id: str) -> list[RoundTraffic]:
+        """Seconds and bytes per party of each phase of an ended WML training (key distribution, rounds)."""
+        return list(self.aggregator.traffic.get(training_id, [])) if self.aggregator else []
 
     def set_training_state(self, training_id: str, state: str, message: str | None = None,
                            metrics: list[dict[str, Any]] | None = None) -> Document:

@@ -7,23 +7,34 @@ from typing import Any
 
 
 def plot_metrics(status: dict[str, Any], path: Path) -> None:
-    """Left: the fused model's metric on each party's test data (and the mean). Right: train loss."""
+    """Left: the fused model's metric on each party's test data (and the mean). Right: train loss, where parties report it.
+
+    ``status`` has the training's ``training_id`` and its ``rounds``: ``{round, fused: {metric: value},
+    parties: {name: {metric: value}}}`` each.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rounds = status["rounds"]
-    metric = "accuracy" if any("accuracy" in record["fused"] for record in rounds) else "mse"
-    figure, (fused_axes, loss_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    metric = next((name for name in ("accuracy", "mse") if any(name in record["fused"] for record in rounds)),
+                  next(iter(rounds[0]["fused"]), "accuracy"))
+    parties = sorted({name for record in rounds for name in record["parties"]})
+    has_loss = any("train_loss" in record["parties"][party] for record in rounds for party in record["parties"])
+    figure, panels = plt.subplots(1, 2 if has_loss else 1, figsize=(10 if has_loss else 5.5, 4), squeeze=False)
+    fused_axes = panels[0][0]
     numbers = [record["round"] for record in rounds]
-    for party in sorted({name for record in rounds for name in record["parties"]}):
+    for party in parties:
         _plot_series(fused_axes, rounds, party, f"fused_{metric}", "o-")
-        _plot_series(loss_axes, rounds, party, "train_loss", "o-")
     fused_axes.plot(numbers, [record["fused"].get(metric) for record in rounds], "k--", linewidth=2, label="all parties")
     fused_axes.set(title=f"fused model {metric}", xlabel="round", ylabel=metric)
-    loss_axes.set(title="local training loss", xlabel="round", ylabel="loss")
-    for axes in (fused_axes, loss_axes):
+    if has_loss:
+        loss_axes = panels[0][1]
+        for party in parties:
+            _plot_series(loss_axes, rounds, party, "train_loss", "o-")
+        loss_axes.set(title="local training loss", xlabel="round", ylabel="loss")
+    for axes in panels[0]:
         axes.set_xticks(numbers)
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")

@@ -16,11 +16,12 @@ from .helpers import session_for
 
 @pytest.fixture
 def start_emulator(tmp_path: Path) -> Iterator[Callable[..., EmulatorServer]]:
-    """Start emulators (data in the test's tmp dir, manual training clock unless told); all stop afterwards."""
+    """Start emulators (data in the test's tmp dir, simulated trainings on a manual clock unless told); all stop afterwards."""
     started: list[EmulatorServer] = []
 
     def start(**options: Any) -> EmulatorServer:
         options.setdefault("data_dir", tmp_path / "emulator")
+        options.setdefault("simulate_trainings", True)
         options.setdefault("training_seconds", None)
         emulator = EmulatorServer(port=0, **options).start()
         started.append(emulator)

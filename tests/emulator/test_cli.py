@@ -7,15 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from fldecl.emulator.__main__ import knobs, parse_arguments
-from fldecl.launch.emulated import StackTrainingRunner
 
 
 def test_module_entry_point_serves_and_prints_exports(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "fldecl.emulator", "--port", "0", "--data", str(tmp_path),
-                                "--api-key", "ci-key", "--manual-trainings"],
+                                "--api-key", "ci-key", "--simulate-trainings", "--manual-trainings"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         exports: dict[str, str] = {}
@@ -42,15 +42,19 @@ def test_module_entry_point_serves_and_prints_exports(tmp_path: Path) -> None:
     assert (tmp_path / "emulator.sqlite3").exists()
 
 
-def test_stack_option_trains_with_that_stack(tmp_path: Path) -> None:
-    arguments = parse_arguments(["--stack", str(tmp_path)], "fldecl emulator serve", StackTrainingRunner)
-    assert knobs(arguments)["training_runner"] == StackTrainingRunner(tmp_path)
-    assert "training_runner" not in knobs(parse_arguments([]))
+def test_trainings_are_real_unless_simulation_is_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    assert knobs(parse_arguments([]))["simulate_trainings"] is False
+    simulated = knobs(parse_arguments(["--simulate-trainings", "--training-seconds", "3"]))
+    assert simulated["simulate_trainings"] is True and simulated["training_seconds"] == 3
+    with pytest.raises(SystemExit):
+        parse_arguments(["--training-seconds", "3"])
+    assert "only with --simulate-trainings" in capsys.readouterr().err
 
 
 def test_fldecl_emulator_serve_is_the_same_command_line() -> None:
     shown = subprocess.run([sys.executable, "-m", "fldecl", "emulator", "serve", "--help"], capture_output=True, text=True)
     assert shown.returncode == 0
     assert "usage: fldecl emulator serve" in shown.stdout
-    for knob in ("--port", "--data", "--latency-ms", "--error-rate", "--drop-rate", "--manual-trainings", "--stack"):
+    for knob in ("--port", "--data", "--latency-ms", "--error-rate", "--drop-rate", "--manual-trainings"):
         assert knob in shown.stdout
+    assert "SIMULATE trainings" in shown.stdout and "no party ever joined" in shown.stdout

@@ -23,7 +23,7 @@ SCENARIOS = ("models", "other_credentials", "connection", "wrong_api_key", "remo
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatorServer, dict[str, Any]]]:
     workdir = tmp_path_factory.mktemp("client")
-    with EmulatorServer(data_dir=workdir / "data", port=0, training_seconds=None) as emulator:
+    with EmulatorServer(data_dir=workdir / "data", port=0, simulate_trainings=True, training_seconds=None) as emulator:
         yield emulator, run_client(emulator, workdir, *SCENARIOS)
 
 

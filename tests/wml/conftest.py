@@ -23,7 +23,7 @@ TRAINED_MODEL = {"apiVersion": "fldecl/v1", "kind": "Model", "metadata": {"name"
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
     """An emulator on 127.0.0.1 whose trainings run from pending to completed in 1.5 s."""
-    with EmulatorServer(data_dir=tmp_path / "emulator", port=0, training_seconds=1.5) as server:
+    with EmulatorServer(data_dir=tmp_path / "emulator", port=0, simulate_trainings=True, training_seconds=1.5) as server:
         yield server
 
 

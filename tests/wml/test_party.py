@@ -1,8 +1,9 @@
-"""Parties on WML: the seed's party metadata from the stack, and exact install hints for the runtime's extras."""
+"""Parties on WML: the seed's party metadata from the stack, and one-line hints when IBM's party runtime is missing."""
 
 from __future__ import annotations
 
 import importlib.util
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from fldecl.data.handlers import handler_config
 from fldecl.kinds import load_stack
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import Credentials, WmlSession
-from fldecl.providers.wml.party import CRYPTO_EXTRA, CRYPTO_LIBRARY, RUNTIME_EXTRA, party_metadata, run_party
+from fldecl.providers.wml.party import PARTY_PYTHON, RUNTIME_FILE, party_metadata, run_party
 
 
 def metadata_of(rts: Observed, certificate: Observed, authority: Observed, root: Any) -> dict[str, Any]:
@@ -67,26 +68,48 @@ def test_a_party_whose_key_stays_with_it_cannot_run_here(party_stack: tuple[Stac
                     stack.directory)
 
 
-@pytest.mark.parametrize(("fusion_type", "hint", "needed"), [
-    ("crypto_iter_avg", CRYPTO_EXTRA, CRYPTO_LIBRARY),
-    ("iter_avg", RUNTIME_EXTRA, "environs"),
-])
-def test_missing_party_runtime_extras_say_what_to_install(wml_env: dict[str, str], party_stack: tuple[Stack, dict[str, Observed]],
-                                                          fusion_type: str, hint: str, needed: str) -> None:
-    if importlib.util.find_spec(needed) is not None:
-        pytest.skip(f"{needed} is installed here")
+def party_runtime() -> ModuleType:
+    """The party runtime file as the party's Python runs it: by its path, outside the fldecl package."""
+    spec = importlib.util.spec_from_file_location("party_runtime_under_test", RUNTIME_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_party_runtime_says_in_one_line_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = party_runtime()
+    monkeypatch.setattr(runtime, "_importable", lambda module: module not in ("websockets", "pyhelayers", "ibm_watsonx_ai"))
+    with pytest.raises(runtime.Missing, match=r"needs websockets; pip install 'fldecl\[wml-party\]'"):
+        runtime.check_modules("iter_avg", "pytorch")
+    with pytest.raises(runtime.Missing, match=r"IBM HElayers, which is not installed; pip install 'fldecl\[helayers\]'"):
+        monkeypatch.setattr(runtime, "_importable", lambda module: module != "pyhelayers")
+        runtime.check_modules("crypto_iter_avg", "pytorch")
+    with pytest.raises(runtime.Missing, match="runtime-24.1-py3.11"):
+        runtime.check_software_spec("ibm-watsonx-ai", {"name": "runtime-22.2-py3.10"})
+    monkeypatch.setattr(runtime.platform, "python_version_tuple", lambda: ("3", "12", "0"))
+    with pytest.raises(runtime.Missing, match="no IBM party runtime here"):
+        runtime.choose_client(None)
+
+
+def test_party_run_without_a_party_runtime_names_the_setting(wml_env: dict[str, str], party_stack: tuple[Stack, dict[str, Observed]],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     stack, observed = party_stack
+    monkeypatch.delenv(PARTY_PYTHON, raising=False)
+    monkeypatch.setenv("FLDECL_PARTY_CLIENT", "ibm-watson-machine-learning")  # installed here, but its runtime needs 3.10
     client = WmlSession(Credentials.from_environment(wml_env)).client
     rts = client.remote_training_systems.store({"name": "Party_1", "allowed_identities": []})
     observed["RemoteTrainingSystem/Party_1"].id = rts["metadata"]["id"]
+    model = declared(stack, "Model/pytorch", "model-id")
     made = client.training.run({
         "name": "aggregator_he", "description": "", "training_data_references": [],
         "results_reference": {"type": "container", "name": "outputData", "connection": {}, "location": {"path": "."}},
-        "federated_learning": {"fusion_type": fusion_type, "model": {"type": "pytorch", "spec": {"id": "m"}},
+        "federated_learning": {"fusion_type": "iter_avg", "model": {"type": "pytorch", "spec": {"id": model.id}},
                                "remote_training": {"quorum": 1, "remote_training_systems": [{"id": rts["metadata"]["id"]}]}}})
-    training = Observed("Training", "aggregator_he", made["metadata"]["id"], stack.all_tags, {})
-    run = PartyRun(observed["RemoteTrainingSystem/Party_1"], training, {obs.id: obs for obs in observed.values()})
+    training = Observed("Training", "aggregator_he", made["metadata"]["id"], stack.all_tags, {"model": model.id})
+    related = {obs.id: obs for obs in (*observed.values(), model)}
+    run = PartyRun(observed["RemoteTrainingSystem/Party_1"], training, related)
     ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, Silent())
     with pytest.raises(ProviderError) as caught:
         run_party(WmlSession(Credentials.from_environment(wml_env)), run, ctx)
-    assert hint in str(caught.value)
+    assert "ibm-watson-machine-learning runs its party runtime on Python 3.10" in str(caught.value)
+    assert PARTY_PYTHON in str(caught.value)

@@ -19,7 +19,8 @@ _NAMESPACE = uuid.UUID("6f1c3c8e-4d1b-4f7e-9a55-0b8e8d3f2a10")
 CATALOGUE_CREATED_AT = "2023-01-01T00:00:00.000Z"
 
 SOFTWARE = {"runtime-22.2-py3.10": "Runtime 22.2 on Python 3.10",
-            "runtime-23.1-py3.10": "Runtime 23.1 on Python 3.10"}
+            "runtime-23.1-py3.10": "Runtime 23.1 on Python 3.10",
+            "runtime-24.1-py3.11": "Runtime 24.1 on Python 3.11"}
 HARDWARE = {"XS": (1, "4Gi"), "S": (2, "8Gi"), "M": (4, "16Gi")}
 
 

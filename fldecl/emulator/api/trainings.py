@@ -111,6 +111,12 @@ def _request_json(app: EmulatorApp, training: Document) -> dict[str, Any]:
                                                "location": location}]}}
 
 
+@routes.get("/wml_services/training/heartbeat", auth=False)
+def heartbeat(app: EmulatorApp, request: Request) -> Response:
+    """IBM's party probes this before it joins, to fail early on a certificate it does not trust."""
+    return Response.json(200, {"status": "ok"})
+
+
 @routes.get("/v2/asset_files/{path:path}")
 def asset_file(app: EmulatorApp, request: Request) -> Response:
     """Only the model request a training leaves is served; the client tolerates a 404 on its first try."""

@@ -1,32 +1,41 @@
-"""A party of a WML training, run on this machine with WML's own party runtime (the seed's step 10).
+"""A party of a WML training, run on this machine by IBM's own party runtime (the seed's step 10).
 
 The party's settings come from the stack (:func:`fldecl.launch.parties.party_settings`): its
-certificate and the CA that issued it (for the HE key distribution), and its data handler. IBM's
-client runs the party; its runtime needs extras that fldecl does not install, and a missing one
-is reported as the exact ``pip install`` to run.
+certificate, key and CA (for the HE key distribution) and its data handler. IBM's runtime
+pins versions of its own (websockets 10, numpy 1.26, ...) and needs a Python its runtime was
+built for, so it runs in the interpreter ``FLDECL_PARTY_PYTHON`` names (by default this one):
+:mod:`.party_runtime` is started there by its path and given the settings as JSON.
+
+What the runtime may unpickle is decided here, from the stack: the classes of the PyTorch model
+the stack declares for the training, or the exact bytes of its scikit-learn model, unless the
+user passes ``--trust-aggregator``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from fldecl.core.contract import PartyKit, PartyRun, ProviderContext
+from fldecl.core.contract import Observed, PartyKit, PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.data.handlers import handler_config, info_with_paths
 from fldecl.fl.job import PartySettings
 from fldecl.launch.parties import party_identity, party_settings
+from fldecl.models import ModelError, build_zip, framework_of, model_file_of
+from fldecl.models.archive import read_member
 from fldecl.providers.wml.connection import WmlSession
-from fldecl.vocabulary import CRYPTO_ITER_AVG
 
-CRYPTO_LIBRARY = "pyhelayers"
-# What the client's party runtime (its bundled ``ibmfl``) imports beyond the client's own dependencies.
-RUNTIME_MODULES = ("environs", "websockets", "msgpack", "msgpack_numpy", "numcompress", "ddsketch", "parse", "skops",
-                   "scipy", "sklearn", "yaml", "google.protobuf")
-RUNTIME_EXTRA = "pip install 'ibm-watson-machine-learning[fl-rt23.1-py3.10]'"
-CRYPTO_EXTRA = "pip install 'ibm-watson-machine-learning[fl-crypto]'"
+PARTY_PYTHON = "FLDECL_PARTY_PYTHON"
+RUNTIME_FILE = Path(__file__).with_name("party_runtime.py")
+MISSING_EXIT = 2
+PARTY_ENVIRONMENT_HINT = (f"set {PARTY_PYTHON} to the Python of a virtual environment with IBM's party runtime "
+                          "(`make` builds .venv-party; see the README)")
 
 
 def party_metadata(settings: PartySettings, data_info: dict[str, Any]) -> dict[str, Any]:
@@ -54,44 +63,72 @@ def party_kit(run: PartyRun, party_dir: Path) -> PartyKit:
     return PartyKit(run.rts.name, run.training.name, run.rts.id, run.training.id, metadata)
 
 
-def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
-    """Join ``run.training`` as the party ``run.rts`` and train until the training ends.
+def model_trust(model: Observed, stack_dir: Path, trust_aggregator: bool) -> dict[str, Any]:
+    """What the party may load: everything (``trust_aggregator``), or what the stack's own model is made of."""
+    if trust_aggregator:
+        return {"aggregator": True}
+    try:
+        model_file = model_file_of(model.attributes) or ""
+        content = read_member(build_zip(model.attributes, stack_dir), model_file, model.address)
+    except ModelError as error:
+        raise ProviderError(f"{model.address}: {error}; to let the party load what the aggregator sends, "
+                            "pass --trust-aggregator") from error
+    framework = framework_of(model.attributes["type"])
+    if framework == "pytorch":
+        return {"torch_globals": _torch_globals(content)}
+    return {"model_sha256": hashlib.sha256(content).hexdigest()}
 
-    The calling terminal is the party: the client's runtime prints its own progress.
-    """
+
+def _torch_globals(content: bytes) -> list[str]:
+    """The classes a pickled module names: the ones torch's weights-only loader must be allowed to build."""
+    import torch  # lazy: only PyTorch parties need it here
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "model.pt"
+        path.write_bytes(content)
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+
+
+def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
+    """Join ``run.training`` as the party ``run.rts`` and train until the training ends."""
     rts, training = run.rts, run.training
     settings = party_settings(party_identity(rts, run.related), ctx.stack_dir, run.key_file)
     metadata = party_metadata(settings, handler_config(settings.data_handler_info, settings.path(".")))
+    model = run.resource(training.attributes["model"], "Model")
     document = session.retried(lambda client: client.training.get_details(training.id, _internal=True), f"reading {training.address}")
-    fusion_type = ((document.get("entity") or {}).get("federated_learning") or {}).get("fusion_type")
-    _check_runtime(fusion_type)
-    # The runtime reports its failures only through this logger and then returns as if it had finished.
-    logging.getLogger("ibm_watson_machine_learning.party_wrapper").setLevel(logging.WARNING)
+    federated = (document.get("entity") or {}).get("federated_learning") or {}
+    spec = {"rts_id": rts.id, "rts_name": rts.name, "training_id": training.id, "fusion_type": federated.get("fusion_type"),
+            "software_spec": federated.get("software_spec") or {},
+            "framework": framework_of(model.attributes["type"]), "metadata": metadata,
+            "work_dir": str(ctx.state_dir / "parties" / rts.name / training.id),
+            "trust": model_trust(model, ctx.stack_dir, run.trust_aggregator)}
+    code, last_error = _run_runtime(os.environ.get(PARTY_PYTHON) or sys.executable, spec, session)
+    if code == MISSING_EXIT:
+        hint = "" if os.environ.get(PARTY_PYTHON) else f"; or {PARTY_ENVIRONMENT_HINT}"
+        raise ProviderError(f"{rts.address}: {last_error}{hint}")
+    if code != 0:
+        raise ProviderError(f"{rts.address}: {last_error or f'IBM party runtime exited with status {code}'}")
+
+
+def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession) -> tuple[int, str]:
+    """Run :mod:`.party_runtime`; its output is passed on with secrets scrubbed. Returns the exit status and last error line."""
     try:
-        party = session.client.remote_training_systems.create_party(rts.id, metadata)
-        party.run(aggregator_id=training.id, asynchronous=False)
-    except Exception as exc:
-        if type(exc).__name__ != "FLException":
-            raise session.translate(exc, f"running {rts.address}") from exc
-        raise ProviderError(session.clean(f"{rts.address}: WML's party runtime stopped: {exc}")) from exc
-    if party.Party is None:
-        raise ProviderError(f"{rts.address}: WML's party runtime did not start (its errors are above)")
+        process = subprocess.Popen([python, str(RUNTIME_FILE)], stdin=subprocess.PIPE, stdout=sys.stdout,
+                                   stderr=subprocess.PIPE, text=True)
+    except OSError as error:
+        raise ProviderError(f"cannot start the party's Python {python}: {error}; {PARTY_ENVIRONMENT_HINT}") from error
+    assert process.stdin is not None and process.stderr is not None
+    process.stdin.write(json.dumps(spec))
+    process.stdin.close()
+    last_error = _relay(process.stderr, session)
+    return process.wait(), last_error
 
 
-def _check_runtime(fusion_type: str | None) -> None:
-    """The runtime swallows its own import errors, so what it needs is checked before it starts."""
-    needs = []
-    missing = [module for module in RUNTIME_MODULES if not _importable(module)]
-    if missing:
-        needs.append(f"{', '.join(missing)} ({RUNTIME_EXTRA})")
-    if fusion_type == CRYPTO_ITER_AVG and not _importable(CRYPTO_LIBRARY):
-        needs.append(f"{CRYPTO_LIBRARY} to encrypt the model updates of {CRYPTO_ITER_AVG} ({CRYPTO_EXTRA})")
-    if needs:
-        raise ProviderError("WML's party runtime needs " + "; and ".join(needs))
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a dotted name whose parent package is missing
-        return False
+def _relay(stream: IO[str], session: WmlSession) -> str:
+    last = ""
+    for line in stream:
+        cleaned = session.clean(line)
+        if cleaned:
+            print(cleaned, file=sys.stderr, flush=True)
+            last = cleaned
+    return last

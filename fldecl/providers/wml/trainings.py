@@ -6,7 +6,9 @@ imported; a failed or canceled one is planned for replacement.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import Desired, Endpoint, Found, Observed, ProviderContext, TrainingProgress
@@ -22,6 +24,15 @@ IMPORT_REFUSAL = "WML cannot add tags to an existing training, so it cannot be i
 class Trainings(WmlResources):
     kind = "Training"
     collection = "/ml/v4/trainings"
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        """The stack's trainings; each one with rounds gets its metrics plot, as on the local backend."""
+        observed = super().read(ctx)
+        for training in observed:
+            if training.progress and training.progress.rounds:
+                plot = _plot(training.id, training.progress, ctx.state_dir / "trainings" / training.id)
+                training.progress = dataclasses.replace(training.progress, plot=str(plot))
+        return observed
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])
@@ -133,6 +144,21 @@ def _progress(document: Document) -> TrainingProgress:
     connection = ((status.get("federated_learning_info") or {}).get("aggregator") or {}).get("connection") or {}
     aggregator = Endpoint(connection["host"], int(connection["port"])) if connection.get("host") and connection.get("port") else None
     return TrainingProgress(state, reason, tuple(mapping.training_rounds(document)), aggregator)
+
+
+def _plot(training_id: str, progress: TrainingProgress, directory: Path) -> Path:
+    """``metrics.png`` from the training's per-round metrics, redrawn only when a round or the state changed."""
+    from fldecl.fl.plot import plot_metrics  # lazy: matplotlib, only for trainings with rounds
+
+    plot, stamp = directory / "metrics.png", directory / "metrics.stamp"
+    drawn = f"{progress.state} {len(progress.rounds)}"
+    if plot.is_file() and stamp.is_file() and stamp.read_text() == drawn:
+        return plot
+    rounds = [{"round": record.round, "fused": record.fused,
+               "parties": {name: party.metrics for name, party in record.parties.items()}} for record in progress.rounds]
+    plot_metrics({"training_id": training_id, "rounds": rounds}, plot)
+    stamp.write_text(drawn)
+    return plot
 
 
 def _label(document: Document) -> str:

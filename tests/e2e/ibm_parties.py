@@ -1,0 +1,123 @@
+"""The seed's flow on the wml backend, through the CLI, for the tests that run IBM's own party runtime.
+
+``fldecl apply --no-wait`` starts the training, each party joins with ``fldecl party run`` (IBM's
+runtime in the party environment), the training completes with per-round metrics, ``show`` prints
+them and writes the plot, a Model stored from the training exists, and ``destroy`` cleans up.
+The two flows live in two test files, so that the suite's two workers run them side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fldecl.emulator import EmulatorServer
+from tests.conftest import EXAMPLE, ROOT
+from tests.wml.conftest import cli_env
+
+PARTY_PYTHON = Path(os.environ.get("FLDECL_PARTY_PYTHON") or ROOT / ".venv-party" / "bin" / "python")
+PARTIES = ("Party_1", "Party_2", "Party_3")
+PARTY_SECONDS = 400
+FLAT_HANDLER = '''import numpy as np
+from ibmfl.data.data_handler import DataHandler
+
+
+class FlatDigitsHandler(DataHandler):
+    def __init__(self, data_config=None):
+        super().__init__()
+        self.npz_file = data_config["npz_file"]
+
+    def get_data(self):
+        with np.load(self.npz_file) as data:
+            # scikit-learn 1.3 trains an estimator whose parameters are float64 only on float64 points.
+            return ((data["x_train"].astype("float64"), data["y_train"]),
+                    (data["x_test"].astype("float64"), data["y_test"]))
+'''
+
+
+@dataclass(frozen=True)
+class Wml:
+    """The emulator and the environment of ``fldecl`` commands that use it."""
+
+    emulator: EmulatorServer
+    env: dict[str, str]
+
+
+@pytest.fixture
+def wml(tmp_path: Path) -> Iterator[Wml]:
+    if not PARTY_PYTHON.exists():
+        pytest.skip(f"IBM's party runtime is not set up ({PARTY_PYTHON}); `make test` builds .venv-party")
+    with EmulatorServer(data_dir=tmp_path / "emulator", port=0) as emulator:
+        yield Wml(emulator, {**cli_env(emulator.env()), "FLDECL_BACKEND": "wml", "FLDECL_PARTY_PYTHON": str(PARTY_PYTHON)})
+
+
+def fldecl(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fldecl", *arguments], env=env, capture_output=True, text=True, timeout=600)
+
+
+def seed_stack(root: Path, name: str) -> Path:
+    stack = root / name
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    edit(stack / "stack.yaml", lambda doc: doc["metadata"].update(name=name))
+    # A party that fails in IBM's runtime never answers; the training then fails at max_timeout, sooner here.
+    edit(stack / "training.yaml", lambda doc: doc["spec"]["remote_training"].update(max_timeout=150))
+    return stack
+
+
+def edit(manifest: Path, change: Any) -> None:
+    documents = list(yaml.safe_load_all(manifest.read_text()))
+    for document in documents:
+        change(document)
+    manifest.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
+def add_trained_model(stack: Path, model_type: str, model_file: str) -> None:
+    trained = {"apiVersion": "fldecl/v1", "kind": "Model", "metadata": {"name": "trained"},
+               "spec": {"type": model_type, "software_spec": {"name": "runtime-24.1-py3.11"}, "model_file": model_file,
+                        "source": {"training": "aggregator_he"}}}
+    (stack / "trained.yaml").write_text(yaml.safe_dump(trained, sort_keys=False))
+
+
+def train_with_ibm_parties(env: dict[str, str], stack: Path) -> dict[str, Any]:
+    """Apply without waiting, run the three parties, and return the training as ``show --json`` reports it."""
+    applied = fldecl(env, "apply", str(stack), "--auto-approve", "--no-wait")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    parties = [subprocess.Popen([sys.executable, "-m", "fldecl", "party", "run", name, str(stack), "--training", "aggregator_he"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in PARTIES]
+    outputs = [party.communicate(timeout=PARTY_SECONDS)[0] for party in parties]
+    for party, output in zip(parties, outputs, strict=True):
+        assert party.returncode == 0, output[-3000:]
+        assert "the training completed" in output
+    shown = json.loads(fldecl(env, "show", str(stack), "--json").stdout)
+    return next(row for row in shown["resources"] if row["address"] == "Training/aggregator_he")
+
+
+def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, Any], metric: str) -> None:
+    """Two rounds with every party's score, the table and the PNG, the stored trained Model, and a clean destroy."""
+    assert training["status"] == "completed (2/2 rounds)"
+    rounds = training["details"]["rounds"]
+    assert [record["round"] for record in rounds] == [1, 2]
+    for record in rounds:
+        assert set(record["parties"]) == set(PARTIES)
+        assert all(0.0 <= party["metrics"][f"fused_{metric}"] <= 1.0 for party in record["parties"].values())
+    shown = fldecl(env, "show", str(stack))
+    assert shown.returncode == 0 and "Training/aggregator_he: rounds" in shown.stdout
+    plot = Path(shown.stdout.split("Metrics plot: ")[1].split()[0])
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+    stored = fldecl(env, "apply", str(stack), "--auto-approve")
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    assert "Model/trained: Creation complete" in stored.stdout
+    destroyed = fldecl(env, "destroy", str(stack), "--auto-approve")
+    assert destroyed.returncode == 0
+    assert "Destroy complete! 0 created, 0 updated, 11 deleted." in destroyed.stdout  # the stack's 10 and the trained Model
