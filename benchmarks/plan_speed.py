@@ -3,7 +3,8 @@
 Measured, each as the median of --repeats CLI runs after an apply:
 * the example stack on the local backend, and the example grown to 50 parties (50 keys);
 * the example on the wml backend against the emulator, at 0 ms and at --latency-ms per request,
-  with the requests a plan makes (the emulator counts them);
+  with the requests a plan makes (the emulator counts them), then in a project that also holds
+  --others RTSs of other stacks, where plan, apply and show must succeed at 25% injected faults;
 * 10 / 100 / 1000 / 5000 remote training systems on the local backend;
 * `terraform plan` over the same numbers of `terraform_data` resources (skipped, and said so,
   when terraform is not installed), so each fldecl figure comes with its ratio.
@@ -22,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stacks import consortium, example_copy, remote_training_systems
 
@@ -100,7 +102,8 @@ def local_stacks(sizes: list[int], parties: int, repeats: int, root: Path, terra
     return example_plan
 
 
-def wml_example(latency_ms: int, repeats: int, root: Path) -> None:
+def wml_example(latency_ms: int, repeats: int, others: int, root: Path) -> None:
+    """The example on wml: no-op plans at two latencies, then in a project crowded by other stacks, with faults."""
     from fldecl.emulator import EmulatorServer
 
     stack = example_copy(root / "example-wml")
@@ -110,10 +113,32 @@ def wml_example(latency_ms: int, repeats: int, root: Path) -> None:
         for latency in (0, latency_ms):
             emulator.set_faults(latency_ms=latency)
             plan = noop_plan(stack, repeats, env)
-            emulator.reset_stats()
-            fldecl("plan", str(stack), env=env)
-            requests = emulator.stats()["total"]
-            print(f"example stack, wml (emulator at {latency} ms per request): no-op plan {plan:.3f} s, {requests} requests")
+            print(f"example stack, wml (emulator at {latency} ms per request): no-op plan {plan:.3f} s, "
+                  f"{plan_requests(emulator, stack, env)} requests")
+        emulator.set_faults(latency_ms=0)
+        alone = plan_requests(emulator, stack, env)
+        crowd(emulator, others)
+        crowded = plan_requests(emulator, stack, env)
+        emulator.set_faults(error_rate=0.25, seed=1)
+        for command in (["plan", "--detailed-exitcode"], ["apply", "--auto-approve", "--no-wait"], ["show"]):
+            fldecl(command[0], str(stack), *command[1:], env=env)  # fails the benchmark unless it succeeds at once
+        print(f"with {others} RTSs of other stacks in the project: the example's no-op plan makes {crowded} requests "
+              f"({alone} alone); plan, apply and show each succeeded on the first try at 25% injected faults")
+
+
+def plan_requests(emulator: Any, stack: Path, env: dict[str, str]) -> int:
+    emulator.reset_stats()
+    fldecl("plan", str(stack), env=env)
+    return int(emulator.stats()["total"])
+
+
+def crowd(emulator: Any, count: int) -> None:
+    """``count`` remote training systems of another stack, made through IBM's client as a notebook would."""
+    from fldecl.providers.wml.connection import Credentials, WmlSession
+
+    client = WmlSession(Credentials.from_environment(emulator.env())).client
+    for i in range(count):
+        client.remote_training_systems.store({"name": f"Other_{i}", "allowed_identities": [], "tags": ["fldecl.stack.other"]})
 
 
 def main() -> None:
@@ -122,6 +147,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--parties", type=int, default=50)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--others", type=int, default=2000, help="RTSs of other stacks in the crowded project")
     parser.add_argument("--skip-wml", action="store_true")
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
@@ -130,7 +156,7 @@ def main() -> None:
         terraform = terraform_plans(sorted(set(sizes) | {1000}), arguments.repeats, root)
         local_stacks(sizes, arguments.parties, arguments.repeats, root, terraform)
         if not arguments.skip_wml:
-            wml_example(arguments.latency_ms, arguments.repeats, root)
+            wml_example(arguments.latency_ms, arguments.repeats, arguments.others, root)
 
 
 if __name__ == "__main__":

@@ -76,9 +76,11 @@ def _manifest_files(directory: Path, diagnostics: Diagnostics) -> list[Path]:
 
 
 def _declared_sensitive(files: list[Path]) -> frozenset[str]:
-    """The variables the Stack manifest lists as sensitive, read before any reference is resolved."""
+    """The variables the Stack manifest lists as sensitive, read before any reference is resolved
+    (only files that mention ``sensitive_variables`` are parsed for it)."""
     names: set[str] = set()
-    for document in (document for file in files for document in plain_documents(file)):
+    mentioning = [file for file in files if "sensitive_variables" in file.read_text(encoding="utf-8", errors="replace")]
+    for document in (document for file in mentioning for document in plain_documents(file)):
         spec = document.get("spec") if isinstance(document, dict) and document.get("kind") == "Stack" else None
         declared = spec.get("sensitive_variables") if isinstance(spec, dict) else None
         if isinstance(declared, list):

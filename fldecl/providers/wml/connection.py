@@ -318,7 +318,7 @@ def _wml_message(exc: BaseException) -> str:
     response = _response(exc)
     try:
         return str(response.json()["errors"][0]["message"])
-    except (AttributeError, ValueError, TypeError, KeyError, IndexError):
+    except (AttributeError, ValueError, TypeError, KeyError, IndexError, RuntimeError):  # RuntimeError: a streamed body already read
         return _first_line(str(exc))
 
 
