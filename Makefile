@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,helayers,dev]'
+	# An editable install compiles nothing: compile fldecl here, for fast start-ups where PYTHONDONTWRITEBYTECODE is set.
+	$(VENV)/bin/python -m compileall -q fldecl
 	touch $(STAMP)
 
 $(PARTY_STAMP): pyproject.toml constraints.txt

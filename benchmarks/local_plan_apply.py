@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stacks import remote_training_systems
+from stacks import write_remote_training_systems
 
 STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: bench}\nspec: {backend: local}\n"
 
@@ -43,7 +43,7 @@ def measure(size: int, root: Path) -> dict[str, float]:
     stack = root / f"stack-{size}"
     stack.mkdir()
     (stack / "stack.yaml").write_text(STACK)
-    (stack / "rts.yaml").write_text(remote_training_systems(size))
+    write_remote_training_systems(stack, size)
     apply_time, _ = fldecl("apply", str(stack), "--auto-approve")
     plan_times = [fldecl("plan", str(stack), "--detailed-exitcode")[0] for _ in range(3)]
     _, result = fldecl("plan", str(stack), "--json")

@@ -1,6 +1,7 @@
 """No-op plans of the stacks users run, through the CLI, against `terraform plan` in the same run.
 
-Measured, each as the median of --repeats CLI runs after an apply:
+Measured, each as the median of --repeats CLI runs after an apply (the local figures and terraform's taken
+in turns, so that they share the machine's moods):
 * the example stack on the local backend, and the example grown to 50 parties (50 keys);
 * the example on the wml backend against the emulator, at 0 ms and at --latency-ms per request,
   with the requests a plan makes (the emulator counts them), then in a project that also holds
@@ -14,6 +15,9 @@ Usage: python benchmarks/plan_speed.py [--sizes 10,100,1000,5000] [--repeats 5] 
 from __future__ import annotations
 
 import argparse
+import compileall
+import functools
+import json
 import os
 import shutil
 import statistics
@@ -21,11 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stacks import consortium, example_copy, remote_training_systems
+from stacks import consortium, example_copy, write_remote_training_systems
 
 RTS_STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {{name: bench-{size}}}\nspec: {{backend: local}}\n"
 TERRAFORM_RESOURCE = 'resource "terraform_data" "r{i}" {{\n  input = "party {i}"\n}}\n'
@@ -41,65 +46,105 @@ def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None 
     return elapsed
 
 
+def fldecl_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "fldecl", *arguments]
+
+
 def fldecl(*arguments: str, env: dict[str, str] | None = None) -> float:
-    return run([sys.executable, "-m", "fldecl", *arguments], env=env)
-
-
-def median_of(repeats: int, action: Callable[[], float]) -> float:
-    return statistics.median(action() for _ in range(repeats))
+    return run(fldecl_command(*arguments), env=env)
 
 
 def noop_plan(stack: Path, repeats: int, env: dict[str, str] | None = None) -> float:
     """The median no-op plan; ``--detailed-exitcode`` makes a plan that is not empty fail the benchmark."""
-    return median_of(repeats, lambda: fldecl("plan", str(stack), "--detailed-exitcode", env=env))
+    return statistics.median(fldecl("plan", str(stack), "--detailed-exitcode", env=env) for _ in range(repeats))
 
 
-def terraform_plans(sizes: list[int], repeats: int, root: Path) -> dict[int, float]:
+def round_robin(commands: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """The median of each command, run in turn ``repeats`` times, so that a machine that speeds up or slows
+    down during the run moves every figure alike and the ratios stay fair."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            samples[name].append(command())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def terraform_stacks(sizes: list[int], root: Path) -> dict[str, Callable[[], float]]:
+    """``terraform plan`` over ``size`` applied ``terraform_data`` resources, per size (none without terraform)."""
     terraform = shutil.which("terraform")
     if terraform is None:
         print("terraform is not installed: ratios to `terraform plan` are left out")
         return {}
-    figures = {}
+    quiet = {"TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    template = terraform_state(terraform, root / "terraform-template", quiet)
+    commands = {}
     for size in sizes:
         directory = root / f"terraform-{size}"
         directory.mkdir()
         (directory / "main.tf").write_text("".join(TERRAFORM_RESOURCE.format(i=i) for i in range(size)))
-        quiet = {"TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull}
         run([terraform, "init", "-input=false"], directory, quiet)
-        run([terraform, "apply", "-auto-approve", "-input=false"], directory, quiet)
-        figures[size] = median_of(repeats, lambda directory=directory, quiet=quiet: run(
-            [terraform, "plan", "-input=false", "-detailed-exitcode"], directory, quiet))
-    return figures
+        (directory / "terraform.tfstate").write_text(json.dumps(applied_state(template, size)))
+        commands[f"terraform {size}"] = functools.partial(run, [terraform, "plan", "-input=false", "-detailed-exitcode"], directory, quiet)
+    return commands
+
+
+def terraform_state(terraform: str, directory: Path, quiet: dict[str, str]) -> dict[str, Any]:
+    """The state ``terraform apply`` leaves for one resource: the template of the larger states."""
+    directory.mkdir()
+    (directory / "main.tf").write_text(TERRAFORM_RESOURCE.format(i=0))
+    run([terraform, "init", "-input=false"], directory, quiet)
+    run([terraform, "apply", "-auto-approve", "-input=false"], directory, quiet)
+    state: dict[str, Any] = json.loads((directory / "terraform.tfstate").read_text())
+    return state
+
+
+def applied_state(template: dict[str, Any], size: int) -> dict[str, Any]:
+    """The state ``terraform apply`` would leave for ``size`` resources (it takes minutes at 5000, being
+    quadratic there); ``plan --detailed-exitcode`` fails the benchmark if terraform sees it otherwise."""
+    resource = template["resources"][0]
+    resources = []
+    for i in range(size):
+        copy = json.loads(json.dumps(resource))
+        copy["name"] = f"r{i}"
+        attributes = copy["instances"][0]["attributes"]
+        attributes["id"] = str(uuid.UUID(int=i))
+        attributes["input"]["value"] = attributes["output"]["value"] = f"party {i}"
+        resources.append(copy)
+    return {**template, "serial": 1, "resources": resources}
+
+
+def applied(stack: Path, *options: str) -> Callable[[], float]:
+    """``stack`` applied; returns its no-op plan (``--detailed-exitcode``: a plan that is not empty fails the benchmark)."""
+    fldecl("apply", str(stack), "--auto-approve", *options)
+    return functools.partial(fldecl, "plan", str(stack), "--detailed-exitcode")
 
 
 def ratio(mine: float, theirs: float | None) -> str:
     return f"{mine / theirs:.2f}x" if theirs else "-"
 
 
-def local_stacks(sizes: list[int], parties: int, repeats: int, root: Path, terraform: dict[int, float]) -> float:
-    """The local rows; returns the example's no-op plan."""
-    example = example_copy(root / "example")
-    fldecl("apply", str(example), "--auto-approve")
-    example_plan = noop_plan(example, repeats)
+def local_stacks(sizes: list[int], parties: int, repeats: int, root: Path) -> None:
+    """The local rows, each with terraform's figure from the same rounds."""
+    commands = terraform_stacks(sorted(set(sizes) | {1000}), root)
+    commands["example"] = applied(example_copy(root / "example"))
     grown = consortium(root / f"consortium-{parties}", parties)
-    fldecl("apply", str(grown), "--auto-approve", "--no-wait")
-    grown_plan = noop_plan(grown, repeats)
-    fldecl("destroy", str(grown), "--auto-approve")
-    reference = terraform.get(1000)
-    print(f"example stack, local: no-op plan {example_plan:.3f} s ({ratio(example_plan, reference)} of terraform plan over 1000)")
-    print(f"example grown to {parties} parties ({parties} keys), local: no-op plan {grown_plan:.3f} s "
-          f"({ratio(grown_plan, example_plan)} of the example)")
-    print(f"{'RTS':>6} {'fldecl plan s':>14} {'terraform plan s':>17} {'ratio':>7}")
+    commands["consortium"] = applied(grown, "--no-wait")
     for size in sizes:
         stack = root / f"rts-{size}"
         stack.mkdir()
         (stack / "stack.yaml").write_text(RTS_STACK.format(size=size))
-        (stack / "rts.yaml").write_text(remote_training_systems(size))
-        fldecl("apply", str(stack), "--auto-approve")
-        plan = noop_plan(stack, repeats)
-        theirs = terraform.get(size)
-        print(f"{size:>6} {plan:>14.3f} {theirs if theirs else float('nan'):>17.3f} {ratio(plan, theirs):>7}", flush=True)
-    return example_plan
+        write_remote_training_systems(stack, size)
+        commands[f"rts {size}"] = applied(stack)
+    figures = round_robin(commands, repeats)
+    fldecl("destroy", str(grown), "--auto-approve")
+    example, reference = figures["example"], figures.get("terraform 1000")
+    print(f"example stack, local: no-op plan {example:.3f} s ({ratio(example, reference)} of terraform plan over 1000)")
+    print(f"example grown to {parties} parties ({parties} keys), local: no-op plan {figures['consortium']:.3f} s "
+          f"({ratio(figures['consortium'], figures['example'])} of the example)")
+    print(f"{'RTS':>6} {'fldecl plan s':>14} {'terraform plan s':>17} {'ratio':>7}")
+    for size in sizes:
+        mine, theirs = figures[f"rts {size}"], figures.get(f"terraform {size}")
+        print(f"{size:>6} {mine:>14.3f} {theirs if theirs else float('nan'):>17.3f} {ratio(mine, theirs):>7}", flush=True)
 
 
 def wml_example(latency_ms: int, repeats: int, others: int, root: Path) -> None:
@@ -141,6 +186,12 @@ def crowd(emulator: Any, count: int) -> None:
         client.remote_training_systems.store({"name": f"Other_{i}", "allowed_identities": [], "tags": ["fldecl.stack.other"]})
 
 
+def compile_fldecl() -> None:
+    """fldecl's bytecode, as an installed package has it: an editable install compiles nothing, and where
+    PYTHONDONTWRITEBYTECODE is set (as in many CI images) every run would compile fldecl again."""
+    compileall.compile_dir(Path(__file__).resolve().parent.parent / "fldecl", quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,1000,5000")
@@ -153,8 +204,8 @@ def main() -> None:
     sizes = [int(size) for size in arguments.sizes.split(",")]
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
-        terraform = terraform_plans(sorted(set(sizes) | {1000}), arguments.repeats, root)
-        local_stacks(sizes, arguments.parties, arguments.repeats, root, terraform)
+        compile_fldecl()
+        local_stacks(sizes, arguments.parties, arguments.repeats, root)
         if not arguments.skip_wml:
             wml_example(arguments.latency_ms, arguments.repeats, arguments.others, root)
 

@@ -21,9 +21,12 @@ spec:
 """
 
 
-def remote_training_systems(count: int) -> str:
-    """``count`` RemoteTrainingSystem documents, Party_0 to Party_<count-1>, in one YAML stream."""
-    return "---\n".join(RTS.format(i=i) for i in range(count))
+def write_remote_training_systems(directory: Path, count: int, per_file: int = 1000) -> None:
+    """``count`` RemoteTrainingSystem documents, Party_0 to Party_<count-1>, ``per_file`` to a manifest
+    (manifests are limited to 1 MiB)."""
+    for first in range(0, count, per_file):
+        documents = (RTS.format(i=i) for i in range(first, min(first + per_file, count)))
+        (directory / f"rts-{first // per_file:02d}.yaml").write_text("---\n".join(documents))
 
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "manifests" / "mnist-fhe"
@@ -50,6 +53,7 @@ def consortium(directory: Path, parties: int) -> Path:
     remote = documents["training.yaml"][0]["spec"]["remote_training"]
     remote["remote_training_systems"] = [{"name": f"Party_{i}", "required": False} for i in range(1, parties + 1)]
     remote["quorum"] = 0.5
+    remote["max_timeout"] = 3600  # the training waits for its parties while a benchmark measures
     for name, docs in documents.items():
         (stack / name).write_text(yaml.safe_dump_all(docs, sort_keys=False))
     return stack

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stacks import remote_training_systems
+from stacks import write_remote_training_systems
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ def write_stack(directory: Path, size: int) -> Path:
     (directory / "model.yaml").write_text(MODEL)
     parties = ", ".join(f"{{name: Party_{i}}}" for i in range(size))
     (directory / "training.yaml").write_text(TRAINING.format(parties=parties))
-    (directory / "rts.yaml").write_text(remote_training_systems(size))
+    write_remote_training_systems(directory, size)
     return directory
 
 

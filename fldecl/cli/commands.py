@@ -11,7 +11,6 @@ import click
 from rich.text import Text
 
 from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
-from fldecl.core import generate as generation
 from fldecl.core.contract import Selection
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
@@ -20,10 +19,7 @@ from fldecl.core.plan import Plan
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.core.yaml_source import iter_manifest_files
 from fldecl.kinds import new_stack
-from fldecl.render.manifests import generation_report, manifest_files
-from fldecl.render.plan_markdown import plan_markdown
 from fldecl.render.plan_text import print_plan as print_text
-from fldecl.render.state_text import print_outputs, print_state
 
 
 def validate(stack_dir: Path, as_json: bool) -> None:
@@ -60,13 +56,12 @@ def plan(stack_dir: Path, backend: str | None, fmt: str, out: Path | None, detai
 
 def print_plan(the_plan: Plan, fmt: str, stack_arg: str) -> None:
     if fmt == "json":
-
         click.echo(scrub(json.dumps(plan_document(the_plan), indent=2, default=str)))
     elif fmt == "markdown":
+        from fldecl.render.plan_markdown import plan_markdown  # lazy: one format of three
 
         click.echo(scrub(plan_markdown(the_plan, stack_arg)), nl=False)
     else:
-
         print_text(the_plan, console(), stack_arg)
 
 
@@ -169,6 +164,7 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
                  "attributes": o.attributes, "details": o.progress.to_dict() if o.progress else o.document} for o in observed]
         click.echo(scrub(json.dumps({"stack": stack.name, "backend": stack.backend, "resources": rows}, indent=2, default=str)))
         return
+    from fldecl.render.state_text import print_state  # lazy: rich's tables, which plans do not draw
 
     print_state(stack, observed, console())
 
@@ -183,6 +179,8 @@ def output(stack_dir: Path, backend: str | None, as_json: bool, address: str | N
     if as_json:
         click.echo(json.dumps({obs.address: obs.id for obs in observed}, indent=2, sort_keys=True))
     else:
+        from fldecl.render.state_text import print_outputs  # lazy: rich's tables, which plans do not draw
+
         print_outputs(observed, console())
 
 
@@ -217,6 +215,8 @@ def generate_manifests(directory: Path, stray: str | None, backend: str | None, 
         fail(f"--generate-into writes a whole stack: leave out {stray!r}, and choose what to read with --tag or --id")
     if not tags and not ids:
         fail("say what to read from the backend: --tag TAG (e.g. wml_fl_fhe_nb_example) or --id ID, each repeatable")
+    from fldecl.core import generate as generation  # lazy: only `import --generate-into` writes manifests
+    from fldecl.render.manifests import generation_report, manifest_files
     with generation.new_directory(directory):
         new = not any(iter_manifest_files(directory))
         stack = new_stack(directory, backend or "wml", tags) if new else load(directory, backend)

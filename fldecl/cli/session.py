@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,6 +85,8 @@ def user_errors() -> Iterator[None]:
         raise
     except Exception as exc:
         if os.environ.get("FLDECL_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         raise UserError(f"internal error: {type(exc).__name__}: {exc} (set FLDECL_DEBUG=1 for the traceback)") from None
 

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
-from typing import Any, Protocol
+from typing import Protocol
 
-from fldecl.core.attributes import desired_attributes
 from fldecl.core.contract import Desired, Observed, ProviderContext, ResourceType
 from fldecl.core.errors import ProviderError, TransientError
-from fldecl.core.graph import Graph, declared_graph, references
-from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, observed_graph, resolve_references
+from fldecl.core.graph import declared_graph, references
+from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, build_desired, observed_graph
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.stack import Stack
 
@@ -190,12 +189,3 @@ class Applier:
         if missing:
             raise ProviderError(f"{', '.join(missing)} does not exist yet")
         return desired
-
-
-def build_desired(stack: Stack, address: str, current: Mapping[str, Observed], graph: Graph | None = None) -> Desired:
-    """What a provider receives for ``address``: references resolved to the ids known in ``current``."""
-    decl = stack.declarations[address]
-    ids = {a: o.id for a, o in current.items()}
-    attributes: dict[str, Any] = resolve_references(decl.kind, decl.name, desired_attributes(decl, stack), ids)
-    needed = (graph or declared_graph(stack)).closure([address]) - {address}
-    return Desired(decl.kind, decl.name, attributes, stack.all_tags, {a: current[a] for a in needed if a in current})

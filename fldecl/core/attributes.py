@@ -7,16 +7,16 @@ a data split's ``fingerprint``, and the backend ``name`` of the kinds that have 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from fldecl.core import schema
 from fldecl.core.contract import NAME_ATTRIBUTE
+from fldecl.core.plain import plain_copy
 from fldecl.core.stack import Declaration, Stack
 
 
 def desired_attributes(decl: Declaration, stack: Stack) -> dict[str, Any]:
-    attributes = copy.deepcopy(decl.spec)
+    attributes: dict[str, Any] = plain_copy(decl.spec)
     if schema.has_backend_name(decl.kind):
         attributes.setdefault(NAME_ATTRIBUTE, decl.name)
     derive = stack.kind(decl.kind).derive

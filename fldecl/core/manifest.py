@@ -19,12 +19,11 @@ from fldecl.core.errors import StackInvalid
 from fldecl.core.stack import API_VERSION, STATE_DIRECTORY, Declaration, KindTable, Stack
 from fldecl.core.yaml_source import (
     FieldPath,
+    ParsedManifests,
     SourceDocument,
     environment,
     format_path,
     iter_manifest_files,
-    load_documents,
-    plain_documents,
 )
 
 
@@ -41,7 +40,9 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
         raise StackInvalid(diagnostics)
     files = _manifest_files(directory, diagnostics)
     secret_names = frozenset(sensitive) | _declared_sensitive(files)
-    documents = [doc for file in files for doc in load_documents(file, env or environment(), diagnostics, secret_names)]
+    parsed = ParsedManifests(directory / STATE_DIRECTORY / "cache" / "parsed-manifests", env or environment(), secret_names)
+    documents = [doc for file in files for doc in parsed.load(file, diagnostics)]
+    parsed.save()
     if not documents and not diagnostics.errors:
         diagnostics.error(f"no manifests (*.yaml) in {directory}")
     validated = schema.ValidatedDocuments(directory / STATE_DIRECTORY / "cache" / "valid-documents")
@@ -80,6 +81,10 @@ def _declared_sensitive(files: list[Path]) -> frozenset[str]:
     (only files that mention ``sensitive_variables`` are parsed for it)."""
     names: set[str] = set()
     mentioning = [file for file in files if "sensitive_variables" in file.read_text(encoding="utf-8", errors="replace")]
+    if not mentioning:
+        return frozenset()
+    from fldecl.core.yaml_parser import plain_documents  # lazy: PyYAML, which an unchanged stack does not need
+
     for document in (document for file in mentioning for document in plain_documents(file)):
         spec = document.get("spec") if isinstance(document, dict) and document.get("kind") == "Stack" else None
         declared = spec.get("sensitive_variables") if isinstance(spec, dict) else None

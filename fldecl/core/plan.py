@@ -15,9 +15,10 @@ from typing import Any
 
 from fldecl.core import schema
 from fldecl.core.attributes import backend_name, desired_attributes
-from fldecl.core.contract import Observed, Unowned
+from fldecl.core.contract import Desired, Observed, Unowned
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import Graph, declared_graph, references
+from fldecl.core.plain import plain_copy
 from fldecl.core.stack import Declaration, Stack
 from fldecl.core.yaml_source import FieldPath, format_path
 
@@ -180,13 +181,22 @@ def _match(observed: list[Observed]) -> tuple[dict[str, Observed], list[Observed
 
 def resolve_references(kind: str, name: str, attributes: dict[str, Any], ids: Mapping[str, str | None]) -> dict[str, Any]:
     """A copy of ``attributes`` with each reference replaced by its target's id (or UNKNOWN)."""
-    resolved: dict[str, Any] = json.loads(json.dumps(attributes))
+    resolved: dict[str, Any] = plain_copy(attributes)
     for ref in references(kind, name, attributes):
         parent: Any = resolved
         for key in ref.path[:-1]:
             parent = parent[key]
         parent[ref.path[-1]] = ids.get(ref.target) or UNKNOWN
     return resolved
+
+
+def build_desired(stack: Stack, address: str, current: Mapping[str, Observed], graph: Graph | None = None) -> Desired:
+    """What a provider receives for ``address``: references resolved to the ids known in ``current``."""
+    decl = stack.declarations[address]
+    ids = {a: o.id for a, o in current.items()}
+    attributes: dict[str, Any] = resolve_references(decl.kind, decl.name, desired_attributes(decl, stack), ids)
+    needed = (graph or declared_graph(stack)).closure([address]) - {address}
+    return Desired(decl.kind, decl.name, attributes, stack.all_tags, {a: current[a] for a in needed if a in current})
 
 
 def _change_for(stack: Stack, decl: Declaration, attributes: dict[str, Any], obs: Observed | None,

@@ -11,17 +11,19 @@ import functools
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fldecl.core.apply import Applier, ApplyListener, ApplyResult, build_desired
 from fldecl.core.attributes import backend_name
 from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Searchable, Selection, Unowned
 from fldecl.core.errors import PlanError
-from fldecl.core.generate import referenced_ids
 from fldecl.core.graph import declared_graph
-from fldecl.core.plan import Plan, make_plan
+from fldecl.core.plan import Plan, build_desired, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
 from fldecl.core.stack import Stack
+
+if TYPE_CHECKING:
+    from fldecl.core.apply import ApplyListener, ApplyResult
 
 
 class Reconciler:
@@ -82,6 +84,8 @@ class Reconciler:
         return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
+        from fldecl.core.apply import Applier  # lazy: threads and futures, which a plan does not need
+
         return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, parallelism, self.retry).run()
 
     def adopt(self, address: str, resource_id: str) -> Observed:
@@ -97,6 +101,8 @@ class Reconciler:
     def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model
         and parties), read only. An id given that no kind has is an error."""
+        from fldecl.core.generate import referenced_ids  # lazy: only `import --generate-into` searches
+
         found: dict[str, Found] = {}
         given, asked = set(selection.ids), set(selection.ids)
         while selection.tags or selection.ids:

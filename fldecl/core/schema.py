@@ -23,6 +23,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fldecl.core.plain import plain_copy
+
 SchemaPath = tuple[str | int, ...]
 
 
@@ -216,18 +218,41 @@ def with_defaults(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     root = all_schemas()[kind]
 
     def fill(node: dict[str, Any], value: Any) -> Any:
-        node = _resolve(node, root)
+        shape = _shape(node, root)
         if isinstance(value, dict):
-            props = node.get("properties", {})
+            props = shape.properties
             out = {key: fill(props[key], item) if key in props else item for key, item in value.items()}
-            for key, prop in props.items():
-                prop = _resolve(prop, root)
-                if key not in out and "default" in prop:
-                    out[key] = json.loads(json.dumps(prop["default"]))
+            for key, default in shape.defaults:
+                if key not in out:
+                    out[key] = plain_copy(default)
             return out
-        if isinstance(value, list) and isinstance(node.get("items"), dict):
-            return [fill(node["items"], item) for item in value]
+        if isinstance(value, list) and shape.items is not None:
+            return [fill(shape.items, item) for item in value]
         return value
 
     filled: dict[str, Any] = fill(spec_schema(kind), spec)
     return filled
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What filling defaults needs of a schema node, with its ``$ref`` and its properties' resolved."""
+
+    properties: dict[str, Any]
+    defaults: tuple[tuple[str, Any], ...]
+    items: dict[str, Any] | None
+
+
+_SHAPES: dict[int, _Shape] = {}  # by the id of a node of the cached schemas, which live as long as the process
+
+
+def _shape(node: dict[str, Any], root: dict[str, Any]) -> _Shape:
+    shape = _SHAPES.get(id(node))
+    if shape is None:
+        resolved = _resolve(node, root)
+        properties = resolved.get("properties", {})
+        resolved_properties = ((key, _resolve(prop, root)) for key, prop in properties.items())
+        defaults = tuple((key, prop["default"]) for key, prop in resolved_properties if "default" in prop)
+        items = resolved.get("items")
+        shape = _SHAPES[id(node)] = _Shape(properties, defaults, items if isinstance(items, dict) else None)
+    return shape

@@ -1,36 +1,26 @@
-"""Safe YAML loading that remembers where every value came from.
+"""Manifest sources: YAML documents with the position of every field, and the cache of parsed files.
 
-PyYAML's loaders lose line numbers and silently keep the last of two duplicate keys. Here a
-document is composed into nodes by the safe loader, then built into plain Python values while
-recording the position of every field path, rejecting duplicate keys, non-standard tags (no
-Python objects), oversized files and alias bombs. ``${VAR}`` / ``${VAR:-default}`` are
-substituted in strings from the environment; ``$${`` escapes a literal ``${``.
+Parsing itself is :mod:`fldecl.core.yaml_parser`'s; :class:`ParsedManifests` calls it only for a
+file that changed since the last load of the stack, so a plan of unchanged manifests does not even
+import PyYAML.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import marshal
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fldecl import __version__
 from fldecl.core.diagnostics import Diagnostics, Location
-from fldecl.variables import UnsetVariable, substitute
-
-MAX_FILE_BYTES = 1024 * 1024
-MAX_NODES = 100_000
 
 FieldPath = tuple[str | int, ...]
-
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:" + name
-    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge")
-}
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RESOLVER = yaml.resolver.Resolver()
+Position = tuple[int, int]  # (line, column), 1-based
 
 
 @dataclass
@@ -40,13 +30,14 @@ class SourceDocument:
     file: Path
     index: int
     value: Any
-    positions: dict[FieldPath, Location] = field(default_factory=dict)
+    positions: dict[FieldPath, Position] = field(default_factory=dict)
+    variables: frozenset[str] = frozenset()  # the environment variables its values refer to
 
     def locate(self, path: FieldPath) -> Location:
         """The closest known position of ``path`` (walking up to its parents)."""
         while path not in self.positions and path:
             path = path[:-1]
-        return self.positions.get(path, Location(self.file, 1, 1))
+        return Location(self.file, *self.positions.get(path, (1, 1)))
 
 
 def format_path(path: FieldPath) -> str:
@@ -57,121 +48,81 @@ def format_path(path: FieldPath) -> str:
     return text
 
 
-def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
-                   sensitive: frozenset[str] = frozenset()) -> list[SourceDocument]:
-    """All documents of ``file``; problems go to ``diagnostics`` and the file yields what parsed.
+@dataclass(frozen=True)
+class _ParsedFile:
+    """A cache entry: the file's digest, the variables its values came from (and what they were), its documents."""
 
-    References to ``sensitive`` variables are kept as written (:mod:`fldecl.variables`).
+    content: str
+    variables: tuple[str, ...]
+    environment: str
+    documents: list[tuple[Any, dict[FieldPath, Position]]]
+
+    def marshalled(self) -> tuple[str, tuple[str, ...], str, list[tuple[Any, dict[FieldPath, Position]]]]:
+        return self.content, self.variables, self.environment, self.documents
+
+
+class ParsedManifests:
+    """The documents of manifests parsed before, kept in the stack's state directory as ``.pyc`` files keep
+    compiled modules: a plan of unchanged manifests neither parses them nor imports PyYAML.
+
+    A file is taken from here only if its bytes are the same and so is every environment variable its
+    values were resolved from (by digest; a sensitive variable, never resolved here, only by being
+    sensitive). Only files that parsed without a problem are kept, so every diagnostic comes from a
+    real parse. Entries name this fldecl version; the file is written only where the state directory
+    exists and, like a ``.pyc``, is trusted as the stack's own.
     """
-    try:
-        size = file.stat().st_size
-    except OSError as exc:
-        diagnostics.error(f"cannot read file: {exc.strerror}", Location(file))
-        return []
-    if size > MAX_FILE_BYTES:
-        diagnostics.error(f"file is {size} bytes; manifests are limited to {MAX_FILE_BYTES}", Location(file))
-        return []
-    text = file.read_text(encoding="utf-8", errors="replace")
-    loader = _Loader(text)
-    documents: list[SourceDocument] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            builder = _Builder(file, env, diagnostics, sensitive)
-            value = builder.build(node, ())
-            if value is not None:
-                documents.append(SourceDocument(file, len(documents), value, builder.positions))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        diagnostics.error(f"YAML syntax error: {exc.problem or exc.context}", location)
-    except yaml.YAMLError as exc:
-        diagnostics.error(f"YAML error: {exc}", Location(file))
-    finally:
-        loader.dispose()
-    return documents
 
+    FORMAT = f"fldecl {__version__} parsed manifests 2"
 
-class _Builder:
-    """Turns composed nodes into values, keeping positions and enforcing the safety rules."""
-
-    def __init__(self, file: Path, env: Mapping[str, str], diagnostics: Diagnostics, sensitive: frozenset[str]) -> None:
-        self.file = file
-        self.env = env
-        self.diagnostics = diagnostics
-        self.sensitive = sensitive
-        self.positions: dict[FieldPath, Location] = {}
-        self.nodes_seen = 0
-        self.constructor = yaml.constructor.SafeConstructor()
-
-    def where(self, node: yaml.Node) -> Location:
-        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-    def build(self, node: yaml.Node, path: FieldPath) -> Any:
-        self.nodes_seen += 1
-        if self.nodes_seen > MAX_NODES:
-            raise yaml.YAMLError(f"document expands to more than {MAX_NODES} values (alias expansion is bounded)")
-        self.positions.setdefault(path, self.where(node))
-        if node.tag not in _STANDARD_TAGS:
-            self.diagnostics.error(f"tag {node.tag!r} is not allowed: manifests hold plain data only", self.where(node), format_path(path))
-            return None
-        if isinstance(node, yaml.MappingNode):
-            return self.build_mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        return self.build_scalar(node, path)
-
-    def build_mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
-        self.constructor.flatten_mapping(node)
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.constructor.construct_object(key_node)
-            if not isinstance(key, str):
-                key = str(key)
-            child = path + (key,)
-            if key in result:
-                first = self.positions[child]
-                self.diagnostics.error(
-                    f"duplicate key {key!r} (first at line {first.line}); YAML would silently keep only the last",
-                    self.where(key_node),
-                    format_path(child),
-                )
-                continue
-            self.positions[child] = self.where(key_node)
-            result[key] = self.build(value_node, child)
-        return result
-
-    def build_scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
-        if node.tag == "tag:yaml.org,2002:timestamp":
-            return node.value
-        value = self.constructor.construct_object(node)
-        if not isinstance(value, str) or "$" not in value:
-            return value
-        substituted = self.substitute(value, node, path)
-        if node.style is None and substituted != value:
-            # An unquoted `${EPOCHS:-1}` becomes the int 1, as if written literally.
-            resolved_tag = _RESOLVER.resolve(yaml.ScalarNode, substituted, (True, False))  # type: ignore[no-untyped-call]
-            if resolved_tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool"):
-                return self.constructor.construct_object(yaml.ScalarNode(resolved_tag, substituted))
-        return substituted
-
-    def substitute(self, text: str, node: yaml.Node, path: FieldPath) -> str:
+    def __init__(self, path: Path, env: Mapping[str, str], sensitive: frozenset[str]) -> None:
+        self.path, self.env, self.sensitive = path, env, sensitive
+        self._known: dict[str, _ParsedFile] = {}
         try:
-            return substitute(text, self.env, self.sensitive)
-        except UnsetVariable as exc:
-            self.diagnostics.error(str(exc), self.where(node), format_path(path))
-            return ""
+            header, known = marshal.loads(path.read_bytes())
+            if header == self.FORMAT:
+                self._known = {name: _ParsedFile(*entry) for name, entry in known.items()}
+        except (OSError, EOFError, ValueError, TypeError):
+            pass  # no cache yet, or one of another version: parse everything
+        self._kept: dict[str, _ParsedFile] = {}
+        self._parsed_again = False
 
+    def load(self, file: Path, diagnostics: Diagnostics) -> list[SourceDocument]:
+        """The documents of ``file``: from the cache where nothing they depend on changed, else parsed."""
+        try:
+            digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        except OSError:
+            digest = ""  # the parser says why the file cannot be read
+        known = self._known.get(file.name)
+        if known is not None and digest and (known.content, known.environment) == (digest, self._environment(known.variables)):
+            self._kept[file.name] = known
+            return [SourceDocument(file, index, value, positions, frozenset(known.variables))
+                    for index, (value, positions) in enumerate(known.documents)]
+        from fldecl.core.yaml_parser import load_documents  # lazy: PyYAML, for a file not parsed before
 
-def plain_documents(file: Path) -> list[Any]:
-    """The documents of ``file`` as plain values, nothing resolved; ``[]`` if it does not parse (:func:`load_documents` says why)."""
-    try:
-        return list(yaml.load_all(file.read_text(encoding="utf-8", errors="replace"), Loader=_Loader))
-    except (OSError, yaml.YAMLError):
-        return []
+        problems = len(diagnostics.errors)
+        documents = load_documents(file, self.env, diagnostics, self.sensitive)
+        if digest and len(diagnostics.errors) == problems:
+            variables = tuple(sorted(set().union(*(document.variables for document in documents))))
+            self._kept[file.name] = _ParsedFile(digest, variables, self._environment(variables),
+                                                [(document.value, document.positions) for document in documents])
+            self._parsed_again = True
+        return documents
+
+    def _environment(self, variables: tuple[str, ...]) -> str:
+        values = [(name, True, None) if name in self.sensitive else (name, False, self.env.get(name)) for name in variables]
+        return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+
+    def save(self) -> None:
+        """Keep the files of this load (and no others), if the state directory exists and anything changed."""
+        if not self.path.parent.parent.is_dir() or not (self._parsed_again or self._kept.keys() != self._known.keys()):
+            return
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_bytes(marshal.dumps((self.FORMAT, {name: entry.marshalled() for name, entry in self._kept.items()})))
+            temporary.replace(self.path)
+        except (OSError, ValueError):
+            pass  # a cache: a stack directory we cannot write to is parsed in full each time
 
 
 def iter_manifest_files(stack_dir: Path) -> Iterator[Path]:

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fldecl.core import manifest
-from fldecl.core.generate import manifest_name
 from fldecl.core.stack import KindTable, Stack
 from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.kinds.data_split import DATA_SPLIT
@@ -33,5 +32,7 @@ def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_ov
 
 def new_stack(directory: Path, backend: str, tags: Sequence[str]) -> Stack:
     """A stack with no manifests yet, for manifests about to be generated into ``directory``."""
+    from fldecl.core.generate import manifest_name  # lazy: every command loads a stack, one generates manifests
+
     return Stack(manifest_name(directory.resolve().name), directory.resolve(), backend, list(tags), KINDS,
                  sensitive_variables=frozenset(CREDENTIAL_VARIABLES))

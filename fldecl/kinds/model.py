@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fldecl import models
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.stack import Declaration, GeneratedSpec, Kind, Stack
-from fldecl.models import ModelError, content_hash, default_model_file, model_file_of, zip_member_problem, zip_members
+from fldecl.models import ModelError, content_hash, default_model_file, model_file_of
 
 
 def _content_hash(attributes: dict[str, Any], stack: Stack) -> None:
@@ -38,7 +39,7 @@ def _zip_holds_the_model_file(decl: Declaration, stack: Stack, diagnostics: Diag
     path = stack.inside(zip_file) if zip_file else None
     if path is None or not path.is_file() or model_file is None:
         return  # another source, a path the generic rules report, or no model_file where the schema requires one
-    problem = zip_member_problem(path, model_file)
+    problem = models.zip_member_problem(path, model_file)  # zipfile is imported only for a model given as a zip
     if problem:
         field = ("model_file",) if "model_file" in decl.spec else ("source", "zip_file")
         diagnostics.error(problem.replace(str(path), zip_file), decl.locate(field), "spec." + ".".join(field))
@@ -55,7 +56,7 @@ def _from_backend(spec: dict[str, Any], name: str, content: bytes | None) -> Gen
     if content is None:
         return GeneratedSpec(spec, why="the backend holds no content for it")
     zip_file = f"models/{name}.zip"
-    members = zip_members(content)
+    members = models.zip_members(content)
     spec = {**spec, "source": {"zip_file": zip_file}}
     if "model_file" not in spec:
         default = default_model_file(spec["type"])

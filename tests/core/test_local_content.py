@@ -74,7 +74,7 @@ def test_a_record_without_its_content_is_stored_again(tmp_path: Path) -> None:
 
 def test_content_left_without_a_record_is_removed_and_stored_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fldecl.cli.session import load, reconciler
-    from fldecl.core.apply import build_desired
+    from fldecl.core.plan import build_desired
     from fldecl.providers.store import ResourceStore
     from tests.core.test_apply_engine import Silent
 

@@ -81,6 +81,7 @@ def test_a_no_op_plan_parses_no_unchanged_file_again(stack: Path, monkeypatch: p
     from fldecl.cli.session import load, reconciler
     from fldecl.pki import facts
 
+    reconciler(load(stack)).plan()  # the first plan after an apply records what it inspects
     inspected: list[Path] = []
     inspect = facts.inspect
     monkeypatch.setattr(facts, "inspect", lambda cert, *args, **kwargs: inspected.append(cert) or inspect(cert, *args, **kwargs))

@@ -28,6 +28,7 @@ from tests.wml.conftest import cli_env
 PARTY_PYTHON = Path(os.environ.get("FLDECL_PARTY_PYTHON") or ROOT / ".venv-party" / "bin" / "python")
 PARTIES = ("Party_1", "Party_2", "Party_3")
 PARTY_SECONDS = 400
+NOTEBOOK_PARTY = Path(__file__).with_name("notebook_party.py")
 FLAT_HANDLER = '''import numpy as np
 from ibmfl.data.data_handler import DataHandler
 
@@ -88,18 +89,34 @@ def add_trained_model(stack: Path, model_type: str, model_file: str) -> None:
     (stack / "trained.yaml").write_text(yaml.safe_dump(trained, sort_keys=False))
 
 
-def train_with_ibm_parties(env: dict[str, str], stack: Path) -> dict[str, Any]:
-    """Apply without waiting, run the three parties, and return the training as ``show --json`` reports it."""
+def train_with_ibm_parties(env: dict[str, str], stack: Path, notebook_party: str | None = None) -> dict[str, Any]:
+    """Apply without waiting, run the three parties, and return the training as ``show --json`` reports it.
+
+    Each party joins with ``fldecl party run``, except ``notebook_party``, which is handed only its
+    ``fldecl party config --format python`` output and joins with IBM's party notebook code.
+    """
     applied = fldecl(env, "apply", str(stack), "--auto-approve", "--no-wait")
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    parties = [subprocess.Popen([sys.executable, "-m", "fldecl", "party", "run", name, str(stack), "--training", "aggregator_he"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in PARTIES]
+    parties = [party_process(env, stack, name, name == notebook_party) for name in PARTIES]
     outputs = [party.communicate(timeout=PARTY_SECONDS)[0] for party in parties]
-    for party, output in zip(parties, outputs, strict=True):
+    for name, party, output in zip(PARTIES, parties, outputs, strict=True):
         assert party.returncode == 0, output[-3000:]
-        assert "the training completed" in output
+        assert name == notebook_party or "the training completed" in output
     shown = json.loads(fldecl(env, "show", str(stack), "--json").stdout)
     return next(row for row in shown["resources"] if row["address"] == "Training/aggregator_he")
+
+
+def party_process(env: dict[str, str], stack: Path, name: str, from_notebook: bool) -> subprocess.Popen[str]:
+    if from_notebook:
+        kit = fldecl(env, "party", "config", name, str(stack), "--format", "python")
+        assert kit.returncode == 0, kit.stdout + kit.stderr
+        kit_file = stack.parent / f"{name}-kit.py"
+        kit_file.write_text(kit.stdout)
+        command = [str(PARTY_PYTHON), str(NOTEBOOK_PARTY), str(kit_file)]
+        env = {key: value for key, value in env.items() if key != "PYTHONPATH"}  # nothing of fldecl on the party's path
+    else:
+        command = [sys.executable, "-m", "fldecl", "party", "run", name, str(stack), "--training", "aggregator_he"]
+    return subprocess.Popen(command, env=env, cwd=stack.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, Any], metric: str) -> None:

@@ -1,4 +1,5 @@
-"""``iter_avg`` on wml with a scikit-learn classifier (SGDClassifier on digits), 3 parties, IBM's party runtime."""
+"""``iter_avg`` on wml with a scikit-learn classifier (SGDClassifier on digits), 3 parties, IBM's party runtime;
+Party_1 joins with only its ``fldecl party config`` output and IBM's party notebook code."""
 
 from __future__ import annotations
 
@@ -42,6 +43,6 @@ def test_iter_avg_with_a_scikit_learn_classifier(wml: Wml, tmp_path: Path) -> No
 
     for manifest in ("data.yaml", "model.yaml", "training.yaml", "rts.yaml"):
         edit(stack / manifest, to_scikit_learn)
-    training = train_with_ibm_parties(wml.env, stack)
+    training = train_with_ibm_parties(wml.env, stack, notebook_party="Party_1")
     add_trained_model(stack, "scikit-learn_1.1", "model.pickle")
     check_show_and_store(wml.env, stack, training, "accuracy")

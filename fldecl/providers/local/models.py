@@ -14,9 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from fldecl import models
 from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import ProviderError
-from fldecl.models import ModelError, build_zip
+from fldecl.models import ModelError
 from fldecl.providers.local import trainings
 from fldecl.providers.local.paths import model_content_path, pending_create_path, write_private
 from fldecl.providers.local.records import LocalRecords, entity
@@ -41,7 +42,7 @@ class Models(LocalRecords):
             content = trainings.trained_model(self.store, source["training"], ctx)
         else:
             try:
-                content = build_zip(desired.attributes, ctx.stack_dir)
+                content = models.build_zip(desired.attributes, ctx.stack_dir)
             except ModelError as exc:
                 raise ProviderError(f"{desired.address}: {exc}") from exc
         held = _entity(desired, content_sha256=hashlib.sha256(content).hexdigest(), content_bytes=len(content))

@@ -10,23 +10,21 @@ next plan replaces it.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
 from fldecl.core.errors import ProviderError
-from fldecl.fl.job import TrainingJob
 from fldecl.fl.status import TrainingEvent, read_status
-from fldecl.launch.job import ModelToTrain, job_parties, training_job, trusted_model
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.local.records import LocalRecords, with_backend_name
 from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
+
+if TYPE_CHECKING:
+    from fldecl.fl.job import TrainingJob
 
 #: Runtime events worth a progress line in the apply output.
 REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed",
@@ -68,6 +66,9 @@ class Trainings(LocalRecords):
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
         """WML's hard delete: stop the run if it is still going, then remove its files."""
+        import shutil  # with signal, only for deletes: plans of this backend stay light
+        import signal
+
         directory = training_dir(ctx.state_dir, current.id)
         status = read_status(directory) or {}
         pid = status.get("pid")
@@ -122,6 +123,8 @@ def _round(entry: dict[str, Any]) -> RoundRecord:
 
 def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJob:
     """The job from this apply's records: the training's dependencies carry the model, parties and CA."""
+    from fldecl.launch.job import ModelToTrain, job_parties, training_job, trusted_model  # lazy: plans only read trainings
+
     spec = desired.attributes
     related = {obs.id: obs for obs in desired.dependencies.values()}
     model = related[spec["model"]]
@@ -153,6 +156,8 @@ def _announce_manual_parties(ctx: ProviderContext, desired: Desired, job: Traini
 
 def _start_in_background(job: TrainingJob, directory: Path) -> int:
     """``--no-wait``: the run goes on in its own session after the CLI exits; returns its pid."""
+    import subprocess
+
     job_file = directory / "background-job.json"
     job.save(job_file)
     with open(directory / "background.log", "ab") as log:
@@ -186,6 +191,7 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
 
 
 if __name__ == "__main__":
+    from fldecl.fl.job import TrainingJob
     from fldecl.fl.runner import run_training
 
     run_training(TrainingJob.load(Path(sys.argv[1])))
