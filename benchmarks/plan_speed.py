@@ -46,12 +46,11 @@ def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None 
     return elapsed
 
 
-def fldecl_command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "fldecl", *arguments]
-
-
 def fldecl(*arguments: str, env: dict[str, str] | None = None) -> float:
-    return run(fldecl_command(*arguments), env=env)
+    """One ``fldecl`` command as users run it: the environment's entry point (``python -m fldecl`` without one)."""
+    entry_point = Path(sys.executable).with_name("fldecl")
+    command = [str(entry_point)] if entry_point.exists() else [sys.executable, "-m", "fldecl"]
+    return run([*command, *arguments], env=env)
 
 
 def noop_plan(stack: Path, repeats: int, env: dict[str, str] | None = None) -> float:

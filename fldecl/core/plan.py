@@ -7,6 +7,7 @@ replaced model forces the replacement of the training that refers to it, with th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -79,15 +80,29 @@ class Plan:
     stack_name: str
     backend: str
     changes: list[ResourceChange]
-    manifests_digest: str
-    state_digest: str
     destroy: bool = False
     targets: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
     #: Names of the variables whose references show as ``(sensitive value)``.
     sensitive_variables: list[str] = field(default_factory=list)
-    #: Each planned declaration's digest, so a stale saved plan can name what changed.
-    resource_digests: dict[str, str] = field(default_factory=dict)
+    #: What the plan was made from, digested only for a saved plan (which must notice when either changes).
+    stack_tags: list[str] = field(default_factory=list, repr=False)
+    desired: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    observed: list[Observed] = field(default_factory=list, repr=False)
+
+    @functools.cached_property
+    def manifests_digest(self) -> str:
+        return _digest({"stack": [self.stack_name, self.backend, self.stack_tags], "resources": self.desired})
+
+    @functools.cached_property
+    def state_digest(self) -> str:
+        return _digest(sorted(([o.address, o.id, o.attributes, sorted(o.tags), o.status, o.replace_reason] for o in self.observed),
+                              key=lambda x: (x[0], x[1])))
+
+    @functools.cached_property
+    def resource_digests(self) -> dict[str, str]:
+        """Each planned declaration's digest, so a stale saved plan can name what changed."""
+        return {address: _digest(attributes) for address, attributes in sorted(self.desired.items())}
 
     def count(self, label: str) -> int:
         return sum(1 for change in self.changes if change.action_label == label)
@@ -145,8 +160,8 @@ def make_plan(
     _note_same_names(stack, changes.values(), unowned)
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)
-    return Plan(stack.name, stack.backend, ordered, manifests_digest(stack, desired), state_digest(observed), destroy, targets, replace,
-                sorted(stack.sensitive_variables), {address: _digest(attributes) for address, attributes in sorted(desired.items())})
+    return Plan(stack.name, stack.backend, ordered, destroy, targets, replace, sorted(stack.sensitive_variables), list(stack.tags),
+                desired, list(observed))
 
 
 def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: Iterable[Unowned]) -> None:
@@ -288,11 +303,3 @@ def _enforce_prevent_destroy(stack: Stack, changes: list[ResourceChange]) -> Non
 def _digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
-
-def manifests_digest(stack: Stack, desired: Mapping[str, dict[str, Any]]) -> str:
-    return _digest({"stack": [stack.name, stack.backend, stack.tags], "resources": desired})
-
-
-def state_digest(observed: Iterable[Observed]) -> str:
-    return _digest(sorted(
-        ([o.address, o.id, o.attributes, sorted(o.tags), o.status, o.replace_reason] for o in observed), key=lambda x: (x[0], x[1])))

@@ -63,7 +63,9 @@ class Reconciler:
         so a certificate is looked for with its CA known). Only a plan to make the stack looks: what a
         destroy left behind on purpose (key files) is found again by the next apply, not by ``show``."""
         current = {o.address: o for o in observed}
-        found = []
+        found: list[Observed] = []
+        if all(address in current for address in self.stack.declarations):
+            return found
         for address in declared_graph(self.stack).order():
             decl = self.stack.declarations[address]
             resource_type = self.providers.resources.get(decl.kind)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ def write_json_atomically(path: Path, value: Any) -> None:
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:
+    import tempfile  # only writers need it; plans read status files
+
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
