@@ -2,9 +2,10 @@
 
 For each size (that many remote training systems, plus one model and one training that uses them
 all) and each parallelism, a fresh emulator answers every request 50 ms late. Reported: the first
-plan (sign-in included), the apply (trainings are not followed, as with --no-wait), a second,
-no-op plan, and the requests each made, as the emulator counted them. Runs in-process after a
-warm-up; a CLI run also pays the client's import, measured once and printed first.
+plan (over REST, its token request included), the apply (trainings are not followed, as with
+--no-wait; IBM's client signs in here, with its own five requests), a second, no-op plan, and the
+requests each made, as the emulator counted them. Runs in-process after a warm-up; a CLI apply
+also pays the client's import, measured once and printed first (plans do without the client).
 Usage: python benchmarks/wml_plan_apply.py [--sizes 10,100,500] [--parallelism 1,10] [--latency-ms 50]
 """
 
@@ -130,7 +131,7 @@ def main() -> None:
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
     parallelisms = [int(value) for value in arguments.parallelism.split(",")]
-    print(f"importing ibm_watson_machine_learning (paid once by every CLI run): {client_import_seconds():.1f} s")
+    print(f"importing ibm_watson_machine_learning (paid by every CLI apply, not by plans): {client_import_seconds():.1f} s")
     print(f"emulator latency {arguments.latency_ms} ms per request; times in s, requests as the emulator counted them")
     print(f"{'RTS':>5} {'par':>4} | {'1st plan s':>10} {'req':>5} | {'apply s':>8} {'req':>5} | {'no-op plan s':>12} {'req':>5}")
     with tempfile.TemporaryDirectory() as root:

@@ -66,12 +66,13 @@ class Reconciler:
         found: list[Observed] = []
         if all(address in current for address in self.stack.declarations):
             return found
-        for address in declared_graph(self.stack).order():
+        graph = declared_graph(self.stack)
+        for address in graph.order():
             decl = self.stack.declarations[address]
             resource_type = self.providers.resources.get(decl.kind)
             if address in current or resource_type is None or not decl.schema_valid:
                 continue
-            discovered = resource_type.discover(build_desired(self.stack, address, current), self.ctx)
+            discovered = resource_type.discover(build_desired(self.stack, address, current, graph), self.ctx)
             if discovered is not None:
                 current[address] = discovered
                 found.append(discovered)
