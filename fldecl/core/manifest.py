@@ -38,10 +38,10 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     if not directory.is_dir():
         diagnostics.error(f"stack directory {directory} does not exist")
         raise StackInvalid(diagnostics)
-    files = _manifest_files(directory, diagnostics)
-    secret_names = frozenset(sensitive) | _declared_sensitive(files)
+    contents = _contents(_manifest_files(directory, diagnostics))
+    secret_names = frozenset(sensitive) | _declared_sensitive(contents)
     parsed = ParsedManifests(directory / STATE_DIRECTORY / "cache" / "parsed-manifests", env or environment(), secret_names)
-    documents = [doc for file in files for doc in parsed.load(file, diagnostics)]
+    documents = [doc for file, content in contents.items() for doc in parsed.load(file, content, diagnostics)]
     parsed.save()
     if not documents and not diagnostics.errors:
         diagnostics.error(f"no manifests (*.yaml) in {directory}")
@@ -76,11 +76,22 @@ def _manifest_files(directory: Path, diagnostics: Diagnostics) -> list[Path]:
     return files
 
 
-def _declared_sensitive(files: list[Path]) -> frozenset[str]:
+def _contents(files: list[Path]) -> dict[Path, bytes | None]:
+    """Each manifest's bytes, read once per load; None where the file cannot be read (its parse says why)."""
+    contents: dict[Path, bytes | None] = {}
+    for file in files:
+        try:
+            contents[file] = file.read_bytes()
+        except OSError:
+            contents[file] = None
+    return contents
+
+
+def _declared_sensitive(contents: Mapping[Path, bytes | None]) -> frozenset[str]:
     """The variables the Stack manifest lists as sensitive, read before any reference is resolved
     (only files that mention ``sensitive_variables`` are parsed for it)."""
     names: set[str] = set()
-    mentioning = [file for file in files if "sensitive_variables" in file.read_text(encoding="utf-8", errors="replace")]
+    mentioning = [file for file, content in contents.items() if content is not None and b"sensitive_variables" in content]
     if not mentioning:
         return frozenset()
     from fldecl.core.yaml_parser import plain_documents  # lazy: PyYAML, which an unchanged stack does not need

@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fldecl.core.cache import write_cache
 from fldecl.core.plain import plain_copy
 
 SchemaPath = tuple[str | int, ...]
@@ -64,16 +65,15 @@ class ValidatedDocuments:
     A document unchanged since it last passed (the same value, the same schemas) is not validated
     again, so a plan of unchanged manifests does not even import jsonschema. Only valid documents
     are recorded, and the digest covers the schemas' text, so no check is skipped that could fail.
-    The file is written only where the state directory already exists (``validate`` in a fresh
-    checkout leaves nothing behind).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._known = set(path.read_text().split())
+            self._loaded = frozenset(path.read_text().split())
         except OSError:
-            self._known = set()
+            self._loaded = frozenset()
+        self._known = set(self._loaded)
         self._seen: set[str] = set()
 
     @staticmethod
@@ -90,15 +90,10 @@ class ValidatedDocuments:
         self._known.add(self.digest(kind, value))
 
     def save(self) -> None:
-        """Keep what this load validated (and nothing older), if the state directory exists."""
-        if not self.path.parent.parent.is_dir():
-            return
-        kept = sorted(self._known & self._seen)
-        try:
-            self.path.parent.mkdir(exist_ok=True)
-            self.path.write_text("\n".join(kept) + "\n")
-        except OSError:
-            pass  # a cache: a stack directory we cannot write to is validated in full each time
+        """Keep what this load validated (and nothing older), if that changed."""
+        kept = self._known & self._seen
+        if kept != self._loaded:
+            write_cache(self.path, ("\n".join(sorted(kept)) + "\n").encode())
 
 
 def kinds() -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl import __version__
+from fldecl.core.cache import write_cache
 from fldecl.core.diagnostics import Diagnostics, Location
 
 FieldPath = tuple[str | int, ...]
@@ -68,8 +69,7 @@ class ParsedManifests:
     A file is taken from here only if its bytes are the same and so is every environment variable its
     values were resolved from (by digest; a sensitive variable, never resolved here, only by being
     sensitive). Only files that parsed without a problem are kept, so every diagnostic comes from a
-    real parse. Entries name this fldecl version; the file is written only where the state directory
-    exists and, like a ``.pyc``, is trusted as the stack's own.
+    real parse. Entries name this fldecl version; like a ``.pyc``, the file is trusted as the stack's own.
     """
 
     FORMAT = f"fldecl {__version__} parsed manifests 2"
@@ -86,12 +86,10 @@ class ParsedManifests:
         self._kept: dict[str, _ParsedFile] = {}
         self._parsed_again = False
 
-    def load(self, file: Path, diagnostics: Diagnostics) -> list[SourceDocument]:
-        """The documents of ``file``: from the cache where nothing they depend on changed, else parsed."""
-        try:
-            digest = hashlib.sha256(file.read_bytes()).hexdigest()
-        except OSError:
-            digest = ""  # the parser says why the file cannot be read
+    def load(self, file: Path, content: bytes | None, diagnostics: Diagnostics) -> list[SourceDocument]:
+        """The documents of ``file`` (whose bytes are ``content``, None where it cannot be read: the parser
+        says why): from the cache where nothing they depend on changed, else parsed."""
+        digest = hashlib.sha256(content).hexdigest() if content is not None else ""
         known = self._known.get(file.name)
         if known is not None and digest and (known.content, known.environment) == (digest, self._environment(known.variables)):
             self._kept[file.name] = known
@@ -113,16 +111,9 @@ class ParsedManifests:
         return hashlib.sha256(json.dumps(values).encode()).hexdigest()
 
     def save(self) -> None:
-        """Keep the files of this load (and no others), if the state directory exists and anything changed."""
-        if not self.path.parent.parent.is_dir() or not (self._parsed_again or self._kept.keys() != self._known.keys()):
-            return
-        try:
-            self.path.parent.mkdir(exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_bytes(marshal.dumps((self.FORMAT, {name: entry.marshalled() for name, entry in self._kept.items()})))
-            temporary.replace(self.path)
-        except (OSError, ValueError):
-            pass  # a cache: a stack directory we cannot write to is parsed in full each time
+        """Keep the files of this load (and no others), if anything changed."""
+        if self._parsed_again or self._kept.keys() != self._known.keys():
+            write_cache(self.path, marshal.dumps((self.FORMAT, {name: entry.marshalled() for name, entry in self._kept.items()})))
 
 
 def iter_manifest_files(stack_dir: Path) -> Iterator[Path]:
