@@ -133,8 +133,10 @@ def _ciphertext_count(context: _PublicContext, value_count: int) -> int:
 
 def _writer(context: _PublicContext, value_count: int, entries: list[SeedEntry]) -> wire.Writer:
     """A blob's frame with its header fields written; its first halves follow, one field each."""
-    writer = wire.Writer(wire.Kind.CIPHERTEXT, _HEADER_FIELDS + _ciphertext_count(context, value_count))
-    for field in (context.backend.parameters_id, context.key_id, _COUNTS.pack(value_count, len(entries)), seeds.pack_list(entries)):
+    count = _ciphertext_count(context, value_count)
+    header = [context.backend.parameters_id, context.key_id, _COUNTS.pack(value_count, len(entries)), seeds.pack_list(entries)]
+    writer = wire.Writer(wire.Kind.CIPHERTEXT, _HEADER_FIELDS + count, sum(map(len, header)) + count * context.backend.first_half_size)
+    for field in header:
         writer.field(field)
     return writer
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fldecl.he import packing
+from fldecl.he import packing, workers
 from fldecl.he.errors import HEError
 from fldecl.he.packing import Packed, Words
 from fldecl.he.params import CkksParameters
@@ -56,6 +57,13 @@ _SEED_PERSONALIZATION = b"fldecl-he c1"
 _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
 _CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
+# From this many values on, a party's other cores share its work: a worker takes about 50 MB (an
+# interpreter with numpy and SEAL), within the 3x-the-float32-update bound on a party's extra memory
+# from about 10 M values on.
+_PARALLEL_VALUES = 10_000_000
+
+
+Chunk = tuple[int, int]  # ciphertexts start to stop
 
 
 def _seal() -> Any:
@@ -146,7 +154,7 @@ class SealBackend:
             key = self.context.from_secret_str(secret_key)
         except (RuntimeError, ValueError, TypeError) as error:
             raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
-        return SealCipher(self, key)
+        return SealCipher(self, key, secret_key)
 
     def add(self, operands: Sequence[Packed]) -> Packed:
         """Wire values add modulo 2**wire_bits, so the sum is exactly as wide as each term."""
@@ -199,9 +207,10 @@ class SealBackend:
 class SealCipher:
     """A SEAL backend with a secret key; see :class:`fldecl.he.backend.CkksCipher`."""
 
-    def __init__(self, backend: SealBackend, secret_key: Any) -> None:
+    def __init__(self, backend: SealBackend, secret_key: Any, secret_key_bytes: bytes) -> None:
         seal = backend.seal
         self._backend = backend
+        self._secret_key_bytes = secret_key_bytes
         self._encryptor = seal.Encryptor(backend.context, secret_key)
         self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
@@ -209,20 +218,39 @@ class SealCipher:
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         backend = self._backend
         degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-        count = math.ceil(values.size / degree)
-        step = backend.rows_per_chunk()
-        for start in range(0, count, step):
-            stop = min(count, start + step)
+        chunks = self._chunks(math.ceil(values.size / degree))
+        masks = self._spread(chunks, self._masks, _worker_masks, seed)
+        for (start, stop), mask in zip(chunks, masks, strict=True):
             messages = np.zeros((stop - start) * degree, dtype=np.float64)
             chunk = values[start * degree : stop * degree]
             messages[: chunk.size] = chunk
-            first_halves = _add_mod(self._encode(messages).reshape(-1, degree), self._masks(seed, start, stop), modulus)
+            first_halves = _add_mod(self._encode(messages).reshape(-1, degree), mask, modulus)
             yield packing.pack_rows(packing.compress(first_halves, modulus, width), width)
+
+    def _chunks(self, count: int) -> list[Chunk]:
+        step = self._backend.rows_per_chunk()
+        return [(start, min(count, start + step)) for start in range(0, count, step)]
+
+    def _spread(self, chunks: list[Chunk], here: Callable[..., Words], there: Callable[..., Words], argument: Any) -> Iterator[Words]:
+        """``here(argument, start, stop)`` of every chunk in order, shared with the party's other cores if the work is large."""
+        backend = self._backend
+        executor = None
+        if chunks and chunks[-1][1] * backend.degree >= _PARALLEL_VALUES:
+            key = (backend.parameters, hashlib.sha256(self._secret_key_bytes).digest())
+            executor = workers.pool(key, _start_worker, (backend.parameters.to_json(), backend.public_bytes(), self._secret_key_bytes))
+
+        def in_worker(chunk: Chunk) -> Future[Words]:
+            assert executor is not None
+            return executor.submit(there, argument, *chunk)
+
+        return workers.spread(chunks, lambda chunk: here(argument, *chunk), None if executor is None else in_worker, workers.cores() - 1)
 
     def _encode(self, values: NDArray[np.float64]) -> Words:
         """``round(value * scale) mod q``: each value in its own coefficient."""
-        scaled = np.rint(values * self._backend.scale).astype(np.int64)
-        return np.where(scaled < 0, scaled + np.int64(self._backend.modulus), scaled).astype(np.uint64)
+        values *= self._backend.scale
+        scaled = np.rint(values, out=values).astype(np.int64)
+        scaled[scaled < 0] += np.int64(self._backend.modulus)
+        return scaled.view(np.uint64)
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
@@ -239,12 +267,12 @@ class SealCipher:
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
         backend = self._backend
         modulus, width = backend.modulus, backend.parameters.wire_bits
-        step = backend.rows_per_chunk()
-        for start in range(0, len(first_halves), step):
-            stop = min(len(first_halves), start + step)
+        chunks = self._chunks(len(first_halves))
+        products = self._spread(chunks, self._random_products, _worker_products, list(seeds))
+        for (start, stop), product in zip(chunks, products, strict=True):
             sums = packing.decompress(packing.unpack_rows(first_halves[start:stop], width), modulus, width)
-            residues = _add_mod(sums, self._random_products(seeds, start, stop), modulus)
-            centered = residues.astype(np.int64)
+            residues = _add_mod(sums, product, modulus)
+            centered = residues.view(np.int64)
             centered[residues > np.uint64(modulus // 2)] -= np.int64(modulus)
             yield (centered * (1.0 / backend.scale)).reshape(-1)
 
@@ -262,6 +290,24 @@ class SealCipher:
         return backend.to_coefficients(products)
 
 
+_worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over
+
+
+def _start_worker(parameters_json: bytes, public_bytes: bytes, secret_key: bytes) -> None:
+    global _worker_cipher
+    _worker_cipher = SealBackend(CkksParameters.from_json(parameters_json), public_bytes).cipher(secret_key)
+
+
+def _worker_masks(seed: bytes, start: int, stop: int) -> Words:
+    assert _worker_cipher is not None
+    return _worker_cipher._masks(seed, start, stop)
+
+
+def _worker_products(seeds: list[bytes], start: int, stop: int) -> Words:
+    assert _worker_cipher is not None
+    return _worker_cipher._random_products(seeds, start, stop)
+
+
 def _plaintext_words(plaintext: Any, degree: int) -> Words:
     """A plaintext's coefficients: the last words of its serialization."""
     data: bytes = plaintext.to_bytes(_seal().compr_mode_type.none)
@@ -269,7 +315,7 @@ def _plaintext_words(plaintext: Any, degree: int) -> Words:
 
 
 def _add_mod(left: Words, right: Words, modulus: int) -> Words:
-    """``(left + right) mod modulus`` for residues below a prime of at most 60 bits."""
-    total = left + right
-    total[total >= np.uint64(modulus)] -= np.uint64(modulus)
-    return total
+    """``(left + right) mod modulus``, in ``left``, for residues below a prime of at most 60 bits."""
+    left += right
+    left[left >= np.uint64(modulus)] -= np.uint64(modulus)
+    return left

@@ -41,10 +41,17 @@ _KINDS_BY_CODE = {code: kind for kind, code in _KIND_CODES.items()}
 
 
 class Writer:
-    """Writes one frame as its fields come, hashing as it goes: a large frame is never held twice."""
+    """Writes one frame as its fields come, hashing as it goes: a large frame is never held twice.
 
-    def __init__(self, kind: Kind, field_count: int) -> None:
+    Given the fields' total size, the frame is allocated once, at its final size.
+    """
+
+    def __init__(self, kind: Kind, field_count: int, fields_size: int = 0) -> None:
         self._stream = io.BytesIO()
+        if fields_size:
+            self._stream.seek(frame_size(field_count, fields_size) - 1)
+            self._stream.write(b"\0")
+            self._stream.seek(0)
         self._digest = hashlib.sha256()
         self._write(_PREFIX.pack(MAGIC, FORMAT_VERSION, _KIND_CODES[kind], field_count))
 
@@ -69,8 +76,13 @@ class Writer:
         return self._stream.getvalue()
 
 
+def frame_size(field_count: int, fields_size: int) -> int:
+    """Bytes of a frame whose ``field_count`` fields take ``fields_size`` bytes."""
+    return _PREFIX.size + field_count * _LENGTH.size + fields_size + _DIGEST_SIZE
+
+
 def pack(kind: Kind, fields: Sequence[Buffer]) -> bytes:
-    writer = Writer(kind, len(fields))
+    writer = Writer(kind, len(fields), sum(map(len, fields)))
     for field in fields:
         writer.field(field)
     return writer.finish()
