@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors, wire
+from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors, wire, workers
 from fldecl.he.backend import load_backend
 from fldecl.he.seal_backend import SealBackend, ciphertext_seed
 
@@ -94,15 +94,16 @@ def peak_memory() -> Iterator[list[int]]:
 
     Linux resets the high-water mark (VmHWM, which getrusage's ru_maxrss reports) on writing 5 to
     /proc/self/clear_refs; where it cannot, the process's lifetime peak stands in (an upper bound).
+    Worker processes the step started count whole, at their own peak (an upper bound too: their
+    shared libraries are counted again, and their peak and the party's need not coincide).
     """
     peak: list[int] = []
     before = _status_bytes("VmRSS")
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
     yield peak
-    peak.append(max(0, _status_bytes("VmHWM") - before))
+    peak.append(max(0, _status_bytes("VmHWM") - before) + workers.peak_resident_bytes())
+    workers.shutdown()
 
 
 def party_update(index: int, value_count: int) -> np.ndarray:
@@ -183,7 +184,9 @@ def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
     keyring = SecretKeyring.generate(name)
     keyring_bytes = keyring.to_bytes()
     blob_paths = [str(directory / f"{party}.blob") for party in PARTY_NAMES]
-    encrypts = [in_fresh_process(encrypt_step, keyring_bytes, index, value_count, path, index == 0) for index, path in enumerate(blob_paths)]
+    encrypts = [
+        in_fresh_process(encrypt_step, keyring_bytes, index, value_count, path, index == 0) for index, path in enumerate(blob_paths)
+    ]
     total_path = str(directory / "total.blob")
     added = in_fresh_process(add_step, keyring.public_context(), blob_paths, total_path)
     decrypted, error = in_fresh_process(decrypt_step, keyring_bytes, total_path, value_count)
@@ -192,7 +195,8 @@ def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
         min(step.seconds for step in encrypts), max(step.peak_bytes for step in encrypts), encrypts[0].seal_seconds,
         max(step.output_bytes for step in encrypts),
     )
-    return Measurement(f"{name}: {describe_level(spec)}", -(-value_count // spec.values_per_ciphertext), encrypt, added, decrypted, error, spec.max_error)
+    ciphertexts = -(-value_count // spec.values_per_ciphertext)
+    return Measurement(f"{name}: {describe_level(spec)}", ciphertexts, encrypt, added, decrypted, error, spec.max_error)
 
 
 def best_of(runs: list[Measurement]) -> Measurement:
@@ -289,14 +293,18 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
 
 def print_sizes(rows: list[Measurement], value_count: int, tenseal_row: tuple[float, float, float, int, int, float] | None) -> None:
     plaintext_bytes = value_count * FLOAT32_BYTES
-    header = f"{'parameters':<62} {'upload MB':>9} {'x f32':>6} {'download MB':>11} {'x f32':>6} {'round trip':>10} {'max error':>9} {'bound':>7}"
+    header = (
+        f"{'parameters':<62} {'upload MB':>9} {'x f32':>6} {'download MB':>11} {'x f32':>6} {'round trip':>10} "
+        f"{'max error':>9} {'bound':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         upload, download = row.encrypt.output_bytes, row.add.output_bytes
         print(
             f"{row.name:<62} {upload / 1e6:>9.2f} {upload / plaintext_bytes:>6.2f} {download / 1e6:>11.2f} "
-            f"{download / plaintext_bytes:>6.2f} {(upload + download) / (2 * plaintext_bytes):>9.2f}x {row.max_error:>9.1e} {row.bound:>7.0e}"
+            f"{download / plaintext_bytes:>6.2f} {(upload + download) / (2 * plaintext_bytes):>9.2f}x "
+            f"{row.max_error:>9.1e} {row.bound:>7.0e}"
         )
     if tenseal_row is not None:
         encrypt_seconds, add_seconds, decrypt_seconds, upload, download, error = tenseal_row
@@ -340,8 +348,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fldecl-he-bench-") as directory:
         rows = [best_of([measure_level(name, value_count, Path(directory)) for _ in range(repeats)]) for name in names]
     print_speed(rows, value_count)
-    updates = np.stack([party_update(index, value_count) for index in range(PARTY_COUNT)]).astype(np.float64) if value_count < TENSEAL_LIMIT else None
-    print_sizes(rows, value_count, measure_tenseal_baseline(updates) if updates is not None else None)
+    tenseal_row = None
+    if value_count < TENSEAL_LIMIT:
+        updates = np.stack([party_update(index, value_count) for index in range(PARTY_COUNT)])
+        tenseal_row = measure_tenseal_baseline(updates.astype(np.float64))
+    print_sizes(rows, value_count, tenseal_row)
     if names == list(CIPHER_SPECS):
         print_error_budget(rows, party_update(0, min(value_count, SEED_MODEL_VALUES)).astype(np.float64))
 

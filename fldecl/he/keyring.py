@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fldecl.he import seeds, wire
+from fldecl.he import seeds, wire, workers
 from fldecl.he.backend import CkksBackend, load_backend
 from fldecl.he.errors import PARAMETERS_MISMATCH, HEError
 from fldecl.he.packing import Packed
@@ -259,26 +259,30 @@ def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | 
     twice), and every first half must have the exact packed size. Seed entries pass through
     unchanged: only parties can check their tags. The sum is computed and written a few
     ciphertexts at a time, straight from the received bytes: besides the blobs, the aggregator
-    holds the sum and little else. Checksums are verified on two threads (hashlib lets go of the
-    interpreter while it hashes).
+    holds the sum and little else. Two threads share the work (hashlib and numpy let go of the
+    interpreter while they compute).
     """
     context = _PublicContext.from_bytes(public_context)
     if not blobs:
         raise HEError("nothing to aggregate: no updates were given")
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        parsed = list(pool.map(_Blob.from_bytes, blobs))
-    expected = parsed[0].value_count if expected_values is None else expected_values
-    for blob in parsed:
-        blob.check_fits(context)
-        if blob.value_count != expected:
-            raise HEError(f"update has {blob.value_count} values, expected {expected}")
-    entries = [entry for blob in parsed for entry in blob.seed_entries]
-    seeds.check_distinct(entries)
-    operands = [blob.first_halves(context) for blob in parsed]
-    writer = _writer(context, expected, entries)
-    step = max(1, _SUM_CHUNK_BYTES // context.backend.first_half_size)
-    for start in range(0, len(operands[0]), step):
-        writer.table(context.backend.add([rows[start : start + step] for rows in operands]))
+    with ThreadPoolExecutor(max_workers=_THREADS) as threads:
+        parsed = list(threads.map(_Blob.from_bytes, blobs))
+        expected = parsed[0].value_count if expected_values is None else expected_values
+        for blob in parsed:
+            blob.check_fits(context)
+            if blob.value_count != expected:
+                raise HEError(f"update has {blob.value_count} values, expected {expected}")
+        entries = [entry for blob in parsed for entry in blob.seed_entries]
+        seeds.check_distinct(entries)
+        operands = [blob.first_halves(context) for blob in parsed]
+        writer = _writer(context, expected, entries)
+        step = max(1, _SUM_CHUNK_BYTES // context.backend.first_half_size)
+
+        def add(start: int) -> Packed:
+            return context.backend.add([rows[start : start + step] for rows in operands])
+
+        for sums in workers.spread(range(0, len(operands[0]), step), add, lambda start: threads.submit(add, start), _THREADS - 1):
+            writer.table(sums)
     return writer.finish()
 
 

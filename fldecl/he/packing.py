@@ -87,13 +87,17 @@ def add_unpacked(operands: list[Packed], width: int) -> Words:
     """
     rows, size = operands[0].shape
     groups = size // width
-    total = np.zeros((rows, groups, _GROUP), dtype=np.uint64)
-    for term in operands:
+    total = np.empty((_GROUP, rows, groups), dtype=np.uint64)  # lane-major: each lane's sums are contiguous
+    shifted = np.empty((rows, groups), dtype=np.uint64)
+    for index, term in enumerate(operands):
         for lane, (body, tail, shift) in enumerate(_lane_words(term, width)):
-            total[:, :-1, lane] += body >> shift
-            total[:, -1:, lane] += tail >> shift
+            target = total[lane] if index == 0 else shifted
+            np.right_shift(body, shift, out=target[:, :-1])
+            np.right_shift(tail, shift, out=target[:, -1:])
+            if index:
+                total[lane] += shifted
     total &= np.uint64((1 << width) - 1)
-    return total.reshape(rows, groups * _GROUP)
+    return total.transpose(1, 2, 0).reshape(rows, groups * _GROUP)
 
 
 def pack(values: Words, width: int) -> bytes:

@@ -5,17 +5,21 @@ work; worker processes can. A party that encrypts or decrypts a large update sta
 ``cores - 1`` of them once (``spawn``: nothing of the party's own state is inherited but what it
 hands over) and keeps them for its later rounds: one pool per process, for the last key it was
 started with. Workers compute every other chunk while the party computes the rest and writes the
-blob, in order. They ignore Ctrl-C, which stops the party, and the party stops them as it exits.
+blob, in order. They ignore Ctrl-C, which stops the party, and the party stops them as it exits;
+if a worker dies, the party computes the rest itself. As with any ``spawn`` start, a worker imports
+the party's main module: a script must keep its work under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 Task = TypeVar("Task")
@@ -57,6 +61,19 @@ def shutdown() -> None:
         _pool = None
 
 
+def peak_resident_bytes() -> int:
+    """The workers' peak resident memory, summed (Linux; 0 elsewhere or without workers)."""
+    if _pool is None:
+        return 0
+    total = 0
+    for pid in list(getattr(_pool[1], "_processes", None) or {}):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
 def _start_worker(initializer: Callable[..., None], *arguments: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     initializer(*arguments)
@@ -84,4 +101,13 @@ def spread(
         future = pending.popleft()
         if index + window < len(tasks):
             schedule(index + window)
-        yield here(task) if future is None else future.result()
+        yield here(task) if future is None else _result_or(future, here, task)
+
+
+def _result_or(future: Future[Result], here: Callable[[Task], Result], task: Task) -> Result:
+    """A worker's result, or the task computed here if the workers died (they are started again next time)."""
+    try:
+        return future.result()
+    except BrokenExecutor:
+        shutdown()
+        return here(task)
