@@ -30,7 +30,7 @@ from fldecl.he.seeds import SeedEntry
 _KEY_ID_SIZE = 16
 _COUNTS = struct.Struct("<QI")
 _HEADER_FIELDS = 4  # parameters id, key id, counts, seed list; then one first half per ciphertext
-_SUM_CHUNK_BYTES = 1 << 20  # first halves added at once, per term
+_SUM_CHUNK_BYTES = 1 << 18  # first halves added at once, per term
 _THREADS = 2
 _CHECK_CHUNK = 1 << 20  # values checked at once, so that checks allocate no copy of a whole update
 

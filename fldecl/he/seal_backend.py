@@ -200,8 +200,9 @@ class SealBackend:
             result[start : start + rows] = self.polynomials(ciphertext)[:rows]
         return result
 
-    def rows_per_chunk(self) -> int:
-        return max(1, _CHUNK_VALUES // self.degree)
+    def rows_per_chunk(self, ciphertexts: int) -> int:
+        """Ciphertexts a party handles at once: 16 K values, or a 32nd of a smaller update, so that its temporaries stay small."""
+        return max(1, min(_CHUNK_VALUES, ciphertexts * self.degree // 32) // self.degree)
 
 
 class SealCipher:
@@ -228,7 +229,7 @@ class SealCipher:
             yield packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
     def _chunks(self, count: int) -> list[Chunk]:
-        step = self._backend.rows_per_chunk()
+        step = self._backend.rows_per_chunk(count)
         return [(start, min(count, start + step)) for start in range(0, count, step)]
 
     def _spread(self, chunks: list[Chunk], here: Callable[..., Words], there: Callable[..., Words], argument: Any) -> Iterator[Words]:
