@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -59,9 +60,14 @@ Result = TypeVar("Result")
 @dataclass(frozen=True)
 class Step:
     seconds: float
-    peak_bytes: int  # above what the process held before the step
+    cpu_seconds: float  # the step's processes, its workers included
+    peak_bytes: int  # above what the process held before the step, plus what its workers held
     seal_seconds: float  # SEAL's own work for the same ciphertexts, same process
+    seal_cpu_seconds: float
     output_bytes: int
+
+    def with_seal(self, seconds: float, cpu_seconds: float) -> Step:
+        return Step(self.seconds, self.cpu_seconds, self.peak_bytes, seconds, cpu_seconds, self.output_bytes)
 
 
 @dataclass(frozen=True)
@@ -88,22 +94,28 @@ def _status_bytes(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-@contextlib.contextmanager
-def peak_memory() -> Iterator[list[int]]:
-    """Yield a list that holds, afterwards, the peak resident bytes above those resident on entry.
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have exited."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measured(action: Callable[[], Result]) -> tuple[Result, Step]:
+    """Run a step: its wall and CPU time, and its peak memory above what the process held before it.
 
     Linux resets the high-water mark (VmHWM, which getrusage's ru_maxrss reports) on writing 5 to
     /proc/self/clear_refs; where it cannot, the process's lifetime peak stands in (an upper bound).
-    Worker processes the step started count whole, at their own peak (an upper bound too: their
-    shared libraries are counted again, and their peak and the party's need not coincide).
+    Worker processes the step started count by the memory they hold for themselves (their shared
+    libraries are the party's too), and by their CPU time once stopped.
     """
-    peak: list[int] = []
     before = _status_bytes("VmRSS")
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    yield peak
-    peak.append(max(0, _status_bytes("VmHWM") - before) + workers.peak_resident_bytes())
+    cpu = _cpu_seconds()
+    result, seconds = timed(action)
+    peak = max(0, _status_bytes("VmHWM") - before) + workers.private_bytes()
     workers.shutdown()
+    return result, Step(seconds, _cpu_seconds() - cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
 
 
 def party_update(index: int, value_count: int) -> np.ndarray:
@@ -117,62 +129,59 @@ def _seal_backend(keyring: SecretKeyring) -> tuple[SealBackend, Any]:
     return backend, backend.context.from_secret_str(secret_key)
 
 
-def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int) -> float:
-    """SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
+def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int) -> tuple[float, float]:
+    """Wall and CPU seconds of SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
     import seal
 
     backend, secret_key = _seal_backend(keyring)
     encryptor = seal.Encryptor(backend.context, secret_key)
     plaintext = seal.CKKSEncoder(backend.context).encode(0.5, backend.scale)
     ciphertext = seal.Ciphertext()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(ciphertexts):
         encryptor.encrypt_symmetric(plaintext, ciphertext)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int) -> float:
-    """SEAL's loading of ``ciphertexts`` x ``seeds`` seeded ciphertexts: the expansion of their random halves."""
+def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int) -> tuple[float, float]:
+    """Wall and CPU seconds of SEAL's loading ``ciphertexts`` x ``seeds`` seeded ciphertexts: the expansion of their random halves."""
     backend, _ = _seal_backend(keyring)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for index in range(ciphertexts):
         for seed in range(seeds):
             backend.random_half(ciphertext_seed(bytes([seed]) * 32, index))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def encrypt_step(keyring_bytes: bytes, index: int, value_count: int, blob_path: str, with_seal: bool) -> Step:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     update = party_update(index, value_count)
     keyring.encrypt(update[:10], PARTY_NAMES[index])  # warm-up: SEAL's memory pools, numpy's caches
-    with peak_memory() as peak:
-        blob, seconds = timed(lambda: keyring.encrypt(update, PARTY_NAMES[index]))
+    blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]))
     Path(blob_path).write_bytes(blob)
     ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
-    return Step(seconds, peak[0], seal_encrypt_seconds(keyring, ciphertexts) if with_seal else 0.0, len(blob))
+    return step.with_seal(*seal_encrypt_seconds(keyring, ciphertexts)) if with_seal else step
 
 
 def add_step(public_context: bytes, blob_paths: list[str], total_path: str) -> Step:
     blobs = [Path(path).read_bytes() for path in blob_paths]
     aggregate(public_context, blobs[:1])  # warm-up: SEAL's context, the thread pool
-    with peak_memory() as peak:
-        total, seconds = timed(lambda: aggregate(public_context, blobs))
+    total, step = measured(lambda: aggregate(public_context, blobs))
     Path(total_path).write_bytes(total)
-    return Step(seconds, peak[0], 0.0, len(total))
+    return step
 
 
 def decrypt_step(keyring_bytes: bytes, total_path: str, value_count: int) -> tuple[Step, float]:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     total = Path(total_path).read_bytes()
     keyring.decrypt(keyring.encrypt(np.zeros(10), "warm-up"))
-    with peak_memory() as peak:
-        mean, seconds = timed(lambda: keyring.decrypt(total) / contributors(total))
+    mean, step = measured(lambda: keyring.decrypt(total) / contributors(total))
     expected = np.zeros(value_count)
     for index in range(PARTY_COUNT):
         expected += party_update(index, value_count)
     error = float(np.max(np.abs(mean - expected / PARTY_COUNT)))
     ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
-    return Step(seconds, peak[0], seal_expansion_seconds(keyring, ciphertexts, PARTY_COUNT), mean.nbytes), error
+    return step.with_seal(*seal_expansion_seconds(keyring, ciphertexts, PARTY_COUNT)), error
 
 
 def in_fresh_process(function: Callable[..., Result], *arguments: Any) -> Result:
@@ -191,9 +200,10 @@ def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
     added = in_fresh_process(add_step, keyring.public_context(), blob_paths, total_path)
     decrypted, error = in_fresh_process(decrypt_step, keyring_bytes, total_path, value_count)
     spec = CIPHER_SPECS[name]
+    fastest = min(encrypts, key=lambda step: step.seconds)
     encrypt = Step(
-        min(step.seconds for step in encrypts), max(step.peak_bytes for step in encrypts), encrypts[0].seal_seconds,
-        max(step.output_bytes for step in encrypts),
+        fastest.seconds, fastest.cpu_seconds, max(step.peak_bytes for step in encrypts), encrypts[0].seal_seconds,
+        encrypts[0].seal_cpu_seconds, max(step.output_bytes for step in encrypts),
     )
     ciphertexts = -(-value_count // spec.values_per_ciphertext)
     return Measurement(f"{name}: {describe_level(spec)}", ciphertexts, encrypt, added, decrypted, error, spec.max_error)
@@ -204,7 +214,8 @@ def best_of(runs: list[Measurement]) -> Measurement:
 
     def best(steps: list[Step]) -> Step:
         fastest = min(steps, key=lambda step: step.seconds)
-        return Step(fastest.seconds, max(step.peak_bytes for step in steps), fastest.seal_seconds, max(step.output_bytes for step in steps))
+        peak, output = max(step.peak_bytes for step in steps), max(step.output_bytes for step in steps)
+        return Step(fastest.seconds, fastest.cpu_seconds, peak, fastest.seal_seconds, fastest.seal_cpu_seconds, output)
 
     return Measurement(
         runs[0].name, runs[0].ciphertexts, best([run.encrypt for run in runs]), best([run.add for run in runs]),
@@ -268,26 +279,28 @@ def describe_level(spec: CkksParameters) -> str:
 def print_speed(rows: list[Measurement], value_count: int) -> None:
     plaintext_bytes = value_count * FLOAT32_BYTES
     header = (
-        f"{'level':<20} {'cts':>6} | {'enc s':>7} {'M/s':>5} {'SEAL s':>7} {'x SEAL':>6} {'peak':>5} | "
-        f"{'add s':>6} {'M/s':>5} {'peak':>5} | {'dec s':>7} {'M/s':>5} {'expand s':>8} {'x SEAL':>6} {'peak':>5}"
+        f"{'level':<18} {'cts':>5} | {'enc s':>6} {'M/s':>4} {'SEAL s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5} | "
+        f"{'add s':>5} {'M/s':>4} {'peak':>4} | {'dec s':>6} {'M/s':>4} {'exp. s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         encrypt, add, decrypt = row.encrypt, row.add, row.decrypt
         print(
-            f"{row.name.split(':')[0]:<20} {row.ciphertexts:>6} | "
-            f"{encrypt.seconds:>7.3f} {value_count / encrypt.seconds / 1e6:>5.1f} {encrypt.seal_seconds:>7.3f} "
-            f"{encrypt.seconds / encrypt.seal_seconds:>6.2f} {encrypt.peak_bytes / plaintext_bytes:>5.2f} | "
-            f"{add.seconds:>6.3f} {PARTY_COUNT * value_count / add.seconds / 1e6:>5.0f} {add.peak_bytes / plaintext_bytes:>5.2f} | "
-            f"{decrypt.seconds:>7.3f} {value_count / decrypt.seconds / 1e6:>5.1f} {decrypt.seal_seconds:>8.3f} "
-            f"{decrypt.seconds / decrypt.seal_seconds:>6.2f} {decrypt.peak_bytes / plaintext_bytes:>5.2f}"
+            f"{row.name.split(':')[0]:<18} {row.ciphertexts:>5} | "
+            f"{encrypt.seconds:>6.2f} {value_count / encrypt.seconds / 1e6:>4.1f} {encrypt.seal_seconds:>6.2f} "
+            f"{encrypt.seconds / encrypt.seal_seconds:>6.2f} {encrypt.cpu_seconds / encrypt.seal_cpu_seconds:>5.2f} "
+            f"{encrypt.peak_bytes / plaintext_bytes:>5.2f} | "
+            f"{add.seconds:>5.2f} {PARTY_COUNT * value_count / add.seconds / 1e6:>4.0f} {add.peak_bytes / plaintext_bytes:>4.1f} | "
+            f"{decrypt.seconds:>6.2f} {value_count / decrypt.seconds / 1e6:>4.1f} {decrypt.seal_seconds:>6.2f} "
+            f"{decrypt.seconds / decrypt.seal_seconds:>6.2f} {decrypt.cpu_seconds / decrypt.seal_cpu_seconds:>5.2f} "
+            f"{decrypt.peak_bytes / plaintext_bytes:>5.2f}"
         )
     print(
-        "\nenc s: one party's encryption; SEAL s: SEAL's encrypt_symmetric of as many ciphertexts, same process; add s: the "
-        f"aggregator's sum of {PARTY_COUNT} blobs, M/s counting every value added; dec s: the sum decrypted and divided, "
-        f"expand s: SEAL's expansion of its {PARTY_COUNT} x cts seeded ciphertexts; peak: extra resident memory at the step's "
-        "peak, x the float32 update\n"
+        "\nenc s: one party's encryption (M/s: values per second); SEAL s: SEAL's encrypt_symmetric of as many ciphertexts, same "
+        "process; x SEAL: the ratio of wall times, cpu x: of CPU times (workers included); add s: the aggregator's sum of "
+        f"{PARTY_COUNT} blobs, M/s counting every value added; dec s: the sum decrypted and divided; exp. s: SEAL's expansion "
+        f"of its {PARTY_COUNT} x cts seeded ciphertexts; peak: extra memory at the step's peak, x the float32 update\n"
     )
 
 

@@ -61,15 +61,19 @@ def shutdown() -> None:
         _pool = None
 
 
-def peak_resident_bytes() -> int:
-    """The workers' peak resident memory, summed (Linux; 0 elsewhere or without workers)."""
+def private_bytes() -> int:
+    """Memory the workers hold for themselves, summed: what stopping them would free (Linux; 0 elsewhere or without workers).
+
+    Their shared libraries' pages are the party's too, so they do not count; a worker's memory
+    stays flat once it runs (it holds a chunk at a time).
+    """
     if _pool is None:
         return 0
     total = 0
     for pid in list(getattr(_pool[1], "_processes", None) or {}):
         with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
                     total += int(line.split()[1]) * 1024
     return total
 
