@@ -57,9 +57,9 @@ _SEED_PERSONALIZATION = b"fldecl-he c1"
 _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
 _CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
-# From this many values on, a party's other cores share its work: a worker takes about 50 MB (an
-# interpreter with numpy and SEAL), within the 3x-the-float32-update bound on a party's extra memory
-# from about 10 M values on.
+# From this many values on, a party's other cores share its work: a worker (an interpreter with
+# numpy and SEAL) holds about 20 MB of its own and takes a second to start, which larger updates
+# repay and fit within 3x the float32 update with (a party keeps its workers for later rounds).
 _PARALLEL_VALUES = 10_000_000
 
 
