@@ -245,9 +245,10 @@ def _largest_magnitude(vector: NDArray[np.floating[Any]]) -> float:
     largest = 0.0
     for start in range(0, vector.size, _CHECK_CHUNK):
         chunk = vector[start : start + _CHECK_CHUNK]
-        largest = max(largest, float(np.max(chunk)), -float(np.min(chunk)))
-        if not np.isfinite(largest) or not np.isfinite(np.sum(chunk, dtype=np.float64)):
+        extremes = (float(np.max(chunk)), -float(np.min(chunk)))  # NaN if the chunk holds one
+        if not all(map(np.isfinite, extremes)):
             return float("nan")
+        largest = max(largest, *extremes)
     return largest
 
 
