@@ -201,7 +201,8 @@ def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: I
 def _check_addresses(stack: Stack, addresses: list[str]) -> None:
     for address in addresses:
         if "/" not in address:
-            raise PlanError(f"{address!r} is not an address: write KIND/NAME, e.g. Model/pytorch")
+            example = next(iter(sorted(stack.declarations)), "")
+            raise PlanError(f"{address!r} is not an address: write KIND/NAME" + (f", e.g. {example}" if example else ""))
         if address not in stack.declarations:
             raise PlanError(f"{address} is not declared in the manifests")
 
