@@ -222,3 +222,16 @@ def test_discovery_finds_a_declared_resource_the_stack_lost_track_of(subject: Su
     found = subject.resource_type.discover(DiscoverRequest(desired), subject.ctx)
     assert found is not None and found.id == made.id and found.replace_reason is None
     assert list(subject.read()) == [made.id]
+
+
+def test_each_family_registers_the_kinds_its_classes_declare_once() -> None:
+    from fldecl.providers.local import LocalRecords
+    from fldecl.providers.wml import WmlResources
+    from fldecl.providers.workspace import WorkspaceRecords
+
+    assert sorted(LocalRecords.registry) == ["Model", "RemoteTrainingSystem", "Training"]
+    assert sorted(WmlResources.registry) == ["Model", "RemoteTrainingSystem", "Training"]
+    assert sorted(WorkspaceRecords.registry) == ["CertificateAuthority", "DataSplit", "PartyCertificate"]
+    with pytest.raises(TypeError, match="Models serves Model in this family already"):
+        type("SecondModels", (LocalRecords,), {"kind": "Model"})
+    assert LocalRecords.registry["Model"].__name__ == "Models"
