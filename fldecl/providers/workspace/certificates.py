@@ -109,9 +109,11 @@ class PartyCertificates(_Certificates):
     kind = PARTY_CERTIFICATE.name
 
     def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        """The certificate's chain is checked against its issuer's, if the stack owns that CA (a stack has few parties)."""
         issuer = self.store.get(str(record.attributes.get("issuer", "")))
-        owned = issuer is not None and issuer.kind == CERTIFICATE_AUTHORITY.name and ctx.owner_tag in issuer.tags
-        return self.inspected(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if owned and issuer else None)
+        if issuer is None or issuer.kind != CERTIFICATE_AUTHORITY.name or ctx.owner_tag not in issuer.tags:
+            return self.inspected(record, ctx, None)
+        return self.inspected(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"])
 
     def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
         issuer = desired.dependency(desired.attributes["issuer"])
