@@ -250,7 +250,7 @@ class SealCipher:
         """``round(value * scale) mod q``: each value in its own coefficient."""
         values *= self._backend.scale
         scaled = np.rint(values, out=values).astype(np.int64)
-        scaled[scaled < 0] += np.int64(self._backend.modulus)
+        np.add(scaled, np.int64(self._backend.modulus), out=scaled, where=scaled < 0)
         return scaled.view(np.uint64)
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
@@ -274,7 +274,7 @@ class SealCipher:
             sums = packing.decompress(packing.unpack_rows(first_halves[start:stop], width), modulus, width)
             residues = _add_mod(sums, product, modulus)
             centered = residues.view(np.int64)
-            centered[residues > np.uint64(modulus // 2)] -= np.int64(modulus)
+            np.subtract(centered, np.int64(modulus), out=centered, where=residues > np.uint64(modulus // 2))
             yield (centered * (1.0 / backend.scale)).reshape(-1)
 
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
@@ -318,5 +318,5 @@ def _plaintext_words(plaintext: Any, degree: int) -> Words:
 def _add_mod(left: Words, right: Words, modulus: int) -> Words:
     """``(left + right) mod modulus``, in ``left``, for residues below a prime of at most 60 bits."""
     left += right
-    left[left >= np.uint64(modulus)] -= np.uint64(modulus)
+    np.subtract(left, np.uint64(modulus), out=left, where=left >= np.uint64(modulus))
     return left
