@@ -22,7 +22,9 @@ from fldecl.he.errors import HEError
 Buffer = bytes | bytearray | memoryview
 
 MAGIC = b"FLHE"
-FORMAT_VERSION = 2
+# 3: random halves expand in NTT form (SEAL's own convention for a seeded CKKS ciphertext) and
+# secret keys are stored uncompressed; older objects are refused by version, not decrypted to noise.
+FORMAT_VERSION = 3
 _PREFIX = struct.Struct("<4sBBI")
 _LENGTH = struct.Struct("<I")
 _DIGEST_SIZE = hashlib.sha256().digest_size
