@@ -140,8 +140,8 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
     document = session.retried(lambda client: client.training.get_details(training.id, _internal=True), f"reading {training.address}")
     federated = (document.get("entity") or {}).get("federated_learning") or {}
     runtime = party_runtime(rts)
-    spec = {"rts_id": rts.id, "rts_name": rts.name, "client": runtime.client, "training_id": training.id, "fusion_type": federated.get("fusion_type"),
-            "software_spec": federated.get("software_spec") or {},
+    spec = {"rts_id": rts.id, "rts_name": rts.name, "client": runtime.client, "training_id": training.id,
+            "fusion_type": federated.get("fusion_type"), "software_spec": federated.get("software_spec") or {},
             "framework": framework_of(model.attributes["type"]), "metadata": metadata,
             "work_dir": str(ctx.state_dir / "parties" / rts.name / training.id),
             "trust": model_trust(model, ctx.stack_dir, run.trust_aggregator)}

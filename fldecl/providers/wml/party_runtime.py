@@ -5,8 +5,9 @@ of fldecl) with the interpreter that has IBM's runtime, and writes the party's s
 standard input as JSON. Credentials come from the same ``WML_*`` variables as fldecl's. The file
 signs in with the client the party's settings name (``ibm-watsonx-ai`` up to 1.3.39, runtime 24.1
 on Python 3.11, or ``ibm-watson-machine-learning``, runtime 23.1 on Python 3.10), calls
-``create_party(...).run(aggregator_id=...)`` and follows the training until it ends. Exit status: 0 when the training completed, 1 when it did not,
-2 when something the party needs is missing (one line on standard error says what to install).
+``create_party(...).run(aggregator_id=...)`` and follows the training until it ends. Exit status:
+0 when the training completed, 1 when it did not, 2 when something the party needs is missing
+(one line on standard error says what to install).
 
 Loading the model the aggregator sends runs code (a pickle), so trust is explicit: by default a
 PyTorch model loads with torch's weights-only loader allowing exactly the classes of the model
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -155,7 +157,9 @@ def run_party(spec: dict[str, Any]) -> int:
     if runtime is None or not runtime.is_running or runtime.fl_model is None:
         print(f"{spec['rts_name']}: IBM's party runtime did not start; its log above says why", file=sys.stderr)
         return 1
-    print(f"{spec['rts_name']}: registered with training {spec['training_id']}", flush=True)
+    client_name = spec["client"]
+    print(f"{spec['rts_name']}: registered with training {spec['training_id']} ({CLIENTS[client_name][2]}: {client_name} "
+          f"{importlib.metadata.version(client_name)} on Python {platform.python_version()})", flush=True)
     follow(client, spec, party)
     status = final_status(client, spec)
     state = status.get("state", "")
