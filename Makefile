@@ -1,7 +1,7 @@
 # The two entry points of the README: `make example` and `make test`. Both set up .venv first;
-# `make test` and `make benchmarks` also set up .venv-party and .venv-party-23, where IBM's party runtimes 24.1 and 23.1
-# run (their pins differ from fldecl's and from each other's, and each needs its own Python); the end-to-end tests
-# run parties of both in one training.
+# `make test` and `make benchmarks` also set up .venv-party, where IBM's party runtime 24.1 runs (its pins differ).
+# `make test` sets up .venv-party-23 too, for IBM's party runtime 23.1 (pins of its own, Python 3.10): the end-to-end
+# tests run parties of both runtimes in one training.
 VENV ?= .venv
 PARTY_VENV ?= .venv-party
 PYTHON ?= python3
