@@ -64,7 +64,7 @@ DEFAULT_RUNTIME = "runtime-24.1-py3.11"
 PARTY_PYTHON = PARTY_RUNTIMES[DEFAULT_RUNTIME].python_variable
 
 
-def party_runtime(rts: Observed) -> PartyRuntime:
+def declared_runtime(rts: Observed) -> PartyRuntime:
     """The runtime the party's settings declare (runtime 24.1 unless they say otherwise)."""
     return PARTY_RUNTIMES[(rts.attributes.get("party") or {}).get("runtime") or DEFAULT_RUNTIME]
 
@@ -139,7 +139,7 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
     model = run.resource(training.attributes["model"], MODEL.name)
     document = session.retried(lambda client: client.training.get_details(training.id, _internal=True), f"reading {training.address}")
     federated = (document.get("entity") or {}).get("federated_learning") or {}
-    runtime = party_runtime(rts)
+    runtime = declared_runtime(rts)
     spec = {"rts_id": rts.id, "rts_name": rts.name, "client": runtime.client, "training_id": training.id,
             "fusion_type": federated.get("fusion_type"), "software_spec": federated.get("software_spec") or {},
             "framework": framework_of(model.attributes["type"]), "metadata": metadata,
