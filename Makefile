@@ -15,7 +15,7 @@ export FLDECL_PARTY_PYTHON ?= $(abspath $(PARTY_VENV))/bin/python
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,helayers,dev]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,nvflare,helayers,dev]'
 	# An editable install compiles nothing: compile fldecl here, for fast start-ups where PYTHONDONTWRITEBYTECODE is set.
 	$(VENV)/bin/python -m compileall -q fldecl
 	touch $(STAMP)

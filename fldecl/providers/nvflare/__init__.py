@@ -1,0 +1,55 @@
+"""The ``nvflare`` backend: the stack's trainings on NVIDIA FLARE, its parties as NVFlare client sites.
+
+One resource type per kind it serves: ``RemoteTrainingSystem`` is a client site with its startup
+kit (:mod:`.sites`), ``Training`` an NVFlare job running fldecl's round workflow (:mod:`.trainings`).
+Models are stored on disk as on the local backend (the provider is handed that resource type and
+where it keeps a model's content), and the stack's lock is the local one: one machine applies.
+The server's and the admin's kits and processes belong to the deployment (:mod:`.deployment`),
+made with the first site and stopped with the last. NVFlare itself is imported only where a kit
+is built or the server is reached.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.contract import Backend, PartyKit, PartyRun, ProviderContext, ResourceType
+from fldecl.core.errors import ProviderError
+from fldecl.providers.nvflare.deployment import Deployment
+from fldecl.providers.nvflare.settings import NvflareSettings
+from fldecl.providers.nvflare.sites import Sites
+from fldecl.providers.nvflare.trainings import ModelContent, Trainings
+from fldecl.providers.store import ResourceStore
+
+
+class NvflareProvider:
+    def __init__(self, state_dir: Path, block: dict[str, Any] | None, models: ResourceType, model_content: ModelContent,
+                 lock_holder: Backend) -> None:
+        self.deployment = Deployment(state_dir, NvflareSettings.from_block(block))
+        self.store = ResourceStore(state_dir / "nvflare.db")
+        self._lock_holder = lock_holder
+        self.resources: dict[str, ResourceType] = {
+            "Model": models,
+            "RemoteTrainingSystem": Sites(self.store, self.deployment),
+            "Training": Trainings(self.deployment, model_content),
+        }
+
+    @property
+    def calls(self) -> int:
+        return self.store.queries
+
+    def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
+        return self._lock_holder.lock(operation, timeout, ctx)
+
+    def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
+        return self._lock_holder.force_unlock(lock_id, ctx)
+
+    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
+        raise ProviderError(f"on nvflare, {run.rts.name} runs as an NVFlare client site: apply starts it (launch: auto), or its "
+                            f"organisation runs startup/start.sh in its kit, {self.deployment.kit_dir(str(run.rts.document.get('site')))}")
+
+    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
+        kit = self.deployment.kit_dir(str(run.rts.document.get("site")))
+        raise ProviderError(f"on nvflare a party's kit is its NVFlare startup kit: {kit}")

@@ -1,0 +1,152 @@
+"""``Training`` on NVFlare: an NVFlare job running fldecl's round workflow, owned by its ``custom_props`` tag.
+
+Read: one ``list_jobs(detailed=True)``, keeping the jobs whose ``custom_props`` carry the stack's
+tag. Create: the job folder (:mod:`.jobs`), submitted with its retry-safe token, then followed to
+its end (unless ``--no-wait``) through the Controller's ``status.json`` in the server's run
+directory, whose events become progress lines. Delete: abort, then delete. A job without the tag
+is never read, changed or deleted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.contract import Desired, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
+from fldecl.core.errors import ProviderError
+from fldecl.fl.status import read_status
+from fldecl.launch.job import trusted_model
+from fldecl.models import model_file_of
+from fldecl.providers.nvflare import jobs
+from fldecl.providers.nvflare.deployment import Deployment
+from fldecl.vocabulary import COMPLETED, REPLACED_STATES, TERMINAL_STATES
+
+KIND = "Training"
+STATUS_DIR = "fldecl"
+_POLL_SECONDS = 2.0
+#: Controller events worth a progress line in the apply output.
+REPORTED_EVENTS = ("party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed", "state")
+
+ModelContent = Callable[[str], Path]
+"""Where the content of a stored Model is, by the model's id."""
+
+
+class Trainings:
+    kind = KIND
+
+    def __init__(self, deployment: Deployment, model_content: ModelContent) -> None:
+        self.deployment = deployment
+        self.model_content = model_content
+
+    def read(self, ctx: ProviderContext) -> list[Observed]:
+        if not self.deployment.admin_kit.is_dir():
+            return []  # no server was ever provisioned for this stack: it owns no job
+        with self.deployment.session() as session:
+            return [self._observe(job) for job in jobs.owned_jobs(session, ctx.owner_tag)]
+
+    def same_name(self, names: Any, ctx: ProviderContext) -> list[Any]:
+        return []
+
+    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+        return None
+
+    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+        raise ProviderError("NVFlare cannot change a submitted job's custom_props, so a job cannot be imported")
+
+    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+        folder = self._write_job(desired, ctx)
+        with self.deployment.session() as session:
+            job_id = jobs.submit(session, folder, ctx.owner_tag, desired.name)
+            ctx.reporter.progress(desired.address, f"submitted as NVFlare job {job_id}")
+            if ctx.wait:
+                self._follow(session, job_id, desired, ctx)
+            observed = self._observe(session.get_job_meta(job_id))
+        if ctx.wait and observed.progress is not None and observed.progress.state != COMPLETED:
+            raise ProviderError(f"training {observed.progress.state}: {observed.progress.reason}")
+        return observed
+
+    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+        raise ProviderError("a training cannot change in place; it is replaced")
+
+    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+        with self.deployment.session() as session:
+            jobs.abort_and_delete(session, current.id)
+
+    # ---------------------------------------------------------------------------------------------------------------------
+
+    def _write_job(self, desired: Desired, ctx: ProviderContext) -> Path:
+        spec = desired.attributes
+        related = {obs.id: obs for obs in desired.dependencies.values()}
+        parties = []
+        for item in spec["remote_training"]["remote_training_systems"]:
+            rts = related.get(item["name"])
+            if rts is None or not rts.document.get("site"):
+                raise ProviderError(f"the remote training system {item['name']} is not an NVFlare site of this stack")
+            parties.append(jobs.JobParty(rts.name, str(rts.document["site"]), bool(item.get("required"))))
+        model = related[spec["model"]]
+        training = {
+            "name": desired.name, "spec": spec, "model_file": model_file_of(model.attributes) or "",
+            "model_type": model.attributes["type"], "trusted": trusted_model(model.attributes),
+            "quorum_size": max(1, math.ceil(spec["remote_training"]["quorum"] * len(parties) - 1e-9)),
+        }
+        folder = self.deployment.root / "jobs" / _job_name(ctx.stack_name, desired.name)
+        return jobs.write_job(folder, _job_name(ctx.stack_name, desired.name), training, parties,
+                              self.model_content(model.id).read_bytes(), desired.tags, desired.name, spec)
+
+    def _follow(self, session: Any, job_id: str, desired: Desired, ctx: ProviderContext) -> None:
+        """Relay the Controller's events until NVFlare says the job finished."""
+        seen = 0
+        while True:
+            status = read_status(self.status_dir(job_id)) or {}
+            events = status.get("events", [])
+            for event in events[seen:]:
+                if event.get("kind") in REPORTED_EVENTS:
+                    ctx.reporter.progress(desired.address, str(event.get("message")))
+            seen = len(events)
+            if jobs.training_state(str(session.get_job_status(job_id))) in TERMINAL_STATES:
+                return
+            time.sleep(_POLL_SECONDS)
+
+    def status_dir(self, job_id: str) -> Path:
+        """Where the Controller writes ``status.json``: its run directory in the server's workspace (this machine's kit)."""
+        return self.deployment.kit_dir(self.deployment.settings.server_name) / job_id / STATUS_DIR
+
+    def _observe(self, job: dict[str, Any]) -> Observed:
+        props = jobs.ownership(job) or {}
+        job_id = str(job.get("job_id"))
+        run_status = str(job.get("status", ""))
+        status = read_status(self.status_dir(job_id)) or {}
+        state = jobs.training_state(run_status)
+        if state == COMPLETED and status.get("state") not in (None, COMPLETED):
+            state = str(status["state"])  # the job ended, but the workflow says how the training did
+        reason = status.get("reason") or (f"NVFlare run status {run_status}" if state in REPLACED_STATES else None)
+        directory = self.status_dir(job_id)
+        plot = directory / "metrics.png"
+        progress = TrainingProgress(state, reason, tuple(_round(entry) for entry in status.get("rounds", [])), None,
+                                    str(directory), str(plot) if plot.is_file() else None)
+        label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
+        return Observed(KIND, str(props.get("name", job.get("name"))), job_id, list(props.get("tags") or []),
+                        dict(props.get("attributes") or {}), status=label,
+                        replace_reason=f"training {state}: {reason}" if state in REPLACED_STATES else None,
+                        created_at=job.get("submit_time_iso"), progress=progress, document=job)
+
+
+def _job_name(stack: str, training: str) -> str:
+    """A job (and folder) name NVFlare accepts: letters, digits, dots, underscores and hyphens."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{stack}.{training}")
+
+
+def _round(entry: dict[str, Any]) -> RoundRecord:
+    """A round of ``status.json`` as the contract's record."""
+    parties = {}
+    for name, values in entry.get("parties", {}).items():
+        metrics = {key: value for key, value in values.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith(("bytes_", "test_"))}
+        parties[name] = PartyRound(metrics, int(values.get("bytes_sent", 0)), int(values.get("bytes_received", 0)),
+                                   bool(values.get("contributed", True)))
+    return RoundRecord(int(entry["round"]), dict(entry.get("fused", {})), parties, entry.get("seconds"))
