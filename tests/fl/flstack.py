@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fldecl.data import split
-from fldecl.fl.aggregator import Aggregator
-from fldecl.fl.job import JOB_FILE, PartySettings, TrainingJob
+from fldecl.fl.local_aggregator import Aggregator
+from fldecl.fl.training_job import JOB_FILE, PartySettings, TrainingJob
 from fldecl.fl.runner import spawn_party
 from fldecl.models import build_zip
 from fldecl.pki import Subject, create_ca, issue_certificate

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from fldecl.fl.aggregator import Aggregator
+from fldecl.fl.local_aggregator import Aggregator
 
 from .flstack import serve_with_local_parties
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fldecl.fl import PartyError, run_party
-from fldecl.fl.aggregator import Aggregator
-from fldecl.fl.party import Party, TrainingToJoin
+from fldecl.fl.local_aggregator import Aggregator
+from fldecl.fl.local_party import Party, TrainingToJoin
 from fldecl.he import HEError, SecretKeyring, aggregate, contributors, seeds, wire
 from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring
 from fldecl.models import get_parameters, load_model

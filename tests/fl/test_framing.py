@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fldecl.fl.fusion import CryptoIterAvg, FusionError, IterAvg, PlainCodec, encode_array, make_codec
-from fldecl.fl.job import TrainingJob
-from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.fl.training_job import TrainingJob
+from fldecl.fl.framing import Connection, ConnectionClosed, Message, WireError
 
 
 @pytest.fixture

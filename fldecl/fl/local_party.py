@@ -1,6 +1,6 @@
 """A party: connects to the aggregator over mutual TLS, trains locally, and only ever sends updates.
 
-Run as ``python -m fldecl.fl.party JOB.json PARTY_NAME [--aggregator HOST:PORT]`` for a party of
+Run as ``python -m fldecl.fl.local_party JOB.json PARTY_NAME [--aggregator HOST:PORT]`` for a party of
 a local training, or in-process through :func:`run_party` (``fldecl party run``) for a party
 started by hand in another terminal. The party keeps the training's secret keyring to itself: it
 decrypts the fused model, evaluates it and writes the final model into its own work directory.
@@ -30,9 +30,9 @@ from fldecl.fl.clients import Client, ClientError, Dataset, Hyperparameters, mak
 from fldecl.fl.errors import PartyError
 from fldecl.fl.files import write_bytes_atomically
 from fldecl.fl.fusion import FusionError, UpdateCodec, make_codec
-from fldecl.fl.job import PartySettings, TrainingJob
+from fldecl.fl.training_job import PartySettings, TrainingJob
 from fldecl.fl.status import TrainingEvent, read_status
-from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.fl.framing import Connection, ConnectionClosed, Message, WireError
 from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, open_keyring, recipient_key_fingerprints, seal_keyring
@@ -396,7 +396,7 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fldecl.fl.party", description="Run one local party of a training.")
+    parser = argparse.ArgumentParser(prog="python -m fldecl.fl.local_party", description="Run one local party of a training.")
     parser.add_argument("job", type=Path, help="the training's job.json")
     parser.add_argument("party", help="the party's name")
     parser.add_argument("--aggregator", type=parse_address, help="HOST:PORT (default: from the training's status.json)")

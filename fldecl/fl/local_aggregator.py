@@ -1,6 +1,6 @@
 """The aggregator: admits the declared parties over mutual TLS, relays keys, fuses updates.
 
-Run as ``python -m fldecl.fl.aggregator JOB.json``. It never holds a secret key: for
+Run as ``python -m fldecl.fl.local_aggregator JOB.json``. It never holds a secret key: for
 ``crypto_iter_avg`` it keeps the parties' public context, adds their ciphertexts and sends the
 encrypted sum back; the parties decrypt, evaluate and keep the final model. Every wait has a
 deadline (``max_timeout``) and a closed connection counts as "no answer", so a dead party can
@@ -23,9 +23,9 @@ from typing import Any
 from fldecl.fl import protocol
 from fldecl.fl.errors import TrainingCanceled, TrainingFailed
 from fldecl.fl.fusion import FusionError, Strategy, make_strategy
-from fldecl.fl.job import TrainingJob
+from fldecl.fl.training_job import TrainingJob
 from fldecl.fl.status import StatusWriter
-from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.fl.framing import Connection, ConnectionClosed, Message, WireError
 from fldecl.he.keyshare import KeyShareError, verified_public_context
 from fldecl.pki.tls import server_ssl_context
 from fldecl.vocabulary import CANCELED, COMPLETED, FAILED, RUNNING
@@ -467,7 +467,7 @@ def _describe_round(record: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if len(arguments) != 1:
-        print("usage: python -m fldecl.fl.aggregator JOB.json", file=sys.stderr)
+        print("usage: python -m fldecl.fl.local_aggregator JOB.json", file=sys.stderr)
         return 2
     aggregator = Aggregator(TrainingJob.load(Path(arguments[0])))
 
