@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import fldecl
-from fldecl.fl.training_job import JOB_FILE, TrainingJob
-from fldecl.fl.local_party import FINAL_MODEL_FILE
+from fldecl.fl.party_tasks import FINAL_MODEL_FILE
 from fldecl.fl.status import TrainingEvent, read_status
+from fldecl.fl.training_job import JOB_FILE, TrainingJob
 from fldecl.vocabulary import FAILED, TERMINAL_STATES
 
 EventCallback = Callable[[TrainingEvent], None]
