@@ -15,7 +15,7 @@ from typing import Any
 
 from fldecl import pki
 from fldecl.core.contract import Observed
-from fldecl.fl.job import PartySettings, TrainingJob
+from fldecl.fl.training_job import PartySettings, TrainingJob
 from fldecl.launch.errors import LaunchError
 from fldecl.launch.parties import party_identity, party_settings, runs_here
 

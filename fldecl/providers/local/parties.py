@@ -11,7 +11,7 @@ from fldecl.core.contract import PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.fl import PartyError
 from fldecl.fl import run_party as run_fl_party
-from fldecl.fl.party import parse_address
+from fldecl.fl.local_party import parse_address
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import build_zip, model_file_of
 

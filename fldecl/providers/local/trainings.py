@@ -24,7 +24,7 @@ from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
 if TYPE_CHECKING:
-    from fldecl.fl.job import TrainingJob
+    from fldecl.fl.training_job import TrainingJob
 
 #: Runtime events worth a progress line in the apply output.
 REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed",
@@ -191,7 +191,7 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
 
 
 if __name__ == "__main__":
-    from fldecl.fl.job import TrainingJob
+    from fldecl.fl.training_job import TrainingJob
     from fldecl.fl.runner import run_training
 
     run_training(TrainingJob.load(Path(sys.argv[1])))

@@ -25,7 +25,7 @@ from typing import IO, Any
 from fldecl.core.contract import Observed, PartyKit, PartyRun, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.data.handlers import handler_config, info_with_paths
-from fldecl.fl.job import PartySettings
+from fldecl.fl.training_job import PartySettings
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import ModelError, build_zip, framework_of, model_file_of
 from fldecl.models.archive import read_member
