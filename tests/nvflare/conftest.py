@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
-from fldecl import pki  # noqa: E402
-from fldecl.providers.nvflare.deployment import Authority, Deployment  # noqa: E402
-from fldecl.providers.nvflare.settings import NvflareSettings  # noqa: E402
+from fldecl import pki
+from fldecl.providers.nvflare.deployment import Authority, Deployment
+from fldecl.providers.nvflare.settings import NvflareSettings
 
 SITES = ("site-1", "site-2")
 

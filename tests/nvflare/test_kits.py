@@ -16,7 +16,7 @@ from tests.nvflare.conftest import SITES, Running, make_authority
 
 def test_every_kit_chains_to_the_stack_ca_with_rsa_4096_keys_owner_only(running: Running) -> None:
     deployment, ca = running.deployment, x509.load_pem_x509_certificate(running.authority.cert_file.read_bytes())
-    kits = {deployment.settings.server_name: "server", deployment.settings.admin: "client", **{site: "client" for site in SITES}}
+    kits = {deployment.settings.server_name: "server", deployment.settings.admin: "client", **dict.fromkeys(SITES, "client")}
     for participant, base in kits.items():
         startup = deployment.kit_dir(participant) / "startup"
         assert (startup / "rootCA.pem").read_bytes() == running.authority.cert_file.read_bytes()

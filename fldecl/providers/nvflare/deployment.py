@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,14 +102,23 @@ class Deployment:
         self._save_state({**state, "ca_fingerprint": fingerprint, "fed_learn_port": fed_learn_port, "admin_port": admin_port})
         return True
 
-    def build_client_kit(self, site: str, cert_file: Path, key_file: Path | None, ca_cert_file: Path) -> Path:
-        """A client site's kit; without ``key_file`` (a CSR party) the site adds its own ``startup/client.key``."""
+    def build_client_kit(self, site: str, cert_file: Path, key_file: Path | None, ca_cert_file: Path,
+                         party_settings: dict[str, Any] | None = None) -> Path:
+        """A client site's kit; without ``key_file`` (a CSR party) the site adds its own ``startup/client.key``.
+
+        Its ``local/`` folder gets the settings of the party the site runs (for fldecl's Executor) and
+        the server's certificate, for which a party never seals a training's keys.
+        """
+        from fldecl.providers.nvflare.app.messages import PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
+
         participant = KitParticipant(CLIENT, site, self.settings.organization, cert_file, key_file)
-        return build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
+        kit = build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
+        shutil.copyfile(self.root / "identities" / f"{self.settings.server_name}.crt", kit / "local" / SERVER_CERTIFICATE_FILE)
+        if party_settings is not None:
+            (kit / "local" / PARTY_SETTINGS_FILE).write_text(json.dumps(party_settings, indent=2))
+        return kit
 
     def remove_kit(self, participant: str) -> None:
-        import shutil
-
         shutil.rmtree(self.kit_dir(participant), ignore_errors=True)
 
     # -- processes ----------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ TRAINING_FILE = "fldecl_training.json"
 MODEL_FILE = "initial_model.zip"
 CONTROLLER = "fldecl.providers.nvflare.app.controller.RoundController"
 EXECUTOR = "fldecl.providers.nvflare.app.executor.PartyExecutor"
-#: The task names fldecl's Controller sends; the Executor answers all of them.
+#: The one task name fldecl's Controller sends (what it asks is in the task's message).
 TASK_NAME = "fldecl"
 _MAX_TOKEN_GENERATIONS = 1000
 _DELETE_TIMEOUT = 60.0
@@ -50,11 +50,12 @@ _STATES = {
 
 @dataclass(frozen=True)
 class JobParty:
-    """A party of the training: its manifest name, its NVFlare site, whether the training needs it."""
+    """A party of the training: its manifest name, its NVFlare site, whether the training needs it, its certificate (PEM)."""
 
     name: str
     site: str
     required: bool
+    certificate: str
 
 
 def training_state(run_status: str) -> str:
@@ -93,7 +94,8 @@ def write_job(folder: Path, job_name: str, training: Mapping[str, Any], parties:
     })
     _write_json(config / "config_fed_client.json", {
         "format_version": 2,
-        "executors": [{"tasks": [TASK_NAME], "executor": {"path": EXECUTOR, "args": {"model_file": MODEL_FILE}}}],
+        "executors": [{"tasks": [TASK_NAME],
+                       "executor": {"path": EXECUTOR, "args": {"training_file": TRAINING_FILE, "model_file": MODEL_FILE}}}],
         "components": [],
     })
     _write_json(config / TRAINING_FILE, {**training, "parties": [party.__dict__ for party in parties]})

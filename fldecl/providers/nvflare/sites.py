@@ -11,12 +11,13 @@ machine should run whose process is gone is replaced, which starts it again.
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import ProviderError
-from fldecl.launch.parties import PartyIdentity, party_identity, runs_here
+from fldecl.launch.parties import PartyIdentity, party_identity, party_settings, runs_here
 from fldecl.providers.nvflare.deployment import Authority, Deployment
 from fldecl.providers.store import Record, ResourceStore
 
@@ -81,7 +82,10 @@ class Sites:
         key = identity.certificate.attributes.get("key_file")
         if restart:
             self.deployment.stop(site)
-        self.deployment.build_client_kit(site, identity.cert_file(ctx.stack_dir), ctx.stack_dir / key if key else None, ca.cert_file)
+        key_file = ctx.stack_dir / key if key else self.deployment.kit_dir(site) / "startup" / "client.key"
+        settings = asdict(party_settings(identity, ctx.stack_dir, key_file))
+        self.deployment.build_client_kit(site, identity.cert_file(ctx.stack_dir), ctx.stack_dir / key if key else None, ca.cert_file,
+                                         settings)
         if runs_here(identity.rts) and key:
             self.deployment.start(site)
             self.deployment.wait_for_site(site)

@@ -19,6 +19,7 @@ from fldecl.core.contract import Desired, Observed, PartyRound, ProviderContext,
 from fldecl.core.errors import ProviderError
 from fldecl.fl.status import read_status
 from fldecl.launch.job import trusted_model
+from fldecl.launch.parties import party_identity
 from fldecl.models import model_file_of
 from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.deployment import Deployment
@@ -85,7 +86,8 @@ class Trainings:
             rts = related.get(item["name"])
             if rts is None or not rts.document.get("site"):
                 raise ProviderError(f"the remote training system {item['name']} is not an NVFlare site of this stack")
-            parties.append(jobs.JobParty(rts.name, str(rts.document["site"]), bool(item.get("required"))))
+            certificate = party_identity(rts, related).cert_file(ctx.stack_dir).read_text()
+            parties.append(jobs.JobParty(rts.name, str(rts.document["site"]), bool(item.get("required")), certificate))
         model = related[spec["model"]]
         training = {
             "name": desired.name, "spec": spec, "model_file": model_file_of(model.attributes) or "",
