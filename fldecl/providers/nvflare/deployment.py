@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -211,10 +212,20 @@ class Deployment:
         if not self.admin_kit.is_dir():
             raise ProviderError("the NVFlare admin has no kit yet: run `fldecl apply` first")
         set_output_format("json")  # NVFlare's progress lines ("Connecting to FLARE ...") go to stderr, not into fldecl's output
+        # Its connection attempts log each refused connect while a server starts: fldecl reports what failed in the end.
+        logging.getLogger("nvflare").setLevel(logging.CRITICAL)
         try:
-            return new_secure_session(self.settings.admin, str(self.admin_kit), timeout=timeout)
+            session = new_secure_session(self.settings.admin, str(self.admin_kit), timeout=timeout)
         except Exception as exc:  # NVFlare raises its own types, and plain ones, for an unreachable server
             raise ProviderError(f"cannot reach the NVFlare server at {self._address_text()}: {exc or type(exc).__name__}") from exc
+        # NVFlare's session runs a thread pool whose workers Python joins at exit, which waits forever on an open
+        # session: close it first. threading's own exit hook (concurrent.futures uses it) runs before those joins.
+        threading._register_atexit(self._close_on_exit)  # type: ignore[attr-defined]
+        return session
+
+    def _close_on_exit(self) -> None:
+        with self._session_lock:
+            self._close_session()
 
     def _close_session(self) -> None:
         if self._session is not None:

@@ -10,6 +10,7 @@ is never read, changed or deleted.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,7 @@ class Trainings:
         if not self.deployment.admin_kit.is_dir():
             return []  # no server was ever provisioned for this stack: it owns no job
         with self.deployment.session() as session:
-            return [self._observe(job) for job in jobs.owned_jobs(session, ctx.owner_tag)]
+            return [self._observe(session, job) for job in jobs.owned_jobs(session, ctx.owner_tag)]
 
     def same_name(self, names: Any, ctx: ProviderContext) -> list[Any]:
         return []
@@ -64,7 +65,7 @@ class Trainings:
             ctx.reporter.progress(desired.address, f"submitted as NVFlare job {job_id}")
             if ctx.wait:
                 self._follow(session, job_id, desired, ctx)
-            observed = self._observe(session.get_job_meta(job_id))
+            observed = self._observe(session, session.get_job_meta(job_id))
         if ctx.wait and observed.progress is not None and observed.progress.state != COMPLETED:
             raise ProviderError(f"training {observed.progress.state}: {observed.progress.reason}")
         return observed
@@ -75,6 +76,7 @@ class Trainings:
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
         with self.deployment.session() as session:
             jobs.abort_and_delete(session, current.id)
+        shutil.rmtree(self.deployment.root / "results" / current.id, ignore_errors=True)
 
     # ---------------------------------------------------------------------------------------------------------------------
 
@@ -102,30 +104,48 @@ class Trainings:
         """Relay the Controller's events until NVFlare says the job finished."""
         seen = 0
         while True:
-            status = read_status(self.status_dir(job_id)) or {}
+            status = read_status(self.live_status_dir(job_id)) or {}
             events = status.get("events", [])
             for event in events[seen:]:
                 if event.get("kind") in REPORTED_EVENTS:
                     ctx.reporter.progress(desired.address, str(event.get("message")))
             seen = len(events)
             if jobs.training_state(str(session.get_job_status(job_id))) in TERMINAL_STATES:
+                status = read_status(self.finished_status_dir(session, job_id)) or {}
+                for event in status.get("events", [])[seen:]:
+                    if event.get("kind") in REPORTED_EVENTS:
+                        ctx.reporter.progress(desired.address, str(event.get("message")))
                 return
             time.sleep(_POLL_SECONDS)
 
-    def status_dir(self, job_id: str) -> Path:
-        """Where the Controller writes ``status.json``: its run directory in the server's workspace (this machine's kit)."""
+    def live_status_dir(self, job_id: str) -> Path:
+        """Where the Controller writes ``status.json`` while the job runs: its run directory in the server's workspace
+        (the server's kit, when it runs on this machine)."""
         return self.deployment.kit_dir(self.deployment.settings.server_name) / job_id / STATUS_DIR
 
-    def _observe(self, job: dict[str, Any]) -> Observed:
+    def finished_status_dir(self, session: Any, job_id: str) -> Path:
+        """The Controller's ``status.json`` and plot of a finished job, downloaded once from the server (which keeps
+        a finished job's workspace in its job store, and removes its run directory)."""
+        results = self.deployment.root / "results"
+        directory = results / job_id / "workspace" / STATUS_DIR
+        if not (results / job_id).is_dir():
+            results.mkdir(parents=True, exist_ok=True)
+            try:
+                session.download_job_result(job_id, destination=str(results))
+            except Exception:  # a job that never ran has no workspace: NVFlare says so in its own ways
+                (results / job_id).mkdir(exist_ok=True)
+        return directory
+
+    def _observe(self, session: Any, job: dict[str, Any]) -> Observed:
         props = jobs.ownership(job) or {}
         job_id = str(job.get("job_id"))
         run_status = str(job.get("status", ""))
-        status = read_status(self.status_dir(job_id)) or {}
         state = jobs.training_state(run_status)
+        directory = self.finished_status_dir(session, job_id) if state in TERMINAL_STATES else self.live_status_dir(job_id)
+        status = read_status(directory) or {}
         if state == COMPLETED and status.get("state") not in (None, COMPLETED):
             state = str(status["state"])  # the job ended, but the workflow says how the training did
         reason = status.get("reason") or (f"NVFlare run status {run_status}" if state in REPLACED_STATES else None)
-        directory = self.status_dir(job_id)
         plot = directory / "metrics.png"
         progress = TrainingProgress(state, reason, tuple(_round(entry) for entry in status.get("rounds", [])), None,
                                     str(directory), str(plot) if plot.is_file() else None)
