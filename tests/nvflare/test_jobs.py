@@ -1,7 +1,7 @@
 """Jobs on a real NVFlare server: the ownership tag in ``custom_props``, the retry-safe submit token.
 
-The jobs here ask for more sites than the server has, so NVFlare keeps them waiting to be
-scheduled and none of them runs: what is tested is how fldecl finds, submits and deletes them.
+The jobs here carry no training (their app stops at once): what is tested is how fldecl finds,
+submits and deletes them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fldecl.providers.nvflare.trainings import Trainings
 from tests.nvflare.conftest import SITES, Running
 
 OWNER = "fldecl.stack.jobs-test"
-UNSCHEDULABLE = {"quorum_size": 5}
+NO_TRAINING = {"quorum_size": 1}
 
 
 class Silent:
@@ -28,7 +28,7 @@ def context(running: Running, tmp_path: Path) -> ProviderContext:
 
 def write(tmp_path: Path, name: str, tags: list[str], content: str = "initial") -> Path:
     parties = [jobs.JobParty(site, site, False, "") for site in SITES]
-    return jobs.write_job(tmp_path / name, name, {**UNSCHEDULABLE, "name": name}, parties, content.encode(), tags, name,
+    return jobs.write_job(tmp_path / name, name, {**NO_TRAINING, "name": name}, parties, content.encode(), tags, name,
                           {"rounds": 1})
 
 

@@ -104,11 +104,15 @@ def write_job(folder: Path, job_name: str, training: Mapping[str, Any], parties:
 
 
 def submit_token(owner_tag: str, manifest_name: str, folder: Path, generation: int) -> str:
-    """The token of this job's content for this stack and training, at ``generation`` (bumped past deleted jobs)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    base = hashlib.sha256(f"{owner_tag}\0{manifest_name}\0{digest.hexdigest()}".encode()).hexdigest()[:32]
+    """The token of this job's content for this stack and training, at ``generation`` (bumped past deleted jobs).
+
+    The content is hashed as NVFlare hashes it to check a token's reuse: without the signature files its
+    admin client writes into the folder at each submit.
+    """
+    from nvflare.apis.utils.job_submit_token import canonical_job_content_hash
+
+    content = canonical_job_content_hash(str(folder))
+    base = hashlib.sha256(f"{owner_tag}\0{manifest_name}\0{content}".encode()).hexdigest()[:32]
     return f"fldecl-{base}-{generation}"
 
 
