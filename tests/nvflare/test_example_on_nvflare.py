@@ -17,10 +17,10 @@ import pytest
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
-from fldecl.providers.nvflare import jobs  # noqa: E402
-from fldecl.providers.nvflare.deployment import Deployment  # noqa: E402
-from fldecl.providers.nvflare.settings import NvflareSettings  # noqa: E402
-from tests.conftest import EXAMPLE, run_cli  # noqa: E402
+from fldecl.providers.nvflare import jobs
+from fldecl.providers.nvflare.deployment import Deployment
+from fldecl.providers.nvflare.settings import NvflareSettings
+from tests.conftest import EXAMPLE, run_cli
 
 pytestmark = pytest.mark.slow
 NVFLARE = {"FLDECL_BACKEND": "nvflare", "COLUMNS": "160"}

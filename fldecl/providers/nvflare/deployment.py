@@ -170,6 +170,25 @@ class Deployment:
                 if self.running(participant):
                     os.killpg(pgid, signal.SIGKILL)
         self._pgid_file(participant).unlink(missing_ok=True)
+        self._stop_job_processes(participant)
+
+    def _stop_job_processes(self, participant: str) -> None:
+        """NVFlare starts each job's process in a session of its own: stop those that run from this participant's kit."""
+        import psutil
+
+        kit = str(self.kit_dir(participant))
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            command = process.info.get("cmdline") or []
+            if any(part.startswith("nvflare.private.fed.app") for part in command) and kit in command:
+                found.append(process)
+        for process in found:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(found, timeout=_STOP_TIMEOUT)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
     def log_tail(self, participant: str, lines: int = 5) -> str:
         try:
