@@ -1,6 +1,7 @@
 """A real NVFlare deployment for the tests: a server and two client sites on 127.0.0.1, from kits of a fresh CA.
 
-Ports are free ones the OS picks; every process the fixture starts is stopped at the end.
+Ports are free ones the OS picks; every process the fixture starts is stopped at the end. Each test
+module skips itself when the nvflare extra is not installed.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
 from fldecl import pki
 from fldecl.providers.nvflare.deployment import Authority, Deployment

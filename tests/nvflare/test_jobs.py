@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fldecl.core.contract import ProviderContext
 from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.trainings import Trainings
 from tests.nvflare.conftest import SITES, Running
+
+pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
 OWNER = "fldecl.stack.jobs-test"
 NO_TRAINING = {"quorum_size": 1}

@@ -6,12 +6,15 @@ import json
 import stat
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from fldecl.providers.nvflare.kits import APP_COMPONENTS
 from tests.nvflare.conftest import SITES, Running, make_authority
+
+pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
 
 def test_every_kit_chains_to_the_stack_ca_with_rsa_4096_keys_owner_only(running: Running) -> None:

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core.errors import ProviderError
+from fldecl.fl.files import write_json_atomically
+from fldecl.providers.nvflare.app.messages import PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
 from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit
 from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
 
@@ -110,8 +112,6 @@ class Deployment:
         Its ``local/`` folder gets the settings of the party the site runs (for fldecl's Executor) and
         the server's certificate, for which a party never seals a training's keys.
         """
-        from fldecl.providers.nvflare.app.messages import PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
-
         participant = KitParticipant(CLIENT, site, self.settings.organization, cert_file, key_file)
         kit = build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
         shutil.copyfile(self.root / "identities" / f"{self.settings.server_name}.crt", kit / "local" / SERVER_CERTIFICATE_FILE)
@@ -293,8 +293,6 @@ class Deployment:
             return {}
 
     def _save_state(self, state: dict[str, Any]) -> None:
-        from fldecl.fl.files import write_json_atomically
-
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomically(self._state_file, state)
 

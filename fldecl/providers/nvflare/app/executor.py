@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from nvflare.apis.executor import Executor
 from nvflare.apis.fl_constant import ReturnCode
 from nvflare.apis.shareable import make_reply
@@ -24,6 +25,7 @@ from fldecl.fl.errors import PartyError
 from fldecl.fl.party_tasks import PartyTasks, TrainingToJoin
 from fldecl.fl.protocol import Message
 from fldecl.fl.training_job import PartySettings
+from fldecl.pki.files import load_certificate
 from fldecl.providers.nvflare.app.controller import STATUS_DIR
 from fldecl.providers.nvflare.app.messages import HELLO, PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE, from_shareable, to_shareable
 
@@ -80,9 +82,7 @@ class PartyExecutor(Executor):  # type: ignore[misc]
             except PartyError as error:
                 self.load_failure = str(error)
         certificate = settings.path(settings.cert_file)
-        from cryptography.hazmat.primitives.serialization import Encoding
 
-        from fldecl.pki.files import load_certificate
 
         der = load_certificate(certificate).public_bytes(Encoding.DER)
         return Message(HELLO, {"party": settings.name, "training_id": job_id}, [der])
