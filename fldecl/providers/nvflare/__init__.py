@@ -47,8 +47,17 @@ class NvflareProvider:
         return self._lock_holder.force_unlock(lock_id, ctx)
 
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
-        raise ProviderError(f"on nvflare, {run.rts.name} runs as an NVFlare client site: apply starts it (launch: auto), or its "
-                            f"organisation runs startup/start.sh in its kit, {self.deployment.kit_dir(str(run.rts.document.get('site')))}")
+        """Run the party's NVFlare site from its kit in the foreground (``fldecl party run``), until it is stopped.
+
+        A party whose certificate was issued from its CSR gives its own key (``--key-file``), which goes
+        into the kit's ``startup/client.key``, owner-only.
+        """
+        site = str(run.rts.document.get("site") or "")
+        kit = self.deployment.kit_dir(site)
+        if not site or not (kit / "startup" / "fed_client.json").is_file():
+            raise ProviderError(f"{run.rts.address} has no NVFlare kit on this machine ({kit}); run `fldecl apply` first, "
+                                "or put the kit its consortium gave it there")
+        self.deployment.run_site(site, run.key_file)
 
     def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
         kit = self.deployment.kit_dir(str(run.rts.document.get("site")))

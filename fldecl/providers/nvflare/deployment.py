@@ -34,7 +34,7 @@ from typing import Any
 from fldecl.core.errors import ProviderError
 from fldecl.fl.files import write_json_atomically
 from fldecl.providers.nvflare.app.messages import PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
-from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit
+from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit, copy_private
 from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
 
 SERVER_CERTIFICATE_DAYS = 365
@@ -133,14 +133,25 @@ class Deployment:
             (kit / leftover).unlink(missing_ok=True)
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        # The kit's scripts run `python3`: this interpreter, where NVFlare and fldecl are installed.
-        environment = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         with open(logs / f"{participant}.log", "ab") as log:
             launcher = subprocess.Popen(["bash", str(kit / "startup" / "start.sh")], cwd=kit, stdin=subprocess.DEVNULL,
-                                        stdout=log, stderr=log, env=environment, start_new_session=True)
+                                        stdout=log, stderr=log, env=_environment(), start_new_session=True)
         launcher.wait()
         self._pgid_file(participant).parent.mkdir(parents=True, exist_ok=True)
         self._pgid_file(participant).write_text(str(launcher.pid))
+
+    def run_site(self, site: str, key_file: Path | None = None) -> None:
+        """Run a site from its kit in the foreground (NVFlare's ``sub_start.sh --once``) until it stops or Ctrl-C."""
+        kit = self.kit_dir(site)
+        if key_file is not None:
+            copy_private(key_file, kit / "startup" / "client.key")
+        if not (kit / "startup" / "client.key").is_file():
+            raise ProviderError(f"the kit of site {site} has no key: give the party's own key with --key-file")
+        if self.running(site):
+            raise ProviderError(f"site {site} already runs on this machine (apply started it)")
+        result = subprocess.run(["bash", str(kit / "startup" / "sub_start.sh"), "--once"], cwd=kit, env=_environment(), check=False)
+        if result.returncode not in (0, -signal.SIGINT, 130):
+            raise ProviderError(f"site {site} stopped with exit code {result.returncode}")
 
     def running(self, participant: str) -> bool:
         """Whether the process group this machine started for ``participant`` is alive."""
@@ -295,6 +306,11 @@ class Deployment:
     def _save_state(self, state: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomically(self._state_file, state)
+
+
+def _environment() -> dict[str, str]:
+    """The kit's scripts run ``python3``: this interpreter, where NVFlare and fldecl are installed."""
+    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
 def _fingerprint(cert_file: Path) -> str:

@@ -14,6 +14,7 @@ Building a kit needs no CA private key: the server's and the admin's certificate
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -138,15 +139,14 @@ def _stack_certificates(participant: KitParticipant, ca_cert_file: Path) -> Any:
                 base = _KIT_FILE_BASENAME[participant.kind]
                 shutil.copyfile(participant.cert_file, kit_dir / f"{base}.crt")
                 if participant.key_file is not None:
-                    _copy_private(participant.key_file, kit_dir / f"{base}.key")
+                    copy_private(participant.key_file, kit_dir / f"{base}.key")
                 shutil.copyfile(ca_cert_file, kit_dir / CA_FILE)
 
     return StackCertificates()
 
 
-def _copy_private(source: Path, target: Path) -> None:
+def copy_private(source: Path, target: Path) -> None:
     """A private key, written owner-only from its first byte."""
-    import os
 
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as out:
