@@ -15,6 +15,7 @@ import pytest
 from fldecl import pki
 from fldecl.providers.nvflare.deployment import Authority, Deployment
 from fldecl.providers.nvflare.settings import NvflareSettings
+from fldecl.providers.store import ResourceStore
 
 SITES = ("site-1", "site-2")
 
@@ -26,6 +27,9 @@ class Running:
     deployment: Deployment
     authority: Authority
     state_dir: Path
+
+    def deployment_store(self) -> ResourceStore:
+        return ResourceStore(self.state_dir / "nvflare.db")
 
     def issue(self, name: str, directory: Path, authority: Authority | None = None) -> tuple[Path, Path]:
         """A party key and certificate (RSA 4096) from ``authority`` (the deployment's CA by default)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fldecl.core.contract import ProviderContext
+from fldecl.core.contract import DeleteRequest, ProviderContext, ReadRequest
 from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.trainings import Trainings
 from tests.nvflare.conftest import SITES, Running
@@ -51,17 +51,17 @@ def test_a_resubmitted_job_is_the_same_job_and_a_deleted_one_gets_a_new_token(ru
 
 
 def test_jobs_without_the_stacks_tag_are_never_read_or_deleted(running: Running, tmp_path: Path) -> None:
-    trainings = Trainings(running.deployment, lambda model_id: tmp_path / "unused")
+    trainings = Trainings(running.deployment, running.deployment_store(), lambda model_id: tmp_path / "unused")
     ctx = context(running, tmp_path)
     with running.deployment.session() as session:
         foreign = jobs.submit(session, write(tmp_path, "someone-elses", ["fldecl.stack.another"]), "fldecl.stack.another", "x")
         ours = jobs.submit(session, write(tmp_path, "ours", [OWNER]), OWNER, "ours")
-    observed = trainings.read(ctx)
+    observed = trainings.read(ReadRequest(OWNER), ctx)
     assert [obs.id for obs in observed] == [ours]
     assert observed[0].name == "ours" and observed[0].attributes == {"rounds": 1}
     for obs in observed:
-        trainings.delete(obs, ctx)
-    assert trainings.read(ctx) == []
+        trainings.delete(DeleteRequest(obs), ctx)
+    assert trainings.read(ReadRequest(OWNER), ctx) == []
     with running.deployment.session() as session:
         assert foreign in {job["job_id"] for job in session.list_jobs()}
         jobs.abort_and_delete(session, foreign)

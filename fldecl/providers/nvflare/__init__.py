@@ -15,12 +15,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Backend, PartyKit, PartyRun, ProviderContext, ResourceType
+from fldecl.core.contract import Backend, ProviderContext, ResourceType
 from fldecl.core.errors import ProviderError
+from fldecl.kinds.model import MODEL
+from fldecl.kinds.training_run import PartyRun
+from fldecl.providers.nvflare import sites, trainings  # noqa: F401  (each registers its kind)
 from fldecl.providers.nvflare.deployment import Deployment
+from fldecl.providers.nvflare.resources import ModelContent, NvflareResources
 from fldecl.providers.nvflare.settings import NvflareSettings
-from fldecl.providers.nvflare.sites import Sites
-from fldecl.providers.nvflare.trainings import ModelContent, Trainings
 from fldecl.providers.store import ResourceStore
 
 
@@ -31,9 +33,8 @@ class NvflareProvider:
         self.store = ResourceStore(state_dir / "nvflare.db")
         self._lock_holder = lock_holder
         self.resources: dict[str, ResourceType] = {
-            "Model": models,
-            "RemoteTrainingSystem": Sites(self.store, self.deployment),
-            "Training": Trainings(self.deployment, model_content),
+            MODEL.name: models,
+            **{kind: member(self.deployment, self.store, model_content) for kind, member in NvflareResources.registry.items()},
         }
 
     @property
@@ -58,7 +59,3 @@ class NvflareProvider:
             raise ProviderError(f"{run.rts.address} has no NVFlare kit on this machine ({kit}); run `fldecl apply` first, "
                                 "or put the kit its consortium gave it there")
         self.deployment.run_site(site, run.key_file)
-
-    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
-        kit = self.deployment.kit_dir(str(run.rts.document.get("site")))
-        raise ProviderError(f"on nvflare a party's kit is its NVFlare startup kit: {kit}")

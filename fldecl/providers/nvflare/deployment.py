@@ -61,6 +61,8 @@ class Deployment:
         self._state_file = self.root / "deployment.json"
         self._session: Any = None
         self._session_lock = threading.RLock()
+        #: Held while the server's kits are built and the server started: once, whatever the apply's parallelism.
+        self.server_lock = threading.Lock()
 
     # -- kits ---------------------------------------------------------------------------------------------------------
 

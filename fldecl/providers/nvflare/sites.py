@@ -10,53 +10,38 @@ machine should run whose process is gone is replaced, which starts it again.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError
+from fldecl.kinds.training import PARTY_KIND
 from fldecl.launch.parties import PartyIdentity, party_identity, party_settings, runs_here
-from fldecl.providers.nvflare.deployment import Authority, Deployment
-from fldecl.providers.store import Record, ResourceStore
+from fldecl.providers.nvflare.deployment import Authority
+from fldecl.providers.nvflare.resources import NvflareResources
+from fldecl.providers.store import Record
 
-KIND = "RemoteTrainingSystem"
 CONNECTED, KNOWN, NOT_RUNNING = "connected", "known (not connected)", "not running"
 
 
-class Sites:
-    kind = KIND
+class Sites(NvflareResources):
+    kind = PARTY_KIND
 
-    def __init__(self, store: ResourceStore, deployment: Deployment) -> None:
-        self.store = store
-        self.deployment = deployment
-        self._server_lock = threading.Lock()
-
-    # The contract's operations -----------------------------------------------------------------------------------------
-
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        records = self.store.list(self.kind, ctx.owner_tag)
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
+        records = self.store.list(self.kind, request.tag)
         connected = self.deployment.connected_sites() if records else set()
         return [self._observe(record, connected) for record in records]
 
-    def same_name(self, names: Any, ctx: ProviderContext) -> list[Any]:
-        return []  # a site is known to the server only through a kit of this stack's CA
-
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
-        return None
-
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        raise ProviderError("an NVFlare site is made from its kit; it cannot be imported")
-
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         identity = _identity(desired)
         site = self.start_site(identity, ctx)
         record = self.store.insert(self.kind, desired.name, desired.tags, desired.attributes,
                                    entity={"site": site, "kit": str(self.deployment.kit_dir(site)), "launch": _launch(identity)})
         return self._observe(record, {site} if _launch(identity) == "auto" else self.deployment.connected_sites())
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
+        current, desired = request.current, request.desired
         identity = _identity(desired)
         if current.document.get("site") != site_name(identity, ctx.stack_dir):
             self._stop_site(current)
@@ -65,9 +50,9 @@ class Sites:
                                    entity={"site": site, "kit": str(self.deployment.kit_dir(site)), "launch": _launch(identity)})
         return self._observe(record, self.deployment.connected_sites())
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self._stop_site(current)
-        self.store.delete(current.id)
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        self._stop_site(request.current)
+        self.store.delete(request.current.id)
         if not self.store.list(self.kind, ctx.owner_tag):
             self.stop_server()
 
@@ -97,7 +82,7 @@ class Sites:
 
     def ensure_server(self, authority: Authority, ctx: ProviderContext) -> None:
         """The server's and the admin's kits, and (``launch: auto``) the server running; once, whatever the parallelism."""
-        with self._server_lock:
+        with self.deployment.server_lock:
             server = self.deployment.settings.server_name
             rebuilt = self.deployment.ensure_server_kits(authority)
             if not self.deployment.settings.launch_server:

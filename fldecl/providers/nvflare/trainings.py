@@ -12,53 +12,37 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
+from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError
 from fldecl.fl.status import read_status
+from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training_run import TrainingProgress, progress_of, round_from_status
 from fldecl.launch.job import trusted_model
 from fldecl.launch.parties import party_identity
 from fldecl.models import model_file_of
 from fldecl.providers.nvflare import jobs
-from fldecl.providers.nvflare.deployment import Deployment
+from fldecl.providers.nvflare.resources import NvflareResources
 from fldecl.vocabulary import COMPLETED, REPLACED_STATES, TERMINAL_STATES
 
-KIND = "Training"
 STATUS_DIR = "fldecl"
 _POLL_SECONDS = 2.0
 #: Controller events worth a progress line in the apply output.
 REPORTED_EVENTS = ("party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed", "state")
 
-ModelContent = Callable[[str], Path]
-"""Where the content of a stored Model is, by the model's id."""
+class Trainings(NvflareResources):
+    kind = TRAINING.name
 
-
-class Trainings:
-    kind = KIND
-
-    def __init__(self, deployment: Deployment, model_content: ModelContent) -> None:
-        self.deployment = deployment
-        self.model_content = model_content
-
-    def read(self, ctx: ProviderContext) -> list[Observed]:
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
         if not self.deployment.admin_kit.is_dir():
             return []  # no server was ever provisioned for this stack: it owns no job
         with self.deployment.session() as session:
-            return [self._observe(session, job) for job in jobs.owned_jobs(session, ctx.owner_tag)]
+            return [self._observe(session, job) for job in jobs.owned_jobs(session, request.tag)]
 
-    def same_name(self, names: Any, ctx: ProviderContext) -> list[Any]:
-        return []
-
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
-        return None
-
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        raise ProviderError("NVFlare cannot change a submitted job's custom_props, so a job cannot be imported")
-
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         folder = self._write_job(desired, ctx)
         with self.deployment.session() as session:
             job_id = jobs.submit(session, folder, ctx.owner_tag, desired.name)
@@ -66,17 +50,18 @@ class Trainings:
             if ctx.wait:
                 self._follow(session, job_id, desired, ctx)
             observed = self._observe(session, session.get_job_meta(job_id))
-        if ctx.wait and observed.progress is not None and observed.progress.state != COMPLETED:
-            raise ProviderError(f"training {observed.progress.state}: {observed.progress.reason}")
+        progress = progress_of(observed)
+        if ctx.wait and progress is not None and progress.state != COMPLETED:
+            raise ProviderError(f"training {progress.state}: {progress.reason}")
         return observed
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         with self.deployment.session() as session:
-            jobs.abort_and_delete(session, current.id)
-        shutil.rmtree(self.deployment.root / "results" / current.id, ignore_errors=True)
+            jobs.abort_and_delete(session, request.current.id)
+        shutil.rmtree(self.deployment.root / "results" / request.current.id, ignore_errors=True)
 
     # ---------------------------------------------------------------------------------------------------------------------
 
@@ -147,13 +132,13 @@ class Trainings:
             state = str(status["state"])  # the job ended, but the workflow says how the training did
         reason = status.get("reason") or (f"NVFlare run status {run_status}" if state in REPLACED_STATES else None)
         plot = directory / "metrics.png"
-        progress = TrainingProgress(state, reason, tuple(_round(entry) for entry in status.get("rounds", [])), None,
+        progress = TrainingProgress(state, reason, tuple(round_from_status(entry) for entry in status.get("rounds", [])), None,
                                     str(directory), str(plot) if plot.is_file() else None)
         label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
-        return Observed(KIND, str(props.get("name", job.get("name"))), job_id, list(props.get("tags") or []),
+        return Observed(self.kind, str(props.get("name", job.get("name"))), job_id, list(props.get("tags") or []),
                         dict(props.get("attributes") or {}), status=label,
                         replace_reason=f"training {state}: {reason}" if state in REPLACED_STATES else None,
-                        created_at=job.get("submit_time_iso"), progress=progress, document=job)
+                        created_at=job.get("submit_time_iso"), details=progress, document=job)
 
 
 def _job_name(stack: str, training: str) -> str:
@@ -161,14 +146,3 @@ def _job_name(stack: str, training: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]", "-", f"{stack}.{training}")
-
-
-def _round(entry: dict[str, Any]) -> RoundRecord:
-    """A round of ``status.json`` as the contract's record."""
-    parties = {}
-    for name, values in entry.get("parties", {}).items():
-        metrics = {key: value for key, value in values.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith(("bytes_", "test_"))}
-        parties[name] = PartyRound(metrics, int(values.get("bytes_sent", 0)), int(values.get("bytes_received", 0)),
-                                   bool(values.get("contributed", True)))
-    return RoundRecord(int(entry["round"]), dict(entry.get("fused", {})), parties, entry.get("seconds"))
