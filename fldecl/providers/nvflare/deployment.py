@@ -280,6 +280,8 @@ class Deployment:
 
     def connected_sites(self) -> set[str] | None:
         """The client sites connected to the server now, or None when the server cannot be reached."""
+        if self.settings.launch_server and not self.running(self.settings.server_name):
+            return None  # this machine runs the server, and it does not run: nothing to wait for
         try:
             with self.session() as session:
                 return {client.name for client in session.get_connected_client_list()}
