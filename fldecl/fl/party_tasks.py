@@ -13,7 +13,8 @@ directory. Two loops feed it:
 How a loop drives it: :meth:`PartyTasks.load` first (model and data: the slow part, done before
 joining so it stays out of the rounds' time; a failure there is still told to the server, which
 then need not wait for this party); :meth:`PartyTasks.trust_server` with the server's certificate
-as soon as it is known; then :meth:`PartyTasks.handle` for each task until it returns a
+as soon as it is known (and :meth:`PartyTasks.never_share_with` for any other identity of the CA that is
+not a party, such as an engine's admin user); then :meth:`PartyTasks.handle` for each task until it returns a
 ``finished`` reply (:attr:`PartyTasks.result` is then set). ``handle`` raises
 :class:`~fldecl.fl.errors.PartyError` when the party cannot go on (an ``abort`` task included):
 the loop replies :func:`~fldecl.fl.protocol.error_message` with that reason when it can, and stops.
@@ -87,7 +88,8 @@ class PartyTasks:
         self.training = training
         self.work_dir = training.work_dir / "parties" / settings.name
         self.on_event: EventCallback = on_event or (lambda event: None)
-        self.server_key_fingerprint: str | None = None
+        #: The key fingerprints of the CA's identities that are not parties (the server's first), by fingerprint: who they are.
+        self.non_parties: dict[str, str] = {}
         self.result: PartyResult | None = None
         self._loaded: tuple[Any, Dataset] | None = None
         self._client: Client | None = None
@@ -123,7 +125,12 @@ class PartyTasks:
 
     def trust_server(self, certificate_pem: bytes) -> None:
         """The server's certificate: this party never seals the training's keys for its key."""
-        self.server_key_fingerprint = certificate_key_fingerprint(certificate_pem)
+        self.never_share_with(certificate_pem, "the aggregator")
+
+    def never_share_with(self, certificate_pem: bytes, who: str) -> None:
+        """A certificate of the CA that is not a party's (``who``: what it is): the training's keys are never sealed for its key,
+        and a bundle sealed for it is refused."""
+        self.non_parties[certificate_key_fingerprint(certificate_pem)] = who
 
     def handle(self, task: Message) -> Message:
         """The reply to one task; raises PartyError when this party stops (asked to abort, or failed)."""
@@ -169,10 +176,10 @@ class PartyTasks:
         settings = self.settings
         try:
             for name, pem in certificates.items():
-                if certificate_key_fingerprint(pem) == self.server_key_fingerprint:
-                    raise PartyError(
-                        f"{self.name} refuses to share the training's keys: the aggregator listed its own certificate as party {name!r}"
-                    )
+                who = self.non_parties.get(certificate_key_fingerprint(pem))
+                if who is not None:
+                    raise PartyError(f"{self.name} refuses to share the training's keys: the aggregator listed "
+                                     f"the certificate of {who} as party {name!r}")
             keyring = SecretKeyring.generate(self._configured("cipher_spec"))
             bundle = seal_keyring(
                 keyring,
@@ -195,8 +202,9 @@ class PartyTasks:
             raise PartyError(f"{self.name} rejected the key bundle: it is not the one {self.name} generated")
         settings = self.settings
         try:
-            if self.server_key_fingerprint in recipient_key_fingerprints(bundle):
-                raise PartyError(f"{self.name} rejected the key bundle: it shares the keys with the aggregator")
+            shared_with = sorted(self.non_parties[key] for key in recipient_key_fingerprints(bundle) if key in self.non_parties)
+            if shared_with:
+                raise PartyError(f"{self.name} rejected the key bundle: it shares the keys with {' and '.join(shared_with)}")
             keyring = open_keyring(
                 bundle,
                 self.training.training_id,

@@ -11,12 +11,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from fldecl.data import split
 from fldecl.fl.local_aggregator import Aggregator
 from fldecl.fl.protocol import Message
 from fldecl.fl.runner import spawn_party
 from fldecl.fl.training_job import JOB_FILE, PartySettings, TrainingJob
 from fldecl.fl.transport import AdmissionEvent, Admit, Reply, Traffic, Transport
+from fldecl.he import HEError, SecretKeyring
+from fldecl.he.keyshare import KeyShareError, open_keyring
 from fldecl.models import build_zip
 from fldecl.pki import Subject, create_ca, issue_certificate
 
@@ -244,6 +248,22 @@ class Relay:
 def relaying(on_tasks: TaskHook | None = None, on_replies: ReplyHook | None = None) -> Callable[[Transport], Transport]:
     """What ``Aggregator(job, relay=...)`` takes: a :class:`Relay` with these hooks around the TLS transport."""
     return lambda inner: Relay(inner, on_tasks, on_replies)
+
+
+def assert_no_outsider_can_open_the_keys(received: Iterable[Message], training_id: str, ca_pem: bytes,
+                                         outsider_keys: Iterable[bytes], party: str = "Party_1") -> bytes:
+    """What the server received holds no secret keyring, and its key bundle opens with no outsider's key
+    (as the aggregator, nor as a party); returns that bundle (the parties' only copy of the keys)."""
+    messages = list(received)
+    for payload in (payload for message in messages for payload in message.payloads):
+        with pytest.raises(HEError):
+            SecretKeyring.from_bytes(payload)
+    (bundle,) = [message.payloads[0] for message in messages if message.type == "keys_generated"]
+    for key in outsider_keys:
+        for claimed in ("aggregator", party):
+            with pytest.raises(KeyShareError):
+                open_keyring(bundle, training_id, claimed, key, ca_pem)
+    return bundle
 
 
 def party_log(job: TrainingJob, name: str) -> str:

@@ -12,11 +12,11 @@ from fldecl.fl.local_aggregator import Aggregator
 from fldecl.fl.local_party import Party
 from fldecl.fl.party_tasks import PartyTasks, TrainingToJoin
 from fldecl.fl.protocol import Message
-from fldecl.he import HEError, SecretKeyring, aggregate, contributors, seeds, wire
-from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring
+from fldecl.he import SecretKeyring, aggregate, contributors, seeds, wire
+from fldecl.he.keyshare import open_keyring, seal_keyring
 from fldecl.models import get_parameters, load_model
 
-from .flstack import Background, party_log, party_settings, relaying, serve_with_local_parties
+from .flstack import Background, assert_no_outsider_can_open_the_keys, party_log, party_settings, relaying, serve_with_local_parties
 
 
 def _recording(received):
@@ -36,16 +36,9 @@ def test_the_aggregator_receives_no_secret_key_and_cannot_open_the_keys(stack, m
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "completed", aggregator.status.document["reason"]
 
-    payloads = [payload for _, message in received for payload in message.payloads]
-    for payload in payloads:
-        with pytest.raises(HEError):
-            SecretKeyring.from_bytes(payload)
-    (bundle,) = [message.payloads[0] for _, message in received if message.type == "keys_generated"]
     ca_pem = stack.ca_cert.read_bytes()
-    with pytest.raises(KeyShareError):
-        open_keyring(bundle, job.training_id, "aggregator", stack.key("aggregator").read_bytes(), ca_pem)
-    with pytest.raises(KeyShareError):  # the aggregator's key does not open a party's copy either
-        open_keyring(bundle, job.training_id, "Party_1", stack.key("aggregator").read_bytes(), ca_pem)
+    bundle = assert_no_outsider_can_open_the_keys((message for _, message in received), job.training_id, ca_pem,
+                                                  [stack.key("aggregator").read_bytes()])
 
     # What the aggregator could compute, the encrypted sum, is the final model only under a party's key.
     updates = [message.payloads[0] for _, message in received if message.type == "update"]
@@ -190,3 +183,20 @@ def test_an_edited_seed_list_fails_the_round_with_the_reason(make_job, edit, rea
     assert aggregator.status.document["rounds"] == []
     for name in job.local_party_names:
         assert reason in party_log(job, name)
+
+
+def test_a_party_never_shares_the_keys_with_an_identity_of_the_ca_that_is_no_party(stack, make_job):
+    """An engine's admin user (NVFlare's) holds a certificate of the stack's CA too: keys for it are refused both ways."""
+    job = make_job(rounds=1)
+    settings = party_settings(stack, "Party_1", "digits")
+    tasks = PartyTasks(settings, TrainingToJoin.from_job(job))
+    tasks.trust_server(stack.cert("aggregator").read_bytes())
+    tasks.never_share_with(stack.cert("Party_4").read_bytes(), "the NVFlare admin")
+    certificates = {name: stack.cert(name).read_text() for name in ("Party_1", "Party_4")}
+    with pytest.raises(PartyError, match="listed the certificate of the NVFlare admin as party 'Party_4'"):
+        tasks.handle(Message("generate_keys", {"party_certificates": certificates}))
+    recipients = {name: stack.cert(name).read_bytes() for name in ("Party_1", "Party_2", "Party_4")}
+    bundle = seal_keyring(SecretKeyring.generate(job.cipher_spec), job.training_id, stack.key("Party_2").read_bytes(),
+                          recipients["Party_2"], recipients, stack.ca_cert.read_bytes())
+    with pytest.raises(PartyError, match="it shares the keys with the NVFlare admin"):
+        tasks.handle(Message("keys", {}, [bundle]))

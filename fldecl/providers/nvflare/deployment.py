@@ -33,7 +33,7 @@ from typing import Any
 
 from fldecl.core.errors import ProviderError
 from fldecl.fl.files import write_json_atomically
-from fldecl.providers.nvflare.app.messages import PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
+from fldecl.providers.nvflare.app.messages import ADMIN_CERTIFICATE_FILE, PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
 from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit, copy_private
 from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
 
@@ -112,11 +112,13 @@ class Deployment:
         """A client site's kit; without ``key_file`` (a CSR party) the site adds its own ``startup/client.key``.
 
         Its ``local/`` folder gets the settings of the party the site runs (for fldecl's Executor) and
-        the server's certificate, for which a party never seals a training's keys.
+        the server's and the admin's certificates: the CA issued them, and a party never seals a training's keys for them.
         """
         participant = KitParticipant(CLIENT, site, self.settings.organization, cert_file, key_file)
         kit = build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
-        shutil.copyfile(self.root / "identities" / f"{self.settings.server_name}.crt", kit / "local" / SERVER_CERTIFICATE_FILE)
+        identities = self.root / "identities"
+        shutil.copyfile(identities / f"{self.settings.server_name}.crt", kit / "local" / SERVER_CERTIFICATE_FILE)
+        shutil.copyfile(identities / f"{self.settings.admin}.crt", kit / "local" / ADMIN_CERTIFICATE_FILE)
         if party_settings is not None:
             (kit / "local" / PARTY_SETTINGS_FILE).write_text(json.dumps(party_settings, indent=2))
         return kit

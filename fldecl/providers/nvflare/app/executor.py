@@ -27,7 +27,14 @@ from fldecl.fl.protocol import Message
 from fldecl.fl.training_job import PartySettings
 from fldecl.pki.files import load_certificate
 from fldecl.providers.nvflare.app.controller import STATUS_DIR
-from fldecl.providers.nvflare.app.messages import HELLO, PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE, from_shareable, to_shareable
+from fldecl.providers.nvflare.app.messages import (
+    ADMIN_CERTIFICATE_FILE,
+    HELLO,
+    PARTY_SETTINGS_FILE,
+    SERVER_CERTIFICATE_FILE,
+    from_shareable,
+    to_shareable,
+)
 
 
 class PartyExecutor(Executor):  # type: ignore[misc]
@@ -70,6 +77,10 @@ class PartyExecutor(Executor):  # type: ignore[misc]
         if not settings_file.is_file():
             return self._stop(f"site {fl_ctx.get_identity_name()} has no fldecl party settings ({settings_file})")
         settings = PartySettings(**json.loads(settings_file.read_text()))
+        missing = [name for name in (SERVER_CERTIFICATE_FILE, ADMIN_CERTIFICATE_FILE) if not (site_config / name).is_file()]
+        if missing:
+            return self._stop(f"site {fl_ctx.get_identity_name()}'s kit lacks {', '.join(missing)} in {site_config}, the identities "
+                              "it never shares the training's keys with: rebuild its kit with `fldecl apply`")
         if self.tasks is None:
             config_dir = Path(workspace.get_app_config_dir(job_id))
             training = json.loads((config_dir / self.training_file).read_text())
@@ -77,13 +88,12 @@ class PartyExecutor(Executor):  # type: ignore[misc]
                                   training["trusted"], Path(workspace.get_run_dir(job_id)) / STATUS_DIR)
             self.tasks = PartyTasks(settings, join, lambda event: self.log_info(fl_ctx, event.message))
             self.tasks.trust_server((site_config / SERVER_CERTIFICATE_FILE).read_bytes())
+            self.tasks.never_share_with((site_config / ADMIN_CERTIFICATE_FILE).read_bytes(), "the NVFlare admin")
             try:
                 self.tasks.load()
             except PartyError as error:
                 self.load_failure = str(error)
         certificate = settings.path(settings.cert_file)
-
-
         der = load_certificate(certificate).public_bytes(Encoding.DER)
         return Message(HELLO, {"party": settings.name, "training_id": job_id}, [der])
 

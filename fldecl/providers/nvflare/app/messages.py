@@ -19,6 +19,8 @@ HELLO = "hello"
 PARTY_SETTINGS_FILE = "fldecl_party.json"
 #: The server's certificate, in each client kit's ``local/`` folder: a party never seals the training's keys for it.
 SERVER_CERTIFICATE_FILE = "fldecl_server.crt"
+#: The admin user's certificate, beside it: issued by the same CA, it is no party either.
+ADMIN_CERTIFICATE_FILE = "fldecl_admin.crt"
 
 
 def to_shareable(message: Message) -> Any:
