@@ -56,7 +56,9 @@ class Observed:
     ``attributes`` mirrors the manifest's ``spec`` (plus derived fields such as a model's
     ``content_hash``), with references expressed as the ids of the resources they point to.
     ``replace_reason`` lets a provider ask for a replacement the attributes cannot show (a failed
-    training, a certificate inside its renewal window, a key that breaks the rules).
+    training, a certificate inside its renewal window, a key that breaks the rules); ``update_reason``,
+    for an in-place update they cannot show (a process of the resource's to start again), which keeps
+    its id and so leaves what depends on it alone.
     ``document`` is the backend's own record, as it holds it: ``show --json`` prints it, and
     only the provider that made it reads it back. ``details`` is the kind's own (see :class:`Details`).
     """
@@ -68,6 +70,7 @@ class Observed:
     attributes: dict[str, Any]
     status: str | None = None
     replace_reason: str | None = None
+    update_reason: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
     details: Details | None = None

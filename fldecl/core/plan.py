@@ -120,8 +120,8 @@ class Plan:
 
     @functools.cached_property
     def state_digest(self) -> str:
-        return _digest(sorted(([o.address, o.id, o.attributes, sorted(o.tags), o.status, o.replace_reason] for o in self.observed),
-                              key=lambda x: (x[0], x[1])))
+        return _digest(sorted(([o.address, o.id, o.attributes, sorted(o.tags), o.status, o.replace_reason, o.update_reason]
+                               for o in self.observed), key=lambda x: (x[0], x[1])))
 
     @functools.cached_property
     def resource_digests(self) -> dict[str, str]:
@@ -254,6 +254,8 @@ def _change_for(stack: Stack, decl: Declaration, attributes: dict[str, Any], obs
         actions = REPLACE
     elif fields:
         actions, reasons = [UPDATE], ["attributes differ from the manifest"]
+    elif obs.update_reason:
+        actions, reasons = [UPDATE], [obs.update_reason]
     else:
         actions = [NOOP]
     return ResourceChange(decl.kind, decl.name, actions, before=obs.attributes, after=after, fields=fields, reasons=reasons, current=obs)

@@ -37,6 +37,7 @@ def providers_for(backend: str, state_dir: Path, settings: dict[str, Any] | None
         local = LocalProvider(state_dir)
         nvflare = NvflareProvider(state_dir, settings, local.resources["Model"],
                                   lambda model_id: paths.model_content_path(state_dir, model_id), local)
+        local.models.trained_model = nvflare.trained_model
         return Providers({**workspace.resources, **nvflare.resources}, nvflare,
                          lambda: workspace.calls + local.calls + nvflare.calls)
     raise ProviderError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")

@@ -6,9 +6,11 @@ module skips itself when the nvflare extra is not installed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +41,13 @@ class Running:
         return key, cert
 
 
+class Silent:
+    """A reporter for provider calls made by tests: progress lines are not what they check."""
+
+    def progress(self, address: str, message: str) -> None:
+        pass
+
+
 def make_authority(directory: Path, name: str = "test CA") -> Authority:
     directory.mkdir(parents=True, exist_ok=True)
     key, cert = directory / "ca.key", directory / "ca.crt"
@@ -46,25 +55,45 @@ def make_authority(directory: Path, name: str = "test CA") -> Authority:
     return Authority(key, cert)
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    root = tmp_path_factory.mktemp("nvflare")
-    authority = make_authority(root / "pki")
-    deployment = Deployment(root / ".fldecl", NvflareSettings())
+@dataclass(frozen=True)
+class SiteToRun:
+    """A client site: its name (its certificate's common name), certificate, key, and the settings of the party it runs."""
+
+    name: str
+    cert_file: Path
+    key_file: Path
+    party_settings: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def deployed(state_dir: Path, authority: Authority, sites: list[SiteToRun]) -> Iterator[Deployment]:
+    """A server and ``sites`` started from kits of ``authority``, all connected; every process stopped at the end."""
+    deployment = Deployment(state_dir, NvflareSettings())
     started = [deployment.settings.server_name]
     try:
         deployment.ensure_server_kits(authority)
         deployment.start(deployment.settings.server_name)
         deployment.wait_for_server()
-        setup = Running(deployment, authority, root / ".fldecl")
-        for site in SITES:
-            key, cert = setup.issue(site, root / "pki")
-            deployment.build_client_kit(site, cert, key, authority.cert_file)
-            deployment.start(site)
-            started.append(site)
-        for site in SITES:
-            deployment.wait_for_site(site)
-        yield setup
+        for site in sites:
+            deployment.build_client_kit(site.name, site.cert_file, site.key_file, authority.cert_file, site.party_settings)
+            deployment.start(site.name)
+            started.append(site.name)
+        for site in sites:
+            deployment.wait_for_site(site.name)
+        yield deployment
     finally:
         for participant in reversed(started):
             deployment.stop(participant)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    root = tmp_path_factory.mktemp("nvflare")
+    authority = make_authority(root / "pki")
+    issuer = Running(Deployment(root / ".fldecl", NvflareSettings()), authority, root / ".fldecl")
+    sites = []
+    for site in SITES:
+        key, cert = issuer.issue(site, root / "pki")
+        sites.append(SiteToRun(site, cert, key))
+    with deployed(root / ".fldecl", authority, sites) as deployment:
+        yield Running(deployment, authority, root / ".fldecl")

@@ -8,8 +8,12 @@ one else's) and stops every process it started.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,11 +65,57 @@ def test_apply_starts_nvflare_from_the_kits_and_trains_with_per_round_accuracy(e
 
 
 def test_the_stack_converges_and_show_reads_the_live_server(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
-    assert run_cli("plan", str(example), "--detailed-exitcode", env=NVFLARE).returncode == 0
+    planned = run_cli("plan", str(example), "--detailed-exitcode", env=NVFLARE)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert planned.stderr == ""  # nothing of NVFlare's admin client ("Connecting to FLARE ...")
     shown = run_cli("show", str(example), env=NVFLARE)
     assert shown.returncode == 0, shown.stderr
     assert "completed (2/2 rounds)" in shown.stdout and "all (fused)" in shown.stdout and "Metrics plot:" in shown.stdout
     assert shown.stdout.count(" connected ") >= len(SITES)
+
+
+def test_after_a_reboot_plan_shows_the_processes_to_start_and_apply_starts_them(example: Path,
+                                                                              applied: subprocess.CompletedProcess[str]) -> None:
+    deployment = deployment_of(example)
+    for participant in (*SITES, deployment.settings.server_name):
+        deployment.stop(participant)  # as a reboot would
+    planned = run_cli("plan", str(example), "--detailed-exitcode", env=NVFLARE)
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "cannot reach" not in planned.stderr and "Connecting to FLARE" not in planned.stderr
+    assert planned.stdout.count("the NVFlare server is not running; apply starts it again") == len(SITES)
+    assert f"Plan: 0 to create, {len(SITES)} to update, 0 to replace, 0 to delete." in planned.stdout
+    reapplied = run_cli("apply", str(example), "--auto-approve", env=NVFLARE, timeout=600)
+    assert reapplied.returncode == 0, reapplied.stdout + reapplied.stderr
+    assert f"Apply complete! 0 created, {len(SITES)} updated, 0 deleted." in reapplied.stdout
+    assert deployment.connected_sites() == set(SITES)
+    assert run_cli("plan", str(example), "--detailed-exitcode", env=NVFLARE).returncode == 0
+
+
+def test_party_run_runs_a_site_from_its_kit_in_the_foreground_and_party_config_names_the_kit(
+        example: Path, applied: subprocess.CompletedProcess[str]) -> None:
+    deployment = deployment_of(example)
+    deployment.stop("Party_3")
+    site = subprocess.Popen([sys.executable, "-m", "fldecl", "party", "run", "Party_3", str(example), "--training", "aggregator_he"],
+                            env={**os.environ, **NVFLARE}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "Party_3" not in (deployment.connected_sites() or set()):
+            assert site.poll() is None and time.monotonic() < deadline, site.stderr.read() if site.stderr else ""
+            time.sleep(1)
+        assert not deployment.running("Party_3")  # not apply's background process: the foreground one
+        config = run_cli("party", "config", "Party_3", str(example), env=NVFLARE)
+        assert config.returncode == 1
+        assert "not offered on nvflare" in config.stderr and str(deployment.kit_dir("Party_3")) in config.stderr.replace("\n", "")
+    finally:
+        os.killpg(site.pid, signal.SIGINT)  # Ctrl-C at its terminal
+        site.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while "Party_3" in (deployment.connected_sites() or set()) and time.monotonic() < deadline:
+        time.sleep(2)
+    restarted = run_cli("apply", str(example), "--auto-approve", env=NVFLARE, timeout=600)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert deployment.connected_sites() == set(SITES)
 
 
 def test_destroy_deletes_the_stacks_job_only_and_stops_what_apply_started(example: Path,

@@ -13,17 +13,12 @@ import pytest
 from fldecl.core.contract import DeleteRequest, ProviderContext, ReadRequest
 from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.trainings import Trainings
-from tests.nvflare.conftest import SITES, Running
+from tests.nvflare.conftest import SITES, Running, Silent
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
 OWNER = "fldecl.stack.jobs-test"
 NO_TRAINING = {"quorum_size": 1}
-
-
-class Silent:
-    def progress(self, address: str, message: str) -> None:
-        pass
 
 
 def context(running: Running, tmp_path: Path) -> ProviderContext:
@@ -73,3 +68,12 @@ def test_a_job_state_in_fldecls_words() -> None:
     assert jobs.training_state("FINISHED:EXECUTION_EXCEPTION") == "failed"
     assert jobs.training_state("RUNNING") == "running"
     assert jobs.ownership({"custom_props": {"other": 1}}) is None
+
+
+def test_signing_in_prints_nothing_of_nvflares(running: Running, capfd: pytest.CaptureFixture[str]) -> None:
+    """NVFlare's admin client talks to a person at its console ("Connecting to FLARE ..."): none of that reaches fldecl's output."""
+    running.deployment._close_session()  # sign in afresh
+    with running.deployment.session() as session:
+        assert session.get_connected_client_list()
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == "", captured

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import cast
 
 from fldecl.core.contract import ProviderContext, ResourceType
+from fldecl.kinds.model import MODEL
 from fldecl.kinds.training_run import PartyRun
 from fldecl.providers.local import lock, models, remote_training_systems, trainings  # noqa: F401  (each registers its kind)
 from fldecl.providers.local.records import LocalRecords
@@ -28,6 +30,11 @@ class LocalProvider:
     @property
     def calls(self) -> int:
         return self.store.queries
+
+    @property
+    def models(self) -> models.Models:
+        """The Model resource type: a backend that stores its models here tells it where its trained models are."""
+        return cast(models.Models, self.resources[MODEL.name])
 
     def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
         return lock.stack_lock(ctx.state_dir, operation, timeout)

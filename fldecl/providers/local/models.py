@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fldecl import models
@@ -21,11 +23,19 @@ from fldecl.models import ModelError
 from fldecl.providers.local import trainings
 from fldecl.providers.local.paths import model_content_path, pending_create_path, write_private
 from fldecl.providers.local.records import LocalRecords, entity
-from fldecl.providers.store import Record
+from fldecl.providers.store import Record, ResourceStore
+
+TrainedModel = Callable[[str, ProviderContext], bytes]
+"""The final model of a completed training (by its id), as one of its parties saved it."""
 
 
 class Models(LocalRecords):
     kind = MODEL.name
+
+    def __init__(self, store: ResourceStore, state_dir: Path) -> None:
+        super().__init__(store, state_dir)
+        #: Where a ``source: training`` model comes from: the local runtime's trainings, or the backend's that ran them.
+        self.trained_model: TrainedModel = lambda training_id, ctx: trainings.trained_model(self.store, training_id, ctx)
 
     def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
         owned = super().read(request, ctx)
@@ -36,7 +46,7 @@ class Models(LocalRecords):
         desired = request.desired
         source = desired.attributes["source"]
         if "training" in source:
-            content = trainings.trained_model(self.store, source["training"], ctx)
+            content = self.trained_model(source["training"], ctx)
         else:
             try:
                 content = models.build_zip(desired.attributes, ctx.stack_dir)

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fldecl.core.contract import Backend, ProviderContext, ResourceType
 from fldecl.core.errors import ProviderError
 from fldecl.kinds.model import MODEL
-from fldecl.kinds.training_run import PartyRun
+from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.providers.nvflare import sites, trainings  # noqa: F401  (each registers its kind)
 from fldecl.providers.nvflare.deployment import Deployment
 from fldecl.providers.nvflare.resources import ModelContent, NvflareResources
 from fldecl.providers.nvflare.settings import NvflareSettings
+from fldecl.providers.nvflare.trainings import Trainings
 from fldecl.providers.store import ResourceStore
 
 
@@ -47,6 +49,10 @@ class NvflareProvider:
     def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
         return self._lock_holder.force_unlock(lock_id, ctx)
 
+    def trained_model(self, training_id: str, ctx: ProviderContext) -> bytes:
+        """A ``source: training`` Model's content: the final model a party of that job saved at its site."""
+        return cast(Trainings, self.resources[TRAINING.name]).trained_model(training_id)
+
     def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
         """Run the party's NVFlare site from its kit in the foreground (``fldecl party run``), until it is stopped.
 
@@ -59,3 +65,16 @@ class NvflareProvider:
             raise ProviderError(f"{run.rts.address} has no NVFlare kit on this machine ({kit}); run `fldecl apply` first, "
                                 "or put the kit its consortium gave it there")
         self.deployment.run_site(site, run.key_file)
+
+    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
+        """Not offered: an NVFlare site joins with its startup kit, not with settings for a party runtime; says which kit to ship."""
+        site = str(run.rts.document.get("site") or "")
+        kit = self.deployment.kit_dir(site)
+        if not site or not kit.is_dir():
+            raise ProviderError(f"{run.rts.address} has no NVFlare kit yet; run `fldecl apply` first")
+        keeps_key = not (kit / "startup" / "client.key").is_file()
+        raise ProviderError(f"`fldecl party config` is not offered on nvflare: {run.rts.name} joins as NVFlare site {site} with its "
+                            f"startup kit {kit}. Hand that folder to the organisation that runs it"
+                            + (", which adds its own key as startup/client.key" if keeps_key else " (it holds the party's key)")
+                            + f"; it starts the site with startup/start.sh, or here with: fldecl party run {run.rts.name} "
+                            f"--training {run.training.name}")

@@ -240,17 +240,24 @@ class Deployment:
                 raise
 
     def _connect(self, timeout: float) -> Any:
-        from nvflare.fuel.flare_api.flare_api import new_secure_session  # lazy: NVFlare only where the server is reached
+        from nvflare.fuel.flare_api.flare_api import Session  # lazy: NVFlare only where the server is reached
         from nvflare.tool.cli_output import set_output_format
 
         if not self.admin_kit.is_dir():
             raise ProviderError("the NVFlare admin has no kit yet: run `fldecl apply` first")
-        set_output_format("json")  # NVFlare's progress lines ("Connecting to FLARE ...") go to stderr, not into fldecl's output
+        set_output_format("json")  # whatever else NVFlare prints for a person goes to stderr, never into fldecl's output
         # Its connection attempts log each refused connect while a server starts: fldecl reports what failed in the end.
         logging.getLogger("nvflare").setLevel(logging.CRITICAL)
+        session = None
         try:
-            session = new_secure_session(self.settings.admin, str(self.admin_kit), timeout=timeout)
+            session = Session(username=self.settings.admin, startup_path=str(self.admin_kit), secure_mode=True)
+            # The admin client prints its progress ("Connecting to FLARE ...") for a person at NVFlare's console: to the log.
+            session.api._print_hci = logging.getLogger(__name__).debug
+            session.try_connect(timeout)
         except Exception as exc:  # NVFlare raises its own types, and plain ones, for an unreachable server
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    session.close()
             raise ProviderError(f"cannot reach the NVFlare server at {self._address_text()}: {exc or type(exc).__name__}") from exc
         # NVFlare's session runs a thread pool whose workers Python joins at exit, which waits forever on an open
         # session: close it first. threading's own exit hook (concurrent.futures uses it) runs before those joins.
@@ -280,9 +287,14 @@ class Deployment:
                                         f"{self.log_tail(self.settings.server_name)}") from None
                 time.sleep(_POLL_SECONDS)
 
+    def server_stopped(self) -> bool:
+        """Whether this machine runs the stack's server (``launch: auto``) and it does not run now (after a reboot, say):
+        nothing to reach, and not an error, since apply starts it again."""
+        return self.settings.launch_server and not self.running(self.settings.server_name)
+
     def connected_sites(self) -> set[str] | None:
         """The client sites connected to the server now, or None when the server cannot be reached."""
-        if self.settings.launch_server and not self.running(self.settings.server_name):
+        if self.server_stopped():
             return None  # this machine runs the server, and it does not run: nothing to wait for
         try:
             with self.session() as session:

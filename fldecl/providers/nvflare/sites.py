@@ -5,7 +5,8 @@ the project's CA, names it. Creating a site builds its kit from the party's cert
 unless the party keeps it: a CSR party adds its own ``startup/client.key``), builds the server's
 and the admin's kits first if they are missing, starts what runs on this machine and waits until
 the site has connected. A plan reads, in one admin call, which sites are connected; a site this
-machine should run whose process is gone is replaced, which starts it again.
+machine should run whose process is gone (or whose server is) is updated in place, which starts it again
+and leaves the trainings that name it alone.
 """
 
 from __future__ import annotations
@@ -109,13 +110,14 @@ class Sites(NvflareResources):
         observed = record.observed(document={**record.entity})
         if connected is None:
             observed.status = "server unreachable"
-            if self.deployment.settings.launch_server and not self.deployment.running(self.deployment.settings.server_name):
-                observed.replace_reason = "the NVFlare server is not running; apply starts it again"
+            if self.deployment.server_stopped():
+                observed.status = "server not running"
+                observed.update_reason = "the NVFlare server is not running; apply starts it again"
         elif site in connected:
             observed.status = CONNECTED
         elif record.entity.get("launch") == "auto" and not self.deployment.running(site):
             observed.status = NOT_RUNNING
-            observed.replace_reason = f"the process of site {site} is not running; apply starts it again"
+            observed.update_reason = f"the process of site {site} is not running; apply starts it again"
         else:
             observed.status = KNOWN
         return observed

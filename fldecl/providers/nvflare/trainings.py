@@ -17,6 +17,7 @@ from typing import Any
 
 from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError
+from fldecl.fl.party_tasks import FINAL_MODEL_FILE
 from fldecl.fl.status import read_status
 from fldecl.kinds.training import TRAINING
 from fldecl.kinds.training_run import TrainingProgress, progress_of, round_from_status
@@ -38,8 +39,13 @@ class Trainings(NvflareResources):
     def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
         if not self.deployment.admin_kit.is_dir():
             return []  # no server was ever provisioned for this stack: it owns no job
+        if self.deployment.server_stopped():  # this machine's server does not run (a reboot): the jobs as last read
+            return [self._observe(None, record.entity) for record in self.store.list(self.kind, request.tag)]
         with self.deployment.session() as session:
-            return [self._observe(session, job) for job in jobs.owned_jobs(session, request.tag)]
+            owned = jobs.owned_jobs(session, request.tag)
+            observed = [self._observe(session, job) for job in owned]
+        self._remember(owned, request.tag)
+        return observed
 
     def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
         desired = request.desired
@@ -61,7 +67,39 @@ class Trainings(NvflareResources):
     def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         with self.deployment.session() as session:
             jobs.abort_and_delete(session, request.current.id)
+        self.store.delete(request.current.id)
         shutil.rmtree(self.deployment.root / "results" / request.current.id, ignore_errors=True)
+
+    def _remember(self, owned: list[dict[str, Any]], tag: str) -> None:
+        """Keep the stack's jobs as the server listed them, for a plan made while this machine's server does not run."""
+        recorded = {record.id: record for record in self.store.list(self.kind, tag)}
+        for job in owned:
+            job_id, props = str(job.get("job_id")), jobs.ownership(job) or {}
+            record = recorded.pop(job_id, None)
+            if record is None:
+                self.store.insert(self.kind, str(props.get("name")), list(props.get("tags") or []), dict(props.get("attributes") or {}),
+                                  entity=job, record_id=job_id)
+            elif record.entity != job:
+                self.store.update(job_id, entity=job)
+        for gone in recorded:
+            self.store.delete(gone)
+
+    def trained_model(self, training_id: str) -> bytes:
+        """The final model of a completed job, as a party on this machine saved it in its site's run directory
+        (the server never holds it in plaintext)."""
+        with self.deployment.session() as session:
+            try:
+                job = session.get_job_meta(training_id)
+            except Exception as exc:  # NVFlare says "not found" in its own ways
+                raise ProviderError(f"NVFlare job {training_id} cannot be read: {exc}") from exc
+            progress = progress_of(self._observe(session, job))
+        if progress is None or progress.state != COMPLETED:
+            raise ProviderError(f"training {training_id} has not completed; its model cannot be stored yet")
+        saved = sorted(self.deployment.kits.glob(f"*/{training_id}/{STATUS_DIR}/parties/*/{FINAL_MODEL_FILE}"))
+        if not saved:
+            raise ProviderError(f"training {training_id} left its final model at its parties' NVFlare sites, none of which runs on "
+                                "this machine: store a party's copy as a Model with source: zip_file")
+        return saved[0].read_bytes()
 
     # ---------------------------------------------------------------------------------------------------------------------
 
@@ -95,7 +133,8 @@ class Trainings(NvflareResources):
                 if event.get("kind") in REPORTED_EVENTS:
                     ctx.reporter.progress(desired.address, str(event.get("message")))
             seen = len(events)
-            if jobs.training_state(str(session.get_job_status(job_id))) in TERMINAL_STATES:
+            # The workflow's own end counts: NVFlare may go on waiting for a site that died to end the job's run.
+            if status.get("state") in TERMINAL_STATES or jobs.training_state(str(session.get_job_status(job_id))) in TERMINAL_STATES:
                 status = read_status(self.finished_status_dir(session, job_id)) or {}
                 for event in status.get("events", [])[seen:]:
                     if event.get("kind") in REPORTED_EVENTS:
@@ -108,12 +147,12 @@ class Trainings(NvflareResources):
         (the server's kit, when it runs on this machine)."""
         return self.deployment.kit_dir(self.deployment.settings.server_name) / job_id / STATUS_DIR
 
-    def finished_status_dir(self, session: Any, job_id: str) -> Path:
+    def finished_status_dir(self, session: Any | None, job_id: str) -> Path:
         """The Controller's ``status.json`` and plot of a finished job, downloaded once from the server (which keeps
-        a finished job's workspace in its job store, and removes its run directory)."""
+        a finished job's workspace in its job store, and removes its run directory); not without a ``session``."""
         results = self.deployment.root / "results"
         directory = results / job_id / "workspace" / STATUS_DIR
-        if not (results / job_id).is_dir():
+        if session is not None and not (results / job_id).is_dir():
             results.mkdir(parents=True, exist_ok=True)
             try:
                 session.download_job_result(job_id, destination=str(results))
@@ -121,7 +160,8 @@ class Trainings(NvflareResources):
                 (results / job_id).mkdir(exist_ok=True)
         return directory
 
-    def _observe(self, session: Any, job: dict[str, Any]) -> Observed:
+    def _observe(self, session: Any | None, job: dict[str, Any]) -> Observed:
+        """The training of ``job``; without a ``session`` (this machine's server does not run), as last read."""
         props = jobs.ownership(job) or {}
         job_id = str(job.get("job_id"))
         run_status = str(job.get("status", ""))
@@ -130,11 +170,15 @@ class Trainings(NvflareResources):
         status = read_status(directory) or {}
         if state == COMPLETED and status.get("state") not in (None, COMPLETED):
             state = str(status["state"])  # the job ended, but the workflow says how the training did
+        elif state not in TERMINAL_STATES and status.get("state") in TERMINAL_STATES:
+            state = str(status["state"])  # the workflow ended; NVFlare still winds the job down (a dead site's run, say)
         reason = status.get("reason") or (f"NVFlare run status {run_status}" if state in REPLACED_STATES else None)
         plot = directory / "metrics.png"
         progress = TrainingProgress(state, reason, tuple(round_from_status(entry) for entry in status.get("rounds", [])), None,
                                     str(directory), str(plot) if plot.is_file() else None)
         label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
+        if session is None:
+            label += ", as last read (the NVFlare server is not running)"
         return Observed(self.kind, str(props.get("name", job.get("name"))), job_id, list(props.get("tags") or []),
                         dict(props.get("attributes") or {}), status=label,
                         replace_reason=f"training {state}: {reason}" if state in REPLACED_STATES else None,

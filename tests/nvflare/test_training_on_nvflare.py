@@ -1,0 +1,183 @@
+"""fldecl's round workflow as NVFlare jobs on a real server and three sites: what the server holds, and parties killed mid-training.
+
+The sites run the parties of the FL runtime tests' stack (its CA, certificates, data splits and
+small model), from kits built from that CA; the jobs are written as the Training's create writes
+them. In the first job the server's Controller is fldecl's with a recorder (the job's own custom
+code, as NVFlare runs any job's) that keeps every message the parties sent the server, so the test
+can try, with the server's and the admin's keys, to open what the server held. One deployment
+serves every test of the module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import pickle
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
+
+from fldecl.core.contract import ProviderContext, ReadRequest
+from fldecl.fl.protocol import Message
+from fldecl.fl.status import read_status
+from fldecl.kinds.training_run import TrainingProgress, progress_of
+from fldecl.providers.nvflare import jobs
+from fldecl.providers.nvflare.deployment import Authority, Deployment
+from fldecl.providers.nvflare.trainings import Trainings
+from fldecl.providers.store import ResourceStore
+from fldecl.vocabulary import TERMINAL_STATES
+from tests.fl.flstack import PARTIES, Stack, assert_no_outsider_can_open_the_keys, create_stack, party_settings
+from tests.nvflare.conftest import Silent, SiteToRun, deployed
+
+pytestmark = pytest.mark.slow
+OWNER = "fldecl.stack.nvflare-training-test"
+#: No training here waits for a party longer than this; a test fails if its job outlives it by much.
+MAX_TIMEOUT = 40
+RECORDER = '''
+import pickle
+from pathlib import Path
+
+from fldecl.providers.nvflare.app import transport
+from fldecl.providers.nvflare.app.controller import RoundController
+
+
+class RecordingController(RoundController):
+    """fldecl's Controller, keeping each message a party sent it in received/ of the job's run directory."""
+
+    def control_flow(self, abort_signal, fl_ctx):
+        received = Path(fl_ctx.get_engine().get_workspace().get_run_dir(str(fl_ctx.get_job_id()))) / "received"
+        received.mkdir()
+        ask = transport.NvflareTransport.ask
+
+        def recording(this, tasks, timeout):
+            replies = ask(this, tasks, timeout)
+            for reply in replies.values():
+                if isinstance(reply, transport.Message):
+                    (received / f"{len(list(received.iterdir())):04d}.pickle").write_bytes(pickle.dumps(reply.to_dict()))
+            return replies
+
+        transport.NvflareTransport.ask = recording
+        super().control_flow(abort_signal, fl_ctx)
+'''
+
+
+@dataclass
+class Parties:
+    stack: Stack
+    deployment: Deployment
+
+    def trainings(self) -> Trainings:
+        return Trainings(self.deployment, ResourceStore(self.deployment.root.parent / "nvflare.db"), lambda model_id: Path("unused"))
+
+    def context(self) -> ProviderContext:
+        return ProviderContext("nvflare-training-test", self.stack.root, self.deployment.root.parent, OWNER, Silent())
+
+
+@pytest.fixture(scope="module")
+def parties(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Parties]:
+    stack = create_stack(tmp_path_factory.mktemp("stack"))
+    sites = [SiteToRun(name, stack.cert(name), stack.key(name), asdict(party_settings(stack, name, "digits"))) for name in PARTIES]
+    with deployed(stack.root / ".fldecl", Authority(stack.key("ca"), stack.ca_cert), sites) as deployment:
+        yield Parties(stack, deployment)
+
+
+def submit(parties: Parties, name: str, *, rounds: int = 1, quorum: float = 1.0, required: tuple[str, ...] = PARTIES,
+           recording: bool = False) -> str:
+    """A crypto_iter_avg training of the stack's small network as an NVFlare job; its id."""
+    stack = parties.stack
+    zip_path, model_file, model_type = stack.model("small_net")
+    spec = {"fusion_type": "crypto_iter_avg", "crypto": {"cipher_spec": "encryption_level_1"}, "epochs": 1, "rounds": rounds,
+            "metrics": "accuracy", "optimizer": None, "loss": None, "batch_size": 32, "seed": 0,
+            "remote_training": {"quorum": quorum, "max_timeout": MAX_TIMEOUT}}
+    training = {"name": name, "spec": spec, "model_file": model_file, "model_type": model_type, "trusted": True,
+                "quorum_size": math.ceil(quorum * len(PARTIES) - 1e-9)}
+    job_parties = [jobs.JobParty(party, party, party in required, stack.cert(party).read_text()) for party in PARTIES]
+    folder = jobs.write_job(stack.root / "jobs" / name, name, training, job_parties, zip_path.read_bytes(), [OWNER], name, spec)
+    if recording:
+        (folder / jobs.APP / "custom").mkdir()
+        (folder / jobs.APP / "custom" / "recorder.py").write_text(RECORDER)
+        server_config = folder / jobs.APP / "config" / "config_fed_server.json"
+        config = json.loads(server_config.read_text())
+        config["workflows"][0]["path"] = "recorder.RecordingController"
+        server_config.write_text(json.dumps(config))
+    with parties.deployment.session() as session:
+        return jobs.submit(session, folder, OWNER, name)
+
+
+def finished(parties: Parties, job_id: str, within: float) -> TrainingProgress:
+    """The training's progress once it ended, as a plan reads it; fails if that takes longer than ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        (observed,) = [obs for obs in parties.trainings().read(ReadRequest(OWNER), parties.context()) if obs.id == job_id]
+        progress = progress_of(observed)
+        assert progress is not None
+        if progress.state in TERMINAL_STATES:
+            return progress
+        assert time.monotonic() < deadline, f"training {job_id} still runs after {within:.0f} s"
+        time.sleep(2)
+
+
+def test_the_server_cannot_open_the_keys_or_decrypt_what_it_fused(parties: Parties) -> None:
+    job_id = submit(parties, "recorded", recording=True)
+    progress = finished(parties, job_id, within=300)
+    assert progress.state == "completed", progress.reason
+    assert [entry.round for entry in progress.rounds] == [1]
+    deadline = time.monotonic() + 120
+    with parties.deployment.session() as session:
+        while jobs.training_state(str(session.get_job_status(job_id))) not in TERMINAL_STATES:  # NVFlare winds the job down
+            assert time.monotonic() < deadline, f"NVFlare job {job_id} still runs 120 s after its training ended"
+            time.sleep(1)
+        workspace = parties.trainings().finished_status_dir(session, job_id).parent
+    received = [Message.from_dict(pickle.loads(path.read_bytes())) for path in sorted((workspace / "received").iterdir())]
+    assert {"keys_generated", "update", "evaluation"} <= {message.type for message in received}
+    identities = parties.deployment.root / "identities"
+    server_and_admin = [(identities / f"{name}.key").read_bytes()
+                        for name in (parties.deployment.settings.server_name, parties.deployment.settings.admin)]
+    assert_no_outsider_can_open_the_keys(received, job_id, parties.stack.ca_cert.read_bytes(), server_and_admin)
+
+
+def kill_after_round_one(parties: Parties, job_id: str, site: str) -> None:
+    """kill -9 every process of ``site`` (its own and its job's, as a power cut would) once round 1 is fused."""
+    status_dir = parties.trainings().live_status_dir(job_id)
+    deadline = time.monotonic() + 300
+    while int((read_status(status_dir) or {}).get("rounds_completed", 0)) < 1:
+        assert time.monotonic() < deadline, "round 1 did not complete"
+        time.sleep(0.5)
+    kit = str(parties.deployment.kit_dir(site))
+    for process in psutil.process_iter(["cmdline"]):
+        if any(part.startswith(kit) for part in process.info.get("cmdline") or []):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+    parties.deployment.stop(site)  # nothing left to stop: forgets the process group
+
+
+@pytest.fixture
+def party_3_restarted(parties: Parties) -> Iterator[None]:
+    yield
+    parties.deployment.start("Party_3")
+    parties.deployment.wait_for_site("Party_3")
+
+
+def test_a_party_killed_mid_training_is_dropped_and_the_quorum_carries_on(parties: Parties, party_3_restarted: None) -> None:
+    job_id = submit(parties, "quorum", rounds=3, quorum=2 / 3, required=("Party_1", "Party_2"))
+    kill_after_round_one(parties, job_id, "Party_3")
+    progress = finished(parties, job_id, within=6 * MAX_TIMEOUT + 120)
+    assert progress.state == "completed", progress.reason
+    assert [entry.round for entry in progress.rounds] == [1, 2, 3]
+    assert set(progress.rounds[0].parties) == set(PARTIES)
+    assert "Party_3" not in {name for name, party in progress.rounds[-1].parties.items() if party.contributed}
+
+
+def test_a_required_party_killed_mid_training_fails_it_without_hanging(parties: Parties, party_3_restarted: None) -> None:
+    job_id = submit(parties, "required", rounds=3)
+    kill_after_round_one(parties, job_id, "Party_3")
+    progress = finished(parties, job_id, within=3 * MAX_TIMEOUT + 120)
+    assert progress.state == "failed"
+    assert "Party_3" in (progress.reason or "")
