@@ -137,3 +137,20 @@ def test_targeted_destroy_takes_the_target_and_its_dependants_only(setup: tuple[
     assert sorted(c.address for c in plan.changes) == ["CertificateAuthority/issuer", "PartyCertificate/party-1"]
     plan = rec.plan(destroy=True, targets=["PartyCertificate/party-1"])
     assert [c.address for c in plan.changes] == ["PartyCertificate/party-1"]
+
+
+def test_an_update_the_attributes_cannot_show_keeps_the_id_and_leaves_dependants_alone(
+        setup: tuple[Reconciler, MemoryBackend]) -> None:
+    """A provider's ``update_reason`` (a process to start again) is an in-place update: what depends on the resource stays."""
+    rec, provider = setup
+    rec.apply(rec.plan(), Silent())
+    certificate = next(obs for obs in provider.held.values() if obs.kind == "PartyCertificate")
+    certificate.update_reason = "its process is not running; apply starts it again"
+    plan = rec.plan()
+    changes = {change.address: change for change in plan.changes if change.actions != ["no-op"]}
+    assert list(changes) == [certificate.address]
+    assert changes[certificate.address].actions == ["update"]
+    assert changes[certificate.address].reasons == ["its process is not running; apply starts it again"]
+    result = rec.apply(plan, Silent())
+    assert (result.count("update"), result.count("create"), result.count("delete")) == (1, 0, 0)
+    assert certificate.id in provider.held
