@@ -29,9 +29,9 @@ def validate(stack_dir: Path, as_json: bool) -> None:
     except StackInvalid as exc:
         stack, diagnostics = None, exc.diagnostics
     if as_json:
-        click.echo(scrub(json.dumps(diagnostics.to_json(stack_dir.resolve()), indent=2)))
+        click.echo(scrub(json.dumps(diagnostics.to_json(), indent=2)))
     elif diagnostics.errors:
-        print_diagnostics(diagnostics, stack_dir.resolve())
+        print_diagnostics(diagnostics)
         console(stderr=True).print(f"[red]{len(diagnostics.errors)} error(s).[/red]")
     else:
         assert stack is not None

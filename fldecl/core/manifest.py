@@ -123,7 +123,8 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics,
             detail = f"did you mean {hint[0]!r}? " if hint else ""
             diagnostics.error(f"unknown kind {kind!r}", doc.locate(("kind",)), "kind", detail + "known kinds: " + ", ".join(known))
             continue
-        valid = _schema_valid(kind, doc, diagnostics, validated)
+        invalid = _schema_errors(kind, doc, diagnostics, validated)
+        valid = invalid is None
         if kind == "Stack":
             stacks.append(doc)
             continue
@@ -134,7 +135,8 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics,
         if valid:
             spec = schema.with_defaults(kind, spec)
         lifecycle: dict[str, Any] = value["lifecycle"] if isinstance(value.get("lifecycle"), dict) else {}
-        declarations.append(Declaration(kind, name, spec, doc, bool(lifecycle.get("prevent_destroy")), valid))
+        declarations.append(Declaration(kind, name, spec, doc, bool(lifecycle.get("prevent_destroy")), valid,
+                                        frozenset(path[1:] for path in invalid or () if path[:1] == ("spec",))))
     return stacks, declarations
 
 
@@ -150,16 +152,25 @@ def _stack_settings(docs: list[SourceDocument], directory: Path, kinds: KindTabl
     return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []), kinds)
 
 
-def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics, validated: schema.ValidatedDocuments) -> bool:
+def _schema_errors(kind: str, doc: SourceDocument, diagnostics: Diagnostics,
+                   validated: schema.ValidatedDocuments) -> set[FieldPath] | None:
+    """The fields of ``doc`` that break its schema (each reported), or None when it passes."""
     if validated.passed(kind, doc.value):
-        return True
+        return None
     errors = list(schema.validator(kind).iter_errors(doc.value))
+    invalid: set[FieldPath] = set()
     for error in errors:
+        if tuple(error.absolute_path) in doc.unset:
+            invalid.add(tuple(error.absolute_path))
+            continue  # the unset variable is the cause, already reported
         for path, message, detail in _explain(error):
             diagnostics.error(message, doc.locate(path), format_path(path), detail)
+            if error.validator != "required":  # a missing field is absent anyway
+                invalid.add(path)
     if not errors:
         validated.record(kind, doc.value)
-    return not errors
+        return None
+    return invalid
 
 
 def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
@@ -190,7 +201,8 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
         return [(path, f"must be {error.validator_value!r}, not {error.instance!r}", "")]
     if validator == "enum":
         options = ", ".join(repr(v) for v in error.validator_value)
-        return [(path, f"{error.instance!r} is not one of {options}", "")]
+        hint = get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        return [(path, f"{error.instance!r} is not one of {options}", f"did you mean {hint[0]!r}?" if hint else "")]
     if validator == "pattern":
         return [(path, f"{error.instance!r} does not have the expected form", f"pattern: {error.validator_value}")]
     return [(path, error.message, "")]

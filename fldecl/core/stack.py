@@ -37,6 +37,8 @@ class Declaration:
     prevent_destroy: bool = False
     #: False when the document broke its schema: kept so references to it resolve, never planned.
     schema_valid: bool = True
+    #: The spec fields that broke the schema (already reported): rules judge the declaration without them.
+    invalid_fields: frozenset[FieldPath] = frozenset()
 
     @property
     def address(self) -> str:

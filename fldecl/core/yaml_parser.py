@@ -57,13 +57,16 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
             builder = _Builder(file, env, diagnostics, sensitive)
             value = builder.build(node, ())
             if value is not None:
-                documents.append(SourceDocument(file, len(documents), value, builder.positions, frozenset(builder.variables)))
+                documents.append(SourceDocument(file, len(documents), value, builder.positions, frozenset(builder.variables),
+                                                frozenset(builder.unset)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         diagnostics.error(f"YAML syntax error: {exc.problem or exc.context}", location)
+        diagnostics.unparsed.add(file)
     except yaml.YAMLError as exc:
         diagnostics.error(f"YAML error: {exc}", Location(file))
+        diagnostics.unparsed.add(file)
     finally:
         loader.dispose()
     return documents
@@ -79,6 +82,7 @@ class _Builder:
         self.sensitive = sensitive
         self.positions: dict[FieldPath, Position] = {}
         self.variables: set[str] = set()  # the environment variables the document's values refer to
+        self.unset: set[FieldPath] = set()  # the fields whose value refers to a variable that is not set
         self.nodes_seen = 0
         self.constructor = yaml.constructor.SafeConstructor()
 
@@ -143,9 +147,13 @@ class _Builder:
         self.variables.update(match.group(1) for match in REFERENCE.finditer(text) if match.group(1))
         try:
             return substitute(text, self.env, self.sensitive)
-        except UnsetVariable as exc:
-            self.diagnostics.error(str(exc), self.where(node), format_path(path))
-            return ""
+        except UnsetVariable:
+            for match in REFERENCE.finditer(text):
+                name = match.group(1)
+                if name and match.group(2) is None and name not in self.env and name not in self.sensitive:
+                    self.diagnostics.error_once(f"unset variable {name}", str(UnsetVariable(name)), self.where(node), format_path(path))
+            self.unset.add(path)
+            return text
 
 
 def plain_documents(file: Path) -> list[Any]:

@@ -88,7 +88,7 @@ def stack_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 def validate(stack: Path) -> list[dict]:
     """``fldecl validate --json``'s diagnostics, after checking that the stack was refused and left alone."""
-    result = run_cli("validate", str(stack), "--json")
+    result = run_cli("validate", "--json", cwd=stack)  # files are shown relative to the current directory
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert not (stack / ".fldecl").exists() and not (stack / "pki").exists()
