@@ -203,6 +203,9 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
         options = ", ".join(repr(v) for v in error.validator_value)
         hint = get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
         return [(path, f"{error.instance!r} is not one of {options}", f"did you mean {hint[0]!r}?" if hint else "")]
+    if validator in ("maximum", "exclusiveMaximum") and isinstance(error.instance, (int, float)):
+        shown = str(error.instance) if len(str(error.instance)) <= 20 else f"{error.instance:.3g}"
+        return [(path, f"{shown} is too large: at most {error.validator_value}", "")]
     if validator == "pattern":
         return [(path, f"{error.instance!r} does not have the expected form", f"pattern: {error.validator_value}")]
     return [(path, error.message, "")]

@@ -22,6 +22,7 @@ from fldecl.variables import REFERENCE, UnsetVariable, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # levels of nesting; the deepest manifest field needs fewer than ten
 
 _STRING_TAG = "tag:yaml.org,2002:str"
 _STANDARD_TAGS = {
@@ -59,6 +60,12 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
             if value is not None:
                 documents.append(SourceDocument(file, len(documents), value, builder.positions, frozenset(builder.variables),
                                                 frozenset(builder.unset)))
+    except _TooDeep as exc:
+        diagnostics.error(f"values nested more than {MAX_DEPTH} levels deep; no manifest needs that many", exc.location)
+        diagnostics.unparsed.add(file)
+    except RecursionError:  # composing nodes nested deeper than the interpreter's stack, before any value is built
+        diagnostics.error(f"values nested more than {MAX_DEPTH} levels deep; no manifest needs that many", Location(file))
+        diagnostics.unparsed.add(file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -70,6 +77,12 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
     finally:
         loader.dispose()
     return documents
+
+
+class _TooDeep(Exception):
+    def __init__(self, location: Location) -> None:
+        super().__init__(str(location))
+        self.location = location
 
 
 class _Builder:
@@ -98,6 +111,8 @@ class _Builder:
         self.nodes_seen += 1
         if self.nodes_seen > MAX_NODES:
             raise yaml.YAMLError(f"document expands to more than {MAX_NODES} values (alias expansion is bounded)")
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(self.where(node))
         if path not in self.positions:
             self.positions[path] = self.position(node)
         if node.tag not in _STANDARD_TAGS:

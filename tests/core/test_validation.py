@@ -143,7 +143,7 @@ EXPECTED = [
     ("model.yaml", "Model/m is declared twice"),
     ("training.yaml", "duplicate key 'epochs'"),
     ("training.yaml", "0 is less than the minimum of 1"),
-    ("training.yaml", "1.5 is greater than the maximum of 1"),
+    ("training.yaml", "1.5 is too large: at most 1"),
     ("training.yaml", "homomorphic encryption supports only simple averaging"),
     ("training.yaml", "party Party_1 is listed twice"),
     ("training.yaml", "reference to RemoteTrainingSystem/Ghost, which is not declared"),
