@@ -83,7 +83,7 @@ def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelis
     _run(stack, "destroy", auto_approve, parallelism, lock_timeout, True,
          lambda rec: rec.plan(destroy=True, targets=targets), options={"delete_key_files": delete_key_files})
     if not delete_key_files:
-        console().print("[dim]Key and certificate files were kept (pass --delete-key-files to remove them).[/dim]")
+        console().print("[dim]Key, certificate and data files were kept (pass --delete-files to remove them).[/dim]")
 
 
 def _apply_saved(plan_file: Path, backend: str | None, parallelism: int, lock_timeout: float, wait: bool) -> None:

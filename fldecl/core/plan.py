@@ -56,6 +56,8 @@ class ResourceChange:
     duplicate: bool = False
     #: For a create: resources of the backend with the same name that the stack does not own (import one instead).
     same_name: list[Unowned] = field(default_factory=list)
+    #: What the plan takes over as it finds it (files kept by a destroy, or made before the first apply), and where.
+    adopted: str = ""
 
     @property
     def address(self) -> str:
@@ -72,6 +74,8 @@ class ResourceChange:
 
     @property
     def action_label(self) -> str:
+        if self.adopted and self.actions == [NOOP]:
+            return "adopt"
         return "replace" if self.is_replace else self.actions[0]
 
 
@@ -109,12 +113,13 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(change.actions != [NOOP] for change in self.changes)
+        return any(change.action_label != NOOP for change in self.changes)
 
     @property
     def summary(self) -> str:
+        adopt = f", {self.count('adopt')} to adopt" if self.count("adopt") else ""
         return (f"{self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
-                f"{self.count('replace')} to replace, {self.count(DELETE)} to delete")
+                f"{self.count('replace')} to replace, {self.count(DELETE)} to delete{adopt}")
 
 
 def make_plan(

@@ -81,10 +81,16 @@ class Reconciler:
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
         observed = self.observe()
         unowned: list[Unowned] = []
+        discovered: list[Observed] = []
         if not destroy:
-            observed += self._discovered(observed)
+            discovered = self._discovered(observed)
+            observed += discovered
             unowned = self._same_names(observed)
-        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
+        plan = make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
+        found = {o.address: o.status or "found" for o in discovered}
+        for change in plan.changes:
+            change.adopted = found.get(change.address, "")
+        return plan
 
     def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
         from fldecl.core.apply import Applier  # lazy: threads and futures, which a plan does not need

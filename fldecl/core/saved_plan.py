@@ -57,6 +57,7 @@ def _change(change: ResourceChange, sensitive: list[str]) -> dict[str, Any]:
             "replace_paths": [list(f.path) for f in change.fields if f.forces_replacement] if change.is_replace else [],
         },
         "reasons": change.reasons,
+        "adopted": change.adopted or None,
         "same_name_unowned": [{"id": found.id, "name": found.name, "owner": owner_of(found.tags)} for found in change.same_name],
     }, sensitive)
     return document

@@ -1,8 +1,9 @@
 """Providers: the backends behind the one contract in :mod:`fldecl.core.contract`.
 
-``workspace`` always serves the file resources (CA, certificates, data splits); the stack's
-backend (``local`` or ``wml``) serves models, remote training systems and trainings, and runs
-parties. A backend's package is imported only when a stack uses it (IBM's client is heavy).
+``workspace`` always serves the file resources (CA, certificates, data splits), its records
+kept per backend (``.fldecl/<backend>/``) so that one backend's destroy never forgets what another
+uses; the stack's backend (``local`` or ``wml``) serves models, remote training systems and
+trainings, and runs parties. A backend's package is imported only when a stack uses it (IBM's client is heavy).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ BACKENDS = ("local", "wml")
 
 def providers_for(backend: str, state_dir: Path) -> Providers:
     """What a stack on ``backend`` reconciles with."""
-    workspace = WorkspaceProvider(state_dir)
+    workspace = WorkspaceProvider(state_dir / backend)
     if backend == "local":
         from fldecl.providers.local import LocalProvider  # lazy: only the backend in use is imported
 

@@ -12,8 +12,9 @@ from fldecl.core.stack import owner_of
 from fldecl.core.yaml_source import FieldPath
 from fldecl.variables import SENSITIVE_VALUE, masked
 
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
-VERBS = {"create": "will be created", "update": "will be updated in place", "replace": "must be replaced", "delete": "will be destroyed"}
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<="}
+VERBS = {"create": "will be created", "update": "will be updated in place", "replace": "must be replaced", "delete": "will be destroyed",
+         "adopt": "will be adopted from the files kept in the stack"}
 INDENT = "    "
 _ABSENT = object()
 
@@ -33,7 +34,7 @@ def change_lines(change: ResourceChange, sensitive: Iterable[str] = ()) -> list[
     lines = []
     if change.action_label in ("replace", "delete", "update"):
         lines += [f"{INDENT}# {reason}" for reason in change.reasons]
-    if change.action_label == "delete":
+    if change.action_label in ("delete", "adopt"):
         return lines
     before = {} if change.action_label == "create" else masked(change.before or {}, secret)
     forcing = {field.path for field in change.fields if field.forces_replacement and change.is_replace}

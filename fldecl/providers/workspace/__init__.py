@@ -2,7 +2,7 @@
 
 Like Terraform's ``tls`` and ``local`` providers, it serves the CA, the party certificates and
 the data splits, one resource type per kind. What it made is recorded in
-``.fldecl/workspace.db``; each read re-inspects the files themselves (pyinfra's facts), so a
+``.fldecl/<backend>/workspace.db``; each read re-inspects the files themselves (pyinfra's facts), so a
 certificate inside its renewal window, a key that breaks the rules, a broken chain or a file
 changed behind fldecl's back plans a replacement. A resource's id is the fingerprint of what
 it produced (the certificate, the data), so a change there ripples to everything that refers to it.
@@ -19,8 +19,8 @@ from fldecl.providers.workspace.data_splits import DataSplits
 
 
 class WorkspaceProvider:
-    def __init__(self, state_dir: Path) -> None:
-        self.store = ResourceStore(state_dir / "workspace.db")
+    def __init__(self, records_dir: Path) -> None:
+        self.store = ResourceStore(records_dir / "workspace.db")
         self.resources: dict[str, ResourceType] = {
             "CertificateAuthority": CertificateAuthorities(self.store),
             "PartyCertificate": PartyCertificates(self.store),

@@ -23,11 +23,7 @@ class _Certificates(WorkspaceRecords, ABC):
     """What both kinds share: inspection on read, optional key-file deletion, import of existing files."""
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        if ctx.options.get("delete_key_files"):
-            for key in ("key_file", "cert_file"):
-                if current.attributes.get(key):
-                    (ctx.stack_dir / current.attributes[key]).unlink(missing_ok=True)
-        self.forget(current)
+        self.forget(current, ctx, [current.attributes[key] for key in ("key_file", "cert_file") if current.attributes.get(key)])
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist and pass inspection."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import Desired, Observed, ProviderContext, Unowned
@@ -36,5 +37,19 @@ class WorkspaceRecords:
             return self.store.update(made_id, name=desired.name, tags=desired.tags, attributes=desired.attributes, entity=entity)
         return self.store.insert(desired.kind, desired.name, desired.tags, desired.attributes, entity=entity, record_id=made_id)
 
-    def forget(self, current: Observed) -> None:
+    def forget(self, current: Observed, ctx: ProviderContext, files: list[str]) -> None:
+        """Drop the record; with the destroy's ``delete_key_files`` option also ``files`` (paths in the stack),
+        saying which were removed."""
+        if ctx.options.get("delete_key_files"):
+            removed = [name for name in files if _unlink(ctx.stack_dir / name)]
+            if removed:
+                ctx.reporter.progress(current.address, "removed " + ", ".join(removed))
         self.store.delete(current.id)
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
