@@ -89,6 +89,8 @@ class Plan:
     replace: list[str] = field(default_factory=list)
     #: Names of the variables whose references show as ``(sensitive value)``.
     sensitive_variables: list[str] = field(default_factory=list)
+    #: What a reviewer must see before approving, beyond the changes (private keys this plan would make).
+    warnings: list[str] = field(default_factory=list)
     #: What the plan was made from, digested only for a saved plan (which must notice when either changes).
     stack_tags: list[str] = field(default_factory=list, repr=False)
     desired: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -165,8 +167,25 @@ def make_plan(
     _note_same_names(stack, changes.values(), unowned)
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)
-    return Plan(stack.name, stack.backend, ordered, destroy, targets, replace, sorted(stack.sensitive_variables), list(stack.tags),
-                desired, list(observed))
+    return Plan(stack.name, stack.backend, ordered, destroy, targets, replace, sorted(stack.sensitive_variables),
+                _key_warnings(ordered), list(stack.tags), desired, list(observed))
+
+
+def private_key_files(kind: str, attributes: Mapping[str, Any]) -> list[str]:
+    """The private key files (``x-fldecl-private-key``) that a resource with these attributes has."""
+    return [value for annotated in schema.annotated_fields(kind, "x-fldecl-private-key")
+            for _, value in schema.values_at(attributes, annotated.path) if isinstance(value, str) and value]
+
+
+def _key_warnings(changes: list[ResourceChange]) -> list[str]:
+    """A plan that makes private keys says where: in CI they would be made on a throw-away runner."""
+    made = [f"{path} ({change.address})" for change in changes if CREATE in change.actions
+            for path in private_key_files(change.kind, change.after or {})]
+    if not made:
+        return []
+    return [f"applying this plan makes {len(made)} private key(s) on the machine that runs it: {', '.join(made)}. "
+            "Where it runs in CI, keep keys with their owners instead: the CA's owner keeps its key (leave key_file out, "
+            "commit cert_file) and each party sends a CSR (csr_file)."]
 
 
 def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: Iterable[Unowned]) -> None:

@@ -17,7 +17,7 @@ from fldecl.core.attributes import backend_name
 from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Searchable, Selection, Unowned
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import declared_graph
-from fldecl.core.plan import Plan, build_desired, make_plan
+from fldecl.core.plan import Plan, build_desired, make_plan, private_key_files
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
 from fldecl.core.stack import Stack
@@ -87,7 +87,7 @@ class Reconciler:
             observed += discovered
             unowned = self._same_names(observed)
         plan = make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
-        found = {o.address: o.status or "found" for o in discovered}
+        found = {o.address: o.status or "found" for o in discovered if private_key_files(o.kind, o.attributes)}
         for change in plan.changes:
             change.adopted = found.get(change.address, "")
         return plan

@@ -9,6 +9,8 @@ from fldecl.render.values import SYMBOLS, VERBS, change_lines, same_name_note
 def plan_markdown(plan: Plan, stack_arg: str = ".") -> str:
     """``stack_arg``: the stack directory as the user typed it, for the commands the plan suggests."""
     lines = [f"**Plan: {plan.summary}** (stack `{plan.stack_name}`, backend `{plan.backend}`)", ""]
+    for warning in plan.warnings:
+        lines += ["> [!WARNING]", f"> {warning}", ""]
     destructive = [c for c in plan.changes if "delete" in c.actions]
     if destructive:
         lines += ["> [!CAUTION]", f"> **This plan deletes or replaces {len(destructive)} resource(s):**"]

@@ -14,6 +14,8 @@ STYLES = {"create": "green", "update": "yellow", "replace": "magenta", "delete":
 def print_plan(plan: Plan, console: Console, stack_arg: str = ".") -> None:
     """``stack_arg``: the stack directory as the user typed it, for the commands the plan suggests."""
     console.print(Text(f"Plan: {plan.summary}.", style="bold"))
+    for warning in plan.warnings:
+        console.print(Text(f"Warning: {warning}", style="yellow"))
     changed = [c for c in plan.changes if c.action_label != NOOP]
     if not changed:
         console.print(Text("No changes. The backend matches the manifests.", style="green"))

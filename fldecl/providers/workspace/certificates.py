@@ -89,6 +89,9 @@ class CertificateAuthorities(_Certificates):
 
     def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
         spec = desired.attributes
+        if not spec.get("key_file"):
+            raise ProviderError(f"{desired.address} has no key_file: its owner keeps the key, and its certificate "
+                                f"{spec['cert_file']} is not in the stack (or does not pass the rules); commit the CA's certificate there")
         key_file, cert_file = ctx.stack_dir / spec["key_file"], ctx.stack_dir / spec["cert_file"]
         _set_aside(key_file, cert_file)
         facts = _pki_call(lambda: pki.create_ca(pki.Subject.from_dict(spec["subject"]), spec["validity_days"], key_file, cert_file))
@@ -115,6 +118,10 @@ class PartyCertificates(_Certificates):
         issuer = desired.dependency(spec["issuer"])
         if issuer is None or issuer.kind != "CertificateAuthority":
             raise ProviderError(f"the issuer of {desired.address} does not exist")
+        if not issuer.attributes.get("key_file"):
+            raise ProviderError(f"{desired.address}: {spec['cert_file']} is missing or unusable, and only the owner of "
+                                f"{issuer.address}'s key can issue it: have them sign {spec.get('csr_file') or 'the party CSR'} "
+                                "and commit the certificate")
         ca_key, ca_cert = (ctx.stack_dir / issuer.attributes[k] for k in ("key_file", "cert_file"))
         cert = ctx.stack_dir / spec["cert_file"]
         if spec.get("csr_file"):
