@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core import rules, schema
-from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.core.diagnostics import Diagnostics, Location, shown_path
 from fldecl.core.errors import StackInvalid
 from fldecl.core.stack import API_VERSION, STATE_DIRECTORY, Declaration, KindTable, Stack
 from fldecl.core.yaml_source import (
@@ -36,7 +36,7 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     diagnostics = Diagnostics()
     directory = directory.resolve()
     if not directory.is_dir():
-        diagnostics.error(f"stack directory {directory} does not exist")
+        diagnostics.error(f"stack directory {shown_path(directory)} does not exist")
         raise StackInvalid(diagnostics)
     contents = _contents(_manifest_files(directory, diagnostics))
     secret_names = frozenset(sensitive) | _declared_sensitive(contents)
@@ -44,7 +44,7 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     documents = [doc for file, content in contents.items() for doc in parsed.load(file, content, diagnostics)]
     parsed.save()
     if not documents and not diagnostics.errors:
-        diagnostics.error(f"no manifests (*.yaml) in {directory}")
+        diagnostics.error(f"no manifests (*.yaml) in {shown_path(directory)}")
     validated = schema.ValidatedDocuments(directory / STATE_DIRECTORY / "cache" / "valid-documents")
     stack_docs, declarations = _classify(documents, diagnostics, validated)
     validated.save()

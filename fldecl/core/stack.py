@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.core.diagnostics import Diagnostics, Location, shown_path
 from fldecl.core.errors import PlanError
 from fldecl.core.yaml_source import FieldPath, SourceDocument
 
@@ -127,5 +127,5 @@ class Stack:
     def declared(self, address: str) -> Declaration:
         """The declaration at ``address``, or a :class:`PlanError` that says where it was looked for."""
         if address not in self.declarations:
-            raise PlanError(f"{address} is not declared in {self.directory}")
+            raise PlanError(f"{address} is not declared in {shown_path(self.directory)}")
         return self.declarations[address]
