@@ -8,6 +8,8 @@ trainings, and runs parties. A backend's package is imported only when a stack u
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from fldecl.core.contract import Providers
@@ -19,7 +21,7 @@ BACKENDS = ("local", "wml")
 
 def providers_for(backend: str, state_dir: Path) -> Providers:
     """What a stack on ``backend`` reconciles with."""
-    workspace = WorkspaceProvider(state_dir / backend)
+    workspace = WorkspaceProvider(_records_dir(state_dir, backend))
     if backend == "local":
         from fldecl.providers.local import LocalProvider  # lazy: only the backend in use is imported
 
@@ -31,3 +33,15 @@ def providers_for(backend: str, state_dir: Path) -> Providers:
         wml = WmlProvider.from_environment()
         return Providers({**workspace.resources, **wml.resources}, wml, lambda: workspace.calls)
     raise ProviderError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+
+
+def _records_dir(state_dir: Path, backend: str) -> Path:
+    """Where ``backend`` records the stack's files; a stack directory from before backends kept them apart
+    starts from the records they shared (copied, so that each backend's destroy forgets only its own)."""
+    records = state_dir / backend
+    shared = state_dir / "workspace.db"
+    if shared.is_file() and not (records / "workspace.db").exists():
+        records.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(shared)) as source, closing(sqlite3.connect(records / "workspace.db")) as copy:
+            source.backup(copy)
+    return records

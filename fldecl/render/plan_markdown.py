@@ -25,9 +25,16 @@ def plan_markdown(plan: Plan, stack_arg: str = ".") -> str:
             label = change.action_label
             lines.append(f"# {change.address} {VERBS[label]}{same_name_note(change, stack_arg)}")
             lines.append(f"{SYMBOLS[label]} {change.address}")
-            lines += change_lines(change, plan.sensitive_variables)
+            lines += [_diff_marked(line) for line in change_lines(change, plan.sensitive_variables)]
             lines.append("")
         lines += ["```", "", "</details>"]
     if plan.count(NOOP):
         lines += ["", f"{plan.count(NOOP)} resource(s) unchanged."]
     return "\n".join(lines) + "\n"
+
+
+def _diff_marked(line: str) -> str:
+    """An indented ``+``/``-``/``~`` line with its mark also in the first column, where GitHub's ``diff``
+    highlighting looks for it (``!`` for a change in place)."""
+    mark = {"+": "+", "-": "-", "~": "!"}.get(line.lstrip()[:1])
+    return mark + line[1:] if mark and line.startswith(" ") else line

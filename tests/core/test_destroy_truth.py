@@ -56,3 +56,14 @@ def test_the_old_flag_name_still_deletes_the_files(tmp_path: Path) -> None:
     assert run_cli("apply", str(stack), "--auto-approve", "--target", "PartyCertificate/party-1").returncode == 0
     removed = run_cli("destroy", str(stack), "--auto-approve", "--delete-key-files")
     assert removed.returncode == 0 and made_files(stack) == [], removed.stdout + removed.stderr
+
+
+def test_records_kept_before_backends_had_their_own_are_carried_over(tmp_path: Path) -> None:
+    stack = tmp_path / "consortium"
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    assert run_cli("apply", str(stack), "--auto-approve", "--target", "PartyCertificate/party-1").returncode == 0
+    state = stack / ".fldecl"
+    (state / "local" / "workspace.db").rename(state / "workspace.db")  # where every backend's records were kept together
+    planned = run_cli("plan", str(stack), "--target", "PartyCertificate/party-1", "--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert (state / "local" / "workspace.db").is_file()

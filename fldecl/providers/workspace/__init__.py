@@ -19,8 +19,8 @@ from fldecl.providers.workspace.data_splits import DataSplits
 
 
 class WorkspaceProvider:
-    def __init__(self, records_dir: Path) -> None:
-        self.store = ResourceStore(records_dir / "workspace.db")
+    def __init__(self, state_dir: Path) -> None:
+        self.store = ResourceStore(state_dir / "workspace.db")
         self.resources: dict[str, ResourceType] = {
             "CertificateAuthority": CertificateAuthorities(self.store),
             "PartyCertificate": PartyCertificates(self.store),
