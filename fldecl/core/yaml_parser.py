@@ -60,11 +60,9 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
             if value is not None:
                 documents.append(SourceDocument(file, len(documents), value, builder.positions, frozenset(builder.variables),
                                                 frozenset(builder.unset)))
-    except _TooDeep as exc:
-        diagnostics.error(f"values nested more than {MAX_DEPTH} levels deep; no manifest needs that many", exc.location)
-        diagnostics.unparsed.add(file)
-    except RecursionError:  # composing nodes nested deeper than the interpreter's stack, before any value is built
-        diagnostics.error(f"values nested more than {MAX_DEPTH} levels deep; no manifest needs that many", Location(file))
+    except (_TooDeep, RecursionError) as exc:  # RecursionError: nodes composed deeper than the interpreter's stack
+        diagnostics.error(f"values nested more than {MAX_DEPTH} levels deep; no manifest needs that many",
+                          exc.location if isinstance(exc, _TooDeep) else Location(file))
         diagnostics.unparsed.add(file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
