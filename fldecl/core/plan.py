@@ -173,19 +173,24 @@ def make_plan(
 
 def private_key_files(kind: str, attributes: Mapping[str, Any]) -> list[str]:
     """The private key files (``x-fldecl-private-key``) that a resource with these attributes has."""
-    return [value for annotated in schema.annotated_fields(kind, "x-fldecl-private-key")
+    return [path for path, _ in _private_keys(kind, attributes)]
+
+
+def _private_keys(kind: str, attributes: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Each private key file with the schema's advice on keeping it with its owner."""
+    return [(value, str(annotated.value)) for annotated in schema.annotated_fields(kind, "x-fldecl-private-key")
             for _, value in schema.values_at(attributes, annotated.path) if isinstance(value, str) and value]
 
 
 def _key_warnings(changes: list[ResourceChange]) -> list[str]:
     """A plan that makes private keys says where: in CI they would be made on a throw-away runner."""
-    made = [f"{path} ({change.address})" for change in changes if CREATE in change.actions
-            for path in private_key_files(change.kind, change.after or {})]
+    made = [(f"{path} ({change.address})", advice) for change in changes if CREATE in change.actions
+            for path, advice in _private_keys(change.kind, change.after or {})]
     if not made:
         return []
-    return [f"applying this plan makes {len(made)} private key(s) on the machine that runs it: {', '.join(made)}. "
-            "Where it runs in CI, keep keys with their owners instead: the CA's owner keeps its key (leave key_file out, "
-            "commit cert_file) and each party sends a CSR (csr_file)."]
+    advice = "; ".join(dict.fromkeys(advice for _, advice in made))
+    return [f"applying this plan makes {len(made)} private key(s) on the machine that runs it: {', '.join(key for key, _ in made)}. "
+            f"Where it runs in CI, keep keys with their owners instead: {advice}."]
 
 
 def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: Iterable[Unowned]) -> None:
