@@ -1,8 +1,8 @@
 """What every command shares: loading the stack, wiring providers, printing errors, exit codes.
 
-Errors a user can act on are printed as one line and exit 1; secrets from the environment are
-scrubbed from everything printed; a bug prints a short note (the traceback only with
-``FLDECL_DEBUG=1``).
+Errors a user can act on (every :class:`~fldecl.errors.FldeclError`) are printed as one line and
+exit 1; secrets from the environment are scrubbed from everything printed; a bug prints a short
+note (the traceback only with ``FLDECL_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from rich.text import Text
 
 from fldecl.core.contract import ProviderContext, Reporter
 from fldecl.core.diagnostics import Diagnostics
-from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid, StateError
+from fldecl.core.errors import StackInvalid, StateError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
+from fldecl.errors import FldeclError
 from fldecl.kinds import load_stack
 from fldecl.variables import CREDENTIAL_VARIABLES, SENSITIVE_VALUE
 
@@ -73,13 +74,16 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's known failures into one-line errors with exit code 1."""
+    """Turn every :class:`~fldecl.errors.FldeclError` into a one-line error with exit code 1.
+
+    Anything else is a bug: a short "internal error" note (the traceback with ``FLDECL_DEBUG=1``).
+    """
     try:
         yield
     except StackInvalid as exc:
         print_diagnostics(exc.diagnostics, None)
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
-    except (PlanError, ProviderError, LockBusy, StateError) as exc:
+    except FldeclError as exc:
         raise UserError(str(exc)) from None
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
         raise

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from fldecl.atomic_write import write_atomically
 from fldecl.data.errors import DataError
 from fldecl.data.sources import ARRAY_NAMES, load_source
 from fldecl.data.spec import output_paths, with_defaults
@@ -38,7 +37,8 @@ def split(spec: dict, stack_dir: Path) -> list[Path]:
     paths = output_paths(spec, stack_dir)
     for path, train, test in zip(paths, train_parts, test_parts, strict=False):
         arrays = (dataset.x_train[train], dataset.y_train[train], dataset.x_test[test], dataset.y_test[test])
-        _write_atomically(path, _npz_bytes(dict(zip(ARRAY_NAMES, arrays, strict=False))))
+        write_atomically(path,  # owner-only: party data is private to its party
+                          _npz_bytes(dict(zip(ARRAY_NAMES, arrays, strict=False))))
     return paths
 
 
@@ -109,21 +109,3 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
         np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
         members[f"{name}.npy"] = buffer.getvalue()
     return deterministic_zip(members)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a partial write.
-
-    The file keeps mkstemp's owner-only permissions: party data is private to its party.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

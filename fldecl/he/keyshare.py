@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fldecl.errors import RuntimeFailure
 from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.pki.chain import is_ca, is_signed_by, validity_window
@@ -47,7 +48,7 @@ _TEXT_FIELDS = (
 )
 
 
-class KeyShareError(Exception):
+class KeyShareError(RuntimeFailure):
     """A key bundle that must not be trusted, or inputs that cannot make one."""
 
 

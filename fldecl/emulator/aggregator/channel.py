@@ -19,11 +19,12 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 
 from fldecl.emulator.aggregator.frames import FrameError, Message, MessageType, next_request_id, pack, unpack
+from fldecl.errors import RuntimeFailure
 
 RECEIVE_BYTES = 1 << 16
 
 
-class PartyGone(ConnectionError):
+class PartyGone(RuntimeFailure):
     """The party closed its websocket, or answered with an error, before replying."""
 
 

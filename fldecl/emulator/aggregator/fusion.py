@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from fldecl.errors import RuntimeFailure
+
 ModelUpdate = dict[str, Any]
 
 
-class FusionError(ValueError):
+class FusionError(RuntimeFailure):
     """Updates that cannot be averaged together (different layers, shapes or kinds)."""
 
 
