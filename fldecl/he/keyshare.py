@@ -30,7 +30,7 @@ from fldecl.errors import RuntimeFailure
 from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.pki.chain import is_ca, is_signed_by, validity_window
-from fldecl.pki.record import EXPIRED, NOT_YET_VALID
+from fldecl.pki.facts import EXPIRED, NOT_YET_VALID
 
 BUNDLE_FORMAT = "fldecl-he-keyshare/1"
 MIN_RSA_BITS = 2048

@@ -13,8 +13,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from fldecl.pki.chain import is_ca, validity_problems
 from fldecl.pki.errors import PKIError
-from fldecl.pki.facts import CertFacts, inspect
+from fldecl.pki.facts import CertFacts
 from fldecl.pki.files import load_certificate, load_csr, load_private_key, write_certificate, write_csr, write_private_key
+from fldecl.pki.inspection import inspect
 from fldecl.pki.keys import generate_private_key, is_same_public_key, key_problems, signature_hash, signature_problems
 from fldecl.pki.subject import Subject, describe_name
 

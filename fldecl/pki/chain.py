@@ -9,7 +9,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fldecl.pki.errors import PKIError
-from fldecl.pki.record import ValidityWindow
+from fldecl.pki.facts import ValidityWindow
 from fldecl.pki.subject import describe_name
 
 
