@@ -83,7 +83,7 @@ class PartyChannel:
                 self._ws.receive_data(data)
                 for event in self._ws.events():
                     if isinstance(event, (BytesMessage, TextMessage)):
-                        buffer += event.data if isinstance(event.data, bytes) else event.data.encode()
+                        buffer += event.data.encode() if isinstance(event.data, str) else event.data
                         if event.message_finished:
                             self.bytes_received += len(buffer)
                             self._dispatch(unpack(bytes(buffer)), on_message)

@@ -16,8 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-import msgpack_numpy
+import msgpack  # type: ignore[import-untyped]  # no stubs
+import msgpack_numpy  # type: ignore[import-untyped]  # no stubs
 import numpy as np
 
 from fldecl.errors import RuntimeFailure
