@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -65,7 +65,8 @@ class _Scrubbed:
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(file=_Scrubbed(sys.stderr if stderr else sys.stdout), highlight=False, soft_wrap=True)
+    stream = cast(TextIO, _Scrubbed(sys.stderr if stderr else sys.stdout))  # rich only writes, flushes and asks the stream's terminal
+    return Console(file=stream, highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
