@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.atomic_write import write_atomically
 from fldecl.data.errors import DataError
@@ -17,7 +19,7 @@ from fldecl.models.archive import deterministic_zip
 _REGRESSION_STRATA = 10
 
 
-def split(spec: dict, stack_dir: Path) -> list[Path]:
+def split(spec: dict[str, Any], stack_dir: Path) -> list[Path]:
     """Write each party's npz (x_train, y_train, x_test, y_test) and return their paths.
 
     The same spec and source always give byte-identical files. Independent random streams for
@@ -43,8 +45,8 @@ def split(spec: dict, stack_dir: Path) -> list[Path]:
 
 
 def _draw_training_points(
-    labels: np.ndarray, parties: int, per_party: int, sampling: str, rng: np.random.Generator
-) -> list[np.ndarray]:
+    labels: NDArray[Any], parties: int, per_party: int, sampling: str, rng: np.random.Generator
+) -> list[NDArray[Any]]:
     if sampling == "uniform":
         return _draw_uniform(len(labels), parties, per_party, rng, "training")
     return _draw_stratified(_strata(labels), parties, per_party, rng)
@@ -52,7 +54,7 @@ def _draw_training_points(
 
 def _draw_uniform(
     available: int, parties: int, per_party: int, rng: np.random.Generator, part: str
-) -> list[np.ndarray]:
+) -> list[NDArray[Any]]:
     """Disjoint random index sets of ``per_party`` points each."""
     if parties * per_party > available:
         raise DataError(
@@ -63,8 +65,8 @@ def _draw_uniform(
 
 
 def _draw_stratified(
-    strata: np.ndarray, parties: int, per_party: int, rng: np.random.Generator
-) -> list[np.ndarray]:
+    strata: NDArray[Any], parties: int, per_party: int, rng: np.random.Generator
+) -> list[NDArray[Any]]:
     """Disjoint index sets in which every stratum (label) has the same count, within one.
 
     Each party gets ``per_party // k`` points of each of the k strata; the remaining points go
@@ -92,7 +94,7 @@ def _draw_stratified(
     ]
 
 
-def _strata(labels: np.ndarray) -> np.ndarray:
+def _strata(labels: NDArray[Any]) -> NDArray[Any]:
     """Class labels as they are; continuous targets as quantile bins, so each party spans the range."""
     is_continuous = labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0)
     if not is_continuous:
@@ -101,11 +103,11 @@ def _strata(labels: np.ndarray) -> np.ndarray:
     return ranks * _REGRESSION_STRATA // len(labels)
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def _npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
     """An npz (what np.savez writes) without np.savez's timestamps, so equal data gives equal bytes."""
     members = {}
     for name, array in arrays.items():
         buffer = io.BytesIO()
-        np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
         members[f"{name}.npy"] = buffer.getvalue()
     return deterministic_zip(members)
