@@ -11,7 +11,7 @@ from fldecl.atomic_write import write_atomically as write_bytes_atomically
 
 def write_json_atomically(path: Path, value: Any) -> None:
     """Write ``value`` so a concurrent reader sees the old file or the new one, never half of one."""
-    write_bytes_atomically(Path(path), json.dumps(value, indent=2, sort_keys=True).encode())
+    write_bytes_atomically(Path(path), json.dumps(value, indent=2, sort_keys=True).encode(), durable=False)
 
 
 def read_json(path: Path) -> Any | None:
