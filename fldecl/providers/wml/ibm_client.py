@@ -189,7 +189,7 @@ class _ThreadFilteredStdout:
 def _filter_stdout() -> None:
     """Put the filter in front of ``sys.stdout`` unless it already is (something may have replaced it since)."""
     if not isinstance(sys.stdout, _ThreadFilteredStdout):
-        sys.stdout = _ThreadFilteredStdout(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _ThreadFilteredStdout(sys.stdout)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
