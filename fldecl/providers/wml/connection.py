@@ -48,9 +48,10 @@ class Credentials:
         value = {name: (environ.get(name) or "").strip() or None for name in VARIABLES}
 
         def require(name: str, why: str) -> str:
-            if not value[name]:
+            found = value[name]
+            if not found:
                 raise ProviderError(f"{name} is not set: {why}")
-            return value[name]
+            return found
 
         url = require("WML_URL", "the wml backend needs the service URL "
                                  "(IBM Cloud: https://<region>.ml.cloud.ibm.com; Cloud Pak for Data: the cluster URL)")
