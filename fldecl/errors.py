@@ -25,6 +25,7 @@ this module imports nothing, so every layer (the emulator included) can::
     │   └── emulator.ApiError          the WML emulator's refusal, answered as WML's error document
     └── RuntimeFailure                 a running training, party or key exchange stopped
         ├── fl.TrainingFailed, fl.TrainingCanceled, fl.PartyError, fl.ClientError, fl.FusionError
+        ├── fl.Refusal                 a candidate the aggregator does not admit, with the reason
         ├── fl.WireError
         │   └── fl.ConnectionClosed
         ├── he.HEError, he.KeyShareError
