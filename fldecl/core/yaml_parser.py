@@ -18,6 +18,7 @@ import yaml
 
 from fldecl.core.diagnostics import Diagnostics, Location
 from fldecl.core.yaml_source import FieldPath, Position, SourceDocument, format_path
+from fldecl.errors import InputError
 from fldecl.variables import REFERENCE, UnsetVariable, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -77,7 +78,9 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
     return documents
 
 
-class _TooDeep(Exception):
+class _TooDeep(InputError):
+    """Values nested deeper than :data:`MAX_DEPTH`: the file is reported once, at the value that went too deep."""
+
     def __init__(self, location: Location) -> None:
         super().__init__(str(location))
         self.location = location
