@@ -17,6 +17,7 @@ from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
 from fldecl.core.plan import Plan
+from fldecl.core.reconciler import Reconciler
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.core.yaml_source import iter_manifest_files
 from fldecl.kinds import new_stack
@@ -30,9 +31,9 @@ def validate(stack_dir: Path, as_json: bool) -> None:
     except StackInvalid as exc:
         stack, diagnostics = None, exc.diagnostics
     if as_json:
-        click.echo(scrub(json.dumps(diagnostics.to_json(stack_dir.resolve()), indent=2)))
+        click.echo(scrub(json.dumps(diagnostics.to_json(), indent=2)))
     elif diagnostics.errors:
-        print_diagnostics(diagnostics, stack_dir.resolve())
+        print_diagnostics(diagnostics)
         console(stderr=True).print(f"[red]{len(diagnostics.errors)} error(s).[/red]")
     else:
         assert stack is not None
@@ -84,7 +85,7 @@ def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelis
     options = ApplyOptions(parallelism, lock_timeout, auto_approve, delete_key_files=delete_key_files)
     _run(stack, "destroy", options, lambda rec: rec.plan(destroy=True, targets=targets))
     if not delete_key_files:
-        console().print("[dim]Key and certificate files were kept (pass --delete-key-files to remove them).[/dim]")
+        console().print("[dim]Key, certificate and data files were kept (pass --delete-files to remove them).[/dim]")
 
 
 def _apply_saved(plan_file: Path, backend: str | None, options: ApplyOptions) -> None:
@@ -92,7 +93,7 @@ def _apply_saved(plan_file: Path, backend: str | None, options: ApplyOptions) ->
     saved = load_saved(plan_file)
     stack = load(Path(saved["stack_dir"]), backend or saved["backend"])
 
-    def replan(rec: Any) -> Plan:
+    def replan(rec: Reconciler) -> Plan:
         fresh = rec.plan(destroy=saved["destroy"], targets=saved["targets"], replace=saved["replace"])
         check_fresh(saved, fresh)
         return fresh
