@@ -9,6 +9,7 @@ is never read, changed or deleted.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -152,12 +153,12 @@ class Trainings(NvflareResources):
         a finished job's workspace in its job store, and removes its run directory); not without a ``session``."""
         results = self.deployment.root / "results"
         directory = results / job_id / "workspace" / STATUS_DIR
-        if session is not None and not (results / job_id).is_dir():
+        if session is not None and not (results / job_id / "workspace").is_dir():
+            shutil.rmtree(results / job_id, ignore_errors=True)
             results.mkdir(parents=True, exist_ok=True)
-            try:
+            # Not stored yet (the job has only just finished), or never ran: NVFlare says so in its own ways; the next read asks again.
+            with contextlib.suppress(Exception):
                 session.download_job_result(job_id, destination=str(results))
-            except Exception:  # a job that never ran has no workspace: NVFlare says so in its own ways
-                (results / job_id).mkdir(exist_ok=True)
         return directory
 
     def _observe(self, session: Any | None, job: dict[str, Any]) -> Observed:
