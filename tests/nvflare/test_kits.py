@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from fldecl.providers.nvflare.app.messages import ADMIN_CERTIFICATE_FILE, SERVER_CERTIFICATE_FILE
 from fldecl.providers.nvflare.kits import APP_COMPONENTS
 from tests.nvflare.conftest import SITES, Running, make_authority
 
@@ -31,6 +32,11 @@ def test_every_kit_chains_to_the_stack_ca_with_rsa_4096_keys_owner_only(running:
         assert stat.S_IMODE((startup / f"{base}.key").stat().st_mode) == 0o600
     admin = x509.load_pem_x509_certificate((deployment.admin_kit / "startup" / "client.crt").read_bytes())
     assert admin.subject.get_attributes_for_oid(NameOID.UNSTRUCTURED_NAME)[0].value == "project_admin"
+    for site in SITES:  # the identities of the CA that are no party, for which a site never seals a training's keys
+        local = deployment.kit_dir(site) / "local"
+        assert (local / SERVER_CERTIFICATE_FILE).read_bytes() == (deployment.kit_dir(deployment.settings.server_name) / "startup"
+                                                                  / "server.crt").read_bytes()
+        assert (local / ADMIN_CERTIFICATE_FILE).read_bytes() == (deployment.admin_kit / "startup" / "client.crt").read_bytes()
 
 
 def test_sites_allow_fldecls_app_and_the_server_keeps_its_jobs_in_its_kit(running: Running) -> None:
