@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.fl.errors import ClientError
 from fldecl.models import framework_of, get_parameters, local_training_problem, set_parameters
 
-Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Dataset = tuple[tuple[NDArray[Any], NDArray[Any]], tuple[NDArray[Any], NDArray[Any]]]
 
 # Loss functions a training may name; anything in torch.nn.functional would allow odd calls.
 TORCH_LOSSES = {
@@ -60,10 +61,10 @@ class Client(ABC):
         """Number of values in the flattened parameters."""
         return int(sum(np.prod(shape, dtype=np.int64) for shape in self.shapes))
 
-    def get_vector(self) -> np.ndarray:
+    def get_vector(self) -> NDArray[Any]:
         return np.concatenate([array.ravel() for array in get_parameters(self.model)])
 
-    def set_vector(self, vector: np.ndarray) -> None:
+    def set_vector(self, vector: NDArray[Any]) -> None:
         arrays, offset = [], 0
         for shape in self.shapes:
             count = int(np.prod(shape, dtype=np.int64))
@@ -114,7 +115,7 @@ class TorchClient(Client):
         self.model.train()
         for _ in range(self.hyperparameters.epochs):
             total_loss = 0.0
-            for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            for batch in torch.split(torch.randperm(len(x), generator=generator), batch_size):
                 optimizer.zero_grad()
                 loss = self.loss_function(self._predict(x[batch]), y[batch])
                 loss.backward()
@@ -196,9 +197,9 @@ class SklearnClient(Client):
 
         return scikit_learn.serialize(self.model)
 
-    def _loss(self, x: np.ndarray, y: np.ndarray) -> float:
+    def _loss(self, x: NDArray[Any], y: NDArray[Any]) -> float:
         """The estimator's own objective where sklearn can compute it (log or hinge), else MSE."""
-        from sklearn import metrics
+        from sklearn import metrics  # type: ignore[import-untyped]
 
         if not self.classification:
             return float(metrics.mean_squared_error(y, self.model.predict(x)))

@@ -116,4 +116,4 @@ def _parse_header(raw: bytes) -> dict[str, Any]:
     )
     if not valid:
         raise WireError("frame header lacks type, fields or payload_sizes")
-    return header
+    return dict(header)

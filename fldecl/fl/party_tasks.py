@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.data.errors import DataError
 from fldecl.data.handlers import get_data, load_data_handler
@@ -136,7 +136,7 @@ class PartyTasks:
             raise PartyError(f"{self.name} got a {task.type!r} message with {len(task.payloads)} payloads")
         return handler(task)
 
-    def update_vector(self) -> np.ndarray[Any, np.dtype[np.floating[Any]]]:
+    def update_vector(self) -> NDArray[Any]:
         """The flattened parameters this party contributes."""
         return self._require_client().get_vector()
 

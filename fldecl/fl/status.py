@@ -64,7 +64,7 @@ class StatusWriter:
 
     @property
     def state(self) -> str:
-        return self.document["state"]
+        return str(self.document["state"])
 
     def update(self, **values: Any) -> None:
         self.document.update(values)

@@ -191,7 +191,7 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
 
 
 if __name__ == "__main__":
-    from fldecl.fl.training_job import TrainingJob
     from fldecl.fl.runner import run_training
+    from fldecl.fl.training_job import TrainingJob
 
     run_training(TrainingJob.load(Path(sys.argv[1])))
