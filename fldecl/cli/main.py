@@ -23,7 +23,27 @@ LOCK_TIMEOUT = click.option("--lock-timeout", default=0.0, show_default=True, ty
 AUTO_APPROVE = click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Commands(click.Group):
+    """click's group, with usage errors (a mistyped flag, a missing argument) exiting 1 as Terraform's do:
+    exit code 2 is `plan --detailed-exitcode`'s "there are changes", which a typo must never pass for."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            error.exit_code = 1
+            raise
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: object) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)  # type: ignore[arg-type]
+        except click.UsageError as error:
+            error.exit_code = 1
+            raise
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fldecl")
 def main() -> None:
     """Declarative federated learning with homomorphic encryption.
@@ -271,4 +291,7 @@ def emulator_serve(arguments: tuple[str, ...]) -> None:
     """
     from fldecl.emulator.__main__ import main as serve_emulator  # lazy: `fldecl --help` imports click alone
 
-    serve_emulator(list(arguments), prog="fldecl emulator serve")
+    try:
+        serve_emulator(list(arguments), prog="fldecl emulator serve")
+    except SystemExit as usage:  # argparse's usage errors exit 2, which fldecl keeps for "changes"
+        raise SystemExit(1 if usage.code == 2 else usage.code) from None
