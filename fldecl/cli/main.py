@@ -28,11 +28,17 @@ class Commands(click.Group):
     exit code 2 is `plan --detailed-exitcode`'s "there are changes", which a typo must never pass for."""
 
     def invoke(self, ctx: click.Context) -> object:
+        from fldecl.cli import signals  # lazy: only once a command runs
+        from fldecl.interrupt import Interrupted
+
         try:
             return super().invoke(ctx)
         except click.UsageError as error:
             error.exit_code = 1
             raise
+        except (KeyboardInterrupt, Interrupted):
+            click.echo("Interrupted: stopped before the end; run the command again to finish what it started.", err=True)
+            raise SystemExit(signals.exit_code()) from None
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: object) -> click.Context:

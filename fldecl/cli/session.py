@@ -19,11 +19,13 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from fldecl.cli.signals import stop_on_signals
 from fldecl.core.contract import ProviderContext, Reporter
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid, StateError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
+from fldecl.interrupt import Interrupted
 from fldecl.kinds import load_stack
 from fldecl.variables import CREDENTIAL_VARIABLES, SENSITIVE_VALUE
 
@@ -63,7 +65,9 @@ class _Scrubbed:
         return getattr(self.target, name)
 
 
+@functools.cache
 def console(stderr: bool = False) -> Console:
+    """The one console per stream, so that a progress bar and the lines printed above it share it."""
     return Console(file=_Scrubbed(sys.stderr if stderr else sys.stdout), highlight=False, soft_wrap=True)
 
 
@@ -81,7 +85,7 @@ def user_errors() -> Iterator[None]:
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
     except (PlanError, ProviderError, LockBusy, StateError) as exc:
         raise UserError(str(exc)) from None
-    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, Interrupted):
         raise
     except Exception as exc:
         if os.environ.get("FLDECL_DEBUG"):
@@ -107,6 +111,7 @@ def load(stack_dir: Path, backend: str | None = None) -> Stack:
 
 def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None, options: dict[str, Any] | None = None) -> Reconciler:
     """The stack's reconciler, wired to its backend's providers."""
+    from fldecl.cli.progress import LineReporter  # lazy: rich's progress bars, for commands that reach a backend
     from fldecl.providers import providers_for  # lazy: validate and graph need no backend
 
     ensure_state_dir(stack.state_dir)
@@ -127,20 +132,11 @@ def ensure_state_dir(state_dir: Path) -> None:
                          "(the stack directory must be writable: fldecl keeps its state in .fldecl/)") from None
 
 
-class LineReporter:
-    """Progress from long provider calls, one line each (readable in CI logs too)."""
-
-    def __init__(self) -> None:
-        self.out = console()
-
-    def progress(self, address: str, message: str) -> None:
-        self.out.print(Text(f"{address}: {scrub(message)}", style="cyan"))
-
-
 def guarded(action: Callable[..., T]) -> Callable[..., T]:
-    """Decorator for command bodies: known errors become ``Error: ...`` and exit 1."""
+    """Decorator for command bodies: known errors become ``Error: ...`` and exit 1; Ctrl-C and SIGTERM stop every wait."""
     @functools.wraps(action)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        stop_on_signals()
         with user_errors():
             return action(*args, **kwargs)
 

@@ -165,6 +165,19 @@ class Reporter(Protocol):
     def progress(self, address: str, message: str) -> None: ...
 
 
+@runtime_checkable
+class RoundsReporter(Protocol):
+    """A reporter that also shows a training's rounds as they complete (the CLI: a progress bar on a terminal)."""
+
+    def rounds(self, address: str, completed: int, total: int) -> None: ...
+
+
+def report_rounds(reporter: Reporter, address: str, completed: int, total: int) -> None:
+    """Tell ``reporter`` how many of a training's rounds have completed, if it shows them."""
+    if isinstance(reporter, RoundsReporter):
+        reporter.rounds(address, completed, total)
+
+
 @dataclass
 class ProviderContext:
     """What every provider call may rely on.

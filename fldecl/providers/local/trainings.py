@@ -14,14 +14,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
+from fldecl.core.contract import (
+    NAME_ATTRIBUTE,
+    Desired,
+    Endpoint,
+    Observed,
+    PartyRound,
+    ProviderContext,
+    RoundRecord,
+    TrainingProgress,
+    report_rounds,
+)
 from fldecl.core.errors import ProviderError
 from fldecl.fl.status import TrainingEvent, read_status
+from fldecl.interrupt import Interrupted
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.local.records import LocalRecords, with_backend_name
 from fldecl.providers.store import Record, ResourceStore
-from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
+from fldecl.vocabulary import CANCELED, COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
 if TYPE_CHECKING:
     from fldecl.fl.job import TrainingJob
@@ -54,7 +65,14 @@ class Trainings(LocalRecords):
         self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
         from fldecl.fl.runner import run_training  # lazy: the runtime's libraries stay out of plans
 
-        result = run_training(job, lambda event: _report(ctx, desired, job, event))
+        try:
+            result = run_training(job, lambda event: _report(ctx, desired, job, event))
+        except Interrupted:
+            reason = "interrupted: fldecl stopped its aggregator and parties"
+            self.store.update(record.id, status=CANCELED, entity=_entity(desired.attributes, CANCELED, reason))
+            ctx.reporter.progress(desired.address, f"{reason}; nothing of it runs any more, and the next apply starts it again "
+                                                   f"(its logs: `fldecl logs {desired.name}`)")
+            raise
         self.store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
         final = observe(self.store, self.store.get(record.id) or record, ctx)
         if result.state != COMPLETED:
@@ -137,6 +155,10 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJo
 def _report(ctx: ProviderContext, desired: Desired, job: TrainingJob, event: TrainingEvent) -> None:
     if event.kind in REPORTED_EVENTS:
         ctx.reporter.progress(desired.address, event.message)
+    if event.kind == "round_completed" and event.round is not None:
+        report_rounds(ctx.reporter, desired.address, event.round, job.rounds)
+    elif event.kind == "state" and event.data.get("state") == RUNNING:
+        report_rounds(ctx.reporter, desired.address, 0, job.rounds)
     if event.kind == "listening":  # once per run: from now on the training waits for its manual parties
         _announce_manual_parties(ctx, desired, job, f"{event.data['host']}:{event.data['port']}")
 

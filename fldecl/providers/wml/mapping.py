@@ -173,6 +173,13 @@ def training_state(document: dict[str, Any]) -> tuple[str, str | None]:
     return status.get("state", "pending"), message
 
 
+def training_iterations(document: dict[str, Any]) -> tuple[int, int]:
+    """The rounds a training has completed and the rounds it runs (0 when WML does not say)."""
+    entity = document.get("entity") or {}
+    rounds = (entity.get("federated_learning") or {}).get("rounds") or 0
+    return int((entity.get("status") or {}).get("iteration") or 0), int(rounds)
+
+
 def training_rounds(document: dict[str, Any]) -> list[RoundRecord]:
     """Per-round records: each party's score of the fused model (``fused_<metric>``) and their mean."""
     status = (document.get("entity") or {}).get("status") or {}

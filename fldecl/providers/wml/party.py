@@ -34,6 +34,7 @@ from fldecl.providers.wml.connection import WmlSession
 PARTY_PYTHON = "FLDECL_PARTY_PYTHON"
 RUNTIME_FILE = Path(__file__).with_name("party_runtime.py")
 MISSING_EXIT = 2
+RUNTIME_STOP_SECONDS = 10.0
 PARTY_ENVIRONMENT_HINT = (f"set {PARTY_PYTHON} to the Python of a virtual environment with IBM's party runtime "
                           "(`make` builds .venv-party; see the README)")
 
@@ -118,10 +119,18 @@ def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession) -> tupl
     except OSError as error:
         raise ProviderError(f"cannot start the party's Python {python}: {error}; {PARTY_ENVIRONMENT_HINT}") from error
     assert process.stdin is not None and process.stderr is not None
-    process.stdin.write(json.dumps(spec))
-    process.stdin.close()
-    last_error = _relay(process.stderr, session)
-    return process.wait(), last_error
+    try:
+        process.stdin.write(json.dumps(spec))
+        process.stdin.close()
+        last_error = _relay(process.stderr, session)
+        return process.wait(), last_error
+    except BaseException:  # Ctrl-C or SIGTERM: the runtime must not go on training on its own
+        process.terminate()
+        try:
+            process.wait(RUNTIME_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
 
 
 def _relay(stream: IO[str], session: WmlSession) -> str:

@@ -7,12 +7,12 @@ imported; a failed or canceled one is planned for replacement.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Endpoint, Found, Observed, ProviderContext, TrainingProgress
+from fldecl.core.contract import Desired, Endpoint, Found, Observed, ProviderContext, TrainingProgress, report_rounds
 from fldecl.core.errors import ProviderError, TransientError
+from fldecl.interrupt import Interrupted, pause
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.resources import Document, WmlResources
 from fldecl.vocabulary import ACCEPTING_PARTIES, COMPLETED, REPLACED_STATES, TERMINAL_STATES
@@ -97,7 +97,19 @@ class Trainings(WmlResources):
         return self.session.retried(lambda client: self.get_document(client, training_id), what)
 
     def follow(self, training_id: str, address: str, ctx: ProviderContext) -> Document:
-        """Poll a training until it ends, reporting each new state and round (polls slow down over time)."""
+        """Poll a training until it ends, reporting each new state and round (polls slow down over time).
+
+        Ctrl-C stops following at once; the training goes on on WML, and the line says how to follow or cancel it."""
+        try:
+            return self._follow(training_id, address, ctx)
+        except Interrupted:
+            name = address.split("/", 1)[1]
+            ctx.reporter.progress(address, f"stopped following it; the training (id {training_id}) goes on on WML. "
+                                           f"Follow it with `fldecl logs {name} --follow`, or cancel it with "
+                                           f"`fldecl destroy --target {address}`")
+            raise
+
+    def _follow(self, training_id: str, address: str, ctx: ProviderContext) -> Document:
         reported, delay = "", FIRST_POLL_SECONDS
         while True:
             document = self.get(training_id, f"following {address}")
@@ -105,6 +117,7 @@ class Trainings(WmlResources):
             label = _label(document)
             if label != reported:
                 reported = label
+                report_rounds(ctx.reporter, address, *mapping.training_iterations(document))
                 if state == ACCEPTING_PARTIES:
                     label += f"; parties join with: fldecl party run RTS_NAME --training {address.split('/', 1)[1]}"
                 elif state in REPLACED_STATES:
@@ -112,7 +125,7 @@ class Trainings(WmlResources):
                 ctx.reporter.progress(address, label)
             if state in TERMINAL_STATES:
                 return document
-            time.sleep(delay)
+            pause(delay)
             delay = min(MAX_POLL_SECONDS, delay * 1.5)
 
     def completed(self, training_id: str, address: str, ctx: ProviderContext) -> str:
@@ -163,7 +176,5 @@ def _plot(training_id: str, progress: TrainingProgress, directory: Path) -> Path
 
 def _label(document: Document) -> str:
     state, _ = mapping.training_state(document)
-    entity = document.get("entity") or {}
-    rounds = (entity.get("federated_learning") or {}).get("rounds")
-    iteration = (entity.get("status") or {}).get("iteration") or 0
+    iteration, rounds = mapping.training_iterations(document)
     return f"{state} ({iteration}/{rounds} rounds)" if rounds else state
