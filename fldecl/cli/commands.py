@@ -186,6 +186,23 @@ def import_resource(address: str | None, resource_id: str | None, stack_dir: Pat
 
 
 @guarded
+def state_list(stack_dir: Path, backend: str | None) -> None:
+    for address in sorted(obs.address for obs in reconciler(load(stack_dir, backend)).observe()):
+        click.echo(address)
+
+
+@guarded
+def state_rm(address: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+    rec = reconciler(load(stack_dir, backend))
+    with rec.locked("state rm", lock_timeout):
+        forgotten, done = rec.forget(address)
+    console().print(Text(f"Removed {address} (id {forgotten.id}) from the stack's state: {scrub(done)}."))
+    if address in rec.stack.declarations:
+        console().print(Text(f"It is still declared: `fldecl plan` shows what the next apply does about it. To manage this "
+                             f"one again: fldecl import {address} {forgotten.id}", style="dim"))
+
+
+@guarded
 def force_unlock(lock_id: str, stack_dir: Path, backend: str | None) -> None:
     console().print(reconciler(load(stack_dir, backend)).force_unlock(lock_id))
 

@@ -229,6 +229,40 @@ def force_unlock(lock_id: str, stack_dir: Path, backend: str | None) -> None:
 
 
 @main.group()
+def state() -> None:
+    """What the stack owns, as Terraform's `state` commands: list it, or stop managing a resource without deleting it."""
+
+
+@state.command(name="list")
+@STACK_DIR
+@BACKEND
+def state_list(stack_dir: Path, backend: str | None) -> None:
+    """Print the address (KIND/NAME) of each resource the stack owns, one a line (`fldecl show` adds ids and status)."""
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
+
+    commands.state_list(stack_dir, backend)
+
+
+@state.command(name="rm")
+@click.argument("address", metavar="KIND/NAME")
+@STACK_DIR
+@BACKEND
+@LOCK_TIMEOUT
+def state_rm(address: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+    """Stop managing KIND/NAME without deleting it, like `terraform state rm`.
+
+    Where the backend holds tags (WML, the local backend's records), the stack's ownership tag is
+    removed and the resource stays as it is; for certificates and data splits, fldecl's record is
+    dropped and the files stay. The next plan no longer sees it: while it is still declared, the
+    plan creates it anew (and says that its name is taken, with the `fldecl import` that adopts it
+    again). WML cannot change a training's tags, so a WML training cannot be forgotten.
+    """
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
+
+    commands.state_rm(address, stack_dir, backend, lock_timeout)
+
+
+@main.group()
 def party() -> None:
     """Run a party of a training by hand (another terminal, another machine), or hand a party its settings."""
 

@@ -284,6 +284,17 @@ class Searchable(Protocol):
         ...
 
 
+@runtime_checkable
+class Forgettable(Protocol):
+    """A resource type that can stop the stack owning a resource without deleting it (``fldecl state rm``,
+    Terraform's ``state rm``): the next plan no longer sees it, and plans to create what the manifests declare."""
+
+    def forget(self, current: Observed, ctx: ProviderContext) -> str:
+        """Remove ``ctx.owner_tag`` from the resource where the backend holds tags (the resource stays as it is), or
+        drop fldecl's record of it where fldecl keeps one (the files stay); returns what was done, for the user."""
+        ...
+
+
 @dataclass(frozen=True)
 class PartyRun:
     """One party of one training, as the backend holds them, and what the user added on the command line.

@@ -14,7 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fldecl.core.attributes import backend_name
-from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Searchable, Selection, Unowned
+from fldecl.core.contract import (
+    Forgettable,
+    Found,
+    Observed,
+    PartyKit,
+    PartyRun,
+    ProviderContext,
+    Providers,
+    Searchable,
+    Selection,
+    Unowned,
+)
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import declared_graph
 from fldecl.core.plan import Plan, build_desired, make_plan
@@ -100,6 +111,18 @@ class Reconciler:
             raise PlanError(f"{address} is already managed by this stack (id {current[address].id})")
         desired = build_desired(self.stack, address, current)
         return self.providers.resources[desired.kind].adopt(resource_id, desired, self.ctx)
+
+    def forget(self, address: str) -> tuple[Observed, str]:
+        """``fldecl state rm``: stop owning ``address`` without deleting it; returns it and what was done."""
+        current = next((o for o in self.observe() if o.address == address), None)
+        if current is None:
+            raise PlanError(f"{address} is not in the stack's state: the {self.stack.backend} backend holds no {address} "
+                            f"with the tag {self.ctx.owner_tag} (`fldecl state list` shows what the stack owns)")
+        resource_type = self.providers.resources[current.kind]
+        if not isinstance(resource_type, Forgettable):
+            raise PlanError(f"the {self.stack.backend} backend cannot stop owning {address} without deleting it "
+                            f"(it cannot change a {current.kind}'s tags); `fldecl destroy --target {address}` deletes it")
+        return current, resource_type.forget(current, self.ctx)
 
     def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model

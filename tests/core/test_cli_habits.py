@@ -21,3 +21,37 @@ def test_usage_errors_exit_1_never_the_2_of_detailed_exitcode(tmp_path: Path, ar
     result = run_cli(*arguments, cwd=tmp_path, timeout=60)
     assert result.returncode == 1, result.stderr
     assert message in result.stderr
+
+
+def test_state_list_and_state_rm_forget_without_deleting(tmp_path: Path) -> None:
+    import sqlite3
+
+    stack = write_stack(tmp_path / "stack", model=False, parties=2)
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    listed = run_cli("state", "list", str(stack))
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["CertificateAuthority/issuer", "PartyCertificate/party-1",
+                                          "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2"]
+    removed = run_cli("state", "rm", "RemoteTrainingSystem/Party_2", str(stack))
+    assert removed.returncode == 0, removed.stderr
+    assert "Removed RemoteTrainingSystem/Party_2 (id " in removed.stdout
+    assert "removed the tag fldecl.stack.core-test; the resource stays in the local backend" in removed.stdout
+    with sqlite3.connect(stack / ".fldecl" / "local.db") as conn:
+        names = conn.execute("SELECT name FROM resources WHERE kind = 'RemoteTrainingSystem' ORDER BY name").fetchall()
+    assert names == [("Party_1",), ("Party_2",)], "the resource still exists in the backend"
+    assert "RemoteTrainingSystem/Party_2" not in run_cli("state", "list", str(stack)).stdout
+    plan = run_cli("plan", str(stack))
+    assert plan.stdout.startswith("Plan: 1 to create, 0 to update, 0 to replace, 0 to delete."), plan.stdout
+    assert "# RemoteTrainingSystem/Party_2 will be created" in plan.stdout
+    again = run_cli("state", "rm", "RemoteTrainingSystem/Party_2", str(stack))
+    assert again.returncode == 1 and "is not in the stack's state" in again.stderr
+
+
+def test_state_rm_of_a_certificate_drops_the_record_and_keeps_the_files(tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "stack", model=False, parties=1)
+    assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    removed = run_cli("state", "rm", "PartyCertificate/party-1", str(stack))
+    assert removed.returncode == 0, removed.stderr
+    assert "dropped fldecl's record of it; its files stay where they are" in removed.stdout
+    assert (stack / "pki/party-1-key.pem").is_file() and (stack / "pki/party-1-cert.pem").is_file()
+    assert "PartyCertificate/party-1" not in run_cli("state", "list", str(stack)).stdout

@@ -46,6 +46,15 @@ class LocalRecords:
         return self.observe(adopted, ctx)
 
 
+    def forget(self, current: Observed, ctx: ProviderContext) -> str:
+        """``fldecl state rm``: the record stays in the local backend, without the stack's ownership tag."""
+        record = self.store.get(current.id)
+        if record is None:
+            raise NotFoundError(f"{current.address} ({current.id}) is no longer in the local backend")
+        self.store.update(record.id, tags=[tag for tag in record.tags if tag != ctx.owner_tag])
+        return f"removed the tag {ctx.owner_tag}; the resource stays in the local backend"
+
+
 def backend_name(record: Record) -> str:
     """The record's name as WML would show it (records made before names could differ hold only the manifest name)."""
     return str(record.attributes.get(NAME_ATTRIBUTE) or record.entity.get("name") or record.name)

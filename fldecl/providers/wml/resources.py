@@ -189,6 +189,12 @@ class TaggableResources(WmlResources):
                                         f"tagging {self.kind} {resource_id}")
         return self.observe(document)
 
+    def forget(self, current: Observed, ctx: ProviderContext) -> str:
+        """``fldecl state rm``: the resource stays on WML as it is, without the stack's ownership tag."""
+        tags = [tag for tag in current.tags if tag != ctx.owner_tag]
+        self.session.call(lambda client: self.update_document(client, current.id, {"tags": tags}), f"untagging {current.address}")
+        return f"removed the tag {ctx.owner_tag}; the resource stays on WML"
+
     def verified_extras(self, document: Document, desired: Desired, ctx: ProviderContext) -> dict[str, Any]:
         """What fldecl records in ``custom`` when it creates one of these and can check on ``document`` now."""
         return {}

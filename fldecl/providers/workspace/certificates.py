@@ -27,7 +27,7 @@ class _Certificates(WorkspaceRecords, ABC):
             for key in ("key_file", "cert_file"):
                 if current.attributes.get(key):
                     (ctx.stack_dir / current.attributes[key]).unlink(missing_ok=True)
-        self.forget(current)
+        self.forget(current, ctx)
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist and pass inspection."""

@@ -27,7 +27,7 @@ class DataSplits(WorkspaceRecords):
         return self.record(desired, outputs_digest(paths), entity).observed()
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self.forget(current)
+        self.forget(current, ctx)
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist; ``resource_id`` is not used."""

@@ -36,5 +36,6 @@ class WorkspaceRecords:
             return self.store.update(made_id, name=desired.name, tags=desired.tags, attributes=desired.attributes, entity=entity)
         return self.store.insert(desired.kind, desired.name, desired.tags, desired.attributes, entity=entity, record_id=made_id)
 
-    def forget(self, current: Observed) -> None:
+    def forget(self, current: Observed, ctx: ProviderContext) -> str:
         self.store.delete(current.id)
+        return "dropped fldecl's record of it; its files stay where they are"
