@@ -213,6 +213,24 @@ def import_(address: str | None, resource_id: str | None, stack_dir: Path, backe
         commands.import_resource(address, resource_id, stack_dir, backend, lock_timeout, bool(tags or ids))
 
 
+@main.command()
+@click.argument("training", metavar="TRAINING")
+@STACK_DIR
+@BACKEND
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines, and the training's state as it changes, until it ends.")
+@click.option("--party", "parties", multiple=True, metavar="NAME", help="Only this log (a party's name, or `aggregator`). Repeatable.")
+def logs(training: str, stack_dir: Path, backend: str | None, follow: bool, parties: tuple[str, ...]) -> None:
+    """Print the logs of the training TRAINING (its name, or Training/NAME) that this machine holds.
+
+    On the local backend: the aggregator's and each party's. On WML: those of the parties that
+    `fldecl party run` ran here (WML does not hand out its aggregator's log). Each line starts with
+    whose log it is. With --follow, a training started with `apply --no-wait` is followed to its end.
+    """
+    from fldecl.cli import logs as training_logs  # lazy: `fldecl --help` imports click alone
+
+    training_logs.logs(training, stack_dir, backend, follow, parties)
+
+
 @main.command(name="force-unlock")
 @click.argument("lock_id", metavar="LOCK_ID")
 @STACK_DIR

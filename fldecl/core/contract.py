@@ -53,11 +53,12 @@ class Endpoint:
 @dataclass(frozen=True)
 class PartyRound:
     """One party in one round: its metrics (local training, and ``fused_*``: the fused model scored on
-    its test data), the bytes it sent and received, and whether its update was fused."""
+    its test data), the bytes it sent and received (None where the backend does not report them), and
+    whether its update was fused."""
 
     metrics: dict[str, float]
-    bytes_sent: int = 0
-    bytes_received: int = 0
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
     contributed: bool = True
 
 
@@ -292,6 +293,23 @@ class Forgettable(Protocol):
     def forget(self, current: Observed, ctx: ProviderContext) -> str:
         """Remove ``ctx.owner_tag`` from the resource where the backend holds tags (the resource stays as it is), or
         drop fldecl's record of it where fldecl keeps one (the files stay); returns what was done, for the user."""
+        ...
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One log of a training on this machine: its aggregator's, or a party's (``name``)."""
+
+    name: str
+    path: Path
+
+
+@runtime_checkable
+class Logged(Protocol):
+    """A resource type whose resources leave logs on this machine (``fldecl logs``)."""
+
+    def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
+        """The logs of ``current`` that this machine holds, the aggregator's first; a file may not exist yet."""
         ...
 
 

@@ -17,6 +17,8 @@ from fldecl.core.attributes import backend_name
 from fldecl.core.contract import (
     Forgettable,
     Found,
+    LogFile,
+    Logged,
     Observed,
     PartyKit,
     PartyRun,
@@ -123,6 +125,14 @@ class Reconciler:
             raise PlanError(f"the {self.stack.backend} backend cannot stop owning {address} without deleting it "
                             f"(it cannot change a {current.kind}'s tags); `fldecl destroy --target {address}` deletes it")
         return current, resource_type.forget(current, self.ctx)
+
+    def logs(self, address: str) -> tuple[Observed, list[LogFile]]:
+        """``fldecl logs``: the resource at ``address`` as the backend holds it now, and its logs on this machine."""
+        current = self.owned(address)
+        resource_type = self.providers.resources[current.kind]
+        if not isinstance(resource_type, Logged):
+            raise PlanError(f"the {self.stack.backend} backend keeps no logs of a {current.kind}")
+        return current, resource_type.log_files(current, self.ctx)
 
     def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from fldecl.fl import protocol
 from fldecl.fl.errors import TrainingCanceled, TrainingFailed
@@ -57,10 +57,11 @@ class PartySession:
 class Aggregator:
     """One training's aggregator. :meth:`bind` then :meth:`serve`; the outcome lands in ``status.json``."""
 
-    def __init__(self, job: TrainingJob) -> None:
+    def __init__(self, job: TrainingJob, log: TextIO | None = None) -> None:
+        """``log``: where each event is written as a line too (the process's ``aggregator.log``)."""
         self.job = job
         self.work_dir = Path(job.work_dir)
-        self.status = StatusWriter(self.work_dir, job.training_id, job.rounds)
+        self.status = StatusWriter(self.work_dir, job.training_id, job.rounds, log)
         self.declared = {protocol.file_fingerprint(Path(party["cert_file"])): party for party in job.parties}
         self.sessions: dict[str, PartySession] = {}
         self.strategy: Strategy | None = None
@@ -413,7 +414,7 @@ class Aggregator:
             return
         from fldecl.fl.plot import plot_metrics  # lazy: matplotlib only once there is a round to plot
 
-        plot_metrics(self.status.document, self.work_dir / METRICS_PLOT)
+        plot_metrics(self.job.name, self.status.document["rounds"], self.work_dir / METRICS_PLOT)
 
 
 def _round_record(
@@ -469,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(arguments) != 1:
         print("usage: python -m fldecl.fl.aggregator JOB.json", file=sys.stderr)
         return 2
-    aggregator = Aggregator(TrainingJob.load(Path(arguments[0])))
+    aggregator = Aggregator(TrainingJob.load(Path(arguments[0])), log=sys.stdout)
 
     def cancel(signum: int, frame: object) -> None:
         raise TrainingCanceled()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import socket
 import ssl
 import sys
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -405,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     aggregator = args.aggregator or _wait_for_aggregator(Path(job.work_dir), job.max_timeout)
 
     def print_event(event: TrainingEvent) -> None:
-        print(json.dumps(asdict(event)), flush=True)
+        print(event.log_line(), flush=True)
 
     try:
         Party(job.local_party(args.party), TrainingToJoin.from_job(job, aggregator), print_event).run()

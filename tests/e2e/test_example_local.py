@@ -138,7 +138,7 @@ def test_no_wait_returns_while_the_training_goes_on(tmp_path: Path) -> None:
     (stack / "training.yaml").write_text((stack / "training.yaml").read_text().replace("rounds: 2", "rounds: 1"))
     applied = run_cli("apply", str(stack), "--auto-approve", "--no-wait")
     assert applied.returncode == 0, applied.stderr
-    assert "started; follow it with `fldecl show`" in applied.stdout
+    assert "started; follow it with `fldecl logs aggregator_he --follow`" in applied.stdout
 
     def training_status() -> str:
         shown = json.loads(run_cli("show", str(stack), "--json").stdout)

@@ -18,6 +18,7 @@ from fldecl.core.contract import (
     NAME_ATTRIBUTE,
     Desired,
     Endpoint,
+    LogFile,
     Observed,
     PartyRound,
     ProviderContext,
@@ -59,7 +60,8 @@ class Trainings(LocalRecords):
         if not ctx.wait:
             runner = _start_in_background(job, Path(job.work_dir))
             self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=runner))
-            ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
+            ctx.reporter.progress(desired.address, f"started; follow it with `fldecl logs {desired.name} --follow` "
+                                                   f"(work dir {job.work_dir})")
             _announce_manual_parties(ctx, desired, job, None)
             return observe(self.store, self.store.get(record.id) or record, ctx)
         self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
@@ -81,6 +83,14 @@ class Trainings(LocalRecords):
 
     def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
+
+    def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
+        """The aggregator's log, each party's that this machine ran, and a ``--no-wait`` run's own."""
+        directory = training_dir(ctx.state_dir, current.id)
+        logs = [LogFile("aggregator", directory / "aggregator.log")]
+        logs += [LogFile(path.parent.name, path) for path in sorted((directory / "parties").glob("*/party.log"))]
+        logs += [LogFile(path.parent.parent.name, path) for path in sorted((ctx.state_dir / "parties").glob(f"*/{current.id}/party.log"))]
+        return logs
 
     def delete(self, current: Observed, ctx: ProviderContext) -> None:
         """WML's hard delete: stop the run if it is still going, then remove its files."""

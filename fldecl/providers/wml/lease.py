@@ -29,9 +29,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
-from datetime import datetime, timezone
 from typing import Any
 
 from fldecl.core.contract import ProviderContext

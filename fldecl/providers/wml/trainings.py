@@ -7,10 +7,9 @@ imported; a failed or canceled one is planned for replacement.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Endpoint, Found, Observed, ProviderContext, TrainingProgress, report_rounds
+from fldecl.core.contract import Desired, Endpoint, Found, LogFile, Observed, ProviderContext, TrainingProgress, report_rounds
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.interrupt import Interrupted, pause
 from fldecl.providers.wml import mapping
@@ -27,12 +26,7 @@ class Trainings(WmlResources):
 
     def read(self, ctx: ProviderContext) -> list[Observed]:
         """The stack's trainings; each one with rounds gets its metrics plot, as on the local backend."""
-        observed = super().read(ctx)
-        for training in observed:
-            if training.progress and training.progress.rounds:
-                plot = _plot(training.id, training.progress, ctx.state_dir / "trainings" / training.id)
-                training.progress = dataclasses.replace(training.progress, plot=str(plot))
-        return observed
+        return [_with_plot(training, ctx) for training in super().read(ctx)]
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])
@@ -75,7 +69,7 @@ class Trainings(WmlResources):
     def created(self, document: Document, desired: Desired, ctx: ProviderContext) -> Observed:
         training_id = document["metadata"]["id"]
         if not ctx.wait:
-            ctx.reporter.progress(desired.address, f"started (id {training_id}); follow it with `fldecl show`")
+            ctx.reporter.progress(desired.address, f"started (id {training_id}); follow it with `fldecl logs {desired.name} --follow`")
             return self.observe(document)
         try:
             document = self.follow(training_id, desired.address, ctx)
@@ -83,15 +77,20 @@ class Trainings(WmlResources):
             raise ProviderError(f"{desired.address} started (id {training_id}) but following it failed: {exc}; "
                                 "`fldecl show` reports its state") from exc
         state, reason = mapping.training_state(document)
+        finished = _with_plot(self.observe(document), ctx)  # the plot is there when the training ends
         if state != COMPLETED:
             raise ProviderError(f"training {state}: {reason}")
-        return self.observe(document)
+        return finished
 
     def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
 
     def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
         raise ProviderError(f"{IMPORT_REFUSAL}; let `fldecl apply` start the training instead")
+
+    def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
+        """The logs of the parties that `fldecl party run` ran on this machine (WML does not hand out its aggregator's)."""
+        return [LogFile(path.parent.parent.name, path) for path in sorted((ctx.state_dir / "parties").glob(f"*/{current.id}/party.log"))]
 
     def get(self, training_id: str, what: str) -> Document:
         return self.session.retried(lambda client: self.get_document(client, training_id), what)
@@ -159,19 +158,23 @@ def _progress(document: Document) -> TrainingProgress:
     return TrainingProgress(state, reason, tuple(mapping.training_rounds(document)), aggregator)
 
 
-def _plot(training_id: str, progress: TrainingProgress, directory: Path) -> Path:
-    """``metrics.png`` from the training's per-round metrics, redrawn only when a round or the state changed."""
+def _with_plot(training: Observed, ctx: ProviderContext) -> Observed:
+    """The training, with ``metrics.png`` of its rounds (as on the local backend), redrawn only when a round or the state changed."""
+    progress = training.progress
+    if progress is None or not progress.rounds:
+        return training
     from fldecl.fl.plot import plot_metrics  # lazy: matplotlib, only for trainings with rounds
 
+    directory = ctx.state_dir / "trainings" / training.id
     plot, stamp = directory / "metrics.png", directory / "metrics.stamp"
     drawn = f"{progress.state} {len(progress.rounds)}"
-    if plot.is_file() and stamp.is_file() and stamp.read_text() == drawn:
-        return plot
-    rounds = [{"round": record.round, "fused": record.fused,
-               "parties": {name: party.metrics for name, party in record.parties.items()}} for record in progress.rounds]
-    plot_metrics({"training_id": training_id, "rounds": rounds}, plot)
-    stamp.write_text(drawn)
-    return plot
+    if not (plot.is_file() and stamp.is_file() and stamp.read_text() == drawn):
+        rounds = [{"round": record.round, "fused": record.fused,
+                   "parties": {name: party.metrics for name, party in record.parties.items()}} for record in progress.rounds]
+        plot_metrics(training.name, rounds, plot)
+        stamp.write_text(drawn)
+    training.progress = dataclasses.replace(progress, plot=str(plot))
+    return training
 
 
 def _label(document: Document) -> str:
