@@ -26,10 +26,9 @@ class LogTail:
         self.partial: dict[Path, str] = {}
 
     def print_new(self, files: list[LogFile], final: bool = False) -> None:
-        width = max((len(log.name) for log in files), default=0)
-        for log in files:
-            if self.wanted and log.name not in self.wanted:
-                continue
+        shown = [log for log in files if not self.wanted or log.name in self.wanted]
+        width = max((len(log.name) for log in shown), default=0)
+        for log in shown:
             for line in self._new_lines(log.path, final):
                 console().print(Text.assemble((f"{log.name:<{width}} | ", "dim"), scrub(line)))
 
