@@ -67,8 +67,14 @@ class _Scrubbed:
 
 @functools.cache
 def console(stderr: bool = False) -> Console:
-    """The one console per stream, so that a progress bar and the lines printed above it share it."""
-    return Console(file=_Scrubbed(sys.stderr if stderr else sys.stdout), highlight=False, soft_wrap=True)
+    """The one console per stream, so that a progress bar and the lines printed above it share it.
+
+    ``NO_COLOR`` (https://no-color.org) set to anything turns every escape sequence off, bold and dim included: what is
+    printed is plain text.
+    """
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(file=_Scrubbed(sys.stderr if stderr else sys.stdout), highlight=False, soft_wrap=True,
+                   color_system=None if plain else "auto", no_color=plain)
 
 
 def fail(message: str) -> NoReturn:

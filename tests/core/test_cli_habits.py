@@ -55,3 +55,40 @@ def test_state_rm_of_a_certificate_drops_the_record_and_keeps_the_files(tmp_path
     assert "dropped fldecl's record of it; its files stay where they are" in removed.stdout
     assert (stack / "pki/party-1-key.pem").is_file() and (stack / "pki/party-1-cert.pem").is_file()
     assert "PartyCertificate/party-1" not in run_cli("state", "list", str(stack)).stdout
+
+
+def on_a_terminal(arguments: list[str], env: dict[str, str]) -> bytes:
+    """What `fldecl ARGUMENTS` writes to a terminal (a pseudo-terminal as its stdout and stderr)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "fldecl", *arguments], stdin=subprocess.DEVNULL, stdout=secondary,
+                               stderr=secondary, env=env)
+    os.close(secondary)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the process exited
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(primary)
+    assert process.wait(timeout=60) == 0, output
+    return output
+
+
+def test_no_color_turns_every_escape_sequence_off(tmp_path: Path) -> None:
+    import os
+
+    stack = write_stack(tmp_path / "stack", pki=False, model=False)
+    env = {name: value for name, value in os.environ.items() if name != "NO_COLOR"}
+    for command in (["validate", str(stack)], ["plan", str(stack)]):
+        assert b"\x1b[" in on_a_terminal(command, env), "styled on a terminal"
+        plain = on_a_terminal(command, {**env, "NO_COLOR": "1"})
+        assert b"\x1b[" not in plain, plain
+        assert b"Plan: 1 to create" in plain or b"Success!" in plain, plain
