@@ -38,7 +38,7 @@ class Commands(click.Group):
             raise
         except (KeyboardInterrupt, Interrupted):
             click.echo("Interrupted: stopped before the end; run the command again to finish what it started.", err=True)
-            raise SystemExit(signals.exit_code()) from None
+            signals.exit_now()
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: object) -> click.Context:

@@ -92,3 +92,10 @@ def test_no_color_turns_every_escape_sequence_off(tmp_path: Path) -> None:
         plain = on_a_terminal(command, {**env, "NO_COLOR": "1"})
         assert b"\x1b[" not in plain, plain
         assert b"Plan: 1 to create" in plain or b"Success!" in plain, plain
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(10, "10s"), (60, "1m0s"), (70.4, "1m10s"), (3725, "1h2m5s")])
+def test_elapsed_time_reads_as_terraforms(seconds: float, text: str) -> None:
+    from fldecl.cli.progress import elapsed
+
+    assert elapsed(seconds) == text

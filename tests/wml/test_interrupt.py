@@ -1,5 +1,6 @@
-"""Ctrl-C during a WML apply that waits for parties (a training nobody joins): the apply stops at once, says that the
-training goes on on WML and how to follow or cancel it, releases the stack's lease, and the next apply is not refused."""
+"""Ctrl-C during a WML apply that waits for parties (a training nobody joins): while it waits, Terraform's 'Still
+creating...' lines; then the apply stops at once, says that the training goes on on WML and how to follow or cancel it,
+releases the stack's lease, and the next apply is not refused."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def test_ctrl_c_while_a_wml_training_waits_for_parties(waiting_emulator: Emulato
                              env={**env, "NO_COLOR": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     output = Output(apply)
     output.wait_for("Training/aggregator_he: accepting_parties", timeout=300)
+    output.wait_for("Training/aggregator_he: Still creating... [10s elapsed]", timeout=30)
     assert leases(waiting_emulator, "interrupted"), "the apply holds the stack's lease while it waits"
     interrupted = time.monotonic()
     apply.send_signal(signal.SIGINT)
