@@ -7,6 +7,7 @@ Only click is imported at start-up; each command imports what it needs when it r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -34,19 +35,23 @@ class Commands(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as error:
-            error.exit_code = 1
-            raise
+            _usage_error(error)
         except (KeyboardInterrupt, Interrupted):
             click.echo("Interrupted: stopped before the end; run the command again to finish what it started.", err=True)
             signals.exit_now()
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: object) -> click.Context:
+                     **extra: Any) -> click.Context:
         try:
-            return super().make_context(info_name, args, parent, **extra)  # type: ignore[arg-type]
+            return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
-            error.exit_code = 1
-            raise
+            _usage_error(error)
+
+
+def _usage_error(error: click.UsageError) -> NoReturn:
+    """click's message (usage, hint, error), and exit 1."""
+    error.show()
+    raise SystemExit(1)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
