@@ -6,13 +6,26 @@ imported; a failed or canceled one is planned for replacement.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 from typing import Any
 
-from fldecl.core.contract import Desired, Endpoint, Found, LogFile, Observed, ProviderContext, TrainingProgress, report_rounds
+from fldecl.core.contract import (
+    Desired,
+    Endpoint,
+    Found,
+    LogFile,
+    Observed,
+    ProviderContext,
+    RoundRecord,
+    TrainingProgress,
+    report_rounds,
+)
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.interrupt import Interrupted, pause
 from fldecl.providers.wml import mapping
+from fldecl.providers.wml.party_runtime import BYTES_FILE
 from fldecl.providers.wml.resources import Document, WmlResources
 from fldecl.vocabulary import ACCEPTING_PARTIES, COMPLETED, REPLACED_STATES, TERMINAL_STATES
 
@@ -26,7 +39,7 @@ class Trainings(WmlResources):
 
     def read(self, ctx: ProviderContext) -> list[Observed]:
         """The stack's trainings; each one with rounds gets its metrics plot, as on the local backend."""
-        return [_with_plot(training, ctx) for training in super().read(ctx)]
+        return [_with_plot(_with_party_bytes(training, ctx), ctx) for training in super().read(ctx)]
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])
@@ -77,7 +90,7 @@ class Trainings(WmlResources):
             raise ProviderError(f"{desired.address} started (id {training_id}) but following it failed: {exc}; "
                                 "`fldecl show` reports its state") from exc
         state, reason = mapping.training_state(document)
-        finished = _with_plot(self.observe(document), ctx)  # the plot is there when the training ends
+        finished = _with_plot(_with_party_bytes(self.observe(document), ctx), ctx)  # the plot is there when the training ends
         if state != COMPLETED:
             raise ProviderError(f"training {state}: {reason}")
         return finished
@@ -156,6 +169,32 @@ def _progress(document: Document) -> TrainingProgress:
     connection = ((status.get("federated_learning_info") or {}).get("aggregator") or {}).get("connection") or {}
     aggregator = Endpoint(connection["host"], int(connection["port"])) if connection.get("host") and connection.get("port") else None
     return TrainingProgress(state, reason, tuple(mapping.training_rounds(document)), aggregator)
+
+
+def _with_party_bytes(training: Observed, ctx: ProviderContext) -> Observed:
+    """The training, with the bytes each party that `fldecl party run` ran here sent and received per round (its
+    ``bytes.json``, counted on its websocket): WML does not report them."""
+    progress = training.progress
+    if progress is None or not progress.rounds:
+        return training
+    names = mapping.party_names({"entity": training.document})
+    measured: dict[str, dict[int, tuple[int, int]]] = {}
+    for path in (ctx.state_dir / "parties").glob(f"*/{training.id}/{BYTES_FILE}"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            counted = json.loads(path.read_text())
+            measured[names.get(counted["rts_id"], path.parent.parent.name)] = {
+                int(number): (int(values["sent"]), int(values["received"])) for number, values in counted["rounds"].items()}
+    if not measured:
+        return training
+
+    def with_bytes(record: RoundRecord) -> RoundRecord:
+        parties = {party: dataclasses.replace(values, bytes_sent=measured[party][record.round][0],
+                                              bytes_received=measured[party][record.round][1])
+                   if record.round in measured.get(party, {}) else values for party, values in record.parties.items()}
+        return dataclasses.replace(record, parties=parties)
+
+    training.progress = dataclasses.replace(progress, rounds=tuple(map(with_bytes, progress.rounds)))
+    return training
 
 
 def _with_plot(training: Observed, ctx: ProviderContext) -> Observed:
