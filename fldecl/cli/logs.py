@@ -8,9 +8,10 @@ from pathlib import Path
 from rich.text import Text
 
 from fldecl.cli.session import console, guarded, load, reconciler, scrub
-from fldecl.core.contract import LogFile, Observed
+from fldecl.core.contract import Observed
 from fldecl.core.reconciler import Reconciler
 from fldecl.interrupt import pause
+from fldecl.kinds.training_run import LogFile, progress_of, training_logs
 from fldecl.vocabulary import TERMINAL_STATES
 
 POLL_SECONDS = 0.5
@@ -50,9 +51,9 @@ class LogTail:
 @guarded
 def logs(training: str, stack_dir: Path, backend: str | None, follow: bool, parties: tuple[str, ...]) -> None:
     stack = load(stack_dir, backend)
-    address = training if "/" in training else f"Training/{training}"
     rec = reconciler(stack)
-    current, files = rec.logs(address)
+    current, files = training_logs(rec, training)
+    address = current.address
     tail = LogTail(set(parties))
     tail.print_new(files)
     if not any(log.path.is_file() for log in files):
@@ -67,13 +68,18 @@ def logs(training: str, stack_dir: Path, backend: str | None, follow: bool, part
 def _follow(rec: Reconciler, address: str, current: Observed, files: list[LogFile], tail: LogTail) -> None:
     """Print new lines as they come and each change of the training's state, until it ends."""
     reported, checked = current.status, time.monotonic()
-    while not (current.progress and current.progress.state in TERMINAL_STATES):
+    while not _ended(current):
         pause(POLL_SECONDS)
         tail.print_new(files)
         if time.monotonic() - checked >= STATE_EVERY_SECONDS:
             checked = time.monotonic()
-            current, files = rec.logs(address)
+            current, files = training_logs(rec, address)
             if current.status != reported:
                 reported = current.status
                 console().print(Text(f"{address}: {current.status}", style="cyan"))
     tail.print_new(files, final=True)
+
+
+def _ended(training: Observed) -> bool:
+    progress = progress_of(training)
+    return progress is not None and progress.state in TERMINAL_STATES

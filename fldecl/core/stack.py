@@ -7,7 +7,7 @@ to :func:`fldecl.core.manifest.load_stack`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,9 @@ class GeneratedSpec:
 FromBackend = Callable[[dict[str, Any], str, "bytes | None"], GeneratedSpec]
 """Completes a discovered resource's spec (references already names) given its manifest name and stored content."""
 
+Members = Callable[[Mapping[str, Any]], Collection[str]]
+"""The addresses of the resources that join one of this kind, from its spec (a training's parties)."""
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -75,7 +78,8 @@ class Kind:
 
     ``rules`` apply on every backend, ``backend_rules[backend]`` only on that one (what it cannot
     run); ``derive`` computes attributes; ``immutable`` means any change replaces the resource;
-    ``from_backend`` completes the manifest generated for one found in a backend.
+    ``from_backend`` completes the manifest generated for one found in a backend; ``members``
+    says which resources join one of this kind.
     """
 
     name: str
@@ -84,6 +88,7 @@ class Kind:
     derive: Derivation | None = None
     immutable: bool = False
     from_backend: FromBackend | None = None
+    members: Members | None = None
 
 
 KindTable = Mapping[str, Kind]

@@ -10,8 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Observed, RoundRecord, TrainingProgress
+from fldecl.core.contract import NAME_ATTRIBUTE, Observed
 from fldecl.core.stack import Stack
+from fldecl.kinds.training_run import RoundRecord, TrainingProgress, progress_of
 
 
 def print_state(stack: Stack, observed: list[Observed], console: Console) -> None:
@@ -22,8 +23,9 @@ def print_state(stack: Stack, observed: list[Observed], console: Console) -> Non
     for index, line in enumerate(resource_lines([_state_row(stack, obs) for obs in observed], console.width)):
         console.print(Text(line, style="bold" if index == 0 else ""))
     for obs in observed:
-        if obs.progress and obs.progress.rounds:
-            print_rounds(obs.address, obs.progress, console)
+        progress = progress_of(obs)
+        if progress and progress.rounds:
+            print_rounds(obs.address, progress, console)
 
 
 def resource_lines(rows: list[tuple[str, str, str, str]], width: int) -> list[str]:

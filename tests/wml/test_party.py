@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from fldecl.core.contract import Observed, PartyRun, ProviderContext
+from fldecl.core.contract import Observed, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.core.stack import Stack
 from fldecl.data.handlers import handler_config
 from fldecl.kinds import load_stack
+from fldecl.kinds.training_run import PartyRun
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.party import PARTY_PYTHON, RUNTIME_FILE, party_metadata, run_party

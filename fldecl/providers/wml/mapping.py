@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, PartyRound, RoundRecord
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed
+from fldecl.kinds.training_run import PartyRound, RoundRecord
 from fldecl.models import framework_of, model_file_of
 
 CUSTOM_KEY = "fldecl"
@@ -191,7 +192,7 @@ def training_rounds(document: dict[str, Any]) -> list[RoundRecord]:
     """Per-round records: each party's score of the fused model (``fused_<metric>``) and their mean."""
     status = (document.get("entity") or {}).get("status") or {}
     names = party_names(document)
-    rows = []
+    rows: list[RoundRecord] = []
     for entry in status.get("metrics") or []:
         parties: dict[str, dict[str, float]] = {}
         fused: dict[str, float] = {}

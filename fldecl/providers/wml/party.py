@@ -23,10 +23,12 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from fldecl.core.contract import Observed, PartyKit, PartyRun, ProviderContext
+from fldecl.core.contract import Observed, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.data.handlers import handler_config, info_with_paths
 from fldecl.fl.job import PartySettings
+from fldecl.kinds.model import MODEL
+from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import ModelError, build_zip, framework_of, model_file_of
 from fldecl.models.archive import read_member
@@ -97,7 +99,7 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
     rts, training = run.rts, run.training
     settings = party_settings(party_identity(rts, run.related), ctx.stack_dir, run.key_file)
     metadata = party_metadata(settings, handler_config(settings.data_handler_info, settings.path(".")))
-    model = run.resource(training.attributes["model"], "Model")
+    model = run.resource(training.attributes["model"], MODEL.name)
     document = session.retried(lambda client: client.training.get_details(training.id, _internal=True), f"reading {training.address}")
     federated = (document.get("entity") or {}).get("federated_learning") or {}
     spec = {"rts_id": rts.id, "rts_name": rts.name, "training_id": training.id, "fusion_type": federated.get("fusion_type"),

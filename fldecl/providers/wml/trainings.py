@@ -11,19 +11,11 @@ import dataclasses
 import json
 from typing import Any
 
-from fldecl.core.contract import (
-    Desired,
-    Endpoint,
-    Found,
-    LogFile,
-    Observed,
-    ProviderContext,
-    RoundRecord,
-    TrainingProgress,
-    report_rounds,
-)
+from fldecl.core.contract import AdoptRequest, Desired, Found, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.interrupt import Interrupted, pause
+from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training_run import Endpoint, LogFile, RoundRecord, TrainingProgress, progress_of, report_rounds
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.party_runtime import BYTES_FILE
 from fldecl.providers.wml.resources import Document, WmlResources
@@ -34,12 +26,12 @@ IMPORT_REFUSAL = "WML cannot add tags to an existing training, so it cannot be i
 
 
 class Trainings(WmlResources):
-    kind = "Training"
+    kind = TRAINING.name
     collection = "/ml/v4/trainings"
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
         """The stack's trainings; each one with rounds gets its metrics plot, as on the local backend."""
-        return [_with_plot(_with_party_bytes(training, ctx), ctx) for training in super().read(ctx)]
+        return [_with_plot(training, ctx) for training in super().read(request, ctx)]
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])
@@ -50,9 +42,9 @@ class Trainings(WmlResources):
     def delete_document(self, client: Any, resource_id: str) -> None:
         client.training.cancel(resource_id, hard_delete=True)
 
-    def found(self, document: Document) -> Found:
+    def found(self, document: Document, ctx: ProviderContext) -> Found:
         """A training is read for what it names (its model and parties) and written for reference: it cannot be imported."""
-        found = super().found(document)
+        found = super().found(document, ctx)
         found.observed.attributes = self.specs.named(found.observed.attributes)
         found.why_not_importable = IMPORT_REFUSAL
         return found
@@ -60,13 +52,13 @@ class Trainings(WmlResources):
     def attributes(self, document: Document) -> dict[str, Any]:
         return mapping.training_attributes(document)
 
-    def observe(self, document: Document) -> Observed:
-        observed = super().observe(document)
+    def observe(self, document: Document, ctx: ProviderContext) -> Observed:
+        observed = super().observe(document, ctx)
         state, reason = mapping.training_state(document)
         observed.status = _label(document)
         observed.replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
-        observed.progress = _progress(document)
-        return observed
+        observed.details = _progress(document)
+        return _with_party_bytes(observed, ctx)
 
     def make(self, desired: Desired, ctx: ProviderContext) -> Document:
         model_id = desired.attributes["model"]
@@ -83,22 +75,23 @@ class Trainings(WmlResources):
         training_id = document["metadata"]["id"]
         if not ctx.wait:
             ctx.reporter.progress(desired.address, f"started (id {training_id}); follow it with `fldecl logs {desired.name} --follow`")
-            return self.observe(document)
+            return self.observe(document, ctx)
         try:
             document = self.follow(training_id, desired.address, ctx)
         except TransientError as exc:
             raise ProviderError(f"{desired.address} started (id {training_id}) but following it failed: {exc}; "
                                 "`fldecl show` reports its state") from exc
         state, reason = mapping.training_state(document)
-        finished = _with_plot(_with_party_bytes(self.observe(document), ctx), ctx)  # the plot is there when the training ends
+        finished = _with_plot(self.observe(document, ctx), ctx)  # the plot is there when the training ends
         if state != COMPLETED:
             raise ProviderError(f"training {state}: {reason}")
         return finished
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
+        """Refused, with why: ``fldecl import`` of a training is a question WML answers no to."""
         raise ProviderError(f"{IMPORT_REFUSAL}; let `fldecl apply` start the training instead")
 
     def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
@@ -174,7 +167,7 @@ def _progress(document: Document) -> TrainingProgress:
 def _with_party_bytes(training: Observed, ctx: ProviderContext) -> Observed:
     """The training, with the bytes each party that `fldecl party run` ran here sent and received per round (its
     ``bytes.json``, counted on its websocket): WML does not report them."""
-    progress = training.progress
+    progress = progress_of(training)
     if progress is None or not progress.rounds:
         return training
     names = mapping.party_names({"entity": training.document})
@@ -193,13 +186,13 @@ def _with_party_bytes(training: Observed, ctx: ProviderContext) -> Observed:
                    if record.round in measured.get(party, {}) else values for party, values in record.parties.items()}
         return dataclasses.replace(record, parties=parties)
 
-    training.progress = dataclasses.replace(progress, rounds=tuple(map(with_bytes, progress.rounds)))
+    training.details = dataclasses.replace(progress, rounds=tuple(map(with_bytes, progress.rounds)))
     return training
 
 
 def _with_plot(training: Observed, ctx: ProviderContext) -> Observed:
     """The training, with ``metrics.png`` of its rounds (as on the local backend), redrawn only when a round or the state changed."""
-    progress = training.progress
+    progress = progress_of(training)
     if progress is None or not progress.rounds:
         return training
     from fldecl.fl.plot import plot_metrics  # lazy: matplotlib, only for trainings with rounds
@@ -212,7 +205,7 @@ def _with_plot(training: Observed, ctx: ProviderContext) -> Observed:
                    "parties": {name: party.metrics for name, party in record.parties.items()}} for record in progress.rounds]
         plot_metrics(training.name, rounds, plot)
         stamp.write_text(drawn)
-    training.progress = dataclasses.replace(progress, plot=str(plot))
+    training.details = dataclasses.replace(progress, plot=str(plot))
     return training
 
 
