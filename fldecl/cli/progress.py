@@ -11,13 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from fldecl.cli.session import console, scrub
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 Step = tuple[str, str]
 STILL_EVERY_SECONDS = 10
@@ -106,6 +108,8 @@ class LineReporter:
         if not self.out.is_terminal or total <= 0:
             return
         if self.bars is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # only on a terminal
+
             self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rounds"),
                                  TimeElapsedColumn(), console=self.out, transient=True)
             self.bars.start()
