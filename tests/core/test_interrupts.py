@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -68,3 +69,39 @@ def test_a_lock_whose_holder_was_killed_is_free_at_once(tmp_path: Path) -> None:
     held.wait()
     result = run_cli("apply", str(stack), "--auto-approve")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_local_training_and_its_processes(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from tests.conftest import EXAMPLE
+
+    stack = tmp_path / "mnist-fhe"
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    apply = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    assert apply.stdout is not None
+    lines = []
+    for line in apply.stdout:
+        lines.append(line)
+        if "Training/aggregator_he: training running" in line:
+            break
+    sent = time.monotonic()
+    apply.send_signal(signal.SIGINT)  # to fldecl alone, as CI's SIGTERM: its aggregator and parties must be stopped by it
+    out, err = apply.communicate(timeout=60)
+    seconds = time.monotonic() - sent
+    text = "".join(lines) + out
+    assert apply.returncode == 130, text + err
+    assert seconds < 15, f"{seconds:.1f}s: the aggregator and parties get SIGTERM, then SIGKILL after 10 s"
+    assert "Training/aggregator_he: interrupted: fldecl stopped its aggregator and parties" in text
+    assert "Training/aggregator_he: Creation interrupted after" in text
+    assert "Traceback" not in err
+    status = json.loads(next((stack / ".fldecl" / "trainings").glob("*/status.json")).read_text())
+    with pytest.raises(ProcessLookupError):  # the aggregator is gone
+        os.kill(status["pid"], 0)
+    shown = json.loads(run_cli("show", str(stack), "--json").stdout)
+    training = next(r for r in shown["resources"] if r["address"] == "Training/aggregator_he")
+    assert training["status"].startswith("canceled")
+    assert "# Training/aggregator_he must be replaced" in run_cli("plan", str(stack)).stdout
