@@ -117,7 +117,7 @@ def load(stack_dir: Path, backend: str | None = None) -> Stack:
 
 def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None) -> Reconciler:
     """The stack's reconciler, wired to its backend's providers; ``wait=False`` for ``--no-wait``."""
-    from fldecl.cli.progress import LineReporter  # lazy: rich's progress bars, for commands that reach a backend
+    from fldecl.cli.progress import LineReporter  # lazy: progress prints through this module's console
     from fldecl.providers import providers_for  # lazy: validate and graph need no backend
 
     ensure_state_dir(stack.state_dir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from fldecl.core.contract import NAME_ATTRIBUTE, CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, UpdateRequest
 from fldecl.core.errors import ProviderError
@@ -23,6 +23,7 @@ from fldecl.kinds.training_run import Endpoint, LogFile, PartyRound, RoundRecord
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.local.records import LocalRecords, with_backend_name
+from fldecl.providers.processes import alive
 from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import CANCELED, COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
@@ -89,7 +90,7 @@ class Trainings(LocalRecords):
         directory = training_dir(ctx.state_dir, request.current.id)
         status = read_status(directory) or {}
         pid = status.get("pid")
-        if status.get("state") not in TERMINAL_STATES and _alive(pid):
+        if status.get("state") not in TERMINAL_STATES and alive(pid):
             os.kill(pid, signal.SIGTERM)
         shutil.rmtree(directory, ignore_errors=True)
         super().delete(request, ctx)
@@ -101,7 +102,7 @@ class Trainings(LocalRecords):
         state, reason = record.status or PENDING, status.get("reason")
         if state not in TERMINAL_STATES:
             state = status.get("state", state)
-            if state not in TERMINAL_STATES and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
+            if state not in TERMINAL_STATES and not (alive(status.get("pid")) or alive(record.entity.get("runner_pid"))):
                 state, reason = FAILED, "interrupted: the aggregator process is gone"
             if state in TERMINAL_STATES:
                 self.store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
@@ -186,15 +187,6 @@ def _start_in_background(job: TrainingJob, directory: Path) -> int:
     return runner.pid
 
 
-def _alive(pid: Any) -> TypeGuard[int]:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

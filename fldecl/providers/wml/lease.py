@@ -38,6 +38,7 @@ from fldecl.core.contract import ProviderContext
 from fldecl.core.errors import LockBusy, NotFoundError, ProviderError
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.interrupt import Interrupted, pause
+from fldecl.providers.processes import alive
 from fldecl.providers.wml.connection import WmlSession
 from fldecl.providers.wml.rest import RestReads
 
@@ -77,7 +78,7 @@ class Lease:
 
     def runner_gone(self) -> bool:
         """Whether this lease's runner ran on this machine and has exited (then nobody will ever release it)."""
-        return self.machine == this_machine() and self.pid is not None and self.pid != os.getpid() and not _alive(self.pid)
+        return self.machine == this_machine() and self.pid is not None and self.pid != os.getpid() and not alive(self.pid)
 
     def claim(self, heartbeat: int) -> dict[str, Any]:
         """What the lease records in ``custom``, with its heartbeat counter at ``heartbeat``."""
@@ -223,13 +224,3 @@ def this_machine() -> str:
         parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
         parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
     return "/".join(parts)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
