@@ -89,6 +89,9 @@ class FederatedSession:
         return rts_id in self.names
 
     def on_message(self, channel: PartyChannel, message: Message) -> None:
+        """A REGISTER gets the model package. Runtime 23.1 (ibm-watson-machine-learning) and 24.1 (ibm-watsonx-ai)
+        register alike: only the name of their client's version field differs (``VERSION``, ``WATSONX_AI_VERSION``),
+        and nothing here reads it, so parties of both runtimes join one training."""
         if message.message_type != MessageType.REGISTER:
             return
         with self._joined:
