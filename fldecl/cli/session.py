@@ -122,7 +122,7 @@ def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = N
 
     ensure_state_dir(stack.state_dir)
     ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait)
-    return Reconciler(stack, providers_for(stack.backend, stack.state_dir), ctx)
+    return Reconciler(stack, providers_for(stack.backend, stack.state_dir, stack.backend_settings), ctx)
 
 
 def ensure_state_dir(state_dir: Path) -> None:
