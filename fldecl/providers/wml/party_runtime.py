@@ -193,7 +193,7 @@ class WireCounter:
 
 def _message_type(frame: bytes) -> int | None:
     """The ``message_type`` in an IBM FL frame's header, read without decoding its (large) data."""
-    import msgpack
+    import msgpack  # type: ignore[import-untyped]  # no stubs
 
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
     unpacker.feed(frame)
