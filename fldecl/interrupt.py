@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import threading
 
+from fldecl.errors import RuntimeFailure
+
 _stop = threading.Event()
 _signal: list[int] = []
 
 
-class Interrupted(Exception):
-    """The user (or CI) asked the run to stop; raised out of the wait it interrupted."""
+class Interrupted(RuntimeFailure):
+    """The user (or CI) asked the run to stop; raised out of the wait it interrupted. Not an error to print: the CLI
+    exits 130 (143 for SIGTERM) once the cleanup is done."""
 
     def __init__(self, message: str = "interrupted") -> None:
         super().__init__(message)

@@ -93,10 +93,10 @@ def user_errors() -> Iterator[None]:
     except StackInvalid as exc:
         print_diagnostics(exc.diagnostics, None)
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, Interrupted):
+        raise  # Ctrl-C's Interrupted is no error: the command exits 130 (see signals)
     except FldeclError as exc:
         raise UserError(str(exc)) from None
-    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, Interrupted):
-        raise
     except Exception as exc:
         if os.environ.get("FLDECL_DEBUG"):
             import traceback
