@@ -32,9 +32,9 @@ def validate(stack_dir: Path, as_json: bool) -> None:
     except StackInvalid as exc:
         stack, diagnostics = None, exc.diagnostics
     if as_json:
-        click.echo(scrub(json.dumps(diagnostics.to_json(stack_dir.resolve()), indent=2)))
+        click.echo(scrub(json.dumps(diagnostics.to_json(), indent=2)))
     elif diagnostics.errors:
-        print_diagnostics(diagnostics, stack_dir.resolve())
+        print_diagnostics(diagnostics)
         console(stderr=True).print(f"[red]{len(diagnostics.errors)} error(s).[/red]")
     else:
         assert stack is not None
@@ -86,7 +86,7 @@ def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelis
     options = ApplyOptions(parallelism, lock_timeout, auto_approve, delete_key_files=delete_key_files)
     _run(stack, "destroy", options, lambda rec: rec.plan(destroy=True, targets=targets))
     if not delete_key_files:
-        console().print("[dim]Key and certificate files were kept (pass --delete-key-files to remove them).[/dim]")
+        console().print("[dim]Key, certificate and data files were kept (pass --delete-files to remove them).[/dim]")
 
 
 def _apply_saved(plan_file: Path, backend: str | None, options: ApplyOptions) -> None:

@@ -140,13 +140,16 @@ def apply(target: Path, backend: str | None, auto_approve: bool, parallelism: in
 @PARALLELISM
 @LOCK_TIMEOUT
 @TARGET
-@click.option("--delete-key-files", is_flag=True, help="Also delete CA and party key and certificate files (kept by default).")
+@click.option("--delete-files", "--delete-key-files", "delete_key_files", is_flag=True,
+              help="Also delete the files fldecl made: CA and party keys and certificates, and the parties' data files "
+                   "(kept by default). --delete-key-files is the old name.")
 def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelism: int, lock_timeout: float,
             targets: tuple[str, ...], delete_key_files: bool) -> None:
     """Delete every resource the stack owns, dependants first.
 
-    Only resources carrying this stack's ownership tag are touched. Local key files are kept
-    unless --delete-key-files is given: a lost CA key cannot be recovered.
+    Only resources carrying this stack's ownership tag are touched. The key, certificate and data
+    files fldecl made are kept unless --delete-files is given (each removed file is named): a
+    lost CA key cannot be recovered. The next plan adopts kept key files, and says so.
     """
     from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 

@@ -91,7 +91,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except StackInvalid as exc:
-        print_diagnostics(exc.diagnostics, None)
+        print_diagnostics(exc.diagnostics)
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, Interrupted):
         raise  # Ctrl-C's Interrupted is no error: the command exits 130 (see signals)
@@ -105,11 +105,11 @@ def user_errors() -> Iterator[None]:
         raise UserError(f"internal error: {type(exc).__name__}: {exc} (set FLDECL_DEBUG=1 for the traceback)") from None
 
 
-def print_diagnostics(diagnostics: Diagnostics, base: Path | None) -> None:
+def print_diagnostics(diagnostics: Diagnostics) -> None:
     err = console(stderr=True)
 
     for item in diagnostics.sorted():
-        err.print(Text(scrub(item.render(base)), style="red" if item.severity == "error" else "yellow"))
+        err.print(Text(scrub(item.render()), style="red" if item.severity == "error" else "yellow"))
 
 
 def load(stack_dir: Path, backend: str | None = None) -> Stack:

@@ -38,7 +38,7 @@ from fldecl.core.contract import (
 )
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import declared_graph
-from fldecl.core.plan import Plan, build_desired, make_plan
+from fldecl.core.plan import Plan, build_desired, make_plan, private_key_files
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
 from fldecl.core.stack import Declaration, Stack
@@ -103,10 +103,16 @@ class Reconciler:
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
         observed = self.observe()
         unowned: list[Unowned] = []
+        discovered: list[Observed] = []
         if not destroy:
-            observed += self._discovered(observed)
+            discovered = self._discovered(observed)
+            observed += discovered
             unowned = self._same_names(observed)
-        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
+        plan = make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
+        found = {o.address: o.status or "found" for o in discovered if private_key_files(o.kind, o.attributes)}
+        for change in plan.changes:
+            change.adopted = found.get(change.address, "")
+        return plan
 
     def apply(self, plan: Plan, listener: ApplyListener, options: ApplyOptions | None = None) -> ApplyResult:
         from fldecl.core.apply import Applier  # lazy: threads and futures, which a plan does not need
