@@ -29,12 +29,12 @@ from typing import Any
 
 from numpy.typing import NDArray
 
+from fldecl.atomic_write import write_atomically
 from fldecl.data.errors import DataError
 from fldecl.data.handlers import get_data, load_data_handler
 from fldecl.fl import protocol
 from fldecl.fl.clients import Client, Dataset, Hyperparameters, make_client
 from fldecl.fl.errors import ClientError, FusionError, PartyError
-from fldecl.fl.files import write_bytes_atomically
 from fldecl.fl.fusion import UpdateCodec, make_codec
 from fldecl.fl.protocol import Message
 from fldecl.fl.status import TrainingEvent
@@ -246,7 +246,7 @@ class PartyTasks:
         path = self.work_dir / FINAL_MODEL_FILE
         members = _zip_members(self.training.model_zip_path)
         members[self.training.model_file] = self._require_client().serialize(self.training.model_file)
-        write_bytes_atomically(path, deterministic_zip(members))
+        write_atomically(path, deterministic_zip(members))
         self.result = PartyResult(self.name, path, self._last_metrics)
         self._event("finished", f"{self.name} wrote the final model to {path}", path=str(path))
         return Message(protocol.FINISHED)
