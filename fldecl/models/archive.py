@@ -38,9 +38,32 @@ def read_member(zip_bytes: bytes, name: str, origin: str) -> bytes:
             problem = _missing_member(archive, name, origin)
             if problem:
                 raise ModelError(problem)
+            if name not in archive.namelist():
+                raise ModelError(f"{origin} holds {name!r} as a directory, not a file")
             return archive.read(name)
     except zipfile.BadZipFile as error:
         raise ModelError(f"{origin} is not a valid zip file: {error}") from error
+
+
+def read_model_members(zip_bytes: bytes, name: str, origin: str) -> dict[str, bytes]:
+    """The members that hold the model ``name``: that file, or every file under that directory (a SavedModel)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            problem = _missing_member(archive, name, origin)
+            if problem:
+                raise ModelError(problem)
+            return {member: archive.read(member) for member in archive.namelist() if _holds(name, member)}
+    except zipfile.BadZipFile as error:
+        raise ModelError(f"{origin} is not a valid zip file: {error}") from error
+
+
+def holds_model_file(members: list[str], name: str) -> bool:
+    """Whether a zip of ``members`` has ``name``, as a file or as a directory of files."""
+    return any(_holds(name, member) for member in members)
+
+
+def _holds(name: str, member: str) -> bool:
+    return member == name or (member.startswith(name.rstrip("/") + "/") and not member.endswith("/"))
 
 
 def zip_members(zip_bytes: bytes) -> list[str]:
@@ -66,7 +89,7 @@ def zip_member_problem(path: Path, name: str) -> str | None:
 
 def _missing_member(archive: zipfile.ZipFile, name: str, origin: str) -> str | None:
     names = archive.namelist()
-    if name in names:
+    if holds_model_file(names, name):
         return None
     return (f"{origin} has no {name!r} at its root (it holds: {', '.join(names) or 'nothing'}); "
             "set model_file to the file that holds the model")
