@@ -197,6 +197,7 @@ class SklearnClient(Client):
             metrics["accuracy"] = float(self.model.score(self.x_test, self.y_test))
         else:
             metrics["mse"] = metrics["loss"]
+            metrics["r2"] = float(self.model.score(self.x_test, self.y_test))
         return metrics
 
     def model_members(self, model_file: str) -> dict[str, bytes]:

@@ -66,9 +66,9 @@ def fldecl(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[
     return subprocess.run([sys.executable, "-m", "fldecl", *arguments], env=env, capture_output=True, text=True, timeout=600)
 
 
-def seed_stack(root: Path, name: str) -> Path:
+def seed_stack(root: Path, name: str, source: Path = EXAMPLE) -> Path:
     stack = root / name
-    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    shutil.copytree(source, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
     edit(stack / "stack.yaml", lambda doc: doc["metadata"].update(name=name))
     # A party that fails in IBM's runtime never answers; the training then fails at max_timeout, sooner here.
     edit(stack / "training.yaml", lambda doc: doc["spec"]["remote_training"].update(max_timeout=150))
