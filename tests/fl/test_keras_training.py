@@ -27,8 +27,9 @@ def keras_runs(stack, tmp_path_factory):
     model = {"model_zip": str(zip_path), "model_file": "model_architecture", "model_type": spec["type"]}
     runs = {}
     for fusion_type, level in [("iter_avg", "encryption_level_1")] + [("crypto_iter_avg", level) for level in LEVELS]:
+        # Each party starts TensorFlow before it joins: on a busy machine that takes longer than the usual 60 s.
         job = build_job(stack, tmp_path_factory.mktemp(f"{fusion_type}-{level}"), data="digits", fusion_type=fusion_type,
-                        cipher_spec=level, **model)
+                        cipher_spec=level, max_timeout=300, **model)
         runs[fusion_type if fusion_type == "iter_avg" else level] = (job, run_training(job))
     return runs
 
