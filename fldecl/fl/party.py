@@ -37,7 +37,7 @@ from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, open_keyring, recipient_key_fingerprints, seal_keyring
 from fldecl.models import local_training_problem
-from fldecl.models.archive import deterministic_zip, holds_model_file
+from fldecl.models.archive import belongs_to_model, deterministic_zip
 from fldecl.models.artifacts import load_model
 from fldecl.models.errors import ModelError
 from fldecl.pki.chain import verify_chain
@@ -323,7 +323,7 @@ class Party:
         path = self.work_dir / FINAL_MODEL_FILE
         model_file = self.training.model_file
         members = {name: data for name, data in _zip_members(self.training.model_zip_path).items()
-                   if not holds_model_file([name], model_file)}  # a SavedModel's old files go with it
+                   if not belongs_to_model(name, model_file)}  # a SavedModel's old files go with it
         members.update(self.client.model_members(model_file))
         write_bytes_atomically(path, deterministic_zip(members))
         self._send(Message(protocol.FINISHED))

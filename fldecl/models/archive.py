@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fldecl.models.errors import ModelError
 
+SAVED_MODEL_FILE = "saved_model.pb"  # a TensorFlow SavedModel's graph; its directory holds the rest
 _FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can record
 _UNIX = 3
 _FILE_MODE_RW_R_R = 0o100644
@@ -46,24 +47,43 @@ def read_member(zip_bytes: bytes, name: str, origin: str) -> bytes:
 
 
 def read_model_members(zip_bytes: bytes, name: str, origin: str) -> dict[str, bytes]:
-    """The members that hold the model ``name``: that file, or every file under that directory (a SavedModel)."""
+    """The members that hold the model ``name``: that file, every file under that directory, or the
+    directory of a SavedModel whose ``saved_model.pb`` it names."""
     try:
         with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
             problem = _missing_member(archive, name, origin)
             if problem:
                 raise ModelError(problem)
-            return {member: archive.read(member) for member in archive.namelist() if _holds(name, member)}
+            return {member: archive.read(member) for member in archive.namelist() if belongs_to_model(member, name)}
     except zipfile.BadZipFile as error:
         raise ModelError(f"{origin} is not a valid zip file: {error}") from error
 
 
+def saved_model_directory(name: str) -> str | None:
+    """The directory of the SavedModel whose ``saved_model.pb`` ``name`` is ("" at the zip's root), else None."""
+    directory, _, file_name = name.rpartition("/")
+    return directory if file_name == SAVED_MODEL_FILE else None
+
+
+def model_directory(name: str) -> str:
+    """Where a model's members are named from: a SavedModel's directory, else ``name`` itself."""
+    directory = saved_model_directory(name)
+    return name.rstrip("/") if directory is None else directory
+
+
 def holds_model_file(members: list[str], name: str) -> bool:
     """Whether a zip of ``members`` has ``name``, as a file or as a directory of files."""
-    return any(_holds(name, member) for member in members)
+    if saved_model_directory(name) is not None:
+        return name in members
+    return any(belongs_to_model(member, name) for member in members)
 
 
-def _holds(name: str, member: str) -> bool:
-    return member == name or (member.startswith(name.rstrip("/") + "/") and not member.endswith("/"))
+def belongs_to_model(member: str, name: str) -> bool:
+    """Whether zip member ``member`` is part of the model ``name`` (see :func:`read_model_members`)."""
+    if member.endswith("/"):
+        return False
+    directory = model_directory(name)
+    return member == name or directory == "" or member.startswith(directory + "/")
 
 
 def zip_members(zip_bytes: bytes) -> list[str]:

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from fldecl.models.archive import deterministic_zip, read_model_members
+from fldecl.models.archive import deterministic_zip, read_model_members, saved_model_directory
 from fldecl.models.errors import ModelError, ModelTrustError
 from fldecl.models.spec import architecture_of, content_hash, model_file_of, source_kind, zip_path_of
 
@@ -99,7 +99,7 @@ def load_model(zip_bytes_or_path: bytes | str | Path, model_file: str, trusted: 
     else:
         origin, zip_bytes = "model zip", zip_bytes_or_path
     members = read_model_members(zip_bytes, model_file, origin)
-    if model_file not in members or PurePosixPath(model_file).suffix in _KERAS_SUFFIXES:
+    if model_file not in members or PurePosixPath(model_file).suffix in _KERAS_SUFFIXES or saved_model_directory(model_file) is not None:
         return _load_keras(members, model_file)
     model_bytes = members[model_file]
     try:

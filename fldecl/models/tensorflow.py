@@ -27,17 +27,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up 
 import numpy as np
 import tensorflow as tf
 
+from fldecl.models.archive import SAVED_MODEL_FILE, model_directory
 from fldecl.models.errors import ModelError
 from fldecl.models.parameters import check_shapes
 
 LAYER_TYPES = ("Flatten", "Dense", "Dropout", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Activation", "Reshape")
-SAVED_MODEL_FILE = "saved_model.pb"
 SINGLE_FILE_SUFFIXES = (".h5", ".keras")
 BUILD_SECONDS = 300
 
 
-def build_members(architecture: dict[str, Any], model_dir: str) -> dict[str, bytes]:
-    """The zip members (``model_dir/...``) of the SavedModel of ``architecture``, built in a fresh process."""
+def build_members(architecture: dict[str, Any], model_file: str) -> dict[str, bytes]:
+    """The zip members of the SavedModel of ``architecture`` at ``model_file``, built in a fresh process."""
     command = [sys.executable, "-c", "from fldecl.models.tensorflow import _build_main; _build_main()"]
     with tempfile.TemporaryDirectory(prefix="fldecl-tf-") as directory:
         try:
@@ -48,7 +48,7 @@ def build_members(architecture: dict[str, Any], model_dir: str) -> dict[str, byt
         if built.returncode != 0:
             lines = [line for line in built.stderr.strip().splitlines() if line.strip()]
             raise ModelError(lines[-1] if lines else f"building the TensorFlow model failed (exit status {built.returncode})")
-        return _read_tree(Path(directory) / "model", model_dir)
+        return _read_tree(Path(directory) / "model", model_directory(model_file))
 
 
 def _child_environment() -> dict[str, str]:
@@ -114,7 +114,7 @@ def model_members(model: Any, model_file: str) -> dict[str, bytes]:
             model.save(str(path))
             return {model_file: path.read_bytes()}
         model.save(str(Path(directory) / "model"), save_format="tf")
-        return _read_tree(Path(directory) / "model", model_file)
+        return _read_tree(Path(directory) / "model", model_directory(model_file))
 
 
 def load(members: dict[str, bytes], model_file: str) -> Any:
@@ -125,7 +125,7 @@ def load(members: dict[str, bytes], model_file: str) -> Any:
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        path = root / model_file
+        path = root / model_directory(model_file) if PurePosixPath(model_file).suffix not in SINGLE_FILE_SUFFIXES else root / model_file
         if path.is_dir() and not (path / SAVED_MODEL_FILE).is_file():
             raise ModelError(f"{model_file!r} is not a SavedModel directory: it has no {SAVED_MODEL_FILE}")
         try:

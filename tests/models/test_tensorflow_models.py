@@ -81,12 +81,16 @@ def test_untrusted_loading_is_refused_and_a_missing_savedmodel_is_explained(kera
 
 
 @pytest.mark.slow
-def test_a_users_zip_with_a_keras_h5_file_loads(keras_zip: bytes, tmp_path: Path) -> None:
+def test_a_users_zip_with_a_keras_h5_file_or_a_savedmodel_at_its_root_loads(keras_zip: bytes, tmp_path: Path) -> None:
     model = load_model(keras_zip, "model_architecture", trusted=True)
     model.save(tmp_path / "model.h5")
-    user_zip = tmp_path / "notebook.zip"
-    with zipfile.ZipFile(user_zip, "w") as archive:
+    h5_zip, root_zip = tmp_path / "notebook.zip", tmp_path / "root.zip"
+    with zipfile.ZipFile(h5_zip, "w") as archive:
         archive.write(tmp_path / "model.h5", "model.h5")
-    loaded = load_model(user_zip, "model.h5", trusted=True)
-    for ours, theirs in zip(get_parameters(model), get_parameters(loaded), strict=True):
-        assert np.array_equal(ours, theirs)
+    with zipfile.ZipFile(io.BytesIO(keras_zip)) as source, zipfile.ZipFile(root_zip, "w") as archive:
+        for name in source.namelist():
+            archive.writestr(name.removeprefix("model_architecture/"), source.read(name))
+    for path, model_file in ((h5_zip, "model.h5"), (root_zip, "saved_model.pb")):
+        loaded = load_model(path, model_file, trusted=True)
+        for ours, theirs in zip(get_parameters(model), get_parameters(loaded), strict=True):
+            assert np.array_equal(ours, theirs)

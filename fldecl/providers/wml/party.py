@@ -28,7 +28,7 @@ from fldecl.data.handlers import handler_config, info_with_paths
 from fldecl.fl.job import PartySettings
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import ModelError, build_zip, framework_of, model_file_of
-from fldecl.models.archive import read_model_members
+from fldecl.models.archive import model_directory, read_model_members, saved_model_directory
 from fldecl.providers.wml.connection import WmlSession
 
 PARTY_PYTHON = "FLDECL_PARTY_PYTHON"
@@ -75,8 +75,10 @@ def model_trust(model: Observed, stack_dir: Path, trust_aggregator: bool) -> dic
                             "pass --trust-aggregator") from error
     framework = framework_of(model.attributes["type"])
     if framework == "tensorflow":  # a SavedModel's files by their path in its directory, or one Keras file by its name
-        return {"model_files": {PurePosixPath(name).relative_to(model_file).as_posix() if name != model_file
-                                else PurePosixPath(name).name: hashlib.sha256(data).hexdigest() for name, data in members.items()}}
+        directory = model_directory(model_file)
+        return {"model_files": {(PurePosixPath(name).name if name == model_file and saved_model_directory(name) is None
+                                 else PurePosixPath(name).relative_to(directory).as_posix()): hashlib.sha256(data).hexdigest()
+                                for name, data in members.items()}}
     content = members[model_file]
     if framework == "pytorch":
         return {"torch_globals": _torch_globals(content)}
