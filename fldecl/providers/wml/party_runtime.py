@@ -149,6 +149,12 @@ def _file_digests(path: str, names: set[str]) -> dict[str, str]:
     return digests
 
 
+def load_helayers_first() -> None:
+    """Load HElayers before anything loads TensorFlow: in the other order (IBM's runtime loads the model first),
+    HElayers 1.5.5 crashes the process (SIGSEGV) when it makes the keys."""
+    importlib.import_module("pyhelayers")
+
+
 def sign_in(client_name: str) -> Any:
     """IBM's client, signed in from the ``WML_*`` variables, with TLS verified against ``WML_CA_BUNDLE`` (or the system's CAs)."""
     env = os.environ
@@ -249,6 +255,8 @@ def main() -> int:
     except Missing as missing:
         print(str(missing), file=sys.stderr)
         return 2
+    if spec.get("fusion_type") == "crypto_iter_avg":
+        load_helayers_first()
     os.environ["FL_WORKING_DIR"] = spec["work_dir"]
     os.makedirs(spec["work_dir"], exist_ok=True)
     os.chdir(spec["work_dir"])
