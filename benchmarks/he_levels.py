@@ -1,62 +1,226 @@
-"""Cost and precision of each encryption level on the seed model, against a plain TenSEAL baseline.
+"""Cost, memory and precision of each encryption level, against SEAL's own encryption in the same run.
 
-One round of add-only aggregation of a 232,220-value update (the seed's MLP 784-256-100-50-10)
-from 3 parties: each party encrypts and serializes (upload), the aggregator adds (download: what
-it sends back to every party), one party decrypts and divides by the number of contributors; times
-are the best of three rounds, each with a fresh key, and the error the worst of them. Sizes
-are per party and per round, as multiples of the float32 plaintext (0.93 MB each way); the round
-trip compares upload plus download with the plaintext's two legs. The baseline is the usual TenSEAL
-setup (CKKSVector, N=8192, [60,40,60], scale 2^40, public-key encryption, aggregator multiplies by
-1/3).
+One round of add-only aggregation of an update of ``--values`` float32 values (default 232,220:
+the seed's MLP 784-256-100-50-10) from 3 parties: each party encrypts its update into a blob
+(upload), the aggregator adds the blobs (download: what it sends back to every party), one party
+decrypts the sum and divides by the number of contributors. Every step runs in a fresh process
+of its own, after a warm-up, so that its peak memory is its own: the peak resident set size above
+what the process held before the step (the kernel's high-water mark, reset before the step), as a
+multiple of the float32 update. Times are the best of ``--repeats`` rounds (3 below a million
+values, else 1), each with a fresh key; the error is the worst of them.
 
-A second table sets each level's measured error against its guaranteed worst case (half a wire step
-per party plus noise and rounding, whatever the number of parties) and its documented bound, which
-is at least 5x above the worst case.
+In the same processes, SEAL itself, through the same bindings: ``encrypt_symmetric`` of as many
+ciphertexts as the party's update takes (what fldecl's encryption is compared with), and the
+expansion of as many seeded ciphertexts as the party's decryption loads (one per contributor per
+ciphertext: what its decryption is compared with). The add is counted in values added per second
+(3 parties x the update). Sizes are per party and per round, as multiples of the float32 update.
 
-Run: python benchmarks/he_levels.py
+Below a million values a plain TenSEAL setup is measured too (CKKSVector, N=8192, [60,40,60],
+scale 2^40, public-key encryption, aggregator multiplies by 1/3), and a second table sets each
+level's measured error against its guaranteed worst case (half a wire step per party plus noise
+and rounding, whatever the number of parties) and its documented bound, which is at least 5x
+above the worst case.
+
+Run: python benchmarks/he_levels.py [--values 11700000] [--levels 1,2] [--repeats 1]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import multiprocessing
 import os
+import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors
+from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors, wire, workers
+from fldecl.he.backend import load_backend
+from fldecl.he.seal_backend import SealBackend, ciphertext_seed
 
-VALUE_COUNT = 232_220
+SEED_MODEL_VALUES = 232_220
 PARTY_COUNT = 3
 PARTY_NAMES = [f"Party_{index + 1}" for index in range(PARTY_COUNT)]
 FLOAT32_BYTES = 4
+TENSEAL_LIMIT = 1_000_000
 BASELINE_NAME = "TenSEAL CKKSVector N=8192 [60,40,60]"
 BOUND_MARGIN = 5
-REPEATS = 3
 
 Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
+class Step:
+    seconds: float
+    cpu_seconds: float  # the step's processes, its workers included
+    peak_bytes: int  # above what the process held before the step, plus what its workers held
+    seal_seconds: float  # SEAL's own work for the same ciphertexts, same process
+    seal_cpu_seconds: float
+    output_bytes: int
+
+    def with_seal(self, seconds: float, cpu_seconds: float) -> Step:
+        return Step(self.seconds, self.cpu_seconds, self.peak_bytes, seconds, cpu_seconds, self.output_bytes)
+
+
+@dataclass(frozen=True)
 class Measurement:
     name: str
-    encrypt_seconds: float  # per party
-    aggregate_seconds: float
-    decrypt_seconds: float
-    upload_bytes: int  # per party
-    download_bytes: int  # to each party
+    ciphertexts: int
+    encrypt: Step
+    add: Step
+    decrypt: Step
     max_error: float
-    bound: float | None
+    bound: float
 
 
 def timed(action: Callable[[], Result]) -> tuple[Result, float]:
     start = time.perf_counter()
     result = action()
     return result, time.perf_counter() - start
+
+
+def _status_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have exited."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measured(action: Callable[[], Result]) -> tuple[Result, Step]:
+    """Run a step: its wall and CPU time, and its peak memory above what the process held before it.
+
+    Linux resets the high-water mark (VmHWM, which getrusage's ru_maxrss reports) on writing 5 to
+    /proc/self/clear_refs; where it cannot, the process's lifetime peak stands in (an upper bound).
+    Worker processes the step started count by the memory they hold for themselves (their shared
+    libraries are the party's too), and by their CPU time once stopped.
+    """
+    before = _status_bytes("VmRSS")
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    cpu = _cpu_seconds()
+    result, seconds = timed(action)
+    peak = max(0, _status_bytes("VmHWM") - before) + workers.private_bytes()
+    workers.shutdown()
+    return result, Step(seconds, _cpu_seconds() - cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
+
+
+def party_update(index: int, value_count: int) -> np.ndarray:
+    return np.random.default_rng(index).uniform(-1.0, 1.0, size=value_count).astype(np.float32)
+
+
+def _seal_backend(keyring: SecretKeyring) -> tuple[SealBackend, Any]:
+    backend = load_backend(keyring.parameters)
+    assert isinstance(backend, SealBackend)
+    secret_key = wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1]
+    return backend, backend.context.from_secret_str(secret_key)
+
+
+def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int) -> tuple[float, float]:
+    """Wall and CPU seconds of SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
+    import seal
+
+    backend, secret_key = _seal_backend(keyring)
+    encryptor = seal.Encryptor(backend.context, secret_key)
+    plaintext = seal.CKKSEncoder(backend.context).encode(0.5, backend.scale)
+    ciphertext = seal.Ciphertext()
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(ciphertexts):
+        encryptor.encrypt_symmetric(plaintext, ciphertext)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int) -> tuple[float, float]:
+    """Wall and CPU seconds of SEAL's loading ``ciphertexts`` x ``seeds`` seeded ciphertexts: the expansion of their random halves."""
+    backend, _ = _seal_backend(keyring)
+    start, cpu = time.perf_counter(), time.process_time()
+    for index in range(ciphertexts):
+        for seed in range(seeds):
+            backend.random_half(ciphertext_seed(bytes([seed]) * 32, index))
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def encrypt_step(keyring_bytes: bytes, index: int, value_count: int, blob_path: str, with_seal: bool) -> Step:
+    keyring = SecretKeyring.from_bytes(keyring_bytes)
+    update = party_update(index, value_count)
+    keyring.encrypt(update[:10], PARTY_NAMES[index])  # warm-up: SEAL's memory pools, numpy's caches
+    blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]))
+    Path(blob_path).write_bytes(blob)
+    ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
+    return step.with_seal(*seal_encrypt_seconds(keyring, ciphertexts)) if with_seal else step
+
+
+def add_step(public_context: bytes, blob_paths: list[str], total_path: str) -> Step:
+    blobs = [Path(path).read_bytes() for path in blob_paths]
+    aggregate(public_context, blobs[:1])  # warm-up: SEAL's context, the thread pool
+    total, step = measured(lambda: aggregate(public_context, blobs))
+    Path(total_path).write_bytes(total)
+    return step
+
+
+def decrypt_step(keyring_bytes: bytes, total_path: str, value_count: int) -> tuple[Step, float]:
+    keyring = SecretKeyring.from_bytes(keyring_bytes)
+    total = Path(total_path).read_bytes()
+    keyring.decrypt(keyring.encrypt(np.zeros(10), "warm-up"))
+    mean, step = measured(lambda: keyring.decrypt(total) / contributors(total))
+    expected = np.zeros(value_count)
+    for index in range(PARTY_COUNT):
+        expected += party_update(index, value_count)
+    error = float(np.max(np.abs(mean - expected / PARTY_COUNT)))
+    ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
+    return step.with_seal(*seal_expansion_seconds(keyring, ciphertexts, PARTY_COUNT)), error
+
+
+def in_fresh_process(function: Callable[..., Result], *arguments: Any) -> Result:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *arguments).result()
+
+
+def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
+    keyring = SecretKeyring.generate(name)
+    keyring_bytes = keyring.to_bytes()
+    blob_paths = [str(directory / f"{party}.blob") for party in PARTY_NAMES]
+    encrypts = [
+        in_fresh_process(encrypt_step, keyring_bytes, index, value_count, path, index == 0) for index, path in enumerate(blob_paths)
+    ]
+    total_path = str(directory / "total.blob")
+    added = in_fresh_process(add_step, keyring.public_context(), blob_paths, total_path)
+    decrypted, error = in_fresh_process(decrypt_step, keyring_bytes, total_path, value_count)
+    spec = CIPHER_SPECS[name]
+    fastest = min(encrypts, key=lambda step: step.seconds)
+    encrypt = Step(
+        fastest.seconds, fastest.cpu_seconds, max(step.peak_bytes for step in encrypts), encrypts[0].seal_seconds,
+        encrypts[0].seal_cpu_seconds, max(step.output_bytes for step in encrypts),
+    )
+    ciphertexts = -(-value_count // spec.values_per_ciphertext)
+    return Measurement(f"{name}: {describe_level(spec)}", ciphertexts, encrypt, added, decrypted, error, spec.max_error)
+
+
+def best_of(runs: list[Measurement]) -> Measurement:
+    """The fastest of each step (with SEAL's time from the same run), the largest sizes, peaks and error."""
+
+    def best(steps: list[Step]) -> Step:
+        fastest = min(steps, key=lambda step: step.seconds)
+        peak, output = max(step.peak_bytes for step in steps), max(step.output_bytes for step in steps)
+        return Step(fastest.seconds, fastest.cpu_seconds, peak, fastest.seal_seconds, fastest.seal_cpu_seconds, output)
+
+    return Measurement(
+        runs[0].name, runs[0].ciphertexts, best([run.encrypt for run in runs]), best([run.add for run in runs]),
+        best([run.decrypt for run in runs]), max(run.max_error for run in runs), runs[0].bound,
+    )
 
 
 @contextlib.contextmanager
@@ -73,38 +237,8 @@ def native_stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def best_of(runs: list[Measurement]) -> Measurement:
-    """The fastest time of each step and the largest sizes and error over a few runs."""
-    return Measurement(
-        runs[0].name,
-        min(run.encrypt_seconds for run in runs),
-        min(run.aggregate_seconds for run in runs),
-        min(run.decrypt_seconds for run in runs),
-        max(run.upload_bytes for run in runs),
-        max(run.download_bytes for run in runs),
-        max(run.max_error for run in runs),
-        runs[0].bound,
-    )
-
-
-def measure_level(name: str, updates: np.ndarray) -> Measurement:
-    keyring = SecretKeyring.generate(name)
-    blobs, encrypt_seconds = timed(lambda: [keyring.encrypt(update, party) for party, update in zip(PARTY_NAMES, updates, strict=True)])
-    total, aggregate_seconds = timed(lambda: aggregate(keyring.public_context(), blobs))
-    mean, decrypt_seconds = timed(lambda: keyring.decrypt(total) / contributors(total))
-    return Measurement(
-        f"{name}: {describe_level(CIPHER_SPECS[name])}",
-        encrypt_seconds / len(updates),
-        aggregate_seconds,
-        decrypt_seconds,
-        max(len(blob) for blob in blobs),
-        len(total),
-        float(np.max(np.abs(mean - updates.mean(axis=0)))),
-        CIPHER_SPECS[name].max_error,
-    )
-
-
-def measure_tenseal_baseline(updates: np.ndarray) -> Measurement:
+def measure_tenseal_baseline(updates: np.ndarray) -> tuple[float, float, float, int, int, float]:
+    """Encrypt s per party, add s, decrypt s, upload and download bytes, max error of TenSEAL's usual setup."""
     import tenseal
 
     context = tenseal.context(tenseal.SCHEME_TYPE.CKKS, 8192, coeff_mod_bit_sizes=[60, 40, 60])
@@ -125,18 +259,10 @@ def measure_tenseal_baseline(updates: np.ndarray) -> Measurement:
 
     with native_stdout_silenced():
         blobs, encrypt_seconds = timed(encrypt_all)
-    averaged, aggregate_seconds = timed(add_all)
+    averaged, add_seconds = timed(add_all)
     mean, decrypt_seconds = timed(lambda: np.array(tenseal.ckks_vector_from(context, averaged).decrypt()))
-    return Measurement(
-        BASELINE_NAME,
-        encrypt_seconds / len(updates),
-        aggregate_seconds,
-        decrypt_seconds,
-        max(map(len, blobs)),
-        len(averaged),
-        float(np.max(np.abs(mean - updates.mean(axis=0)))),
-        None,
-    )
+    error = float(np.max(np.abs(mean - updates.mean(axis=0))))
+    return encrypt_seconds / len(updates), add_seconds, decrypt_seconds, max(map(len, blobs)), len(averaged), error
 
 
 def single_party_error(name: str, update: np.ndarray) -> float:
@@ -150,33 +276,69 @@ def describe_level(spec: CkksParameters) -> str:
     return f"N={spec.poly_modulus_degree} [{primes}] 2^{spec.scale_bits} {spec.wire_bits}-bit wire {spec.security_bits}-bit"
 
 
-def print_table(rows: list[Measurement]) -> None:
-    plaintext_bytes = VALUE_COUNT * FLOAT32_BYTES
+def print_speed(rows: list[Measurement], value_count: int) -> None:
+    plaintext_bytes = value_count * FLOAT32_BYTES
     header = (
-        f"{'parameters':<62} {'enc s/party':>11} {'agg s':>6} {'dec s':>6} {'upload MB':>9} {'x f32':>6} "
-        f"{'download MB':>11} {'x f32':>6} {'round trip':>10} {'max error':>9} {'bound':>7}"
+        f"{'level':<18} {'cts':>5} | {'enc s':>6} {'M/s':>4} {'SEAL s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5} | "
+        f"{'add s':>5} {'M/s':>4} {'peak':>4} | {'dec s':>6} {'M/s':>4} {'exp. s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        bound = f"{row.bound:>7.0e}" if row.bound is not None else f"{'-':>7}"
+        encrypt, add, decrypt = row.encrypt, row.add, row.decrypt
         print(
-            f"{row.name:<62} {row.encrypt_seconds:>11.3f} {row.aggregate_seconds:>6.3f} {row.decrypt_seconds:>6.3f} "
-            f"{row.upload_bytes / 1e6:>9.2f} {row.upload_bytes / plaintext_bytes:>6.2f} "
-            f"{row.download_bytes / 1e6:>11.2f} {row.download_bytes / plaintext_bytes:>6.2f} "
-            f"{(row.upload_bytes + row.download_bytes) / (2 * plaintext_bytes):>9.2f}x {row.max_error:>9.1e} {bound}"
+            f"{row.name.split(':')[0]:<18} {row.ciphertexts:>5} | "
+            f"{encrypt.seconds:>6.2f} {value_count / encrypt.seconds / 1e6:>4.1f} {encrypt.seal_seconds:>6.2f} "
+            f"{encrypt.seconds / encrypt.seal_seconds:>6.2f} {encrypt.cpu_seconds / encrypt.seal_cpu_seconds:>5.2f} "
+            f"{encrypt.peak_bytes / plaintext_bytes:>5.2f} | "
+            f"{add.seconds:>5.2f} {PARTY_COUNT * value_count / add.seconds / 1e6:>4.0f} {add.peak_bytes / plaintext_bytes:>4.1f} | "
+            f"{decrypt.seconds:>6.2f} {value_count / decrypt.seconds / 1e6:>4.1f} {decrypt.seal_seconds:>6.2f} "
+            f"{decrypt.seconds / decrypt.seal_seconds:>6.2f} {decrypt.cpu_seconds / decrypt.seal_cpu_seconds:>5.2f} "
+            f"{decrypt.peak_bytes / plaintext_bytes:>5.2f}"
         )
+    print(
+        "\nenc s: one party's encryption (M/s: values per second); SEAL s: SEAL's encrypt_symmetric of as many ciphertexts, same "
+        "process; x SEAL: the ratio of wall times, cpu x: of CPU times (workers included); add s: the aggregator's sum of "
+        f"{PARTY_COUNT} blobs, M/s counting every value added; dec s: the sum decrypted and divided; exp. s: SEAL's expansion "
+        f"of its {PARTY_COUNT} x cts seeded ciphertexts; peak: extra memory at the step's peak, x the float32 update\n"
+    )
 
 
-def print_error_budget(rows: list[Measurement], updates: np.ndarray) -> None:
+def print_sizes(rows: list[Measurement], value_count: int, tenseal_row: tuple[float, float, float, int, int, float] | None) -> None:
+    plaintext_bytes = value_count * FLOAT32_BYTES
+    header = (
+        f"{'parameters':<62} {'upload MB':>9} {'x f32':>6} {'download MB':>11} {'x f32':>6} {'round trip':>10} "
+        f"{'max error':>9} {'bound':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        upload, download = row.encrypt.output_bytes, row.add.output_bytes
+        print(
+            f"{row.name:<62} {upload / 1e6:>9.2f} {upload / plaintext_bytes:>6.2f} {download / 1e6:>11.2f} "
+            f"{download / plaintext_bytes:>6.2f} {(upload + download) / (2 * plaintext_bytes):>9.2f}x "
+            f"{row.max_error:>9.1e} {row.bound:>7.0e}"
+        )
+    if tenseal_row is not None:
+        encrypt_seconds, add_seconds, decrypt_seconds, upload, download, error = tenseal_row
+        print(
+            f"{BASELINE_NAME:<62} {upload / 1e6:>9.2f} {upload / plaintext_bytes:>6.2f} {download / 1e6:>11.2f} "
+            f"{download / plaintext_bytes:>6.2f} {(upload + download) / (2 * plaintext_bytes):>9.2f}x {error:>9.1e} {'-':>7}"
+        )
+        print(f"  (TenSEAL: encrypt {encrypt_seconds:.3f} s per party, add {add_seconds:.3f} s, decrypt {decrypt_seconds:.3f} s)")
+    print("\nupload: per party; download: the fused model, to each party; round trip: (upload + download) / (2 x float32)\n")
+
+
+def print_error_budget(rows: list[Measurement], update: np.ndarray) -> None:
     header = (
         f"{'level':<20} {'wire bits':>9} {'scale':>6} {'worst case':>10} {'3 parties':>9} {'1 party':>9} "
         f"{'bound':>7} {'bound / worst case':>18}"
     )
+    print(f"1 party: {update.size:,} values encrypted and decrypted alone")
     print(header)
     print("-" * len(header))
     for row, (name, spec) in zip(rows, CIPHER_SPECS.items(), strict=False):
-        alone = max(single_party_error(name, updates[0]) for _ in range(REPEATS))
+        alone = single_party_error(name, update)
         margin = spec.max_error / spec.worst_case_error
         verdict = f"{margin:.1f}x" + ("" if margin >= BOUND_MARGIN else f" (under {BOUND_MARGIN}x)")
         print(
@@ -186,18 +348,26 @@ def print_error_budget(rows: list[Measurement], updates: np.ndarray) -> None:
 
 
 def main() -> None:
-    weights = np.random.default_rng(0).uniform(-1.0, 1.0, size=(PARTY_COUNT, VALUE_COUNT)).astype(np.float32)
-    updates = weights.astype(np.float64)
-    plaintext_megabytes = VALUE_COUNT * FLOAT32_BYTES / 1e6
-    print(f"{VALUE_COUNT:,} values, {PARTY_COUNT} parties, {plaintext_megabytes:.2f} MB of float32 each way\n")
-    rows = [best_of([measure_level(name, updates) for _ in range(REPEATS)]) for name in CIPHER_SPECS]
-    rows.append(best_of([measure_tenseal_baseline(updates) for _ in range(REPEATS)]))
-    print_table(rows)
-    print(
-        "\nupload: per party; download: the fused model, to each party; round trip: (upload + download) / "
-        "(2 x float32); max error: of the mean, against the level's bound\n"
-    )
-    print_error_budget(rows, updates)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--values", type=int, default=SEED_MODEL_VALUES, help="values per update (default: the seed's MLP)")
+    parser.add_argument("--levels", default="1,2,3,4", help="comma-separated encryption levels (default: all)")
+    parser.add_argument("--repeats", type=int, help="rounds per level, each with a fresh key (default: 3 below a million values, else 1)")
+    arguments = parser.parse_args()
+    value_count = arguments.values
+    repeats = arguments.repeats or (3 if value_count < 1_000_000 else 1)
+    names = [f"encryption_level_{level.strip()}" for level in arguments.levels.split(",")]
+    plaintext_megabytes = value_count * FLOAT32_BYTES / 1e6
+    print(f"{value_count:,} values, {PARTY_COUNT} parties, {plaintext_megabytes:.2f} MB of float32 each way, {os.cpu_count()} CPUs\n")
+    with tempfile.TemporaryDirectory(prefix="fldecl-he-bench-") as directory:
+        rows = [best_of([measure_level(name, value_count, Path(directory)) for _ in range(repeats)]) for name in names]
+    print_speed(rows, value_count)
+    tenseal_row = None
+    if value_count < TENSEAL_LIMIT:
+        updates = np.stack([party_update(index, value_count) for index in range(PARTY_COUNT)])
+        tenseal_row = measure_tenseal_baseline(updates.astype(np.float64))
+    print_sizes(rows, value_count, tenseal_row)
+    if names == list(CIPHER_SPECS):
+        print_error_budget(rows, party_update(0, min(value_count, SEED_MODEL_VALUES)).astype(np.float64))
 
 
 if __name__ == "__main__":

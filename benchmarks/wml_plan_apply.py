@@ -99,6 +99,7 @@ def timed(emulator: Any, action: Callable[[], T]) -> tuple[T, float, int]:
 
 def measure(size: int, parallelism: int, latency_ms: int, root: Path) -> Row:
     from fldecl.cli.session import reconciler
+    from fldecl.core.contract import ApplyOptions
     from fldecl.emulator import EmulatorServer
     from fldecl.kinds import load_stack
 
@@ -109,7 +110,7 @@ def measure(size: int, parallelism: int, latency_ms: int, root: Path) -> Row:
         stack = load_stack(write_stack(root / f"stack-{name}", size), backend_override="wml")
         rec = reconciler(stack, wait=False, reporter=Silent())
         plan, plan_seconds, plan_requests = timed(emulator, rec.plan)
-        _, apply_seconds, apply_requests = timed(emulator, lambda: rec.apply(plan, Silent(), parallelism))
+        _, apply_seconds, apply_requests = timed(emulator, lambda: rec.apply(plan, Silent(), ApplyOptions(parallelism=parallelism)))
         noop, noop_seconds, noop_requests = timed(emulator, rec.plan)
         if noop.has_changes:
             raise SystemExit(f"the second plan for {size} RTS is not empty: {noop.summary}")

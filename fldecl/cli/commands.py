@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import click
 from rich.text import Text
 
 from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
-from fldecl.core.contract import Selection
+from fldecl.core.contract import ApplyOptions, Selection
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
@@ -68,25 +69,26 @@ def print_plan(the_plan: Plan, fmt: str, stack_arg: str) -> None:
 @guarded
 def apply(target: Path, backend: str | None, auto_approve: bool, parallelism: int, lock_timeout: float,
           targets: list[str], replace: list[str], wait: bool) -> None:
+    options = ApplyOptions(parallelism, lock_timeout, auto_approve, wait)
     if target.is_file():
-        _apply_saved(target, backend, parallelism, lock_timeout, wait)
+        _apply_saved(target, backend, options)
         return
     stack = load(target, backend)
-    _run(stack, "apply", auto_approve, parallelism, lock_timeout, wait,
-         lambda rec: rec.plan(targets=targets, replace=replace))
+    _run(stack, "apply", options, lambda rec: rec.plan(targets=targets, replace=replace))
 
 
 @guarded
 def destroy(stack_dir: Path, backend: str | None, auto_approve: bool, parallelism: int, lock_timeout: float,
             targets: list[str], delete_key_files: bool) -> None:
     stack = load(stack_dir, backend)
-    _run(stack, "destroy", auto_approve, parallelism, lock_timeout, True,
-         lambda rec: rec.plan(destroy=True, targets=targets), options={"delete_key_files": delete_key_files})
+    options = ApplyOptions(parallelism, lock_timeout, auto_approve, delete_key_files=delete_key_files)
+    _run(stack, "destroy", options, lambda rec: rec.plan(destroy=True, targets=targets))
     if not delete_key_files:
         console().print("[dim]Key and certificate files were kept (pass --delete-key-files to remove them).[/dim]")
 
 
-def _apply_saved(plan_file: Path, backend: str | None, parallelism: int, lock_timeout: float, wait: bool) -> None:
+def _apply_saved(plan_file: Path, backend: str | None, options: ApplyOptions) -> None:
+    """A saved plan was approved when it was reviewed."""
     saved = load_saved(plan_file)
     stack = load(Path(saved["stack_dir"]), backend or saved["backend"])
 
@@ -95,22 +97,20 @@ def _apply_saved(plan_file: Path, backend: str | None, parallelism: int, lock_ti
         check_fresh(saved, fresh)
         return fresh
 
-    _run(stack, "apply", True, parallelism, lock_timeout, wait, replan)
+    _run(stack, "apply", dataclasses.replace(options, auto_approve=True), replan)
 
 
-def _run(stack: Any, operation: str, auto_approve: bool, parallelism: int, lock_timeout: float, wait: bool,
-         make_plan: Any, options: dict[str, Any] | None = None) -> None:
-
+def _run(stack: Any, operation: str, options: ApplyOptions, make_plan: Any) -> None:
     out = console()
-    rec = reconciler(stack, wait=wait, options=options)
-    with rec.locked(operation, lock_timeout):
+    rec = reconciler(stack, wait=options.wait)
+    with rec.locked(operation, options.lock_timeout):
         the_plan = make_plan(rec)
         print_plan(the_plan, "text", str(stack.directory))
         if not the_plan.has_changes:
             return
-        _approve(operation, auto_approve)
+        _approve(operation, options.auto_approve)
         out.print()
-        result = rec.apply(the_plan, StepPrinter(out), parallelism)
+        result = rec.apply(the_plan, StepPrinter(out), options)
     style = "red" if result.failed else "green"
     out.print(f"\n[bold {style}]{operation.capitalize()} {'failed' if result.failed else 'complete'}![/bold {style}] {result.summary}.")
     for failure in result.failed:
@@ -161,7 +161,7 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
     observed = reconciler(stack).observe()
     if as_json:
         rows = [{"address": o.address, "id": o.id, "status": o.status, "created_at": o.created_at, "tags": o.tags,
-                 "attributes": o.attributes, "details": o.progress.to_dict() if o.progress else o.document} for o in observed]
+                 "attributes": o.attributes, "details": o.details.to_dict() if o.details else o.document} for o in observed]
         click.echo(scrub(json.dumps({"stack": stack.name, "backend": stack.backend, "resources": rows}, indent=2, default=str)))
         return
     from fldecl.render.state_text import print_state  # lazy: rich's tables, which plans do not draw

@@ -223,8 +223,9 @@ def party_run(rts_name: str, training: str, aggregator: str | None, key_file: Pa
     """Run the party RTS_NAME of a training, with its declared certificate and data handler.
 
     The stack's backend runs it: on `local`, fldecl's runtime joins the aggregator this machine
-    started (or --aggregator); on `wml`, IBM's party runtime (in the Python FLDECL_PARTY_PYTHON
-    names, by default this one) joins the training on WML.
+    started (or --aggregator); on `wml`, the IBM party runtime the party's settings name (24.1 in
+    the Python FLDECL_PARTY_PYTHON names, 23.1 in FLDECL_PARTY23_PYTHON's; by default this one)
+    joins the training on WML.
     """
     from fldecl.cli import party_commands  # lazy: `fldecl --help` imports click alone
 

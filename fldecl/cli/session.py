@@ -105,14 +105,13 @@ def load(stack_dir: Path, backend: str | None = None) -> Stack:
     return stack
 
 
-def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None, options: dict[str, Any] | None = None) -> Reconciler:
-    """The stack's reconciler, wired to its backend's providers."""
+def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None) -> Reconciler:
+    """The stack's reconciler, wired to its backend's providers; ``wait=False`` for ``--no-wait``."""
     from fldecl.providers import providers_for  # lazy: validate and graph need no backend
 
     ensure_state_dir(stack.state_dir)
-    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait,
-                          options or {})
-    return Reconciler(stack, providers_for(stack.backend, stack.state_dir), ctx)
+    ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait)
+    return Reconciler(stack, providers_for(stack.backend, stack.state_dir, stack.backend_settings), ctx)
 
 
 def ensure_state_dir(state_dir: Path) -> None:

@@ -13,17 +13,30 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from enum import Enum
 from graphlib import TopologicalSorter
 from typing import Protocol
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, ResourceType
+from fldecl.core.contract import ApplyOptions, CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ResourceType, UpdateRequest
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.core.graph import declared_graph, references
-from fldecl.core.plan import CREATE, DELETE, NOOP, UPDATE, Plan, ResourceChange, build_desired, observed_graph
+from fldecl.core.plan import CREATE, DELETE, UPDATE, Action, Plan, ResourceChange, build_desired, observed_graph
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.stack import Stack
 
-Step = tuple[str, str]  # (operation, change key: the address, or address#id for a duplicate)
+Step = tuple[Action, str]  # (operation, change key: the address, or address#id for a duplicate)
+
+
+class Outcome(str, Enum):
+    """How a step ended. Equal to its value."""
+
+    OK = "ok"
+    FAILED = "failed"
+    #: Not attempted: a step it needs did not succeed.
+    SKIPPED = "skipped"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class ApplyListener(Protocol):
@@ -31,13 +44,13 @@ class ApplyListener(Protocol):
 
     def step_started(self, step: Step) -> None: ...
     def step_retrying(self, step: Step, message: str, attempt: int, delay: float) -> None: ...
-    def step_finished(self, step: Step, outcome: str, message: str, seconds: float) -> None: ...
+    def step_finished(self, step: Step, outcome: Outcome, message: str, seconds: float) -> None: ...
 
 
 @dataclass
 class StepResult:
     step: Step
-    outcome: str  # "ok", "failed", "skipped"
+    outcome: Outcome
     message: str = ""
     seconds: float = 0.0
 
@@ -48,14 +61,14 @@ class ApplyResult:
 
     @property
     def failed(self) -> list[StepResult]:
-        return [r for r in self.results if r.outcome == "failed"]
+        return [r for r in self.results if r.outcome is Outcome.FAILED]
 
     @property
     def skipped(self) -> list[StepResult]:
-        return [r for r in self.results if r.outcome == "skipped"]
+        return [r for r in self.results if r.outcome is Outcome.SKIPPED]
 
     def count(self, operation: str) -> int:
-        return sum(1 for r in self.results if r.outcome == "ok" and r.step[0] == operation)
+        return sum(1 for r in self.results if r.outcome is Outcome.OK and r.step[0] == operation)
 
     @property
     def summary(self) -> str:
@@ -67,15 +80,15 @@ class ApplyResult:
 
 class Applier:
     def __init__(self, stack: Stack, plan: Plan, resources: Mapping[str, ResourceType], ctx: ProviderContext,
-                 listener: ApplyListener, parallelism: int = 10, retry: RetryPolicy | None = None) -> None:
+                 listener: ApplyListener, options: ApplyOptions, retry: RetryPolicy | None = None) -> None:
         self.stack = stack
         self.plan = plan
         self.resources = resources
         self.ctx = ctx
         self.listener = listener
-        self.parallelism = max(1, parallelism)
+        self.options = options
         self.retry = retry or RetryPolicy()
-        self.changes = {c.key: c for c in plan.changes if c.actions != [NOOP]}
+        self.changes = {c.key: c for c in plan.changes if not c.is_noop}
         self.current: dict[str, Observed] = {c.address: c.current for c in plan.changes if c.current and not c.duplicate}
         self.lock = threading.Lock()
         self.graph = declared_graph(stack)
@@ -94,7 +107,7 @@ class Applier:
                 needs = {(DELETE, address)} if DELETE in change.actions else set()
                 for dep in declared.depends.get(address, ()):
                     dep_change = self.changes.get(dep)
-                    if dep_change and dep_change.actions != [DELETE]:
+                    if dep_change and dep_change.only is not DELETE:
                         needs.add((CREATE if CREATE in dep_change.actions else UPDATE, dep))
                 graph[(build, address)] = needs
         return graph
@@ -106,16 +119,16 @@ class Applier:
         result = ApplyResult()
         failed: set[Step] = set()
         running: dict[Future[StepResult], Step] = {}
-        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
             while sorter.is_active():
                 for step in sorter.get_ready():
                     blocked = graph[step] & failed
                     if blocked:
                         failed.add(step)
                         cause = ", ".join(sorted(f"{op} {addr}" for op, addr in blocked))
-                        skipped = StepResult(step, "skipped", f"not attempted: {cause} did not succeed")
+                        skipped = StepResult(step, Outcome.SKIPPED, f"not attempted: {cause} did not succeed")
                         result.results.append(skipped)
-                        self.listener.step_finished(step, "skipped", skipped.message, 0.0)
+                        self.listener.step_finished(step, Outcome.SKIPPED, skipped.message, 0.0)
                         sorter.done(step)
                         continue
                     running[pool.submit(self._run_step, step)] = step
@@ -126,7 +139,7 @@ class Applier:
                     step = running.pop(future)
                     outcome = future.result()
                     result.results.append(outcome)
-                    if outcome.outcome != "ok":
+                    if outcome.outcome is not Outcome.OK:
                         failed.add(step)
                     sorter.done(step)
         return result
@@ -146,11 +159,11 @@ class Applier:
 
         try:
             message = with_retries(lambda: self._perform(step), self.retry, retrying)
-            return StepResult(step, "ok", message, time.monotonic() - started)
+            return StepResult(step, Outcome.OK, message, time.monotonic() - started)
         except ProviderError as exc:
-            return StepResult(step, "failed", str(exc), time.monotonic() - started)
+            return StepResult(step, Outcome.FAILED, str(exc), time.monotonic() - started)
         except Exception as exc:  # a provider bug must not kill the whole apply
-            return StepResult(step, "failed", f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+            return StepResult(step, Outcome.FAILED, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
 
     def _perform(self, step: Step) -> str:
         operation, address = step
@@ -160,10 +173,10 @@ class Applier:
             return self._delete(change, resource_type)
         desired = self.desired(change)
         if operation == CREATE:
-            made = resource_type.create(desired, self.ctx)
+            made = resource_type.create(CreateRequest(desired), self.ctx)
         else:
             assert change.current is not None
-            made = resource_type.update(change.current, desired, [f.name for f in change.fields], self.ctx)
+            made = resource_type.update(UpdateRequest(change.current, desired, tuple(f.name for f in change.fields)), self.ctx)
         with self.lock:
             self.current[address] = made
         return f"id={made.id}"
@@ -174,7 +187,7 @@ class Applier:
         if self.ctx.owner_tag not in current.tags:
             raise ProviderError(f"{change.address} ({current.id}) does not carry the ownership tag {self.ctx.owner_tag}; "
                                 "refusing to delete it")
-        resource_type.delete(current, self.ctx)
+        resource_type.delete(DeleteRequest(current, self.options.delete_key_files), self.ctx)
         with self.lock:
             if self.current.get(change.address) is current:
                 del self.current[change.address]

@@ -1,11 +1,18 @@
 """The provider contract: the one small interface every backend implements.
 
-Modelled on Terraform's plugin framework: a provider serves one *resource type* per kind
-(read / create / update / delete / adopt), and the reconciler core talks to a backend only
-through them. A resource type never sees manifests: it receives a resource's *attributes* (its
-``spec`` with references already resolved to the ids of the resources they name) and returns
-what it observes, in the same attribute space, so that the core can diff the two without
-knowing anything about the backend.
+Modelled on Terraform's plugin framework: a provider serves one *resource type* per kind, and
+the reconciler core talks to a backend only through it. Four operations are required
+(:class:`ResourceType`: read, create, update, delete), each taking one typed, frozen request
+(:class:`ReadRequest`, :class:`CreateRequest`, :class:`UpdateRequest`, :class:`DeleteRequest`);
+the rest are capabilities a resource type opts into, as Terraform's ``ResourceWithImportState``,
+and that the core checks with ``isinstance``: :class:`Discoverable`, :class:`NameCheckable`,
+:class:`Adoptable`, :class:`Searchable`.
+
+A resource type never sees manifests: it receives a resource's *attributes* (its ``spec`` with
+references already resolved to the ids of the resources they name) and returns what it observes,
+in the same attribute space, so that the core can diff the two without knowing anything about the
+backend. What a kind knows beyond its attributes (a training's rounds) travels opaque, in
+:attr:`Observed.details`, for the kind's own layer to render.
 
 Ownership follows Kubernetes labels: every resource a provider creates carries the stack's
 ownership tags *in the create call itself*, and ``read`` observes only resources that carry the
@@ -19,71 +26,27 @@ the manifest name), so a backend name that no manifest name could spell (``Remot
 be managed. A provider records the manifest name with what it creates or adopts, so a rename in
 either place is an update, not a new resource.
 
-Besides resources, a :class:`Backend` holds the stack's lock where every runner sees it, and runs
-a party of one of its trainings (``fldecl party run``) or hands it a :class:`PartyKit` to join by
-itself (``fldecl party config``): the CLI asks the reconciler, which hands the backend a
-:class:`PartyRun` of observed resources.
+Besides resources, a :class:`Backend` holds the stack's lock where every runner sees it; what else
+it does for a kind (running a training's party) is a capability that kind defines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-
-from fldecl.core.errors import ProviderError
 
 NAME_ATTRIBUTE = "name"
 """The attribute that holds a resource's name in the backend, for the kinds whose schema has ``spec.name``."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a training's aggregator listens."""
+class Details(Protocol):
+    """What a kind knows of a resource beyond its attributes (a training's rounds): opaque to the core,
+    rendered by the kind's layer, and printed as this dictionary by ``show --json``."""
 
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class PartyRound:
-    """One party in one round: its metrics (local training, and ``fused_*``: the fused model scored on
-    its test data), the bytes it sent and received, and whether its update was fused."""
-
-    metrics: dict[str, float]
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    contributed: bool = True
-
-
-@dataclass(frozen=True)
-class RoundRecord:
-    """One completed round: the fused model's metrics and each party's own."""
-
-    round: int
-    fused: dict[str, float]
-    parties: dict[str, PartyRound]
-    seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class TrainingProgress:
-    """What a backend knows of a training beyond its attributes: what ``show`` prints, what a party needs."""
-
-    state: str
-    reason: str | None = None
-    rounds: tuple[RoundRecord, ...] = ()
-    aggregator: Endpoint | None = None
-    work_dir: str | None = None
-    plot: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -95,7 +58,7 @@ class Observed:
     ``replace_reason`` lets a provider ask for a replacement the attributes cannot show (a failed
     training, a certificate inside its renewal window, a key that breaks the rules).
     ``document`` is the backend's own record, as it holds it: ``show --json`` prints it, and
-    only the provider that made it reads it back.
+    only the provider that made it reads it back. ``details`` is the kind's own (see :class:`Details`).
     """
 
     kind: str
@@ -107,7 +70,7 @@ class Observed:
     replace_reason: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
-    progress: TrainingProgress | None = None
+    details: Details | None = None
     document: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -165,7 +128,7 @@ class Reporter(Protocol):
     def progress(self, address: str, message: str) -> None: ...
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProviderContext:
     """What every provider call may rely on.
 
@@ -180,60 +143,75 @@ class ProviderContext:
     owner_tag: str
     reporter: Reporter
     wait: bool = True
-    options: dict[str, Any] = field(default_factory=dict)
 
 
-class ResourceType(Protocol):
-    """One kind on one backend: read what the stack owns, create, update, delete, adopt."""
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How the CLI asks for an apply or a destroy: built once from its flags, read by the core and the providers."""
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        """Every resource of this kind that carries ``ctx.owner_tag``.
+    parallelism: int = 10
+    lock_timeout: float = 0.0
+    auto_approve: bool = False
+    #: Follow long operations (a training) to their end; False for ``--no-wait``.
+    wait: bool = True
+    #: ``destroy --delete-key-files``: deleting a resource made of key files deletes the files too.
+    delete_key_files: bool = False
 
-        Costs a bounded number of backend calls (list calls with paging, filtered by tag where the
-        backend can), growing with what the stack owns, never with what else the backend holds.
-        """
-        ...
 
-    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
-        """Resources of this kind with one of these backend names that the stack does not own.
+# One request per operation, as Terraform's CreateRequest / ReadRequest / UpdateRequest / DeleteRequest.
 
-        Asked only for what a plan would create, so that the plan can say a name is taken and how
-        to import that resource instead; a no-op plan never pays for it.
-        """
-        ...
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
-        """Create the resource with ``desired.tags`` set in the create call itself."""
-        ...
+@dataclass(frozen=True)
+class ReadRequest:
+    """Read every resource of the kind that carries ``tag`` (the stack's ownership tag)."""
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
-        """Change ``current`` in place; ``changed`` lists the attribute paths that differ."""
-        ...
+    tag: str
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        """Delete an owned resource (the core never passes one without the ownership tag)."""
-        ...
 
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
-        """A declared resource the stack has no record of, found where the manifests put it, or None.
+@dataclass(frozen=True)
+class CreateRequest:
+    """Create ``desired``, with ``desired.tags`` set in the create call itself."""
 
-        For resources that *are* their declared files (a CA's key and certificate at the declared
-        paths): after a lost or fresh record they are recorded and used, never silently replaced.
-        What was found but cannot be used comes back with a ``replace_reason``, so the plan shows
-        the replacement and why, and apply asks for approval first. Backends whose resources are
-        found only by tag return None.
-        """
-        ...
+    desired: Desired
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        """Take an existing resource under management (``fldecl import``): add ``desired.tags``.
 
-        Like Terraform's import, the resource must be declared; its attributes are left as they
-        are, so the next plan shows how they differ from the manifest. What fldecl would record
-        at creation and can verify now (the manifest name; a model's content hash, computed from
-        its stored content) is recorded, so an import of what the manifest declares plans clean.
-        """
-        ...
+@dataclass(frozen=True)
+class UpdateRequest:
+    """Change ``current`` in place into ``desired``; ``changed`` lists the attribute paths that differ."""
+
+    current: Observed
+    desired: Desired
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    """Delete ``current``, which carries the ownership tag; ``delete_key_files`` as in :class:`ApplyOptions`."""
+
+    current: Observed
+    delete_key_files: bool = False
+
+
+@dataclass(frozen=True)
+class DiscoverRequest:
+    """Look for ``desired`` where its manifest puts it, when the stack has no record of it."""
+
+    desired: Desired
+
+
+@dataclass(frozen=True)
+class SameNameRequest:
+    """Which of these backend ``names`` resources the stack does not own already have."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AdoptRequest:
+    """Take the existing resource ``resource_id`` under management as ``desired`` (``fldecl import``)."""
+
+    resource_id: str
+    desired: Desired
 
 
 @dataclass(frozen=True)
@@ -259,6 +237,71 @@ class Found:
     why_not_importable: str = ""
 
 
+class ResourceType(Protocol):
+    """One kind on one backend, what every one must do: read what the stack owns, create, update, delete."""
+
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
+        """Every resource of this kind that carries ``request.tag``, and no other.
+
+        Costs a bounded number of backend calls (list calls with paging, filtered by tag where the
+        backend can), growing with what the stack owns, never with what else the backend holds.
+        """
+        ...
+
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed: ...
+
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
+        """A kind that cannot change in place raises :class:`~fldecl.core.errors.ProviderError` (its schema makes it immutable)."""
+        ...
+
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        """Delete an owned resource (the core never passes one without the ownership tag); one gone already is not an error."""
+        ...
+
+
+@runtime_checkable
+class Discoverable(Protocol):
+    """A resource type whose resources *are* their declared files, found where the manifests put them."""
+
+    def discover(self, request: DiscoverRequest, ctx: ProviderContext) -> Observed | None:
+        """The declared resource the stack has no record of, found where its manifest puts it, or None.
+
+        For resources that are their declared files (a CA's key and certificate at the declared
+        paths): after a lost or fresh record they are recorded and used, never silently replaced.
+        What was found but cannot be used comes back with a ``replace_reason``, so the plan shows
+        the replacement and why, and apply asks for approval first.
+        """
+        ...
+
+
+@runtime_checkable
+class NameCheckable(Protocol):
+    """A resource type whose backend may hold resources the stack does not own under the names it would create."""
+
+    def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
+        """Resources of this kind with one of ``request.names`` that do not carry ``ctx.owner_tag``.
+
+        Asked only for what a plan would create, so that the plan can say a name is taken and how
+        to import that resource instead; a no-op plan never pays for it.
+        """
+        ...
+
+
+@runtime_checkable
+class Adoptable(Protocol):
+    """A resource type that can take an existing resource under management (``fldecl import``)."""
+
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
+        """Add ``request.desired.tags`` to the resource ``request.resource_id``.
+
+        Like Terraform's import, the resource must be declared; its attributes are left as they
+        are, so the next plan shows how they differ from the manifest. What fldecl would record
+        at creation and can verify now (the manifest name; a model's content hash, computed from
+        its stored content) is recorded, so an import of what the manifest declares plans clean.
+        """
+        ...
+
+
 @runtime_checkable
 class Searchable(Protocol):
     """A resource type that can search the backend for what exists, owned or not, to generate its manifests.
@@ -271,51 +314,8 @@ class Searchable(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class PartyRun:
-    """One party of one training, as the backend holds them, and what the user added on the command line.
-
-    ``related`` is everything the stack owns, by id, so the backend can follow the references
-    of the party's remote training system (its certificate, that certificate's CA) and of the
-    training (its model). ``aggregator`` (HOST:PORT) is for a backend that cannot tell where
-    the aggregator listens; ``key_file`` is a CSR party's own private key; ``trust_aggregator``
-    lets the party load whatever model the aggregator sends, not only the one its stack declares.
-    """
-
-    rts: Observed
-    training: Observed
-    related: Mapping[str, Observed]
-    aggregator: str | None = None
-    key_file: Path | None = None
-    trust_aggregator: bool = False
-
-    def resource(self, resource_id: str, kind: str) -> Observed:
-        """The owned resource of ``kind`` with this id, or an error that says to apply first."""
-        found = self.related.get(resource_id)
-        if found is None or found.kind != kind:
-            raise ProviderError(f"the {kind} {resource_id} this party needs does not exist; run `fldecl apply` first")
-        return found
-
-
-@dataclass(frozen=True)
-class PartyKit:
-    """What one party needs to join a training by itself with its backend's party runtime; no secret is in it.
-
-    On WML, IBM's party notebook takes exactly these: ``remote_training_systems.create_party(
-    remote_training_system_id, party_metadata)``, then ``party.run(aggregator_id=aggregator_id)``.
-    References to sensitive variables in ``party_metadata`` stay as written (``${NAME}``), for the
-    party to resolve from its own environment.
-    """
-
-    party: str
-    training: str
-    remote_training_system_id: str
-    aggregator_id: str
-    party_metadata: dict[str, Any]
-
-
 class Backend(Protocol):
-    """What a backend does besides its resource types: hold the stack's lock, run a party, or hand a party its kit."""
+    """What a backend does besides its resource types: hold the stack's lock."""
 
     def lock(self, operation: str, timeout: float, ctx: ProviderContext) -> AbstractContextManager[None]:
         """Hold the stack's lock where every runner of this stack can see it, for ``operation`` (apply,
@@ -327,13 +327,18 @@ class Backend(Protocol):
         """Break the lock ``lock_id`` a dead run left (``fldecl force-unlock``); says what was broken."""
         ...
 
-    def run_party(self, run: PartyRun, ctx: ProviderContext) -> None:
-        """Run one party of a training on this machine, until the training ends."""
-        ...
 
-    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
-        """The kit for ``run``'s party, its paths under ``party_dir`` (the stack directory as the party sees it)."""
-        ...
+@dataclass(frozen=True)
+class Membership:
+    """A resource that joins another (a party of a training), both as the backend holds them.
+
+    ``related`` is everything the stack owns, by id, so the backend can follow the references of
+    both (a party's certificate, that certificate's CA, the training's model).
+    """
+
+    member: Observed
+    group: Observed
+    related: Mapping[str, Observed]
 
 
 @dataclass(frozen=True)

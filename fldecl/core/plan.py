@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from fldecl.core import schema
@@ -26,7 +27,21 @@ from fldecl.core.yaml_source import FieldPath, format_path
 PLAN_FORMAT_VERSION = "1.0"
 UNKNOWN = "(known after apply)"
 
-CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "no-op"
+
+
+class Action(str, Enum):
+    """What a plan does to one resource; a replace is ``[DELETE, CREATE]``. Equal to its value, as plan documents write it."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+CREATE, UPDATE, DELETE, NOOP = Action.CREATE, Action.UPDATE, Action.DELETE, Action.NOOP
 REPLACE = [DELETE, CREATE]
 
 
@@ -46,7 +61,7 @@ class FieldChange:
 class ResourceChange:
     kind: str
     name: str
-    actions: list[str]
+    actions: list[Action]
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     fields: list[FieldChange] = field(default_factory=list)
@@ -69,6 +84,15 @@ class ResourceChange:
     @property
     def is_replace(self) -> bool:
         return self.actions == REPLACE
+
+    @property
+    def is_noop(self) -> bool:
+        return self.actions == [NOOP]
+
+    @property
+    def only(self) -> Action | None:
+        """The one action of a change that is not a replace."""
+        return self.actions[0] if len(self.actions) == 1 else None
 
     @property
     def action_label(self) -> str:
@@ -109,7 +133,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(change.actions != [NOOP] for change in self.changes)
+        return any(not change.is_noop for change in self.changes)
 
     @property
     def summary(self) -> str:
@@ -147,7 +171,7 @@ def make_plan(
                 change = _change_for(stack, stack.declarations[address], desired[address], current.get(address), changes, stable_ids,
                                      replace)
                 changes[address] = change
-                stable_ids[address] = change.current.id if change.current and change.actions in ([NOOP], [UPDATE]) else None
+                stable_ids[address] = change.current.id if change.current and change.only in (NOOP, UPDATE) else None
     for address, obs in current.items():
         undeclared = address not in stack.declarations
         if (destroy and (not targets or address in in_scope)) or (undeclared and (not targets or address in targets)):
@@ -170,14 +194,15 @@ def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: I
     for found in unowned:
         by_name.setdefault((found.kind, found.name), []).append(found)
     for change in changes:
-        if change.actions == [CREATE]:
+        if change.only is CREATE:
             change.same_name = by_name.get((change.kind, backend_name(stack.declarations[change.address])), [])
 
 
 def _check_addresses(stack: Stack, addresses: list[str]) -> None:
     for address in addresses:
         if "/" not in address:
-            raise PlanError(f"{address!r} is not an address: write KIND/NAME, e.g. Model/pytorch")
+            example = next(iter(sorted(stack.declarations)), "")
+            raise PlanError(f"{address!r} is not an address: write KIND/NAME" + (f", e.g. {example}" if example else ""))
         if address not in stack.declarations:
             raise PlanError(f"{address} is not declared in the manifests")
 
@@ -269,8 +294,8 @@ def diff_attributes(kind: str, before: Mapping[str, Any], after: Mapping[str, An
 
 def _order_for_display(changes: list[ResourceChange], observed: list[Observed]) -> list[ResourceChange]:
     """Creates and updates in dependency order, then deletes dependants first."""
-    keep = [c for c in changes if c.actions != [DELETE]]
-    deletes = [c for c in changes if c.actions == [DELETE]]
+    keep = [c for c in changes if c.only is not DELETE]
+    deletes = [c for c in changes if c.only is DELETE]
     order = observed_graph(observed).order()
     rank = {address: i for i, address in enumerate(order)}
     deletes.sort(key=lambda c: -rank.get(c.address, -1))

@@ -1,8 +1,11 @@
 """The reconciler: one stack, its providers, and the observe -> plan -> apply loop.
 
-Providers are handed in (one resource type per kind, and the backend that runs parties), so
-this module knows no backend. Observing reads each kind once (retrying transient failures):
-the number of backend calls grows with kinds and pages, never with resources.
+Providers are handed in (one resource type per kind, and the backend that holds the lock), so
+this module knows no backend; what a resource type can do beyond read, create, update and delete
+is asked with ``isinstance`` (:mod:`fldecl.core.contract`). It knows no kind either: which
+resources join another (a training's parties) is the joined kind's :attr:`Kind.members` hook.
+Observing reads each kind once (retrying transient failures): the number of backend calls grows
+with kinds and pages, never with resources.
 """
 
 from __future__ import annotations
@@ -10,17 +13,33 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fldecl.core.attributes import backend_name
-from fldecl.core.contract import Found, Observed, PartyKit, PartyRun, ProviderContext, Providers, Searchable, Selection, Unowned
+from fldecl.core.contract import (
+    Adoptable,
+    AdoptRequest,
+    ApplyOptions,
+    Discoverable,
+    DiscoverRequest,
+    Found,
+    Membership,
+    NameCheckable,
+    Observed,
+    ProviderContext,
+    Providers,
+    ReadRequest,
+    SameNameRequest,
+    Searchable,
+    Selection,
+    Unowned,
+)
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import declared_graph
 from fldecl.core.plan import Plan, build_desired, make_plan
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
-from fldecl.core.stack import Stack
+from fldecl.core.stack import Declaration, Stack
 
 if TYPE_CHECKING:
     from fldecl.core.apply import ApplyListener, ApplyResult
@@ -39,7 +58,7 @@ class Reconciler:
         for kind in kinds():
             resource_type = self.providers.resources.get(kind)
             if resource_type is not None:
-                found = with_retries(functools.partial(resource_type.read, self.ctx), self.retry)
+                found = with_retries(functools.partial(resource_type.read, ReadRequest(self.ctx.owner_tag), self.ctx), self.retry)
                 observed.extend(o for o in found if self.ctx.owner_tag in o.tags)
         return observed
 
@@ -53,8 +72,9 @@ class Reconciler:
         unowned: list[Unowned] = []
         for kind, wanted in sorted(names.items()):
             resource_type = self.providers.resources.get(kind)
-            if resource_type is not None:
-                found = with_retries(functools.partial(resource_type.same_name, sorted(wanted), self.ctx), self.retry)
+            if isinstance(resource_type, NameCheckable):
+                request = SameNameRequest(tuple(sorted(wanted)))
+                found = with_retries(functools.partial(resource_type.same_name, request, self.ctx), self.retry)
                 unowned.extend(u for u in found if self.ctx.owner_tag not in u.tags)
         return unowned
 
@@ -70,9 +90,9 @@ class Reconciler:
         for address in graph.order():
             decl = self.stack.declarations[address]
             resource_type = self.providers.resources.get(decl.kind)
-            if address in current or resource_type is None or not decl.schema_valid:
+            if address in current or not isinstance(resource_type, Discoverable) or not decl.schema_valid:
                 continue
-            discovered = resource_type.discover(build_desired(self.stack, address, current, graph), self.ctx)
+            discovered = resource_type.discover(DiscoverRequest(build_desired(self.stack, address, current, graph)), self.ctx)
             if discovered is not None:
                 current[address] = discovered
                 found.append(discovered)
@@ -86,10 +106,10 @@ class Reconciler:
             unowned = self._same_names(observed)
         return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
 
-    def apply(self, plan: Plan, listener: ApplyListener, parallelism: int = 10) -> ApplyResult:
+    def apply(self, plan: Plan, listener: ApplyListener, options: ApplyOptions | None = None) -> ApplyResult:
         from fldecl.core.apply import Applier  # lazy: threads and futures, which a plan does not need
 
-        return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, parallelism, self.retry).run()
+        return Applier(self.stack, plan, self.providers.resources, self.ctx, listener, options or ApplyOptions(), self.retry).run()
 
     def adopt(self, address: str, resource_id: str) -> Observed:
         """``fldecl import``: tag an existing resource so this stack owns it from now on."""
@@ -99,7 +119,10 @@ class Reconciler:
         if address in current:
             raise PlanError(f"{address} is already managed by this stack (id {current[address].id})")
         desired = build_desired(self.stack, address, current)
-        return self.providers.resources[desired.kind].adopt(resource_id, desired, self.ctx)
+        resource_type = self.providers.resources.get(desired.kind)
+        if not isinstance(resource_type, Adoptable):
+            raise PlanError(f"the {self.stack.backend} backend cannot import a {desired.kind}")
+        return resource_type.adopt(AdoptRequest(resource_id, desired), self.ctx)
 
     def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model
@@ -130,45 +153,23 @@ class Reconciler:
             raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
         return found
 
-    def party(self, rts_name: str, training_name: str | None = None, *, aggregator: str | None = None,
-              key_file: Path | None = None, trust_aggregator: bool = False) -> PartyRun:
-        """The party ``rts_name`` of ``training_name`` (by default, the one training that lists it), as the backend holds them."""
-        rts_address = f"RemoteTrainingSystem/{rts_name}"
-        self.stack.declared(rts_address)
-        training_address = self._training_of(rts_name, training_name)
+    def joined_by(self, member: str) -> list[Declaration]:
+        """The declarations that ``member`` (an address) joins, as their kinds' ``members`` hooks say (a party's trainings)."""
+        joined = []
+        for decl in self.stack.declarations.values():
+            members = self.stack.kind(decl.kind).members
+            if members is not None and decl.schema_valid and member in members(decl.spec):
+                joined.append(decl)
+        return joined
+
+    def membership(self, member: str, group: str) -> Membership:
+        """The resource ``member`` and the one it joins, ``group``, as the backend holds them, with all the stack owns by id."""
+        self.stack.declared(member)
         observed = {o.address: o for o in self.observe()}
-        for address in (training_address, rts_address):
+        for address in (group, member):
             if address not in observed:
                 raise PlanError(f"{address} does not exist in the {self.stack.backend} backend; run `fldecl apply` first")
-        related = {o.id: o for o in observed.values()}
-        return PartyRun(observed[rts_address], observed[training_address], related, aggregator, key_file, trust_aggregator)
-
-    def run_party(self, rts_name: str, training_name: str, *, aggregator: str | None = None,
-                  key_file: Path | None = None, trust_aggregator: bool = False) -> None:
-        """``fldecl party run``: the backend runs the party ``rts_name`` of ``training_name`` here."""
-        run = self.party(rts_name, training_name, aggregator=aggregator, key_file=key_file, trust_aggregator=trust_aggregator)
-        self.providers.backend.run_party(run, self.ctx)
-
-    def party_kit(self, rts_name: str, training_name: str | None = None, *, key_file: Path | None = None,
-                  party_dir: Path | None = None) -> PartyKit:
-        """``fldecl party config``: what the party ``rts_name`` needs to join by itself, with its backend's own runtime."""
-        return self.providers.backend.party_kit(self.party(rts_name, training_name, key_file=key_file), party_dir or self.stack.directory,
-                                                self.ctx)
-
-    def _training_of(self, rts_name: str, training_name: str | None) -> str:
-        """The address of the training the party joins: the one named, which must list it, or the only one that does."""
-        listing = [decl for decl in self.stack.declarations.values() if decl.kind == "Training"
-                   and rts_name in [item["name"] for item in decl.spec["remote_training"]["remote_training_systems"]]]
-        if training_name is not None:
-            address = f"Training/{training_name}"
-            self.stack.declared(address)
-            if address not in [decl.address for decl in listing]:
-                raise PlanError(f"{rts_name} is not a party of {address}")
-            return address
-        if len(listing) != 1:
-            found = ", ".join(decl.name for decl in listing) or "none"
-            raise PlanError(f"say which training {rts_name} joins with --training (trainings that list it: {found})")
-        return listing[0].address
+        return Membership(observed[member], observed[group], {o.id: o for o in observed.values()})
 
     def locked(self, operation: str, timeout: float = 0.0) -> AbstractContextManager[None]:
         """The stack's lock for ``operation``, held by the backend so that two runners never both write."""

@@ -7,7 +7,7 @@ to :func:`fldecl.core.manifest.load_stack`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,9 @@ class GeneratedSpec:
 FromBackend = Callable[[dict[str, Any], str, "bytes | None"], GeneratedSpec]
 """Completes a discovered resource's spec (references already names) given its manifest name and stored content."""
 
+Members = Callable[[Mapping[str, Any]], Collection[str]]
+"""The addresses of the resources that join one of this kind, from its spec (a training's parties)."""
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -75,7 +78,8 @@ class Kind:
 
     ``rules`` apply on every backend, ``backend_rules[backend]`` only on that one (what it cannot
     run); ``derive`` computes attributes; ``immutable`` means any change replaces the resource;
-    ``from_backend`` completes the manifest generated for one found in a backend.
+    ``from_backend`` completes the manifest generated for one found in a backend; ``members``
+    says which resources join one of this kind.
     """
 
     name: str
@@ -84,6 +88,7 @@ class Kind:
     derive: Derivation | None = None
     immutable: bool = False
     from_backend: FromBackend | None = None
+    members: Members | None = None
 
 
 KindTable = Mapping[str, Kind]
@@ -99,6 +104,13 @@ class Stack:
     declarations: dict[str, Declaration] = field(default_factory=dict)
     #: Variables whose references are kept as written and shown as ``(sensitive value)`` (names only).
     sensitive_variables: frozenset[str] = frozenset()
+    #: The Stack's settings blocks by backend name (``spec.<backend>``), as its schema validated them.
+    backend_blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def backend_settings(self) -> dict[str, Any]:
+        """What the Stack declares for the backend in use (its ``spec.<backend>`` block), empty if nothing."""
+        return self.backend_blocks.get(self.backend, {})
 
     @property
     def owner_tag(self) -> str:

@@ -5,19 +5,21 @@ opaque bytes: c1 is uniformly random and expanded from a seed, so a party sends 
 its ciphertexts, the aggregator adds first halves and keeps every contributor's seed, and a party
 rebuilds the sum of the random halves from those seeds. Blobs, keyrings and contexts keep one
 format whatever library produced them; only :func:`load_backend` knows which libraries exist. A
-second library (e.g. IBM's pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value
+second library (e.g. OpenFHE or IBM's pyhelayers) is one more entry in ``_BACKENDS`` and a ``library`` value
 in the parameter table.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.he.errors import HEError
+from fldecl.he.packing import Packed
 from fldecl.he.params import CkksParameters
 
 # Modules are imported on first use so that importing fldecl.he never loads a crypto library.
@@ -27,18 +29,22 @@ _BACKENDS = {"seal": ("fldecl.he.seal_backend", "SealBackend")}
 class CkksCipher(Protocol):
     """A backend holding a secret key: what a party uses."""
 
-    def encrypt(self, values: np.ndarray, seed: bytes) -> list[bytes]:
-        """Pack a float vector into as few ciphertexts as the slots allow (zero padded); return their first halves.
+    def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
+        """Pack a float vector into as few ciphertexts as the slots allow (zero padded); yield their first halves.
 
-        Ciphertext ``k``'s random half expands from ``seed`` and ``k``, so each ciphertext has its
-        own; ``seed`` must be fresh for every call and never shared with another party.
+        First halves come in order, a few at a time, as rows of ``first_half_size`` bytes, so that
+        a party never holds more than a few of them besides the blob it writes. Ciphertext ``k``'s
+        random half expands from ``seed`` and ``k``, so each ciphertext has its own; ``seed`` must
+        be fresh for every call and never shared with another party.
         """
+        ...
 
-    def decrypt(self, first_halves: Sequence[bytes], seeds: Sequence[bytes]) -> np.ndarray:
-        """Every value the ciphertexts carry, padding included, as float64.
+    def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
+        """Every value the ciphertexts carry, padding included, as float64, in order and a few ciphertexts at a time.
 
-        ``first_halves`` are sums of first halves made under ``seeds``, one seed per contributor.
+        ``first_halves`` are rows of sums of first halves made under ``seeds``, one seed per contributor.
         """
+        ...
 
 
 class CkksBackend(Protocol):
@@ -47,16 +53,24 @@ class CkksBackend(Protocol):
     @property
     def parameters_id(self) -> bytes:
         """The library's identifier of the parameter set, stamped on every blob."""
+        ...
+
+    @property
+    def first_half_size(self) -> int:
+        """Bytes of one first half on the wire."""
+        ...
 
     def public_bytes(self) -> bytes:
         """The library's serialization of the encryption parameters, and nothing else."""
+        ...
 
     def generate_secret_key(self) -> bytes: ...
 
     def cipher(self, secret_key: bytes) -> CkksCipher: ...
 
-    def add(self, operands: Sequence[Sequence[bytes]]) -> list[bytes]:
-        """Sum first halves ``operands[i][k]`` over ``i`` for every ``k``, as wide as each; raise HEError for an invalid one."""
+    def add(self, operands: Sequence[Packed]) -> Packed:
+        """Sum rows of first halves ``operands[i][k]`` over ``i`` for every ``k``, as wide as each."""
+        ...
 
 
 def load_backend(parameters: CkksParameters, public_bytes: bytes | None = None) -> CkksBackend:
@@ -66,4 +80,4 @@ def load_backend(parameters: CkksParameters, public_bytes: bytes | None = None) 
     except KeyError:
         raise HEError(f"unsupported HE library {parameters.library!r}") from None
     backend_class = getattr(importlib.import_module(module_name), class_name)
-    return backend_class(parameters, public_bytes)
+    return cast(CkksBackend, backend_class(parameters, public_bytes))

@@ -13,18 +13,26 @@ from __future__ import annotations
 
 import secrets
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from fldecl.he import seeds, wire
+from fldecl.he import seeds, wire, workers
 from fldecl.he.backend import CkksBackend, load_backend
 from fldecl.he.errors import PARAMETERS_MISMATCH, HEError
+from fldecl.he.packing import Packed
 from fldecl.he.params import CkksParameters, cipher_spec
 from fldecl.he.seeds import SeedEntry
 
 _KEY_ID_SIZE = 16
 _COUNTS = struct.Struct("<QI")
+_HEADER_FIELDS = 4  # parameters id, key id, counts, seed list; then one first half per ciphertext
+_SUM_CHUNK_BYTES = 1 << 18  # first halves added at once, per term
+_THREADS = 2
+_CHECK_CHUNK = 1 << 20  # values checked at once, so that checks allocate no copy of a whole update
 
 
 @dataclass(frozen=True)
@@ -64,41 +72,36 @@ class _PublicContext:
 
 @dataclass(frozen=True)
 class _Blob:
-    """An encrypted vector: whose parameters and key, how many values, whose seeds, which first halves."""
+    """An encrypted vector: whose parameters and key, how many values, whose seeds, which first halves.
+
+    The first halves stay where they are in the received bytes: :meth:`first_halves` views them
+    as rows of one array, so neither a party nor the aggregator copies a blob to read it.
+    """
 
     parameters_id: bytes
     key_id: bytes
     value_count: int
     seed_entries: list[SeedEntry]
-    first_halves: list[bytes]
+    halves_region: memoryview
+    halves_count: int
 
     @property
     def binding(self) -> bytes:
         """What every seed entry of this blob is tagged with."""
         return _binding(self.parameters_id, self.key_id, self.value_count)
 
-    def to_bytes(self) -> bytes:
-        counts = _COUNTS.pack(self.value_count, len(self.seed_entries))
-        fields = [self.parameters_id, self.key_id, counts, seeds.pack_list(self.seed_entries), *self.first_halves]
-        return wire.pack(wire.Kind.CIPHERTEXT, fields)
-
     @classmethod
     def from_bytes(cls, data: bytes) -> _Blob:
-        fields = wire.unpack(data, wire.Kind.CIPHERTEXT)
-        if len(fields) < 4 or len(fields[2]) != _COUNTS.size:
+        (parameters_id, key_id, counts, seed_list), region, halves_count = wire.read(data, wire.Kind.CIPHERTEXT, _HEADER_FIELDS)
+        if len(counts) != _COUNTS.size:
             raise HEError("ciphertext is corrupt: missing header fields")
-        parameters_id, key_id, counts, seed_list, *first_halves = fields
         value_count, contributor_count = _COUNTS.unpack(counts)
         if contributor_count < 1:
             raise HEError("ciphertext is corrupt: it claims no contributors")
         entries = seeds.unpack_list(seed_list)
         if len(entries) != contributor_count:
             raise HEError(f"ciphertext is corrupt: its seed list has {len(entries)} seeds for {contributor_count} contributors")
-        return cls(parameters_id, key_id, value_count, entries, first_halves)
-
-    @classmethod
-    def under(cls, context: _PublicContext, value_count: int, entries: list[SeedEntry], first_halves: list[bytes]) -> _Blob:
-        return cls(context.backend.parameters_id, context.key_id, value_count, entries, first_halves)
+        return cls(parameters_id, key_id, value_count, entries, region, halves_count)
 
     def check_fits(self, context: _PublicContext) -> None:
         """Reject a blob made for other parameters or another key, or with the wrong ciphertext count."""
@@ -106,12 +109,36 @@ class _Blob:
             raise HEError(PARAMETERS_MISMATCH)
         if self.key_id != context.key_id:
             raise HEError(f"{PARAMETERS_MISMATCH}: it was encrypted under another training's key")
-        expected = -(-self.value_count // context.parameters.values_per_ciphertext)
-        if len(self.first_halves) != expected:
-            raise HEError(
-                f"ciphertext is corrupt: {len(self.first_halves)} ciphertexts "
-                f"for {self.value_count} values, expected {expected}"
-            )
+        expected = _ciphertext_count(context, self.value_count)
+        if self.halves_count != expected:
+            raise HEError(f"ciphertext is corrupt: {self.halves_count} ciphertexts for {self.value_count} values, expected {expected}")
+
+    def first_halves(self, context: _PublicContext) -> Packed:
+        """The first halves as rows of a uint8 view; raise HEError for one of the wrong size."""
+        size = context.backend.first_half_size
+        rows = wire.table(self.halves_region, self.halves_count, size)
+        if rows is not None:
+            return rows
+        corrupt = "ciphertext is corrupt"
+        end, fields = wire.split_fields(self.halves_region, 0, self.halves_count, corrupt)
+        for field in fields:
+            if len(field) != size:
+                raise HEError(f"{corrupt}: {len(field)} bytes where a ciphertext of these parameters takes {size}")
+        raise HEError(f"{corrupt}: {len(self.halves_region) - end} trailing bytes")
+
+
+def _ciphertext_count(context: _PublicContext, value_count: int) -> int:
+    return -(-value_count // context.parameters.values_per_ciphertext)
+
+
+def _writer(context: _PublicContext, value_count: int, entries: list[SeedEntry]) -> wire.Writer:
+    """A blob's frame with its header fields written; its first halves follow, one field each."""
+    count = _ciphertext_count(context, value_count)
+    header = [context.backend.parameters_id, context.key_id, _COUNTS.pack(value_count, len(entries)), seeds.pack_list(entries)]
+    writer = wire.Writer(wire.Kind.CIPHERTEXT, _HEADER_FIELDS + count, sum(map(len, header)) + count * context.backend.first_half_size)
+    for field in header:
+        writer.field(field)
+    return writer
 
 
 def _binding(parameters_id: bytes, key_id: bytes, value_count: int) -> bytes:
@@ -158,27 +185,32 @@ class SecretKeyring:
         """Whether a received public context belongs to this keyring (same parameters and key)."""
         return self._context.same_as(_PublicContext.from_bytes(public_context))
 
-    def encrypt(self, values: np.ndarray, contributor: str) -> bytes:
+    def encrypt(self, values: ArrayLike, contributor: str) -> bytes:
         """Encrypt a flat float vector of any length into one blob, in the name of ``contributor``.
 
         Every call draws a fresh seed from the OS: no two updates, and no two ciphertexts of an
-        update, share a random half (two that did would let the aggregator subtract them).
+        update, share a random half (two that did would let the aggregator subtract them). The
+        blob is written as the ciphertexts come: besides it, a party holds a few of them at a time.
         """
-        vector = np.asarray(values, dtype=np.float64)
+        vector = np.asarray(values)
+        if not np.issubdtype(vector.dtype, np.floating):
+            vector = vector.astype(np.float64)
         if vector.ndim != 1 or vector.size == 0:
             raise HEError(f"expected a non-empty flat vector, got shape {vector.shape}")
-        if not np.all(np.isfinite(vector)):
+        largest = _largest_magnitude(vector)
+        if not np.isfinite(largest):
             raise HEError("update contains NaN or infinite values")
-        largest = float(np.max(np.abs(vector)))
         limit = self.parameters.max_abs_sum
         if largest >= limit:
             raise HEError(f"update value {largest:g} exceeds {self.parameters.name}'s range of +-{limit:g}")
         seed = secrets.token_bytes(seeds.SEED_SIZE)
         binding = _binding(self._context.backend.parameters_id, self._context.key_id, vector.size)
-        entry = seeds.make_entry(self._tag_key, binding, contributor, seed)
-        return _Blob.under(self._context, vector.size, [entry], self._cipher.encrypt(vector, seed)).to_bytes()
+        writer = _writer(self._context, vector.size, [seeds.make_entry(self._tag_key, binding, contributor, seed)])
+        for first_halves in self._cipher.encrypt(vector, seed):
+            writer.table(first_halves)
+        return writer.finish()
 
-    def decrypt(self, blob: bytes) -> np.ndarray:
+    def decrypt(self, blob: bytes) -> NDArray[np.float64]:
         """The float64 sum a blob carries; divide by :func:`contributors` for the mean.
 
         Every seed entry must carry a tag made with this training's key, and the result must lie
@@ -188,18 +220,36 @@ class SecretKeyring:
         """
         parsed = _Blob.from_bytes(blob)
         parsed.check_fits(self._context)
+        first_halves = parsed.first_halves(self._context)
         for entry in parsed.seed_entries:
             if not seeds.is_authentic(entry, self._tag_key, parsed.binding):
                 raise HEError(f"the seed list was altered: the seed of {entry.contributor!r} was not made with this training's key")
-        values = self._cipher.decrypt(parsed.first_halves, [entry.seed for entry in parsed.seed_entries])
-        largest = float(np.max(np.abs(values)))
+        values = np.empty(parsed.value_count, dtype=np.float64)
+        offset, largest = 0, 0.0
+        for chunk in self._cipher.decrypt(first_halves, [entry.seed for entry in parsed.seed_entries]):
+            kept = chunk[: parsed.value_count - offset]
+            values[offset : offset + kept.size] = kept
+            largest = max(largest, float(np.max(np.abs(chunk))))  # padding included: it must decrypt to zero
+            offset += kept.size
         limit = self.parameters.max_abs_sum
         if not largest <= limit:
             raise HEError(
                 f"the sum decrypts to values beyond +-{limit:g} (up to {largest:.3g}): its seed list does not match "
                 "its ciphertexts (a seed missing or added), or the sum left the level's range"
             )
-        return values[: parsed.value_count]
+        return values
+
+
+def _largest_magnitude(vector: NDArray[np.floating[Any]]) -> float:
+    """The largest absolute value, NaN if any value is NaN or infinite, a chunk at a time."""
+    largest = 0.0
+    for start in range(0, vector.size, _CHECK_CHUNK):
+        chunk = vector[start : start + _CHECK_CHUNK]
+        extremes = (float(np.max(chunk)), -float(np.min(chunk)))  # NaN if the chunk holds one
+        if not all(map(np.isfinite, extremes)):
+            return float("nan")
+        largest = max(largest, *extremes)
+    return largest
 
 
 def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | None = None) -> bytes:
@@ -207,22 +257,34 @@ def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | 
 
     Headers are checked before any arithmetic (same parameters and key as the context, the same
     number of values: ``expected_values`` if given, else the first blob's; no seed or contributor
-    twice), and every first half must have the exact packed size with each coefficient below its
-    prime. Seed entries pass through unchanged: only parties can check their tags.
+    twice), and every first half must have the exact packed size. Seed entries pass through
+    unchanged: only parties can check their tags. The sum is computed and written a few
+    ciphertexts at a time, straight from the received bytes: besides the blobs, the aggregator
+    holds the sum and little else. Two threads share the work (hashlib and numpy let go of the
+    interpreter while they compute).
     """
     context = _PublicContext.from_bytes(public_context)
     if not blobs:
         raise HEError("nothing to aggregate: no updates were given")
-    parsed = [_Blob.from_bytes(blob) for blob in blobs]
-    expected = parsed[0].value_count if expected_values is None else expected_values
-    for blob in parsed:
-        blob.check_fits(context)
-        if blob.value_count != expected:
-            raise HEError(f"update has {blob.value_count} values, expected {expected}")
-    entries = [entry for blob in parsed for entry in blob.seed_entries]
-    seeds.check_distinct(entries)
-    sums = context.backend.add([blob.first_halves for blob in parsed])
-    return _Blob.under(context, expected, entries, sums).to_bytes()
+    with ThreadPoolExecutor(max_workers=_THREADS) as threads:
+        parsed = list(threads.map(_Blob.from_bytes, blobs))
+        expected = parsed[0].value_count if expected_values is None else expected_values
+        for blob in parsed:
+            blob.check_fits(context)
+            if blob.value_count != expected:
+                raise HEError(f"update has {blob.value_count} values, expected {expected}")
+        entries = [entry for blob in parsed for entry in blob.seed_entries]
+        seeds.check_distinct(entries)
+        operands = [blob.first_halves(context) for blob in parsed]
+        writer = _writer(context, expected, entries)
+        step = max(1, _SUM_CHUNK_BYTES // context.backend.first_half_size)
+
+        def add(start: int) -> Packed:
+            return context.backend.add([rows[start : start + step] for rows in operands])
+
+        for sums in workers.spread(range(0, len(operands[0]), step), add, lambda start: threads.submit(add, start), _THREADS - 1):
+            writer.table(sums)
+    return writer.finish()
 
 
 def contributors(blob: bytes) -> int:

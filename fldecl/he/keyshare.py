@@ -67,7 +67,7 @@ def seal_keyring(
     ca_certificate = _load_ca(ca_cert_pem)
     signer_certificate = _verified_certificate(signer_cert_pem, ca_certificate, "the signer's certificate")
     signer_key = _load_private_key(signer_key_pem, "the signer's key")
-    if signer_key.public_key().public_numbers() != signer_certificate.public_key().public_numbers():
+    if _fingerprint(signer_key.public_key()) != _fingerprint(signer_certificate.public_key()):
         raise KeyShareError("the signer's private key does not match the signer's certificate")
     if not recipients:
         raise KeyShareError("a key bundle needs at least one recipient")

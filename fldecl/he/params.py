@@ -84,8 +84,8 @@ class CkksParameters:
     @property
     def worst_case_error(self) -> float:
         """The most any value of a decrypted mean can be off: half a wire step per party plus noise and rounding."""
-        half_wire_step = 2 ** (self.data_modulus_bits - self.wire_bits - 1)
-        return (half_wire_step + _NOISE_AND_ROUNDING) / 2**self.scale_bits
+        half_wire_step = 2.0 ** (self.data_modulus_bits - self.wire_bits - 1)
+        return (half_wire_step + _NOISE_AND_ROUNDING) / 2.0**self.scale_bits
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()

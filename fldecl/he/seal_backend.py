@@ -1,21 +1,24 @@
-"""CKKS on Microsoft SEAL through TenSEAL's raw bindings (``tenseal.sealapi``).
+"""CKKS on Microsoft SEAL through its Python bindings (``seal-python``, MIT).
 
 Parties encrypt symmetrically (each of them holds the secret key s), so a fresh ciphertext is
-(c0, c1) = (m + e - a*s, a) with ``a`` uniformly random: SEAL can expand ``a`` from a seed when it
-loads a ciphertext. fldecl chooses that seed itself. Ciphertext k of an update gets its own seed,
-derived from the party's fresh per-update seed and k; the party loads the seeded ciphertext (0, a)
-in SEAL's serialization, decrypts it to a*s, and subtracts that from m + e, where e is fresh noise
-from SEAL's own sampler. Only c0 leaves the party, in the coefficient domain, rounded and packed to
+(c0, c1) = (m + e - a*s, a) with ``a`` uniformly random: SEAL expands ``a`` from a seed when it
+loads a seeded ciphertext, in the NTT form its own seeded CKKS ciphertexts use. fldecl chooses
+that seed itself: ciphertext k of an update gets its own, derived from the party's fresh
+per-update seed and k. Only c0 leaves the party, in the coefficient domain, rounded and packed to
 the level's wire width (:mod:`fldecl.he.packing`).
 
-Values sit in the plaintext's coefficients, not in its slots: a party encodes the slot vector whose
-inverse embedding is its values, so the noise of a coefficient stays in that coefficient instead of
-spreading over all N of them (about N/2 times less error variance), and one ciphertext still carries
-N values.
+SEAL computes the mask ``e - a*s`` of each ciphertext: it loads the seeded (0, a), takes its own
+fresh encryption of zero (e - a'*s, a') from its own noise sampler, and decrypts their difference,
+(e - a'*s + a'*s - a*s); a batch of such masks goes back to the coefficient domain in one
+ciphertext of up to 16 polynomials. numpy adds the message, which sits in the plaintext's
+coefficients (``round(value * scale)``), so the noise of a coefficient stays in that coefficient
+and one ciphertext carries N values. Bytes cross the bindings in SEAL's own uncompressed
+serialization, with no file and no call per coefficient.
 
 The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
-not needed for that. A party rebuilds the sum (sum c0, sum a) by loading the decompressed sum with
-the first contributor's seed, adding (0, a) for each other seed, and decrypts as usual.
+not needed for that. A party decrypts a sum by loading (0, a) for every contributor's seed, adding
+them, and letting SEAL decrypt the sum of the random halves to (sum a)*s: the sum of the first
+halves plus that is the sum of the messages and noises.
 """
 
 from __future__ import annotations
@@ -23,21 +26,19 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from fldecl.he import packing
+from fldecl.he import packing, workers
 from fldecl.he.errors import HEError
+from fldecl.he.packing import Packed, Words
 from fldecl.he.params import CkksParameters
 
-# A memory-backed directory keeps serialized secret keys off disk where the OS provides one.
-_MEMORY_FILESYSTEM = Path("/dev/shm")
-_SECURITY_LEVELS = {128: "TC128", 192: "TC192", 256: "TC256"}
+_SECURITY_LEVELS = {128: "tc128", 192: "tc192", 256: "tc256"}
 
 # SEAL 4's serialization, written uncompressed (compr_mode_type::none). Every object starts with a
 # header: magic, header size, version major and minor, compression mode, reserved, total size.
@@ -45,67 +46,30 @@ _SEAL_MAGIC = 0xA15E
 _HEADER = struct.Struct("<HBBBBHQ")
 _COMPRESSION_NONE = 0
 # A ciphertext's members: parms_id, is_ntt_form, size (polynomials), poly_modulus_degree,
-# coeff_modulus_size, scale, correction_factor; then c0 as a DynArray (header, u64 count, words)
-# and, where c1 would be, the seed as a UniformRandomGeneratorInfo (header, prng type, 64 bytes).
+# coeff_modulus_size, scale, correction_factor; then its polynomials as a DynArray (header, u64
+# count, words). A seeded one holds c0 alone, and then the seed as a UniformRandomGeneratorInfo
+# (header, prng type, 64 bytes), where c1 would be.
 _METADATA = struct.Struct("<4QBQQQdQ")
 _COUNT = struct.Struct("<Q")
 _PRNG_BLAKE2XB = 1
 _SEAL_SEED_BYTES = 64
 _SEED_PERSONALIZATION = b"fldecl-he c1"
+_NTT_FORM = 1
+_MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
+_CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
+# From this many values on, a party's other cores share its work: a worker (an interpreter with
+# numpy and SEAL) holds about 20 MB of its own and takes a second to start, which larger updates
+# repay and fit within 3x the float32 update with (a party keeps its workers for later rounds).
+_PARALLEL_VALUES = 10_000_000
 
 
-def _sealapi() -> Any:
-    import tenseal.sealapi
-
-    return tenseal.sealapi
+Chunk = tuple[int, int]  # ciphertexts start to stop
 
 
-class _ScratchFile:
-    """SEAL's Python bindings serialize only to and from files, so bytes pass through one."""
+def _seal() -> Any:
+    import seal  # type: ignore[import-not-found]  # its stub is not a PEP 561 package
 
-    def __enter__(self) -> _ScratchFile:
-        parent = _MEMORY_FILESYSTEM if _MEMORY_FILESYSTEM.is_dir() else None
-        self._directory = tempfile.TemporaryDirectory(prefix="fldecl-he-", dir=parent)
-        self._path = Path(self._directory.name) / "object"
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._directory.cleanup()
-
-    def dump(self, saveable: Any) -> bytes:
-        saveable.save(str(self._path))
-        return self._path.read_bytes()
-
-    def fill(self, loadable: Any, data: bytes, *context: Any) -> None:
-        self._path.write_bytes(data)
-        loadable.load(*context, str(self._path))
-
-
-def _slot_roots(degree: int) -> np.ndarray:
-    """Which odd power of the primitive 2N-th root each CKKS slot evaluates at: 3**i mod 2N, as SEAL orders them."""
-    return np.array([pow(3, index, 2 * degree) for index in range(degree // 2)], dtype=np.int64)
-
-
-def embed(values: np.ndarray, degree: int) -> np.ndarray:
-    """Slot vectors whose inverse embedding are the rows of ``values`` (N reals each), for CKKS coefficient encoding."""
-    twist = np.exp(1j * np.pi * np.arange(degree) / degree)
-    evaluations = degree * np.fft.ifft(values * twist, axis=-1)  # the polynomial at every odd power of the root
-    return evaluations[..., (_slot_roots(degree) - 1) // 2]
-
-
-def unembed(slots: np.ndarray, degree: int) -> np.ndarray:
-    """The real coefficients of the polynomials whose slots are the rows of ``slots``: the inverse of :func:`embed`."""
-    roots = _slot_roots(degree)
-    evaluations = np.zeros((*slots.shape[:-1], degree), dtype=complex)
-    evaluations[..., (roots - 1) // 2] = slots
-    evaluations[..., (2 * degree - roots - 1) // 2] = np.conj(slots)
-    untwist = np.exp(-1j * np.pi * np.arange(degree) / degree)
-    return (np.fft.fft(evaluations, axis=-1) / degree * untwist).real
+    return seal
 
 
 def ciphertext_seed(seed: bytes, index: int) -> bytes:
@@ -117,7 +81,7 @@ class SealBackend:
     """One SEAL context; see :class:`fldecl.he.backend.CkksBackend`."""
 
     def __init__(self, parameters: CkksParameters, public_bytes: bytes | None = None) -> None:
-        seal = _sealapi()
+        seal = _seal()
         self.seal = seal
         self.parameters = parameters
         if public_bytes is None:
@@ -125,166 +89,234 @@ class SealBackend:
         else:
             encryption_parameters = self._load_parameters(public_bytes)
         self._encryption_parameters = encryption_parameters
-        security = getattr(seal.SEC_LEVEL_TYPE, _SECURITY_LEVELS.get(parameters.security_bits, ""), None)
+        security = getattr(seal.sec_level_type, _SECURITY_LEVELS.get(parameters.security_bits, ""), None)
         if security is None:
             raise HEError(f"unsupported security level {parameters.security_bits} bits")
         self.context = seal.SEALContext(encryption_parameters, True, security)
         if not self.context.parameters_set():
-            reason = self.context.parameters_error_message()
+            reason = self.context.parameter_error_message()
             raise HEError(f"SEAL rejects the parameters of {parameters.name}: {reason}")
         data_moduli = self.context.first_context_data().parms().coeff_modulus()
         if len(data_moduli) != 1:
             raise HEError(f"{parameters.name} needs exactly one data prime: first halves are rounded modulo one prime")
-        self.modulus = data_moduli[0].value()
+        self.modulus: int = data_moduli[0].value()
         self.scale = 2.0**parameters.scale_bits
+        self.degree = parameters.poly_modulus_degree
         self._version = _HEADER.unpack_from(self.public_bytes())[2:4]
+        self._parms_id = tuple(self.context.first_parms_id())
+        self.evaluator = seal.Evaluator(self.context)
+        zeros = self._framed(_COUNT.pack(self.degree) + bytes(8 * self.degree))
+        seed_info_header = self._header(1 + _SEAL_SEED_BYTES)
+        members = self._metadata(2) + zeros + seed_info_header + bytes([_PRNG_BLAKE2XB])
+        self._seeded_prefix = self._header(len(members) + _SEAL_SEED_BYTES) + members
 
     def _build_parameters(self, parameters: CkksParameters) -> Any:
         seal = self.seal
-        encryption_parameters = seal.EncryptionParameters(seal.SCHEME_TYPE.CKKS)
+        encryption_parameters = seal.EncryptionParameters(seal.scheme_type.ckks)
         degree = parameters.poly_modulus_degree
         encryption_parameters.set_poly_modulus_degree(degree)
-        moduli = seal.CoeffModulus.Create(degree, list(parameters.coeff_modulus_bits))
-        encryption_parameters.set_coeff_modulus(moduli)
+        encryption_parameters.set_coeff_modulus(seal.CoeffModulus.Create(degree, list(parameters.coeff_modulus_bits)))
         return encryption_parameters
 
     def _load_parameters(self, public_bytes: bytes) -> Any:
         """Read received parameters and insist they are the ones the level describes."""
         seal = self.seal
-        encryption_parameters = seal.EncryptionParameters(seal.SCHEME_TYPE.CKKS)
-        with _ScratchFile() as scratch:
-            try:
-                scratch.fill(encryption_parameters, public_bytes)
-            except (RuntimeError, ValueError) as error:
-                raise HEError(f"public context is corrupt: SEAL cannot load it ({error})") from error
+        encryption_parameters = seal.EncryptionParameters(seal.scheme_type.ckks)
+        try:
+            encryption_parameters.load_bytes(public_bytes)
+        except (RuntimeError, ValueError) as error:
+            raise HEError(f"public context is corrupt: SEAL cannot load it ({error})") from error
         bits = tuple(modulus.bit_count() for modulus in encryption_parameters.coeff_modulus())
         degree = encryption_parameters.poly_modulus_degree()
         expected = (self.parameters.poly_modulus_degree, self.parameters.coeff_modulus_bits)
-        if encryption_parameters.scheme() != seal.SCHEME_TYPE.CKKS or (degree, bits) != expected:
+        if encryption_parameters.scheme() != seal.scheme_type.ckks or (degree, bits) != expected:
             raise HEError(f"public context does not describe {self.parameters.name}")
         return encryption_parameters
 
     @property
     def parameters_id(self) -> bytes:
-        return struct.pack("<4Q", *self.context.first_parms_id())
+        return struct.pack("<4Q", *self._parms_id)
+
+    @property
+    def first_half_size(self) -> int:
+        return packing.packed_size(self.degree, self.parameters.wire_bits)
 
     def public_bytes(self) -> bytes:
-        with _ScratchFile() as scratch:
-            return scratch.dump(self._encryption_parameters)
+        data: bytes = self._encryption_parameters.to_bytes(self.seal.compr_mode_type.none)
+        return data
 
     def generate_secret_key(self) -> bytes:
-        with _ScratchFile() as scratch:
-            return scratch.dump(self.seal.KeyGenerator(self.context).secret_key())
+        data: bytes = self.seal.KeyGenerator(self.context).secret_key().to_string()
+        return data
 
     def cipher(self, secret_key: bytes) -> SealCipher:
-        key = self.seal.SecretKey()
-        with _ScratchFile() as scratch:
-            try:
-                scratch.fill(key, secret_key, self.context)
-            except (RuntimeError, ValueError) as error:
-                raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
-        if not self.seal.is_valid_for(key, self.context):
-            raise HEError("secret keyring is corrupt: the key does not fit its parameters")
-        return SealCipher(self, key)
+        try:
+            key = self.context.from_secret_str(secret_key)
+        except (RuntimeError, ValueError, TypeError) as error:
+            raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
+        return SealCipher(self, key, secret_key)
 
-    def add(self, operands: Sequence[Sequence[bytes]]) -> list[bytes]:
+    def add(self, operands: Sequence[Packed]) -> Packed:
         """Wire values add modulo 2**wire_bits, so the sum is exactly as wide as each term."""
-        width = self.parameters.wire_bits
-        return [self.pack_half(packing.add([self.unpack_half(term) for term in terms], width)) for terms in zip(*operands, strict=True)]
+        return packing.add_rows(list(operands), self.parameters.wire_bits)
 
-    def pack_half(self, values: np.ndarray) -> bytes:
-        return packing.pack(values, self.parameters.wire_bits)
-
-    def unpack_half(self, data: bytes) -> np.ndarray:
-        return packing.unpack(data, self.parameters.wire_bits, self.parameters.poly_modulus_degree)
-
-    def seeded_ciphertext(self, first_half: np.ndarray, seed: bytes) -> bytes:
-        """SEAL's uncompressed serialization of (first_half, c1) in the coefficient domain, c1 being what ``seed`` expands to."""
-        words = np.ascontiguousarray(first_half, dtype="<u8").tobytes()
-        metadata = _METADATA.pack(*self.context.first_parms_id(), 0, 2, self.parameters.poly_modulus_degree, 1, self.scale, 1)
-        first = self._framed(_COUNT.pack(first_half.size) + words)
-        prng_info = self._framed(bytes([_PRNG_BLAKE2XB]) + seed)
-        return self._framed(metadata + first + prng_info)
+    def _header(self, members_size: int) -> bytes:
+        return _HEADER.pack(_SEAL_MAGIC, _HEADER.size, *self._version, _COMPRESSION_NONE, 0, _HEADER.size + members_size)
 
     def _framed(self, members: bytes) -> bytes:
-        header = _HEADER.pack(_SEAL_MAGIC, _HEADER.size, *self._version, _COMPRESSION_NONE, 0, _HEADER.size + len(members))
-        return header + members
+        return self._header(len(members)) + members
 
-    def load_seeded(self, scratch: _ScratchFile, first_half: np.ndarray, seed: bytes) -> Any:
-        """(first_half, a) in the coefficient domain, checked by SEAL like any received ciphertext."""
-        seal = self.seal
-        ciphertext = seal.Ciphertext()
+    def _metadata(self, size: int) -> bytes:
+        """The members of an NTT-form ciphertext of ``size`` polynomials that come before its data."""
+        return _METADATA.pack(*self._parms_id, _NTT_FORM, size, self.degree, 1, self.scale, 1)
+
+    def random_half(self, seed: bytes) -> Any:
+        """The ciphertext (0, a), a being what ``seed`` expands to in NTT form, checked by SEAL like any received ciphertext."""
+        ciphertext = self.seal.Ciphertext()
         try:
-            scratch.fill(ciphertext, self.seeded_ciphertext(first_half, seed), self.context)
+            ciphertext.load_bytes(self.context, self._seeded_prefix + seed)
         except (RuntimeError, ValueError) as error:
             raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
-        if not seal.is_valid_for(ciphertext, self.context) or ciphertext.size() != 2:
-            raise HEError("ciphertext is corrupt: SEAL finds it invalid for these parameters")
         return ciphertext
 
-    def first_half(self, ciphertext: Any) -> np.ndarray:
-        """Read c0 out of a SEAL ciphertext (the bindings offer one coefficient per call)."""
-        data = ciphertext.dyn_array()
-        count = self.parameters.poly_modulus_degree
-        return np.fromiter(map(data.at, range(count)), dtype=np.uint64, count=count)
+    def polynomials(self, ciphertext: Any) -> Words:
+        """A ciphertext's polynomials, one row each, read from its serialization."""
+        data: bytes = ciphertext.to_string(self.seal.compr_mode_type.none)
+        count = ciphertext.size() * self.degree
+        return np.frombuffer(data, dtype="<u8", count=count, offset=len(data) - 8 * count).reshape(-1, self.degree)
+
+    def to_coefficients(self, polynomials: Words) -> Words:
+        """Rows of NTT-form polynomials in the coefficient domain, up to 16 rows per SEAL call."""
+        result = np.empty_like(polynomials)
+        for start in range(0, len(polynomials), _MAX_POLYNOMIALS):
+            batch = polynomials[start : start + _MAX_POLYNOMIALS]
+            rows = len(batch)
+            if rows == 1:  # a ciphertext has at least two polynomials
+                batch = np.concatenate([batch, batch])
+            words = np.ascontiguousarray(batch, dtype="<u8").tobytes()
+            ciphertext = self.seal.Ciphertext()
+            ciphertext.load_bytes(self.context, self._framed(self._metadata(len(batch)) + self._framed(_COUNT.pack(batch.size) + words)))
+            self.evaluator.transform_from_ntt_inplace(ciphertext)
+            result[start : start + rows] = self.polynomials(ciphertext)[:rows]
+        return result
+
+    def rows_per_chunk(self, ciphertexts: int) -> int:
+        """Ciphertexts a party handles at once: 16 K values, or a 32nd of a smaller update, so that its temporaries stay small."""
+        return max(1, min(_CHUNK_VALUES, ciphertexts * self.degree // 32) // self.degree)
 
 
 class SealCipher:
     """A SEAL backend with a secret key; see :class:`fldecl.he.backend.CkksCipher`."""
 
-    def __init__(self, backend: SealBackend, secret_key: Any) -> None:
+    def __init__(self, backend: SealBackend, secret_key: Any, secret_key_bytes: bytes) -> None:
         seal = backend.seal
         self._backend = backend
-        self._encoder = seal.CKKSEncoder(backend.context)
+        self._secret_key_bytes = secret_key_bytes
         self._encryptor = seal.Encryptor(backend.context, secret_key)
         self._decryptor = seal.Decryptor(backend.context, secret_key)
-        self._evaluator = seal.Evaluator(backend.context)
-        self._zero_half = np.zeros(backend.parameters.poly_modulus_degree, dtype=np.uint64)
+        self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
 
-    def encrypt(self, values: np.ndarray, seed: bytes) -> list[bytes]:
-        degree = self._backend.parameters.poly_modulus_degree
-        count = math.ceil(values.size / degree)
-        padded = np.zeros(count * degree)
-        padded[: values.size] = values
-        slots = embed(padded.reshape(count, degree), degree)
-        with _ScratchFile() as scratch:
-            return [self._encrypt_row(scratch, row, ciphertext_seed(seed, index)) for index, row in enumerate(slots)]
+    def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
+        backend = self._backend
+        degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
+        chunks = self._chunks(math.ceil(values.size / degree))
+        masks = self._spread(chunks, self._masks, _worker_masks, seed)
+        for (start, stop), mask in zip(chunks, masks, strict=True):
+            messages = np.zeros((stop - start) * degree, dtype=np.float64)
+            chunk = values[start * degree : stop * degree]
+            messages[: chunk.size] = chunk
+            first_halves = _add_mod(self._encode(messages).reshape(-1, degree), mask, modulus)
+            yield packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
-    def _encrypt_row(self, scratch: _ScratchFile, slots: np.ndarray, seed: bytes) -> bytes:
-        """c0 = (m + e) - a*s for the ``a`` that ``seed`` expands to, rounded to the wire in the coefficient domain."""
-        seal, backend, evaluator = self._backend.seal, self._backend, self._evaluator
-        ciphertext = backend.load_seeded(scratch, self._zero_half, seed)  # (0, a)
-        evaluator.transform_to_ntt_inplace(ciphertext)
-        random_part = seal.Plaintext()
-        self._decryptor.decrypt(ciphertext, random_part)  # a*s
-        plaintext = seal.Plaintext()
-        self._encoder.encode(slots.tolist(), backend.scale, plaintext)
-        noisy = seal.Plaintext()
-        self._decryptor.decrypt(self._fresh_encryption(plaintext), noisy)  # m + e
-        evaluator.sub_plain_inplace(ciphertext, random_part)
-        evaluator.add_plain_inplace(ciphertext, noisy)
-        evaluator.transform_from_ntt_inplace(ciphertext)
-        first_half = packing.compress(backend.first_half(ciphertext), backend.modulus, backend.parameters.wire_bits)
-        return backend.pack_half(first_half)
+    def _chunks(self, count: int) -> list[Chunk]:
+        step = self._backend.rows_per_chunk(count)
+        return [(start, min(count, start + step)) for start in range(0, count, step)]
 
-    def _fresh_encryption(self, plaintext: Any) -> Any:
-        """SEAL's own encryption of ``plaintext``: it brings fresh noise from SEAL's sampler."""
-        ciphertext = self._backend.seal.Ciphertext()
-        self._encryptor.encrypt_symmetric(plaintext, ciphertext)
-        return ciphertext
+    def _spread(self, chunks: list[Chunk], here: Callable[..., Words], there: Callable[..., Words], argument: Any) -> Iterator[Words]:
+        """``here(argument, start, stop)`` of every chunk in order, shared with the party's other cores if the work is large."""
+        backend = self._backend
+        executor = None
+        if chunks and chunks[-1][1] * backend.degree >= _PARALLEL_VALUES:
+            key = (backend.parameters, hashlib.sha256(self._secret_key_bytes).digest())
+            executor = workers.pool(key, _start_worker, (backend.parameters.to_json(), backend.public_bytes(), self._secret_key_bytes))
 
-    def decrypt(self, first_halves: Sequence[bytes], seeds: Sequence[bytes]) -> np.ndarray:
-        seal, backend = self._backend.seal, self._backend
-        rows = []
-        with _ScratchFile() as scratch:
-            for index, data in enumerate(first_halves):
-                row_seeds = [ciphertext_seed(seed, index) for seed in seeds]
-                first_half = packing.decompress(backend.unpack_half(data), backend.modulus, backend.parameters.wire_bits)
-                total = backend.load_seeded(scratch, first_half, row_seeds[0])
-                for row_seed in row_seeds[1:]:
-                    self._evaluator.add_inplace(total, backend.load_seeded(scratch, self._zero_half, row_seed))
-                self._evaluator.transform_to_ntt_inplace(total)
-                plaintext = seal.Plaintext()
-                self._decryptor.decrypt(total, plaintext)
-                rows.append(np.asarray(self._encoder.decode_complex(plaintext)))
-        return unembed(np.array(rows), backend.parameters.poly_modulus_degree).reshape(-1)
+        def in_worker(chunk: Chunk) -> Future[Words]:
+            assert executor is not None
+            return executor.submit(there, argument, *chunk)
+
+        return workers.spread(chunks, lambda chunk: here(argument, *chunk), None if executor is None else in_worker, workers.cores() - 1)
+
+    def _encode(self, values: NDArray[np.float64]) -> Words:
+        """``round(value * scale) mod q``: each value in its own coefficient."""
+        values *= self._backend.scale
+        scaled = np.rint(values, out=values).astype(np.int64)
+        np.add(scaled, np.int64(self._backend.modulus), out=scaled, where=scaled < 0)
+        return scaled.view(np.uint64)
+
+    def _masks(self, seed: bytes, start: int, stop: int) -> Words:
+        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
+        backend, seal = self._backend, self._backend.seal
+        fresh, difference = seal.Ciphertext(), seal.Plaintext()
+        masks = np.empty((stop - start, backend.degree), dtype=np.uint64)
+        for row, index in enumerate(range(start, stop)):
+            self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
+            backend.evaluator.sub_inplace(fresh, backend.random_half(ciphertext_seed(seed, index)))
+            self._decryptor.decrypt(fresh, difference)  # e - a'*s + (a' - a)*s
+            masks[row] = _plaintext_words(difference, backend.degree)
+        return backend.to_coefficients(masks)
+
+    def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
+        backend = self._backend
+        modulus, width = backend.modulus, backend.parameters.wire_bits
+        chunks = self._chunks(len(first_halves))
+        products = self._spread(chunks, self._random_products, _worker_products, list(seeds))
+        for (start, stop), product in zip(chunks, products, strict=True):
+            sums = packing.decompress(packing.unpack_rows(first_halves[start:stop], width), modulus, width)
+            residues = _add_mod(sums, product, modulus)
+            centered = residues.view(np.int64)
+            np.subtract(centered, np.int64(modulus), out=centered, where=residues > np.uint64(modulus // 2))
+            yield (centered * (1.0 / backend.scale)).reshape(-1)
+
+    def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
+        """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
+        backend = self._backend
+        plaintext = backend.seal.Plaintext()
+        products = np.empty((stop - start, backend.degree), dtype=np.uint64)
+        for row, index in enumerate(range(start, stop)):
+            total = backend.random_half(ciphertext_seed(seeds[0], index))
+            for seed in seeds[1:]:
+                backend.evaluator.add_inplace(total, backend.random_half(ciphertext_seed(seed, index)))
+            self._decryptor.decrypt(total, plaintext)
+            products[row] = _plaintext_words(plaintext, backend.degree)
+        return backend.to_coefficients(products)
+
+
+_worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over
+
+
+def _start_worker(parameters_json: bytes, public_bytes: bytes, secret_key: bytes) -> None:
+    global _worker_cipher
+    _worker_cipher = SealBackend(CkksParameters.from_json(parameters_json), public_bytes).cipher(secret_key)
+
+
+def _worker_masks(seed: bytes, start: int, stop: int) -> Words:
+    assert _worker_cipher is not None
+    return _worker_cipher._masks(seed, start, stop)
+
+
+def _worker_products(seeds: list[bytes], start: int, stop: int) -> Words:
+    assert _worker_cipher is not None
+    return _worker_cipher._random_products(seeds, start, stop)
+
+
+def _plaintext_words(plaintext: Any, degree: int) -> Words:
+    """A plaintext's coefficients: the last words of its serialization."""
+    data: bytes = plaintext.to_bytes(_seal().compr_mode_type.none)
+    return np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
+
+
+def _add_mod(left: Words, right: Words, modulus: int) -> Words:
+    """``(left + right) mod modulus``, in ``left``, for residues below a prime of at most 60 bits."""
+    left += right
+    np.subtract(left, np.uint64(modulus), out=left, where=left >= np.uint64(modulus))
+    return left

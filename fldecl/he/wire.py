@@ -9,13 +9,22 @@ defence against someone who rewrites a frame on purpose: they can recompute it.
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
+from collections.abc import Sequence
 from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.he.errors import HEError
 
+Buffer = bytes | bytearray | memoryview
+
 MAGIC = b"FLHE"
-FORMAT_VERSION = 2
+# 3: random halves expand in NTT form (SEAL's own convention for a seeded CKKS ciphertext) and
+# secret keys are stored uncompressed; older objects are refused by version, not decrypted to noise.
+FORMAT_VERSION = 3
 _PREFIX = struct.Struct("<4sBBI")
 _LENGTH = struct.Struct("<I")
 _DIGEST_SIZE = hashlib.sha256().digest_size
@@ -33,16 +42,56 @@ _KIND_CODES = {Kind.SECRET_KEYRING: 1, Kind.PUBLIC_CONTEXT: 2, Kind.CIPHERTEXT: 
 _KINDS_BY_CODE = {code: kind for kind, code in _KIND_CODES.items()}
 
 
-def pack(kind: Kind, fields: list[bytes]) -> bytes:
-    parts = [_PREFIX.pack(MAGIC, FORMAT_VERSION, _KIND_CODES[kind], len(fields))]
+class Writer:
+    """Writes one frame as its fields come, hashing as it goes: a large frame is never held twice.
+
+    Given the fields' total size, the frame is allocated once, at its final size.
+    """
+
+    def __init__(self, kind: Kind, field_count: int, fields_size: int = 0) -> None:
+        self._stream = io.BytesIO()
+        if fields_size:
+            self._stream.seek(frame_size(field_count, fields_size) - 1)
+            self._stream.write(b"\0")
+            self._stream.seek(0)
+        self._digest = hashlib.sha256()
+        self._write(_PREFIX.pack(MAGIC, FORMAT_VERSION, _KIND_CODES[kind], field_count))
+
+    def _write(self, data: Buffer) -> None:
+        self._digest.update(data)
+        self._stream.write(data)
+
+    def field(self, data: Buffer) -> None:
+        self._write(_LENGTH.pack(len(data)))
+        self._write(data)
+
+    def table(self, rows: NDArray[np.uint8]) -> None:
+        """One field per row of a 2-D uint8 array, written at once."""
+        framed = np.empty((rows.shape[0], _LENGTH.size + rows.shape[1]), dtype=np.uint8)
+        framed[:, : _LENGTH.size] = np.frombuffer(_LENGTH.pack(rows.shape[1]), dtype=np.uint8)
+        framed[:, _LENGTH.size :] = rows
+        self._write(framed.data)
+
+    def finish(self) -> bytes:
+        """The frame: BytesIO hands over its buffer without a copy."""
+        self._stream.write(self._digest.digest())
+        return self._stream.getvalue()
+
+
+def frame_size(field_count: int, fields_size: int) -> int:
+    """Bytes of a frame whose ``field_count`` fields take ``fields_size`` bytes."""
+    return _PREFIX.size + field_count * _LENGTH.size + fields_size + _DIGEST_SIZE
+
+
+def pack(kind: Kind, fields: Sequence[Buffer]) -> bytes:
+    writer = Writer(kind, len(fields), sum(map(len, fields)))
     for field in fields:
-        parts += [_LENGTH.pack(len(field)), field]
-    body = b"".join(parts)
-    return body + hashlib.sha256(body).digest()
+        writer.field(field)
+    return writer.finish()
 
 
-def unpack(data: bytes, kind: Kind) -> list[bytes]:
-    """Return the fields of a frame of the expected kind, or raise HEError saying what is wrong."""
+def _check(data: Buffer, kind: Kind) -> tuple[int, memoryview]:
+    """The field count and body of a frame of the expected kind, or HEError saying what is wrong."""
     corrupt = f"{kind.value} is corrupt"
     if len(data) < _PREFIX.size + _DIGEST_SIZE:
         raise HEError(f"{corrupt}: {len(data)} bytes is too short")
@@ -54,13 +103,45 @@ def unpack(data: bytes, kind: Kind) -> list[bytes]:
     if code != _KIND_CODES[kind]:
         found = _KINDS_BY_CODE.get(code)
         raise HEError(f"expected a {kind.value}, got {found.value if found else 'an unknown object'}")
-    body, digest = data[:-_DIGEST_SIZE], data[-_DIGEST_SIZE:]
+    view = memoryview(data)
+    body, digest = view[:-_DIGEST_SIZE], view[-_DIGEST_SIZE:]
     if hashlib.sha256(body).digest() != digest:
         raise HEError(f"{corrupt}: checksum mismatch")
-    return _split_fields(body, _PREFIX.size, count, corrupt)
+    return count, body
 
 
-def _split_fields(body: bytes, offset: int, count: int, corrupt: str) -> list[bytes]:
+def unpack(data: Buffer, kind: Kind) -> list[bytes]:
+    """Return the fields of a frame of the expected kind, or raise HEError saying what is wrong."""
+    count, body = _check(data, kind)
+    offset, fields = split_fields(body, _PREFIX.size, count, f"{kind.value} is corrupt")
+    if offset != len(body):
+        raise HEError(f"{kind.value} is corrupt: {len(body) - offset} trailing bytes")
+    return [bytes(field) for field in fields]
+
+
+def read(data: Buffer, kind: Kind, head: int) -> tuple[list[bytes], memoryview, int]:
+    """The first ``head`` fields of a frame, and the region and the count of the fields after them; nothing else is copied."""
+    count, body = _check(data, kind)
+    if count < head:
+        raise HEError(f"{kind.value} is corrupt: missing header fields")
+    offset, fields = split_fields(body, _PREFIX.size, head, f"{kind.value} is corrupt")
+    return [bytes(field) for field in fields], body[offset:], count - head
+
+
+def table(region: memoryview, count: int, size: int) -> NDArray[np.uint8] | None:
+    """``count`` fields of ``size`` bytes each as rows of a 2-D uint8 view of ``region``, or None if they are not exactly that."""
+    stride = _LENGTH.size + size
+    if len(region) != count * stride:
+        return None
+    framed = np.frombuffer(region, dtype=np.uint8).reshape(count, stride)
+    lengths = framed[:, : _LENGTH.size].view("<u4")
+    if count and not np.all(lengths == size):
+        return None
+    return framed[:, _LENGTH.size :]
+
+
+def split_fields(body: memoryview, offset: int, count: int, corrupt: str) -> tuple[int, list[memoryview]]:
+    """``count`` fields from ``offset`` on, and where they end."""
     fields = []
     for _ in range(count):
         if offset + _LENGTH.size > len(body):
@@ -71,6 +152,4 @@ def _split_fields(body: bytes, offset: int, count: int, corrupt: str) -> list[by
             raise HEError(f"{corrupt}: truncated field")
         fields.append(body[offset : offset + length])
         offset += length
-    if offset != len(body):
-        raise HEError(f"{corrupt}: {len(body) - offset} trailing bytes")
-    return fields
+    return offset, fields

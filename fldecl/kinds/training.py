@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fldecl.core.diagnostics import Diagnostics
@@ -70,10 +71,24 @@ def _model_trains_locally(decl: Declaration, stack: Stack, diagnostics: Diagnost
                           "or set backend: wml in the Stack")
 
 
+PARTY_KIND = "RemoteTrainingSystem"
+
+
+def party_names(spec: Mapping[str, Any]) -> list[str]:
+    """The names of the remote training systems a training's spec lists, in its order."""
+    return [str(item["name"]) for item in spec["remote_training"]["remote_training_systems"]]
+
+
+def _parties(spec: Mapping[str, Any]) -> list[str]:
+    return [f"{PARTY_KIND}/{name}" for name in party_names(spec)]
+
+
 TRAINING = Kind(
     "Training",
     rules=(_encryption_fits_fusion, _model_fits_fusion, _parties_listed_once),
-    backend_rules={"local": (_fusion_runs_locally, _model_trains_locally)},
+    # fldecl's own round workflow runs on both: in its local runtime, and as an NVFlare app.
+    backend_rules={"local": (_fusion_runs_locally, _model_trains_locally), "nvflare": (_fusion_runs_locally, _model_trains_locally)},
     derive=_cipher_spec_default,
     immutable=True,
+    members=_parties,
 )

@@ -15,7 +15,8 @@ from typing import Any
 from fldecl.core.contract import Observed
 from fldecl.core.plan import resolve_references
 from fldecl.core.stack import Stack
-from fldecl.fl.job import PartySettings
+from fldecl.fl.training_job import PartySettings
+from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.launch.errors import LaunchError
 
 
@@ -36,8 +37,8 @@ def party_identity(rts: Observed, related: Mapping[str, Observed]) -> PartyIdent
     party = rts.attributes.get("party")
     if not party:
         raise LaunchError(f"{rts.address} declares no party settings (spec.party: certificate and data_handler)")
-    certificate = _related(related, party["certificate"], "PartyCertificate", rts)
-    authority = _related(related, certificate.attributes["issuer"], "CertificateAuthority", certificate)
+    certificate = _related(related, party["certificate"], PARTY_CERTIFICATE.name, rts)
+    authority = _related(related, certificate.attributes["issuer"], CERTIFICATE_AUTHORITY.name, certificate)
     return PartyIdentity(rts, certificate, authority)
 
 

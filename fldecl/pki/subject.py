@@ -18,6 +18,8 @@ _MANIFEST_KEY_OIDS = {
     "organization": NameOID.ORGANIZATION_NAME,
     "organizational_unit": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "common_name": NameOID.COMMON_NAME,
+    # Not a manifest field: NVIDIA FLARE reads an admin user's role from it.
+    "unstructured_name": NameOID.UNSTRUCTURED_NAME,
 }
 _OID_MANIFEST_KEYS = {oid: key for key, oid in _MANIFEST_KEY_OIDS.items()}
 
@@ -32,6 +34,7 @@ class Subject:
     country: str | None = None
     state: str | None = None
     locality: str | None = None
+    unstructured_name: str | None = None
 
     def __post_init__(self) -> None:
         # Fail here, with the field's name, rather than deep inside certificate building.

@@ -8,6 +8,8 @@ can check that reading a stack costs one query per kind.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -53,10 +55,10 @@ class Record:
     updated_at: str
 
     def observed(self, **overrides: Any) -> Observed:
-        values = {"kind": self.kind, "name": self.name, "id": self.id, "tags": list(self.tags), "attributes": self.attributes,
-                      "status": self.status, "created_at": self.created_at, "updated_at": self.updated_at, "document": self.entity}
-        values.update(overrides)
-        return Observed(**values)
+        """The record as the contract's :class:`Observed`, with ``overrides`` (a status, a replace reason, details)."""
+        observed = Observed(self.kind, self.name, self.id, list(self.tags), self.attributes, self.status, created_at=self.created_at,
+                            updated_at=self.updated_at, document=self.entity)
+        return dataclasses.replace(observed, **overrides) if overrides else observed
 
 
 class ResourceStore:
@@ -88,7 +90,7 @@ class ResourceStore:
                 raise
             return rows
 
-    def list(self, kind: str, tag: str | None = None) -> list[Record]:
+    def list(self, kind: str, tag: str | None = None) -> builtins.list[Record]:
         """Every record of ``kind`` (carrying ``tag``, if given): one query."""
         if tag is None:
             rows = self._run("SELECT * FROM resources WHERE kind = ? ORDER BY created_at", (kind,))
@@ -102,7 +104,7 @@ class ResourceStore:
         rows = self._run("SELECT * FROM resources WHERE id = ?", (record_id,))
         return _record(rows[0]) if rows else None
 
-    def insert(self, kind: str, name: str, tags: list[str], attributes: dict[str, Any], status: str | None = None,
+    def insert(self, kind: str, name: str, tags: builtins.list[str], attributes: dict[str, Any], status: str | None = None,
                entity: dict[str, Any] | None = None, record_id: str | None = None) -> Record:
         stamp = now_iso()
         record = Record(record_id or str(uuid.uuid4()), kind, name, list(tags), attributes, status, entity or {}, stamp, stamp)

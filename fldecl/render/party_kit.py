@@ -11,7 +11,7 @@ import json
 import shlex
 from typing import Any
 
-from fldecl.core.contract import PartyKit
+from fldecl.kinds.training_run import PartyKit
 from fldecl.variables import REFERENCE
 
 FORMATS = ("json", "python", "env")

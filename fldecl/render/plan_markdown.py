@@ -14,7 +14,7 @@ def plan_markdown(plan: Plan, stack_arg: str = ".") -> str:
         lines += ["> [!CAUTION]", f"> **This plan deletes or replaces {len(destructive)} resource(s):**"]
         lines += [f"> - `{c.address}` ({c.action_label}: {'; '.join(c.reasons)})" for c in destructive]
         lines.append("")
-    changed = [c for c in plan.changes if c.actions != [NOOP]]
+    changed = [c for c in plan.changes if not c.is_noop]
     if not changed:
         lines.append("No changes. The backend matches the manifests.")
     else:

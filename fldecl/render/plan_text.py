@@ -14,7 +14,7 @@ STYLES = {"create": "green", "update": "yellow", "replace": "magenta", "delete":
 def print_plan(plan: Plan, console: Console, stack_arg: str = ".") -> None:
     """``stack_arg``: the stack directory as the user typed it, for the commands the plan suggests."""
     console.print(Text(f"Plan: {plan.summary}.", style="bold"))
-    changed = [c for c in plan.changes if c.actions != [NOOP]]
+    changed = [c for c in plan.changes if not c.is_noop]
     if not changed:
         console.print(Text("No changes. The backend matches the manifests.", style="green"))
     for change in changed:

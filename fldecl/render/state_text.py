@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Observed, RoundRecord, TrainingProgress
+from fldecl.core.contract import NAME_ATTRIBUTE, Observed
 from fldecl.core.stack import Stack
+from fldecl.kinds.training_run import RoundRecord, TrainingProgress, progress_of
 
 
 def print_state(stack: Stack, observed: list[Observed], console: Console) -> None:
@@ -25,8 +26,9 @@ def print_state(stack: Stack, observed: list[Observed], console: Console) -> Non
         line = "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
         console.print(Text(line.rstrip(), style="bold" if index == 0 else ""))
     for obs in observed:
-        if obs.progress and obs.progress.rounds:
-            print_rounds(obs.address, obs.progress, console)
+        progress = progress_of(obs)
+        if progress and progress.rounds:
+            print_rounds(obs.address, progress, console)
 
 
 def _state_row(stack: Stack, obs: Observed) -> tuple[str, str, str, str]:

@@ -2,86 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, Providers
+from fldecl.core.contract import ApplyOptions, Observed, ProviderContext
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.retry import RetryPolicy
 from fldecl.kinds import load_stack
+from fldecl.providers.memory import MemoryBackend
 from tests.core.stacks import write_stack
 
-
-class MemoryProvider:
-    """Keeps resources in a dict; ``failures`` scripts what a create raises, per name."""
-
-    kinds = frozenset({"CertificateAuthority", "PartyCertificate", "Model", "RemoteTrainingSystem"})
-
-    def __init__(self) -> None:
-        self.resources: dict[str, Observed] = {}
-        self.failures: dict[str, list[Exception]] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.ids = itertools.count(1)
-
-    def resource_type(self, kind: str) -> MemoryResourceType:
-        return MemoryResourceType(self, kind)
-
-    def read(self, kind: str, ctx: ProviderContext) -> list[Observed]:
-        return [o for o in self.resources.values() if o.kind == kind and ctx.owner_tag in o.tags]
-
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
-        self.calls.append(("create", desired.address))
-        pending = self.failures.get(desired.name)
-        if pending:
-            raise pending.pop(0)
-        made = Observed(desired.kind, desired.name, f"id-{next(self.ids)}", list(desired.tags), desired.attributes)
-        self.resources[made.id] = made
-        return made
-
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
-        current.attributes = desired.attributes
-        return current
-
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self.calls.append(("delete", current.address))
-        del self.resources[current.id]
-
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        raise ProviderError("the memory provider adopts nothing")
-
-    def run_party(self, run: object, ctx: ProviderContext) -> None:
-        raise ProviderError("the memory provider runs no party")
-
-
-class MemoryResourceType:
-    """One kind of the memory provider, as the contract has it."""
-
-    def __init__(self, provider: MemoryProvider, kind: str) -> None:
-        self.provider, self.kind = provider, kind
-
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return self.provider.read(self.kind, ctx)
-
-    def same_name(self, names: object, ctx: ProviderContext) -> list[object]:
-        return []
-
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
-        return self.provider.create(desired, ctx)
-
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
-        return self.provider.update(current, desired, changed, ctx)
-
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self.provider.delete(current, ctx)
-
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        return self.provider.adopt(resource_id, desired, ctx)
-
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
-        return None
+KINDS = ("CertificateAuthority", "PartyCertificate", "Model", "RemoteTrainingSystem")
 
 
 class Silent:
@@ -92,16 +25,15 @@ class Silent:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Reconciler, MemoryProvider]:
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Reconciler, MemoryBackend]:
     monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, hint: 0.0)
     stack = load_stack(write_stack(tmp_path / "stack", model=False, parties=3))
-    provider = MemoryProvider()
+    provider = MemoryBackend(KINDS)
     ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, Silent())
-    providers = Providers({kind: provider.resource_type(kind) for kind in provider.kinds}, provider)
-    return Reconciler(stack, providers, ctx), provider
+    return Reconciler(stack, provider.providers(), ctx), provider
 
 
-def test_transient_errors_are_retried(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_transient_errors_are_retried(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     provider.failures["Party_1"] = [TransientError("429 too many requests", retry_after=0), TransientError("503")]
     result = rec.apply(rec.plan(), Silent())
@@ -109,14 +41,14 @@ def test_transient_errors_are_retried(setup: tuple[Reconciler, MemoryProvider]) 
     assert provider.calls.count(("create", "RemoteTrainingSystem/Party_1")) == 3
 
 
-def test_a_failure_skips_its_dependants_and_lets_the_rest_finish(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_a_failure_skips_its_dependants_and_lets_the_rest_finish(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     provider.failures["issuer"] = [ProviderError("disk full")]
     result = rec.apply(rec.plan(), Silent())
     assert [r.step for r in result.failed] == [("create", "CertificateAuthority/issuer")]
     assert [r.step for r in result.skipped] == [("create", "PartyCertificate/party-1")]
     assert result.count("create") == 3
-    assert {o.name for o in provider.resources.values()} == {"Party_1", "Party_2", "Party_3"}
+    assert {o.name for o in provider.held.values()} == {"Party_1", "Party_2", "Party_3"}
 
 
 class Recording(Silent):
@@ -133,7 +65,7 @@ class Recording(Silent):
         self.events.append((outcome, step[1]))
 
 
-def test_retries_are_reported_as_they_happen(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_retries_are_reported_as_they_happen(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     provider.failures["Party_1"] = [TransientError("503 unavailable")]
     listener = Recording()
@@ -142,15 +74,15 @@ def test_retries_are_reported_as_they_happen(setup: tuple[Reconciler, MemoryProv
     assert party == ["started", "retrying after attempt 1: 503 unavailable", "ok"]
 
 
-def test_a_step_is_reported_started_when_it_starts(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_a_step_is_reported_started_when_it_starts(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, _ = setup
     listener = Recording()
-    rec.apply(rec.plan(), listener, parallelism=1)
+    rec.apply(rec.plan(), listener, ApplyOptions(parallelism=1))
     kinds = [event for event, _ in listener.events]
     assert kinds == ["started", "ok"] * (len(kinds) // 2), "with parallelism 1, each step starts after the last one finished"
 
 
-def test_transient_errors_give_up_after_the_bound(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_transient_errors_give_up_after_the_bound(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     provider.failures["Party_2"] = [TransientError("503")] * 10
     result = rec.apply(rec.plan(), Silent())
@@ -158,7 +90,7 @@ def test_transient_errors_give_up_after_the_bound(setup: tuple[Reconciler, Memor
     assert "gave up after 6 attempts" in result.failed[0].message
 
 
-def test_replacement_deletes_dependants_before_dependencies(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_replacement_deletes_dependants_before_dependencies(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     rec.apply(rec.plan(), Silent())
     provider.calls.clear()
@@ -168,7 +100,7 @@ def test_replacement_deletes_dependants_before_dependencies(setup: tuple[Reconci
     assert order.index(("create", "CertificateAuthority/issuer")) < order.index(("create", "PartyCertificate/party-1"))
 
 
-def test_a_resource_without_the_ownership_tag_is_never_deleted(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_a_resource_without_the_ownership_tag_is_never_deleted(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     rec.apply(rec.plan(), Silent())
     plan = rec.plan(destroy=True)
@@ -178,27 +110,27 @@ def test_a_resource_without_the_ownership_tag_is_never_deleted(setup: tuple[Reco
     result = rec.apply(plan, Silent())
     assert [r.step for r in result.failed] == [("delete", "RemoteTrainingSystem/Party_1")]
     assert "does not carry the ownership tag" in result.failed[0].message
-    assert any(o.name == "Party_1" for o in provider.resources.values())
+    assert any(o.name == "Party_1" for o in provider.held.values())
 
 
-def test_a_duplicate_left_behind_is_deleted_and_the_original_kept(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_a_duplicate_left_behind_is_deleted_and_the_original_kept(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, provider = setup
     rec.apply(rec.plan(), Silent())
-    original = next(o for o in provider.resources.values() if o.name == "Party_1")
+    original = next(o for o in provider.held.values() if o.name == "Party_1")
     original.created_at = "2026-01-01T00:00:00Z"
     copy = Observed(original.kind, original.name, "id-copy", list(original.tags), dict(original.attributes),
                     created_at="2026-01-02T00:00:00Z")
-    provider.resources[copy.id] = copy
+    provider.held[copy.id] = copy
     plan = rec.plan()
     duplicate = [c for c in plan.changes if c.duplicate]
     assert [(c.key, c.actions) for c in duplicate] == [("RemoteTrainingSystem/Party_1#id-copy", ["delete"])]
     result = rec.apply(plan, Silent())
     assert not result.failed
-    assert original.id in provider.resources and copy.id not in provider.resources
+    assert original.id in provider.held and copy.id not in provider.held
     assert not rec.plan().has_changes
 
 
-def test_targeted_destroy_takes_the_target_and_its_dependants_only(setup: tuple[Reconciler, MemoryProvider]) -> None:
+def test_targeted_destroy_takes_the_target_and_its_dependants_only(setup: tuple[Reconciler, MemoryBackend]) -> None:
     rec, _provider = setup
     rec.apply(rec.plan(), Silent())
     plan = rec.plan(destroy=True, targets=["CertificateAuthority/issuer"])

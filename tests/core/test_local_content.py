@@ -74,6 +74,7 @@ def test_a_record_without_its_content_is_stored_again(tmp_path: Path) -> None:
 
 def test_content_left_without_a_record_is_removed_and_stored_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fldecl.cli.session import load, reconciler
+    from fldecl.core.contract import CreateRequest
     from fldecl.core.plan import build_desired
     from fldecl.providers.store import ResourceStore
     from tests.core.test_apply_engine import Silent
@@ -86,7 +87,7 @@ def test_content_left_without_a_record_is_removed_and_stored_again(tmp_path: Pat
     monkeypatch.setattr(ResourceStore, "insert", killed)
     rec = reconciler(load(stack), reporter=Silent())
     with pytest.raises(SystemExit):
-        rec.providers.resources["Model"].create(build_desired(rec.stack, "Model/sgd", {}), rec.ctx)
+        rec.providers.resources["Model"].create(CreateRequest(build_desired(rec.stack, "Model/sgd", {})), rec.ctx)
     monkeypatch.undo()
     leftovers = sorted(path.name for path in (stack / ".fldecl" / "models").iterdir())
     assert len(leftovers) == 2 and leftovers[1].endswith(".zip") and leftovers[0].endswith(".pending.json")

@@ -26,6 +26,7 @@ from tests.conftest import EXAMPLE, ROOT
 from tests.wml.conftest import cli_env
 
 PARTY_PYTHON = Path(os.environ.get("FLDECL_PARTY_PYTHON") or ROOT / ".venv-party" / "bin" / "python")
+PARTY23_PYTHON = Path(os.environ.get("FLDECL_PARTY23_PYTHON") or ROOT / ".venv-party-23" / "bin" / "python")
 PARTIES = ("Party_1", "Party_2", "Party_3")
 PARTY_SECONDS = 400
 NOTEBOOK_PARTY = Path(__file__).with_name("notebook_party.py")
@@ -59,7 +60,23 @@ def wml(tmp_path: Path) -> Iterator[Wml]:
     if not PARTY_PYTHON.exists():
         pytest.skip(f"IBM's party runtime is not set up ({PARTY_PYTHON}); `make test` builds .venv-party")
     with EmulatorServer(data_dir=tmp_path / "emulator", port=0) as emulator:
-        yield Wml(emulator, {**cli_env(emulator.env()), "FLDECL_BACKEND": "wml", "FLDECL_PARTY_PYTHON": str(PARTY_PYTHON)})
+        yield Wml(emulator, {**cli_env(emulator.env()), "FLDECL_BACKEND": "wml", "FLDECL_PARTY_PYTHON": str(PARTY_PYTHON),
+                             "FLDECL_PARTY23_PYTHON": str(PARTY23_PYTHON)})
+
+
+@pytest.fixture
+def wml_both_runtimes(wml: Wml) -> Wml:
+    """The emulator, with both of IBM's party runtimes set up."""
+    if not PARTY23_PYTHON.exists():
+        pytest.skip(f"IBM's party runtime 23.1 is not set up ({PARTY23_PYTHON}); `make test` builds .venv-party-23")
+    return wml
+
+
+def check_both_runtimes_ran(outputs: dict[str, str]) -> None:
+    """Party_2 ran runtime 23.1 in ibm-watson-machine-learning on Python 3.10, the others 24.1 in ibm-watsonx-ai on 3.11."""
+    assert "(runtime-23.1-py3.10: ibm-watson-machine-learning 1.0.370 on Python 3.10." in outputs["Party_2"]
+    for name in ("Party_1", "Party_3"):
+        assert "(runtime-24.1-py3.11: ibm-watsonx-ai 1.3.39 on Python 3.11." in outputs[name]
 
 
 def fldecl(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -82,6 +99,34 @@ def edit(manifest: Path, change: Any) -> None:
     manifest.write_text(yaml.safe_dump_all(documents, sort_keys=False))
 
 
+def to_scikit_learn(stack: Path, fusion_type: str = "iter_avg") -> None:
+    """The seed's stack with an SGDClassifier on the flat 8x8 digits, trained with ``fusion_type``."""
+    (stack / "handlers" / "flat_digits_handler.py").write_text(FLAT_HANDLER)
+
+    def change(document: dict[str, Any]) -> None:
+        spec = document["spec"]
+        if document["kind"] == "DataSplit":
+            spec["source"] = {"dataset": "sklearn_digits"}
+        elif document["kind"] == "Model":
+            spec.update(type="scikit-learn_1.1", model_file="model.pickle",
+                        source={"architecture": {"framework": "scikit-learn", "estimator": "SGDClassifier", "n_features": 64,
+                                                 "seed": 0, "classes": list(range(10)), "params": {"loss": "log_loss"}}})
+        elif document["kind"] == "Training":
+            spec["fusion_type"] = fusion_type
+            for key in ("optimizer", "batch_size") + (("crypto",) if fusion_type == "iter_avg" else ()):
+                spec.pop(key, None)
+        elif document["kind"] == "RemoteTrainingSystem":
+            spec["party"]["data_handler"].update(name="FlatDigitsHandler", path="handlers/flat_digits_handler.py")
+
+    for manifest in ("data.yaml", "model.yaml", "training.yaml", "rts.yaml"):
+        edit(stack / manifest, change)
+
+
+def run_on_runtime(stack: Path, party: str, runtime: str) -> None:
+    """``party`` declares the IBM party runtime it runs (``spec.party.runtime``)."""
+    edit(stack / "rts.yaml", lambda doc: doc["spec"]["party"].update(runtime=runtime) if doc["metadata"]["name"] == party else None)
+
+
 def add_trained_model(stack: Path, model_type: str, model_file: str) -> None:
     trained = {"apiVersion": "fldecl/v1", "kind": "Model", "metadata": {"name": "trained"},
                "spec": {"type": model_type, "software_spec": {"name": "runtime-24.1-py3.11"}, "model_file": model_file,
@@ -89,19 +134,23 @@ def add_trained_model(stack: Path, model_type: str, model_file: str) -> None:
     (stack / "trained.yaml").write_text(yaml.safe_dump(trained, sort_keys=False))
 
 
-def train_with_ibm_parties(env: dict[str, str], stack: Path, notebook_party: str | None = None) -> dict[str, Any]:
+def train_with_ibm_parties(env: dict[str, str], stack: Path, notebook_party: str | None = None,
+                           outputs: dict[str, str] | None = None) -> dict[str, Any]:
     """Apply without waiting, run the three parties, and return the training as ``show --json`` reports it.
 
     Each party joins with ``fldecl party run``, except ``notebook_party``, which is handed only its
     ``fldecl party config --format python`` output and joins with IBM's party notebook code.
+    ``outputs``, if given, receives each party's output by name.
     """
     applied = fldecl(env, "apply", str(stack), "--auto-approve", "--no-wait")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     parties = [party_process(env, stack, name, name == notebook_party) for name in PARTIES]
-    outputs = [party.communicate(timeout=PARTY_SECONDS)[0] for party in parties]
-    for name, party, output in zip(PARTIES, parties, outputs, strict=True):
+    for name, party in zip(PARTIES, parties, strict=True):
+        output = party.communicate(timeout=PARTY_SECONDS)[0]
         assert party.returncode == 0, output[-3000:]
         assert name == notebook_party or "the training completed" in output
+        if outputs is not None:
+            outputs[name] = output
     shown = json.loads(fldecl(env, "show", str(stack), "--json").stdout)
     return next(row for row in shown["resources"] if row["address"] == "Training/aggregator_he")
 

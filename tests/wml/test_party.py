@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from fldecl.core.contract import Observed, PartyRun, ProviderContext
+from fldecl.core.contract import Observed, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.core.stack import Stack
 from fldecl.data.handlers import handler_config
 from fldecl.kinds import load_stack
+from fldecl.kinds.training_run import PartyRun
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.providers.wml.connection import Credentials, WmlSession
-from fldecl.providers.wml.party import PARTY_PYTHON, RUNTIME_FILE, party_metadata, run_party
+from fldecl.providers.wml.party import PARTY_RUNTIMES, RUNTIME_FILE, party_metadata, run_party
 
 
 def metadata_of(rts: Observed, certificate: Observed, authority: Observed, root: Any) -> dict[str, Any]:
@@ -80,22 +81,26 @@ def test_the_party_runtime_says_in_one_line_what_to_install(monkeypatch: pytest.
     runtime = party_runtime()
     monkeypatch.setattr(runtime, "_importable", lambda module: module not in ("websockets", "pyhelayers", "ibm_watsonx_ai"))
     with pytest.raises(runtime.Missing, match=r"needs websockets; pip install 'fldecl\[wml-party\]'"):
-        runtime.check_modules("iter_avg", "pytorch")
+        runtime.check_modules("ibm-watsonx-ai", "iter_avg", "pytorch")
+    with pytest.raises(runtime.Missing, match=r"needs websockets; pip install 'fldecl\[wml-party-23\]'"):
+        runtime.check_modules("ibm-watson-machine-learning", "iter_avg", "pytorch")
     with pytest.raises(runtime.Missing, match=r"IBM HElayers, which is not installed; pip install 'fldecl\[helayers\]'"):
         monkeypatch.setattr(runtime, "_importable", lambda module: module != "pyhelayers")
-        runtime.check_modules("crypto_iter_avg", "pytorch")
+        runtime.check_modules("ibm-watsonx-ai", "crypto_iter_avg", "pytorch")
     with pytest.raises(runtime.Missing, match="runtime-24.1-py3.11"):
         runtime.check_software_spec("ibm-watsonx-ai", {"name": "runtime-22.2-py3.10"})
     monkeypatch.setattr(runtime.platform, "python_version_tuple", lambda: ("3", "12", "0"))
-    with pytest.raises(runtime.Missing, match="no IBM party runtime here"):
-        runtime.choose_client(None)
+    with pytest.raises(runtime.Missing, match=r"on Python 3.10 .*\(this is Python 3.12\); pip install 'fldecl\[wml-party-23\]'"):
+        runtime.check_client("ibm-watson-machine-learning")
 
 
-def test_party_run_without_a_party_runtime_names_the_setting(wml_env: dict[str, str], party_stack: tuple[Stack, dict[str, Observed]],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_party_run_without_its_party_runtime_names_the_setting(wml_env: dict[str, str], party_stack: tuple[Stack, dict[str, Observed]],
+                                                               monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     stack, observed = party_stack
-    monkeypatch.delenv(PARTY_PYTHON, raising=False)
-    monkeypatch.setenv("FLDECL_PARTY_CLIENT", "ibm-watson-machine-learning")  # installed here, but its runtime needs 3.10
+    # The party declares runtime 23.1: ibm-watson-machine-learning is installed here, but its runtime needs Python 3.10.
+    observed["RemoteTrainingSystem/Party_1"].attributes["party"]["runtime"] = "runtime-23.1-py3.10"
+    python_variable = PARTY_RUNTIMES["runtime-23.1-py3.10"].python_variable
+    monkeypatch.delenv(python_variable, raising=False)
     client = WmlSession(Credentials.from_environment(wml_env)).client
     rts = client.remote_training_systems.store({"name": "Party_1", "allowed_identities": []})
     observed["RemoteTrainingSystem/Party_1"].id = rts["metadata"]["id"]
@@ -112,4 +117,8 @@ def test_party_run_without_a_party_runtime_names_the_setting(wml_env: dict[str, 
     with pytest.raises(ProviderError) as caught:
         run_party(WmlSession(Credentials.from_environment(wml_env)), run, ctx)
     assert "ibm-watson-machine-learning runs its party runtime on Python 3.10" in str(caught.value)
-    assert PARTY_PYTHON in str(caught.value)
+    assert python_variable in str(caught.value) and "fldecl[wml-party-23" in str(caught.value)
+
+    monkeypatch.setenv(python_variable, str(tmp_path / "no-such-venv" / "bin" / "python"))
+    with pytest.raises(ProviderError, match=rf"{python_variable}=\S+ does not exist; .*make \.venv-party-23/\.installed"):
+        run_party(WmlSession(Credentials.from_environment(wml_env)), run, ctx)

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from fldecl.cli.session import reconciler
+from fldecl.core.contract import ApplyOptions
 from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.core.reconciler import Reconciler
 from fldecl.emulator import EmulatorServer
@@ -35,7 +36,7 @@ def open_stack(stack_dir: Path, wait: bool = True) -> tuple[Reconciler, Progress
 
 def apply(rec: Reconciler, parallelism: int = 10) -> QuietListener:
     listener = QuietListener()
-    result = rec.apply(rec.plan(), listener, parallelism)
+    result = rec.apply(rec.plan(), listener, ApplyOptions(parallelism=parallelism))
     assert not result.failed and not result.skipped, result.failed + result.skipped
     return listener
 

@@ -36,6 +36,7 @@ from fldecl.emulator.aggregator.fusion import EncryptedFusion, FusionError, aver
 from fldecl.emulator.aggregator.packages import CRYPTO_FUSION, PackageError, TrainingPlan, plan_training, with_final_weights
 from fldecl.emulator.documents import FederatedTraining, StoredModel
 from fldecl.emulator.lifecycle import TrainingRun, federated_metrics
+from fldecl.quorum import quorum_size
 
 DEFAULT_MAX_TIMEOUT_SECONDS = 600.0
 #: After the last registration, time for the parties to load the model before the first request:
@@ -89,6 +90,9 @@ class FederatedSession:
         return rts_id in self.names
 
     def on_message(self, channel: PartyChannel, message: Message) -> None:
+        """A REGISTER gets the model package. Runtime 23.1 (ibm-watson-machine-learning) and 24.1 (ibm-watsonx-ai)
+        register alike: only the name of their client's version field differs (``VERSION``, ``WATSONX_AI_VERSION``),
+        and nothing here reads it, so parties of both runtimes join one training."""
         if message.message_type != MessageType.REGISTER:
             return
         with self._joined:
@@ -139,7 +143,7 @@ class FederatedSession:
 
     def _wait_for_quorum(self) -> list[str]:
         required = {party.id for party in self.federated.parties if party.required}
-        needed = max(1, math.ceil((self.federated.quorum or 1.0) * len(self.names) - 1e-9))
+        needed = quorum_size(self.federated.quorum or 1.0, len(self.names))
         deadline = time.monotonic() + self.max_timeout
         with self._joined:
             while True:
@@ -271,7 +275,7 @@ class FederatedSession:
         for party, reason in failures.items():
             if party in required:
                 raise TrainingFailed(f"Required remote training system {self.names.get(party, party)} failed in {what}: {reason}")
-        needed = max(1, math.ceil((self.federated.quorum or 1.0) * len(self.names) - 1e-9)) if quorum else 1
+        needed = quorum_size(self.federated.quorum or 1.0, len(self.names)) if quorum else 1
         if len(answers) < needed:
             reasons = "; ".join(f"{self.names.get(party, party)}: {reason}" for party, reason in failures.items())
             raise TrainingFailed(f"The quorum was not met in {what}: {len(answers)} of {needed} needed parties answered ({reasons}).")

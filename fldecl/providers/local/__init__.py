@@ -3,7 +3,9 @@
 Records live in ``.fldecl/local.db`` (see :mod:`fldecl.providers.store`), shaped like WML's so
 the same plans come out of both backends; model content lives beside it in ``.fldecl/models/``.
 A training really runs: :mod:`fldecl.providers.local.trainings` starts the federated runtime.
-One resource type per kind; :mod:`fldecl.providers.local.parties` runs a party by hand.
+One resource type per kind, registered by :class:`~fldecl.providers.local.records.LocalRecords`;
+:mod:`fldecl.providers.local.parties` runs a party by hand. Its parties run fldecl's own
+runtime, which reads the stack, so there is no party kit to hand over.
 """
 
 from __future__ import annotations
@@ -11,23 +13,17 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from fldecl.core.contract import PartyKit, PartyRun, ProviderContext, ResourceType
-from fldecl.core.errors import ProviderError
-from fldecl.providers.local import lock
-from fldecl.providers.local.models import Models
-from fldecl.providers.local.remote_training_systems import RemoteTrainingSystems
-from fldecl.providers.local.trainings import Trainings
+from fldecl.core.contract import ProviderContext, ResourceType
+from fldecl.kinds.training_run import PartyRun
+from fldecl.providers.local import lock, models, remote_training_systems, trainings  # noqa: F401  (each registers its kind)
+from fldecl.providers.local.records import LocalRecords
 from fldecl.providers.store import ResourceStore
 
 
 class LocalProvider:
     def __init__(self, state_dir: Path) -> None:
         self.store = ResourceStore(state_dir / "local.db")
-        self.resources: dict[str, ResourceType] = {
-            "Model": Models(self.store, state_dir),
-            "RemoteTrainingSystem": RemoteTrainingSystems(self.store),
-            "Training": Trainings(self.store),
-        }
+        self.resources: dict[str, ResourceType] = {kind: member(self.store, state_dir) for kind, member in LocalRecords.registry.items()}
 
     @property
     def calls(self) -> int:
@@ -43,8 +39,3 @@ class LocalProvider:
         from fldecl.providers.local import parties  # lazy: the runtime's libraries stay out of plans
 
         parties.run_party(run, ctx)
-
-    def party_kit(self, run: PartyRun, party_dir: Path, ctx: ProviderContext) -> PartyKit:
-        """The local backend's parties run fldecl's own runtime, which reads the stack: there is no kit to hand over."""
-        raise ProviderError(f"`fldecl party config` gives WML's party runtime its settings; on the local backend {run.rts.name} "
-                            f"joins with: fldecl party run {run.rts.name} --training {run.training.name} [--aggregator HOST:PORT]")

@@ -11,32 +11,29 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fldecl import models
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError
+from fldecl.kinds.model import MODEL
 from fldecl.models import ModelError
 from fldecl.providers.local import trainings
 from fldecl.providers.local.paths import model_content_path, pending_create_path, write_private
 from fldecl.providers.local.records import LocalRecords, entity
-from fldecl.providers.store import Record, ResourceStore
+from fldecl.providers.store import Record
 
 
 class Models(LocalRecords):
-    kind = "Model"
+    kind = MODEL.name
 
-    def __init__(self, store: ResourceStore, state_dir: Path) -> None:
-        super().__init__(store)
-        self.state_dir = state_dir
-
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        owned = super().read(ctx)
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
+        owned = super().read(request, ctx)
         recorded = {obs.id for obs in owned}
-        return owned + [obs for obs in self._interrupted_creates(recorded) if ctx.owner_tag in obs.tags]
+        return owned + [obs for obs in self._interrupted_creates(recorded) if request.tag in obs.tags]
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         source = desired.attributes["source"]
         if "training" in source:
             content = trainings.trained_model(self.store, source["training"], ctx)
@@ -63,13 +60,14 @@ class Models(LocalRecords):
         pending.unlink(missing_ok=True)
         return record.observed()
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
-        held = {**current.document, **_entity(desired)}
-        return self.store.update(current.id, name=desired.name, attributes=desired.attributes, entity=held).observed()
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
+        held = {**request.current.document, **_entity(desired)}
+        return self.store.update(request.current.id, name=desired.name, attributes=desired.attributes, entity=held).observed()
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self.store.delete(current.id)
-        self._remove_files(current.id)
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        super().delete(request, ctx)
+        self._remove_files(request.current.id)
 
     def observe(self, record: Record, ctx: ProviderContext) -> Observed:
         observed = super().observe(record, ctx)

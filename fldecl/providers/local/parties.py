@@ -7,11 +7,13 @@ joins; nothing secret travels through the aggregator.
 
 from __future__ import annotations
 
-from fldecl.core.contract import PartyRun, ProviderContext
+from fldecl.core.contract import ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.fl import PartyError
 from fldecl.fl import run_party as run_fl_party
-from fldecl.fl.party import parse_address
+from fldecl.fl.local_party import parse_address
+from fldecl.kinds.model import MODEL
+from fldecl.kinds.training_run import PartyRun, progress_of
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import build_zip, model_file_of
 
@@ -19,7 +21,7 @@ from fldecl.models import build_zip, model_file_of
 def run_party(run: PartyRun, ctx: ProviderContext) -> None:
     training, rts = run.training, run.rts
     address = run.aggregator or _recorded_aggregator(run)
-    model = run.resource(training.attributes["model"], "Model")
+    model = run.resource(training.attributes["model"], MODEL.name)
     settings = party_settings(party_identity(rts, run.related), ctx.stack_dir, run.key_file)
     work_dir = ctx.state_dir / "parties" / rts.name / training.id
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -36,7 +38,7 @@ def run_party(run: PartyRun, ctx: ProviderContext) -> None:
 
 def _recorded_aggregator(run: PartyRun) -> str:
     """Where the local backend's aggregator of this training listens, as its run recorded it."""
-    progress = run.training.progress
+    progress = progress_of(run.training)
     if progress is None or progress.aggregator is None:
         raise ProviderError(f"{run.training.address} has no aggregator running here ({run.training.status}); "
                             "pass --aggregator HOST:PORT")

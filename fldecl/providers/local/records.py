@@ -6,41 +6,57 @@ the backend is its ``name`` attribute, and the entity's, as WML shows it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, ProviderContext, Unowned
+from fldecl.core.contract import (
+    NAME_ATTRIBUTE,
+    AdoptRequest,
+    DeleteRequest,
+    Desired,
+    Observed,
+    ProviderContext,
+    ReadRequest,
+    SameNameRequest,
+    Unowned,
+)
 from fldecl.core.errors import NotFoundError
+from fldecl.providers.family import ResourceFamily
 from fldecl.providers.store import Record, ResourceStore
 
 PROJECT_ID = "local"
 
 
-class LocalRecords:
-    kind: str
+class LocalRecords(ResourceFamily):
+    """One kind on the local backend: its records, read by tag; names checked, imports adopted. Members take
+    ``(store, state_dir)`` and observe with ``observe(record, ctx)``."""
 
-    def __init__(self, store: ResourceStore) -> None:
+    registry: ClassVar[dict[str, type[Any]]] = {}
+
+    def __init__(self, store: ResourceStore, state_dir: Path) -> None:
         self.store = store
+        self.state_dir = state_dir
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [self.observe(record, ctx) for record in self.store.list(self.kind, ctx.owner_tag)]
-
-    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
-        wanted = set(names)
-        return [Unowned(self.kind, backend_name(record), record.id, tuple(record.tags)) for record in self.store.list(self.kind)
-                if ctx.owner_tag not in record.tags and backend_name(record) in wanted]
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(record, ctx) for record in self.store.list(self.kind, request.tag)]
 
     def observe(self, record: Record, ctx: ProviderContext) -> Observed:
         return record.observed(attributes=with_backend_name(record))
 
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
-        return None  # the store is the local backend: what it has no record of does not exist
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        self.store.delete(request.current.id)
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+    def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
+        wanted = set(request.names)
+        return [Unowned(self.kind, backend_name(record), record.id, tuple(record.tags)) for record in self.store.list(self.kind)
+                if ctx.owner_tag not in record.tags and backend_name(record) in wanted]
+
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Tag the record and take it under the manifest's name; its backend name stays as it is, for the plan to compare."""
-        record = self.store.get(resource_id)
+        desired = request.desired
+        record = self.store.get(request.resource_id)
         if record is None or record.kind != desired.kind:
-            raise NotFoundError(f"no {desired.kind} with id {resource_id} in the local backend")
+            raise NotFoundError(f"no {desired.kind} with id {request.resource_id} in the local backend")
         tags = record.tags + [t for t in desired.tags if t not in record.tags]
         adopted = self.store.update(record.id, name=desired.name, tags=tags, attributes=with_backend_name(record))
         return self.observe(adopted, ctx)

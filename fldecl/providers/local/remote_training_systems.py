@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import CreateRequest, Desired, Observed, ProviderContext, UpdateRequest
+from fldecl.kinds.training import PARTY_KIND
 from fldecl.providers.local.records import LocalRecords, entity
 
 ENTITY_FIELDS = ("organization", "allowed_identities", "remote_admin", "description")
 
 
 class RemoteTrainingSystems(LocalRecords):
-    kind = "RemoteTrainingSystem"
+    kind = PARTY_KIND
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         return self.store.insert(self.kind, desired.name, desired.tags, desired.attributes, entity=_entity(desired)).observed()
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
-        return self.store.update(current.id, name=desired.name, attributes=desired.attributes, entity=_entity(desired)).observed()
-
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self.store.delete(current.id)
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
+        return self.store.update(request.current.id, name=desired.name, attributes=desired.attributes, entity=_entity(desired)).observed()
 
 
 def _entity(desired: Desired) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Endpoint, Observed, PartyRound, ProviderContext, RoundRecord, TrainingProgress
+from fldecl.core.contract import NAME_ATTRIBUTE, CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, UpdateRequest
 from fldecl.core.errors import ProviderError
 from fldecl.fl.status import TrainingEvent, read_status
+from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training_run import Endpoint, TrainingProgress, round_from_status
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.local.records import LocalRecords, with_backend_name
@@ -24,7 +26,7 @@ from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
 if TYPE_CHECKING:
-    from fldecl.fl.job import TrainingJob
+    from fldecl.fl.training_job import TrainingJob
 
 #: Runtime events worth a progress line in the apply output.
 REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed",
@@ -32,12 +34,10 @@ REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_error", 
 
 
 class Trainings(LocalRecords):
-    kind = "Training"
+    kind = TRAINING.name
 
-    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
-        return observe(self.store, record, ctx)
-
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         record = self.store.insert(self.kind, desired.name, desired.tags, desired.attributes, status=PENDING,
                                    entity=_entity(desired.attributes, PENDING))
         try:
@@ -50,53 +50,52 @@ class Trainings(LocalRecords):
             self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=runner))
             ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
             _announce_manual_parties(ctx, desired, job, None)
-            return observe(self.store, self.store.get(record.id) or record, ctx)
+            return self.observe(self.store.get(record.id) or record, ctx)
         self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
         from fldecl.fl.runner import run_training  # lazy: the runtime's libraries stay out of plans
 
         result = run_training(job, lambda event: _report(ctx, desired, job, event))
         self.store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
-        final = observe(self.store, self.store.get(record.id) or record, ctx)
+        final = self.observe(self.store.get(record.id) or record, ctx)
         if result.state != COMPLETED:
             raise ProviderError(f"training {result.state}: {result.reason}")
         return final
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         """WML's hard delete: stop the run if it is still going, then remove its files."""
         import shutil  # with signal, only for deletes: plans of this backend stay light
         import signal
 
-        directory = training_dir(ctx.state_dir, current.id)
+        directory = training_dir(ctx.state_dir, request.current.id)
         status = read_status(directory) or {}
         pid = status.get("pid")
         if status.get("state") not in TERMINAL_STATES and _alive(pid):
             os.kill(pid, signal.SIGTERM)
         shutil.rmtree(directory, ignore_errors=True)
-        self.store.delete(current.id)
+        super().delete(request, ctx)
 
-
-def observe(store: ResourceStore, record: Record, ctx: ProviderContext) -> Observed:
-    """The record, with the state and rounds of its run (a run whose processes are gone has failed)."""
-    directory = training_dir(ctx.state_dir, record.id)
-    status = read_status(directory) or {}
-    state, reason = record.status or PENDING, status.get("reason")
-    if state not in TERMINAL_STATES:
-        state = status.get("state", state)
-        if state not in TERMINAL_STATES and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
-            state, reason = FAILED, "interrupted: the aggregator process is gone"
-        if state in TERMINAL_STATES:
-            store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
-    plot = directory / "metrics.png"
-    aggregator = status.get("aggregator")
-    progress = TrainingProgress(state, reason, tuple(_round(entry) for entry in status.get("rounds", [])),
-                                Endpoint(aggregator["host"], aggregator["port"]) if aggregator else None,
-                                str(directory), str(plot) if plot.is_file() else None)
-    replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
-    label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
-    return record.observed(attributes=with_backend_name(record), status=label, replace_reason=replace_reason, progress=progress)
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        """A training's record, with the state and rounds of its run (a run whose processes are gone has failed)."""
+        directory = training_dir(ctx.state_dir, record.id)
+        status = read_status(directory) or {}
+        state, reason = record.status or PENDING, status.get("reason")
+        if state not in TERMINAL_STATES:
+            state = status.get("state", state)
+            if state not in TERMINAL_STATES and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
+                state, reason = FAILED, "interrupted: the aggregator process is gone"
+            if state in TERMINAL_STATES:
+                self.store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
+        plot = directory / "metrics.png"
+        aggregator = status.get("aggregator")
+        progress = TrainingProgress(state, reason, tuple(round_from_status(entry) for entry in status.get("rounds", [])),
+                                    Endpoint(aggregator["host"], aggregator["port"]) if aggregator else None,
+                                    str(directory), str(plot) if plot.is_file() else None)
+        replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
+        label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
+        return record.observed(attributes=with_backend_name(record), status=label, replace_reason=replace_reason, details=progress)
 
 
 def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) -> bytes:
@@ -108,17 +107,6 @@ def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) 
     if not parties:
         raise ProviderError(f"training {training_id} left no final model at any party")
     return parties[0].read_bytes()
-
-
-def _round(entry: dict[str, Any]) -> RoundRecord:
-    """A round of ``status.json`` as the contract's record."""
-    parties = {}
-    for name, values in entry.get("parties", {}).items():
-        metrics = {key: value for key, value in values.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith(("bytes_", "test_"))}
-        parties[name] = PartyRound(metrics, int(values.get("bytes_sent", 0)), int(values.get("bytes_received", 0)),
-                                   bool(values.get("contributed", True)))
-    return RoundRecord(int(entry["round"]), dict(entry.get("fused", {})), parties, entry.get("seconds"))
 
 
 def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJob:
@@ -161,12 +149,12 @@ def _start_in_background(job: TrainingJob, directory: Path) -> int:
     job_file = directory / "background-job.json"
     job.save(job_file)
     with open(directory / "background.log", "ab") as log:
-        runner = subprocess.Popen([sys.executable, "-m", "fldecl.providers.local.trainings", str(job_file)],
+        runner = subprocess.Popen([sys.executable, "-m", "fldecl.providers.local.background", str(job_file)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     return runner.pid
 
 
-def _alive(pid: Any) -> bool:
+def _alive(pid: Any) -> TypeGuard[int]:
     if not isinstance(pid, int):
         return False
     try:
@@ -189,9 +177,3 @@ def _entity(attributes: dict[str, Any], state: str, message: str | None = None, 
         entity["runner_pid"] = runner_pid
     return entity
 
-
-if __name__ == "__main__":
-    from fldecl.fl.job import TrainingJob
-    from fldecl.fl.runner import run_training
-
-    run_training(TrainingJob.load(Path(sys.argv[1])))

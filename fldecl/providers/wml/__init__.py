@@ -3,7 +3,8 @@
 Everything goes through IBM's own client (``pip install 'fldecl[wml]'``), imported only when a
 stack uses this backend: :mod:`.connection` signs in from the environment with TLS verification
 forced on, :mod:`.mapping` translates between WML entities and fldecl attributes, one module per
-kind implements its resource type, and :mod:`.party` runs a party with WML's runtime.
+kind implements its resource type (registered by :class:`~.resources.WmlResources`), and
+:mod:`.party` runs a party with WML's runtime or hands it its kit.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import os
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from fldecl.core.contract import PartyKit, PartyRun, ProviderContext, ResourceType
+from fldecl.core.contract import ProviderContext, ResourceType
+from fldecl.kinds.training_run import PartyKit, PartyRun
+from fldecl.providers.wml import models, remote_training_systems, trainings  # noqa: F401  (each registers its kind)
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from fldecl.providers.wml.lease import WmlLease
-from fldecl.providers.wml.models import Models
-from fldecl.providers.wml.remote_training_systems import RemoteTrainingSystems
+from fldecl.providers.wml.resources import WmlResources
 from fldecl.providers.wml.rest import RestReads
 from fldecl.providers.wml.specs import Specifications
-from fldecl.providers.wml.trainings import Trainings
 
 
 class WmlProvider:
@@ -27,12 +28,8 @@ class WmlProvider:
         self.session = session
         self.reads = RestReads(session.credentials)
         specs = Specifications(session)
-        trainings = Trainings(session, specs, self.reads)
-        self.resources: dict[str, ResourceType] = {
-            "Model": Models(trainings),
-            "RemoteTrainingSystem": RemoteTrainingSystems(session, specs, self.reads),
-            "Training": trainings,
-        }
+        self.resources: dict[str, ResourceType] = {kind: member(session, specs, self.reads)
+                                                   for kind, member in WmlResources.registry.items()}
 
     @classmethod
     def from_environment(cls) -> WmlProvider:

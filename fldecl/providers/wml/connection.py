@@ -68,9 +68,10 @@ class Credentials:
         value = {name: (environ.get(name) or "").strip() or None for name in VARIABLES}
 
         def require(name: str, why: str) -> str:
-            if not value[name]:
+            found = value[name]
+            if not found:
                 raise ProviderError(f"{name} is not set: {why}")
-            return value[name]
+            return found
 
         url = require("WML_URL", "the wml backend needs the service URL "
                                  "(IBM Cloud: https://<region>.ml.cloud.ibm.com; Cloud Pak for Data: the cluster URL)")
@@ -360,7 +361,7 @@ def _quiet_stdout() -> Iterator[None]:
     global _quiet_calls
     with _stdout_lock:
         if _quiet_calls == 0:
-            sys.stdout = _ThreadFilteredStdout(sys.stdout)  # type: ignore[assignment]
+            sys.stdout = _ThreadFilteredStdout(sys.stdout)
         _quiet_calls += 1
     previous = getattr(_thread, "quiet", False)
     _thread.quiet = True

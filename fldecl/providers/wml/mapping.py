@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, PartyRound, RoundRecord
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed
+from fldecl.kinds.training_run import PartyRound, RoundRecord
 from fldecl.models import framework_of, model_file_of
 
 CUSTOM_KEY = "fldecl"
@@ -178,7 +179,7 @@ def training_rounds(document: dict[str, Any]) -> list[RoundRecord]:
     status = (document.get("entity") or {}).get("status") or {}
     states = ((status.get("federated_learning_info") or {}).get("remote_training_systems") or {}).get("states") or []
     names = {state.get("id"): state.get("name") or state.get("id") for state in states}
-    rows = []
+    rows: list[RoundRecord] = []
     for entry in status.get("metrics") or []:
         parties: dict[str, dict[str, float]] = {}
         fused: dict[str, float] = {}

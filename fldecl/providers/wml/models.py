@@ -16,19 +16,23 @@ from typing import Any
 
 from fldecl.core.contract import Desired, Found, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
+from fldecl.kinds.model import MODEL
 from fldecl.models import ModelError, build_zip, stored_content_hash
 from fldecl.providers.wml import mapping
+from fldecl.providers.wml.connection import WmlSession
 from fldecl.providers.wml.resources import Document, TaggableResources
+from fldecl.providers.wml.rest import RestReads
+from fldecl.providers.wml.specs import Specifications
 from fldecl.providers.wml.trainings import Trainings
 
 
 class Models(TaggableResources):
-    kind = "Model"
+    kind = MODEL.name
     collection = "/ml/v4/models"
 
-    def __init__(self, trainings: Trainings) -> None:
-        super().__init__(trainings.session, trainings.specs, trainings.reads)
-        self.trainings = trainings
+    def __init__(self, session: WmlSession, specs: Specifications, reads: RestReads) -> None:
+        super().__init__(session, specs, reads)
+        self.trainings = Trainings(session, specs, reads)  # a model stored from a training waits for it to complete
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.repository.get_model_details(get_all=True)["resources"])
@@ -45,9 +49,9 @@ class Models(TaggableResources):
     def attributes(self, document: Document) -> dict[str, Any]:
         return mapping.model_attributes(document)
 
-    def found(self, document: Document) -> Found:
+    def found(self, document: Document, ctx: ProviderContext) -> Found:
         """A model the search found, its spec by name, with its stored content to write beside its manifest."""
-        found = super().found(document)
+        found = super().found(document, ctx)
         found.observed.attributes = self.specs.named(found.observed.attributes)
         with contextlib.suppress(NotFoundError):  # no content stored: the manifest cannot say where it comes from
             found.content = self.download(found.observed.id, f"reading the content of the model {found.observed.name!r}")

@@ -3,8 +3,9 @@
 The party's settings come from the stack (:func:`fldecl.launch.parties.party_settings`): its
 certificate, key and CA (for the HE key distribution) and its data handler. IBM's runtime
 pins versions of its own (websockets 10, numpy 1.26, ...) and needs a Python its runtime was
-built for, so it runs in the interpreter ``FLDECL_PARTY_PYTHON`` names (by default this one):
-:mod:`.party_runtime` is started there by its path and given the settings as JSON.
+built for, so it runs in the interpreter of the runtime the party declares (``spec.party.runtime``):
+``FLDECL_PARTY_PYTHON`` for runtime 24.1, ``FLDECL_PARTY23_PYTHON`` for runtime 23.1 (by default
+this one). :mod:`.party_runtime` is started there by its path and given the settings as JSON.
 
 What the runtime may unpickle is decided here, from the stack: the classes of the PyTorch model
 the stack declares for the training, or the exact bytes of its scikit-learn or TensorFlow model,
@@ -19,23 +20,64 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from fldecl.core.contract import Observed, PartyKit, PartyRun, ProviderContext
+from fldecl.core.contract import Observed, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.data.handlers import handler_config, info_with_paths
-from fldecl.fl.job import PartySettings
+from fldecl.fl.training_job import PartySettings
+from fldecl.kinds.model import MODEL
+from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import ModelError, build_zip, framework_of, model_file_of
 from fldecl.models.archive import model_directory, read_model_members, saved_model_directory
 from fldecl.providers.wml.connection import WmlSession
 
-PARTY_PYTHON = "FLDECL_PARTY_PYTHON"
 RUNTIME_FILE = Path(__file__).with_name("party_runtime.py")
 MISSING_EXIT = 2
-PARTY_ENVIRONMENT_HINT = (f"set {PARTY_PYTHON} to the Python of a virtual environment with IBM's party runtime "
-                          "(`make` builds .venv-party; see the README)")
+
+
+@dataclass(frozen=True)
+class PartyRuntime:
+    """One of IBM's party runtimes: the client that carries it, its Python, and the environment that has it."""
+
+    client: str
+    python: str
+    python_variable: str
+    extra: str
+    venv: str
+
+    def hint(self) -> str:
+        return (f"set {self.python_variable} to the Python of a Python {self.python} virtual environment with "
+                f"`pip install 'fldecl[{self.extra},helayers]'` (`make {self.venv}/.installed` builds {self.venv}; see the README)")
+
+
+#: By ``spec.party.runtime``, named as WML names the software specs of its federated learning runtimes.
+PARTY_RUNTIMES = {
+    "runtime-24.1-py3.11": PartyRuntime("ibm-watsonx-ai", "3.11", "FLDECL_PARTY_PYTHON", "wml-party", ".venv-party"),
+    "runtime-23.1-py3.10": PartyRuntime("ibm-watson-machine-learning", "3.10", "FLDECL_PARTY23_PYTHON", "wml-party-23",
+                                        ".venv-party-23"),
+}
+DEFAULT_RUNTIME = "runtime-24.1-py3.11"
+PARTY_PYTHON = PARTY_RUNTIMES[DEFAULT_RUNTIME].python_variable
+
+
+def declared_runtime(rts: Observed) -> PartyRuntime:
+    """The runtime the party's settings declare (runtime 24.1 unless they say otherwise)."""
+    return PARTY_RUNTIMES[(rts.attributes.get("party") or {}).get("runtime") or DEFAULT_RUNTIME]
+
+
+def party_python(rts: Observed, runtime: PartyRuntime) -> str:
+    """The interpreter of the party's runtime: its variable's, which must exist, else this one."""
+    python = os.environ.get(runtime.python_variable)
+    if not python:
+        return sys.executable
+    if not Path(python).exists():
+        raise ProviderError(f"{rts.address} runs IBM's party runtime in {runtime.client} (Python {runtime.python}), "
+                            f"but {runtime.python_variable}={python} does not exist; {runtime.hint()}")
+    return python
 
 
 def party_metadata(settings: PartySettings, data_info: dict[str, Any]) -> dict[str, Any]:
@@ -100,29 +142,30 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
     rts, training = run.rts, run.training
     settings = party_settings(party_identity(rts, run.related), ctx.stack_dir, run.key_file)
     metadata = party_metadata(settings, handler_config(settings.data_handler_info, settings.path(".")))
-    model = run.resource(training.attributes["model"], "Model")
+    model = run.resource(training.attributes["model"], MODEL.name)
     document = session.retried(lambda client: client.training.get_details(training.id, _internal=True), f"reading {training.address}")
     federated = (document.get("entity") or {}).get("federated_learning") or {}
-    spec = {"rts_id": rts.id, "rts_name": rts.name, "training_id": training.id, "fusion_type": federated.get("fusion_type"),
-            "software_spec": federated.get("software_spec") or {},
+    runtime = declared_runtime(rts)
+    spec = {"rts_id": rts.id, "rts_name": rts.name, "client": runtime.client, "training_id": training.id,
+            "fusion_type": federated.get("fusion_type"), "software_spec": federated.get("software_spec") or {},
             "framework": framework_of(model.attributes["type"]), "metadata": metadata,
             "work_dir": str(ctx.state_dir / "parties" / rts.name / training.id),
             "trust": model_trust(model, ctx.stack_dir, run.trust_aggregator)}
-    code, last_error = _run_runtime(os.environ.get(PARTY_PYTHON) or sys.executable, spec, session)
+    code, last_error = _run_runtime(party_python(rts, runtime), spec, session, runtime)
     if code == MISSING_EXIT:
-        hint = "" if os.environ.get(PARTY_PYTHON) else f"; or {PARTY_ENVIRONMENT_HINT}"
+        hint = "" if os.environ.get(runtime.python_variable) else f"; or {runtime.hint()}"
         raise ProviderError(f"{rts.address}: {last_error}{hint}")
     if code != 0:
         raise ProviderError(f"{rts.address}: {last_error or f'IBM party runtime exited with status {code}'}")
 
 
-def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession) -> tuple[int, str]:
+def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession, runtime: PartyRuntime) -> tuple[int, str]:
     """Run :mod:`.party_runtime`; its output is passed on with secrets scrubbed. Returns the exit status and last error line."""
     try:
         process = subprocess.Popen([python, str(RUNTIME_FILE)], stdin=subprocess.PIPE, stdout=sys.stdout,
                                    stderr=subprocess.PIPE, text=True)
     except OSError as error:
-        raise ProviderError(f"cannot start the party's Python {python}: {error}; {PARTY_ENVIRONMENT_HINT}") from error
+        raise ProviderError(f"cannot start the party's Python {python}: {error}; {runtime.hint()}") from error
     assert process.stdin is not None and process.stderr is not None
     process.stdin.write(json.dumps(spec))
     process.stdin.close()

@@ -3,11 +3,11 @@
 ``fldecl party run`` on the wml backend starts this file (by its path, so that it needs nothing
 of fldecl) with the interpreter that has IBM's runtime, and writes the party's settings to its
 standard input as JSON. Credentials come from the same ``WML_*`` variables as fldecl's. The file
-signs in with the client it finds (``ibm-watsonx-ai`` up to 1.3.39, runtime 24.1 on Python 3.11,
-or ``ibm-watson-machine-learning``, runtime 23.1 on Python 3.10, or the one
-``FLDECL_PARTY_CLIENT`` names), calls ``create_party(...).run(aggregator_id=...)`` and follows
-the training until it ends. Exit status: 0 when the training completed, 1 when it did not,
-2 when something the party needs is missing (one line on standard error says what to install).
+signs in with the client the party's settings name (``ibm-watsonx-ai`` up to 1.3.39, runtime 24.1
+on Python 3.11, or ``ibm-watson-machine-learning``, runtime 23.1 on Python 3.10), calls
+``create_party(...).run(aggregator_id=...)`` and follows the training until it ends. Exit status:
+0 when the training completed, 1 when it did not, 2 when something the party needs is missing
+(one line on standard error says what to install).
 
 Loading the model the aggregator sends runs code (a pickle), so trust is explicit: by default a
 PyTorch model loads with torch's weights-only loader allowing exactly the classes of the model
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -29,14 +30,14 @@ import sys
 import time
 from typing import Any
 
+#: A client's module, the Python its party runtime needs, the software spec it runs, and fldecl's extra that installs it.
 CLIENTS = {
-    "ibm-watsonx-ai": ("ibm_watsonx_ai", "3.11", "runtime-24.1-py3.11"),
-    "ibm-watson-machine-learning": ("ibm_watson_machine_learning", "3.10", "runtime-23.1-py3.10"),
+    "ibm-watsonx-ai": ("ibm_watsonx_ai", "3.11", "runtime-24.1-py3.11", "wml-party"),
+    "ibm-watson-machine-learning": ("ibm_watson_machine_learning", "3.10", "runtime-23.1-py3.10", "wml-party-23"),
 }
 RUNTIME_MODULES = ("environs", "websockets", "msgpack", "msgpack_numpy", "ddsketch", "skops", "scipy", "sklearn", "yaml",
                    "pytz", "joblib")
 FRAMEWORK_MODULES = {"pytorch": ("torch", "skorch"), "tensorflow": ("tensorflow",)}
-INSTALL = "pip install 'fldecl[wml-party]'"
 INSTALL_HE = "pip install 'fldecl[helayers]' (IBM HElayers, non-commercial licence)"
 TERMINAL_STATES = ("completed", "failed", "canceled", "error")
 FOLLOW_SECONDS = 1.0
@@ -55,38 +56,34 @@ def _importable(module: str) -> bool:
         return False
 
 
-def choose_client(wanted: str | None) -> str:
-    """The client to run the party with: the one asked for, else the first installed whose runtime fits this Python."""
+def install(client_name: str) -> str:
+    return f"pip install 'fldecl[{CLIENTS[client_name][3]}]'"
+
+
+def check_client(client_name: str) -> None:
+    """The party's client must be installed here, and this must be the Python its runtime needs."""
     python = ".".join(platform.python_version_tuple()[:2])
-    names = [wanted] if wanted else list(CLIENTS)
-    for name in names:
-        if name not in CLIENTS:
-            raise Missing(f"FLDECL_PARTY_CLIENT={name} is not a client with a party runtime; use one of {', '.join(CLIENTS)}")
-        module, needs_python, _ = CLIENTS[name]
-        if _importable(module) and python == needs_python:
-            return name
-        if wanted:
-            raise Missing(f"{name} runs its party runtime on Python {needs_python} and must be installed there "
-                          f"(this is Python {python}); {INSTALL}")
-    raise Missing(f"no IBM party runtime here (Python {python}): ibm-watsonx-ai 1.3.39 on Python 3.11 "
-                  f"or ibm-watson-machine-learning on Python 3.10; {INSTALL}")
+    module, needs_python, _, _ = CLIENTS[client_name]
+    if python != needs_python or not _importable(module):
+        raise Missing(f"{client_name} runs its party runtime on Python {needs_python} and must be installed there "
+                      f"(this is Python {python}); {install(client_name)}")
 
 
 def check_software_spec(client_name: str, software_spec: dict[str, Any]) -> None:
     """IBM's ``Party.run`` picks its runtime by the training's software spec and fails quietly on the wrong Python."""
-    _, python, runtime_spec = CLIENTS[client_name]
+    _, python, runtime_spec, _ = CLIENTS[client_name]
     named = software_spec.get("name") or software_spec.get("id") or runtime_spec
     if client_name == "ibm-watsonx-ai" and named != runtime_spec:
         raise Missing(f"the training's software spec {named} selects party runtime 23.1, which needs Python 3.10 and "
                       f"ibm-watson-machine-learning; declare software_spec {{name: {runtime_spec}}} in the Training "
-                      f"for ibm-watsonx-ai on Python {python}")
+                      f"for ibm-watsonx-ai on Python {python}, or runtime: runtime-23.1-py3.10 in the party's settings")
 
 
-def check_modules(fusion_type: str | None, framework: str) -> None:
+def check_modules(client_name: str, fusion_type: str | None, framework: str) -> None:
     """IBM's runtime logs its import errors and goes on as if it had started, so its needs are checked first."""
     missing = [module for module in RUNTIME_MODULES + FRAMEWORK_MODULES.get(framework, ()) if not _importable(module)]
     if missing:
-        raise Missing(f"IBM's party runtime needs {', '.join(missing)}; {INSTALL}")
+        raise Missing(f"IBM's party runtime needs {', '.join(missing)}; {install(client_name)}")
     if fusion_type == "crypto_iter_avg" and not _importable("pyhelayers"):
         raise Missing(f"crypto_iter_avg encrypts with IBM HElayers, which is not installed; {INSTALL_HE}")
 
@@ -196,7 +193,9 @@ def run_party(spec: dict[str, Any]) -> int:
     if runtime is None or not runtime.is_running or runtime.fl_model is None:
         print(f"{spec['rts_name']}: IBM's party runtime did not start; its log above says why", file=sys.stderr)
         return 1
-    print(f"{spec['rts_name']}: registered with training {spec['training_id']}", flush=True)
+    client_name = spec["client"]
+    print(f"{spec['rts_name']}: registered with training {spec['training_id']} ({CLIENTS[client_name][2]}: {client_name} "
+          f"{importlib.metadata.version(client_name)} on Python {platform.python_version()})", flush=True)
     follow(client, spec, party)
     status = final_status(client, spec)
     state = status.get("state", "")
@@ -249,9 +248,9 @@ def final_status(client: Any, spec: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     spec = json.load(sys.stdin)
     try:
-        spec["client"] = choose_client(os.environ.get("FLDECL_PARTY_CLIENT") or None)
+        check_client(spec["client"])
         check_software_spec(spec["client"], spec.get("software_spec") or {})
-        check_modules(spec.get("fusion_type"), spec["framework"])
+        check_modules(spec["client"], spec.get("fusion_type"), spec["framework"])
     except Missing as missing:
         print(str(missing), file=sys.stderr)
         return 2

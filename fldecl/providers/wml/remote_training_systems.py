@@ -6,12 +6,13 @@ from typing import Any
 
 from fldecl.core.contract import Desired, Observed, ProviderContext
 from fldecl.core.errors import ProviderError
+from fldecl.kinds.training import PARTY_KIND
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.resources import Document, TaggableResources
 
 
 class RemoteTrainingSystems(TaggableResources):
-    kind = "RemoteTrainingSystem"
+    kind = PARTY_KIND
     collection = "/ml/v4/remote_training_systems"
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:

@@ -9,14 +9,29 @@ name, and completes what it finds instead of sending the create again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
-from fldecl.core.contract import Desired, Found, Observed, ProviderContext, Selection, Unowned
+from fldecl.core.contract import (
+    AdoptRequest,
+    CreateRequest,
+    DeleteRequest,
+    Desired,
+    Found,
+    Observed,
+    ProviderContext,
+    ReadRequest,
+    SameNameRequest,
+    Selection,
+    Unowned,
+    UpdateRequest,
+)
 from fldecl.core.errors import NotFoundError, TransientError
+from fldecl.providers.family import ResourceFamily
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.connection import WmlSession
 from fldecl.providers.wml.rest import RestReads
@@ -25,16 +40,18 @@ from fldecl.providers.wml.specs import Specifications
 Document = dict[str, Any]
 
 
-class WmlResources(ABC):
+class WmlResources(ResourceFamily, ABC):
     """One kind on WML. Subclasses say how to list, create and delete it, and how its documents map to attributes.
 
     Reads go through WML's REST API (:mod:`.rest`), filtered by tag on the server; writes go
-    through IBM's client.
+    through IBM's client. Members take ``(session, specs, reads)`` and observe with
+    ``observe(document, ctx)``; WML resources are the stack's by tag, so none is discovered (an
+    untagged one is adopted with ``fldecl import``).
     """
 
-    kind: str
+    registry: ClassVar[dict[str, type[Any]]] = {}
     #: The REST collection, e.g. ``/ml/v4/models``.
-    collection: str
+    collection: ClassVar[str]
 
     def __init__(self, session: WmlSession, specs: Specifications, reads: RestReads) -> None:
         self.session = session
@@ -43,11 +60,11 @@ class WmlResources(ABC):
         self._lock = threading.Lock()
         self._unsure: set[str] = set()
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [self.observe(document) for document in self.tagged(ctx.owner_tag)]
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
+        return [self.observe(document, ctx) for document in self.tagged(request.tag)]
 
-    def same_name(self, names: Collection[str], ctx: ProviderContext) -> list[Unowned]:
-        wanted = set(names)
+    def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
+        wanted = set(request.names)
         documents = self.reads.list(self.collection, f"looking for {self.kind} resources named {', '.join(sorted(wanted))}")
         return [Unowned(self.kind, document["metadata"].get("name") or "", document["metadata"]["id"],
                         tuple(document["metadata"].get("tags") or []))
@@ -59,7 +76,8 @@ class WmlResources(ABC):
         documents = self.reads.list(self.collection, f"listing {self.kind} resources", **{"tag.value": tag})
         return [document for document in documents if tag in (document["metadata"].get("tags") or [])]
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         with self._lock:
             unsure = desired.address in self._unsure
         document = self.recover(desired, ctx) if unsure else None
@@ -69,10 +87,8 @@ class WmlResources(ABC):
             self._unsure.discard(desired.address)
         return self.created(document, desired, ctx)
 
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
-        return None  # WML resources are the stack's by tag; an untagged one is adopted with `fldecl import`
-
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        current = request.current
         with contextlib.suppress(NotFoundError):  # gone already: an earlier attempt whose answer was lost
             self.session.call(lambda client: self.delete_document(client, current.id), f"deleting {current.address}")
 
@@ -84,13 +100,13 @@ class WmlResources(ABC):
         for resource_id in selection.ids:
             if resource_id not in documents:
                 with contextlib.suppress(NotFoundError):
-                    documents[resource_id] = self.session.retried(lambda client, rid=resource_id: self.get_document(client, rid),
+                    documents[resource_id] = self.session.retried(functools.partial(self.get_document, resource_id=resource_id),
                                                                   f"reading {self.kind} {resource_id}")
-        return [self.found(document) for document in documents.values()]
+        return [self.found(document, ctx) for document in documents.values()]
 
-    def found(self, document: Document) -> Found:
+    def found(self, document: Document, ctx: ProviderContext) -> Found:
         """A document the search found, known by its WML name."""
-        observed = self.observe(document)
+        observed = self.observe(document, ctx)
         observed.name = document["metadata"].get("name") or observed.id
         return Found(observed)
 
@@ -120,9 +136,9 @@ class WmlResources(ABC):
         return document
 
     def created(self, document: Document, desired: Desired, ctx: ProviderContext) -> Observed:
-        return self.observe(document)
+        return self.observe(document, ctx)
 
-    def observe(self, document: Document) -> Observed:
+    def observe(self, document: Document, ctx: ProviderContext) -> Observed:
         metadata = document["metadata"]
         return Observed(kind=self.kind, name=mapping.manifest_name(document), id=metadata["id"], tags=list(metadata.get("tags") or []),
                         attributes=self.attributes(document), created_at=metadata.get("created_at"),
@@ -166,15 +182,17 @@ class TaggableResources(WmlResources):
     def changes(self, current: Observed, desired: Desired) -> dict[str, Any]:
         """The update call's changes for ``desired``."""
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
+        current, desired = request.current, request.desired
         changes = self.changes(current, desired)
         document = self.session.call(lambda client: self.update_document(client, current.id, changes),
                                      f"updating {desired.address}")
-        return self.observe(document)
+        return self.observe(document, ctx)
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Add the stack's tags to a resource made elsewhere (e.g. by the notebook), and record its manifest name
         and what else fldecl can verify about it; its WML name and fields stay as they are."""
+        resource_id, desired = request.resource_id, request.desired
         try:
             document = self.session.retried(lambda client: self.get_document(client, resource_id),
                                             f"reading {self.kind} {resource_id}")
@@ -187,7 +205,7 @@ class TaggableResources(WmlResources):
                    "custom": mapping.custom_with(entity.get("custom"), extras, desired.name)}
         document = self.session.retried(lambda client: self.update_document(client, resource_id, changes),
                                         f"tagging {self.kind} {resource_id}")
-        return self.observe(document)
+        return self.observe(document, ctx)
 
     def verified_extras(self, document: Document, desired: Desired, ctx: ProviderContext) -> dict[str, Any]:
         """What fldecl records in ``custom`` when it creates one of these and can check on ``document`` now."""

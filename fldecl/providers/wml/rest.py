@@ -10,6 +10,7 @@ retry, not the whole listing. Writes, follow-ups and party runs stay with IBM's 
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 from urllib.parse import urljoin
@@ -43,7 +44,7 @@ class RestReads:
         params: dict[str, str] | None = {**self._scope(), "limit": str(PAGE_SIZE), **filters}
         url: str | None = f"{self.credentials.url}{path}"
         while url is not None:
-            body = with_retries(lambda url=url, params=params: self._get(url, params, what), READS)
+            body = with_retries(functools.partial(self._get, url, params, what), READS)
             documents.extend(body.get("resources") or [])
             following = (body.get("next") or {}).get("href")
             url, params = (urljoin(f"{self.credentials.url}/", following), None) if following else (None, None)

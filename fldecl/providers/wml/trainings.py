@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Endpoint, Found, Observed, ProviderContext, TrainingProgress
+from fldecl.core.contract import AdoptRequest, Desired, Found, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError, TransientError
+from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training_run import Endpoint, TrainingProgress, progress_of
 from fldecl.providers.wml import mapping
 from fldecl.providers.wml.resources import Document, WmlResources
 from fldecl.vocabulary import ACCEPTING_PARTIES, COMPLETED, REPLACED_STATES, TERMINAL_STATES
@@ -22,16 +24,17 @@ IMPORT_REFUSAL = "WML cannot add tags to an existing training, so it cannot be i
 
 
 class Trainings(WmlResources):
-    kind = "Training"
+    kind = TRAINING.name
     collection = "/ml/v4/trainings"
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
         """The stack's trainings; each one with rounds gets its metrics plot, as on the local backend."""
-        observed = super().read(ctx)
+        observed = super().read(request, ctx)
         for training in observed:
-            if training.progress and training.progress.rounds:
-                plot = _plot(training.id, training.progress, ctx.state_dir / "trainings" / training.id)
-                training.progress = dataclasses.replace(training.progress, plot=str(plot))
+            progress = progress_of(training)
+            if progress and progress.rounds:
+                plot = _plot(training.id, progress, ctx.state_dir / "trainings" / training.id)
+                training.details = dataclasses.replace(progress, plot=str(plot))
         return observed
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
@@ -43,9 +46,9 @@ class Trainings(WmlResources):
     def delete_document(self, client: Any, resource_id: str) -> None:
         client.training.cancel(resource_id, hard_delete=True)
 
-    def found(self, document: Document) -> Found:
+    def found(self, document: Document, ctx: ProviderContext) -> Found:
         """A training is read for what it names (its model and parties) and written for reference: it cannot be imported."""
-        found = super().found(document)
+        found = super().found(document, ctx)
         found.observed.attributes = self.specs.named(found.observed.attributes)
         found.why_not_importable = IMPORT_REFUSAL
         return found
@@ -53,12 +56,12 @@ class Trainings(WmlResources):
     def attributes(self, document: Document) -> dict[str, Any]:
         return mapping.training_attributes(document)
 
-    def observe(self, document: Document) -> Observed:
-        observed = super().observe(document)
+    def observe(self, document: Document, ctx: ProviderContext) -> Observed:
+        observed = super().observe(document, ctx)
         state, reason = mapping.training_state(document)
         observed.status = _label(document)
         observed.replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
-        observed.progress = _progress(document)
+        observed.details = _progress(document)
         return observed
 
     def make(self, desired: Desired, ctx: ProviderContext) -> Document:
@@ -76,7 +79,7 @@ class Trainings(WmlResources):
         training_id = document["metadata"]["id"]
         if not ctx.wait:
             ctx.reporter.progress(desired.address, f"started (id {training_id}); follow it with `fldecl show`")
-            return self.observe(document)
+            return self.observe(document, ctx)
         try:
             document = self.follow(training_id, desired.address, ctx)
         except TransientError as exc:
@@ -85,12 +88,13 @@ class Trainings(WmlResources):
         state, reason = mapping.training_state(document)
         if state != COMPLETED:
             raise ProviderError(f"training {state}: {reason}")
-        return self.observe(document)
+        return self.observe(document, ctx)
 
-    def update(self, current: Observed, desired: Desired, changed: list[str], ctx: ProviderContext) -> Observed:
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
+        """Refused, with why: ``fldecl import`` of a training is a question WML answers no to."""
         raise ProviderError(f"{IMPORT_REFUSAL}; let `fldecl apply` start the training instead")
 
     def get(self, training_id: str, what: str) -> Document:

@@ -1,7 +1,8 @@
 """The workspace provider: resources that are files in the stack directory, whatever the backend.
 
 Like Terraform's ``tls`` and ``local`` providers, it serves the CA, the party certificates and
-the data splits, one resource type per kind. What it made is recorded in
+the data splits, one resource type per kind, registered by
+:class:`~fldecl.providers.workspace.records.WorkspaceRecords`. What it made is recorded in
 ``.fldecl/workspace.db``; each read re-inspects the files themselves (pyinfra's facts), so a
 certificate inside its renewal window, a key that breaks the rules, a broken chain or a file
 changed behind fldecl's back plans a replacement. A resource's id is the fingerprint of what
@@ -14,18 +15,14 @@ from pathlib import Path
 
 from fldecl.core.contract import ResourceType
 from fldecl.providers.store import ResourceStore
-from fldecl.providers.workspace.certificates import CertificateAuthorities, PartyCertificates
-from fldecl.providers.workspace.data_splits import DataSplits
+from fldecl.providers.workspace import certificates, data_splits  # noqa: F401  (each registers its kinds)
+from fldecl.providers.workspace.records import WorkspaceRecords
 
 
 class WorkspaceProvider:
     def __init__(self, state_dir: Path) -> None:
         self.store = ResourceStore(state_dir / "workspace.db")
-        self.resources: dict[str, ResourceType] = {
-            "CertificateAuthority": CertificateAuthorities(self.store),
-            "PartyCertificate": PartyCertificates(self.store),
-            "DataSplit": DataSplits(self.store),
-        }
+        self.resources: dict[str, ResourceType] = {kind: member(self.store) for kind, member in WorkspaceRecords.registry.items()}
 
     @property
     def calls(self) -> int:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from fldecl import pki
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import AdoptRequest, CreateRequest, DeleteRequest, Desired, DiscoverRequest, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
+from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
 
@@ -20,17 +21,19 @@ INSPECTION = "inspection"
 
 
 class _Certificates(WorkspaceRecords, ABC):
-    """What both kinds share: inspection on read, optional key-file deletion, import of existing files."""
+    """What both kinds share: inspection on read, optional key-file deletion, import and discovery of existing files."""
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        if ctx.options.get("delete_key_files"):
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        current = request.current
+        if request.delete_key_files:
             for key in ("key_file", "cert_file"):
                 if current.attributes.get(key):
                     (ctx.stack_dir / current.attributes[key]).unlink(missing_ok=True)
-        self.forget(current)
+        self.store.delete(current.id)
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist and pass inspection."""
+        desired = request.desired
         cert_file = ctx.stack_dir / desired.attributes["cert_file"]
         key_file = desired.attributes.get("key_file")
         try:
@@ -39,10 +42,11 @@ class _Certificates(WorkspaceRecords, ABC):
             raise NotFoundError(f"cannot import {desired.address}: {exc}") from exc
         return self.record(desired, facts.fingerprint_sha256, _entity(facts)).observed()
 
-    def discover(self, desired: Desired, ctx: ProviderContext) -> Observed | None:
+    def discover(self, request: DiscoverRequest, ctx: ProviderContext) -> Observed | None:
         """Key and certificate files at the declared paths that no record knows (a lost ``.fldecl/``, or
         files made before the first apply): recorded and used if they pass every rule, chain to the
         declared CA and carry the declared subject; else shown replaced, with why."""
+        desired = request.desired
         spec = desired.attributes
         cert_file = ctx.stack_dir / spec["cert_file"]
         key_file = ctx.stack_dir / spec["key_file"] if spec.get("key_file") else None
@@ -67,7 +71,8 @@ class _Certificates(WorkspaceRecords, ABC):
     def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
         """The CA certificate the resource's certificate must chain to."""
 
-    def observe(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
+    def inspected(self, record: Record, ctx: ProviderContext, ca_cert: Path | None) -> Observed:
+        """The record as its files are now, their chain checked against ``ca_cert``."""
         attributes = record.attributes
         key_file = attributes.get("key_file")
         recorded = record.entity.get(INSPECTION)
@@ -83,15 +88,16 @@ class _Certificates(WorkspaceRecords, ABC):
 
 
 class CertificateAuthorities(_Certificates):
-    kind = "CertificateAuthority"
+    kind = CERTIFICATE_AUTHORITY.name
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [self.observe(record, ctx, None) for record in self.records(ctx)]
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        return self.inspected(record, ctx, None)
 
     def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
-        return ctx.stack_dir / desired.attributes["cert_file"]  # a CA certificate is its own issuer
+        return ctx.stack_dir / str(desired.attributes["cert_file"])  # a CA certificate is its own issuer
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         spec = desired.attributes
         key_file, cert_file = ctx.stack_dir / spec["key_file"], ctx.stack_dir / spec["cert_file"]
         _set_aside(key_file, cert_file)
@@ -100,24 +106,24 @@ class CertificateAuthorities(_Certificates):
 
 
 class PartyCertificates(_Certificates):
-    kind = "PartyCertificate"
+    kind = PARTY_CERTIFICATE.name
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        authorities = {r.id: r for r in self.store.list("CertificateAuthority", ctx.owner_tag)}
-        observed = []
-        for record in self.records(ctx):
-            issuer = authorities.get(record.attributes.get("issuer", ""))
-            observed.append(self.observe(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"] if issuer else None))
-        return observed
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
+        """The certificate's chain is checked against its issuer's, if the stack owns that CA (a stack has few parties)."""
+        issuer = self.store.get(str(record.attributes.get("issuer", "")))
+        if issuer is None or issuer.kind != CERTIFICATE_AUTHORITY.name or ctx.owner_tag not in issuer.tags:
+            return self.inspected(record, ctx, None)
+        return self.inspected(record, ctx, ctx.stack_dir / issuer.attributes["cert_file"])
 
     def authority_of(self, desired: Desired, ctx: ProviderContext) -> Path | None:
         issuer = desired.dependency(desired.attributes["issuer"])
         return ctx.stack_dir / issuer.attributes["cert_file"] if issuer is not None else None
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
         spec = desired.attributes
         issuer = desired.dependency(spec["issuer"])
-        if issuer is None or issuer.kind != "CertificateAuthority":
+        if issuer is None or issuer.kind != CERTIFICATE_AUTHORITY.name:
             raise ProviderError(f"the issuer of {desired.address} does not exist")
         ca_key, ca_cert = (ctx.stack_dir / issuer.attributes[k] for k in ("key_file", "cert_file"))
         cert = ctx.stack_dir / spec["cert_file"]

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from fldecl.core.contract import Desired, Observed, ProviderContext
+from fldecl.core.contract import AdoptRequest, CreateRequest, DeleteRequest, Observed, ProviderContext
 from fldecl.core.errors import NotFoundError, ProviderError
 from fldecl.data.errors import DataError
 from fldecl.data.spec import output_paths, outputs_digest
+from fldecl.kinds.data_split import DATA_SPLIT
 from fldecl.providers.store import Record
 from fldecl.providers.workspace.records import WorkspaceRecords
 
 
 class DataSplits(WorkspaceRecords):
-    kind = "DataSplit"
+    """Data files are made again deterministically: nothing is lost by not discovering them."""
 
-    def read(self, ctx: ProviderContext) -> list[Observed]:
-        return [self._observe(record, ctx) for record in self.records(ctx)]
+    kind = DATA_SPLIT.name
 
-    def create(self, desired: Desired, ctx: ProviderContext) -> Observed:
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
         from fldecl.data.splitting import split  # lazy: numpy (and scikit-learn for the digits) only to split
 
+        desired = request.desired
         try:
             paths = split(desired.attributes, ctx.stack_dir)
         except DataError as exc:
@@ -26,18 +27,20 @@ class DataSplits(WorkspaceRecords):
         entity = {"files": [str(p.relative_to(ctx.stack_dir)) for p in paths]}
         return self.record(desired, outputs_digest(paths), entity).observed()
 
-    def delete(self, current: Observed, ctx: ProviderContext) -> None:
-        self.forget(current)
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        """The record goes; the data files stay (they hold nothing secret, and the next apply makes them again)."""
+        self.store.delete(request.current.id)
 
-    def adopt(self, resource_id: str, desired: Desired, ctx: ProviderContext) -> Observed:
-        """Import files made elsewhere (e.g. by the notebook): they must exist; ``resource_id`` is not used."""
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
+        """Import files made elsewhere (e.g. by the notebook): they must exist; ``request.resource_id`` is not used."""
+        desired = request.desired
         paths = output_paths(desired.attributes, ctx.stack_dir)
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
             raise NotFoundError(f"cannot import {desired.address}: missing {', '.join(missing)}")
         return self.record(desired, outputs_digest(paths), {"files": [str(p) for p in paths]}).observed()
 
-    def _observe(self, record: Record, ctx: ProviderContext) -> Observed:
+    def observe(self, record: Record, ctx: ProviderContext) -> Observed:
         paths = output_paths(record.attributes, ctx.stack_dir)
         missing = [p.name for p in paths if not p.is_file()]
         if missing:

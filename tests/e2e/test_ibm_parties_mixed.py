@@ -1,0 +1,35 @@
+"""One training, both of IBM's clients: Party_2 declares runtime 23.1 (``ibm-watson-machine-learning``, Python 3.10),
+Party_1 and Party_3 run the default runtime 24.1 (``ibm-watsonx-ai`` 1.3.39, Python 3.11); ``iter_avg`` with a
+scikit-learn classifier (SGDClassifier on digits), every party with ``fldecl party run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.ibm_parties import (  # noqa: F401
+    Wml,
+    add_trained_model,
+    check_both_runtimes_ran,
+    check_show_and_store,
+    run_on_runtime,
+    seed_stack,
+    to_scikit_learn,
+    train_with_ibm_parties,
+    wml,
+    wml_both_runtimes,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_iter_avg_with_parties_on_both_ibm_runtimes(wml_both_runtimes: Wml, tmp_path: Path) -> None:
+    stack = seed_stack(tmp_path, "mixed-sgd")
+    to_scikit_learn(stack)
+    run_on_runtime(stack, "Party_2", "runtime-23.1-py3.10")
+    outputs: dict[str, str] = {}
+    training = train_with_ibm_parties(wml_both_runtimes.env, stack, outputs=outputs)
+    check_both_runtimes_ran(outputs)
+    add_trained_model(stack, "scikit-learn_1.1", "model.pickle")
+    check_show_and_store(wml_both_runtimes.env, stack, training, "accuracy")
