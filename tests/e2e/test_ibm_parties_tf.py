@@ -17,6 +17,7 @@ from tests.e2e.ibm_parties import Wml, add_trained_model, check_show_and_store, 
 pytestmark = pytest.mark.slow
 
 TF_STACK = ROOT / "manifests" / "mnist-tf-fhe"
+PARTY_SECONDS = 900  # building the declared model and starting TensorFlow take minutes on a busy machine
 
 
 def keras_stack(root: Path, name: str) -> Path:
@@ -29,7 +30,7 @@ def keras_stack(root: Path, name: str) -> Path:
 
 def test_keras_with_crypto_iter_avg_and_helayers(wml: Wml, tmp_path: Path) -> None:
     stack = keras_stack(tmp_path, "tf-he")
-    training = train_with_ibm_parties(wml.env, stack)
+    training = train_with_ibm_parties(wml.env, stack, party_seconds=PARTY_SECONDS)
     assert training["id"] in wml.emulator.aggregator.public_contexts  # the parties made HElayers keys
     add_trained_model(stack, "tensorflow_2.14", "model_architecture")
     check_show_and_store(wml.env, stack, training, "accuracy")
@@ -43,6 +44,6 @@ def test_keras_with_iter_avg_and_a_notebook_party(wml: Wml, tmp_path: Path) -> N
         document["spec"].pop("crypto", None)
 
     edit(stack / "training.yaml", to_plaintext)
-    training = train_with_ibm_parties(wml.env, stack, notebook_party="Party_1")
+    training = train_with_ibm_parties(wml.env, stack, notebook_party="Party_1", party_seconds=PARTY_SECONDS)
     add_trained_model(stack, "tensorflow_2.14", "model_architecture")
     check_show_and_store(wml.env, stack, training, "accuracy")
