@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from fldecl.fl import protocol
 from fldecl.fl.errors import ConnectionClosed, TrainingCanceled, WireError
@@ -213,9 +214,10 @@ class Aggregator:
     """
 
     def __init__(self, job: TrainingJob, roster: Roster | None = None,
-                 relay: Callable[[Transport], Transport] | None = None) -> None:
+                 relay: Callable[[Transport], Transport] | None = None, log: TextIO | None = None) -> None:
+        """``log``: where each event is written as a line too (the process's ``aggregator.log``)."""
         self.job = job
-        self.status = StatusWriter(Path(job.work_dir), job.training_id, job.rounds)
+        self.status = StatusWriter(Path(job.work_dir), job.training_id, job.rounds, log)
         self.transport = TlsTransport(job)
         self.workflow = RoundWorkflow(job, relay(self.transport) if relay else self.transport, self.status, roster)
         self.address: tuple[str, int] | None = None
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(arguments) != 1:
         print("usage: python -m fldecl.fl.local_aggregator JOB.json", file=sys.stderr)
         return 2
-    aggregator = Aggregator(TrainingJob.load(Path(arguments[0])))
+    aggregator = Aggregator(TrainingJob.load(Path(arguments[0])), log=sys.stdout)
 
     def cancel(signum: int, frame: object) -> None:
         raise TrainingCanceled()

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import socket
 import ssl
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from fldecl.fl import protocol
@@ -241,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     aggregator = args.aggregator or _wait_for_aggregator(Path(job.work_dir), job.max_timeout)
 
     def print_event(event: TrainingEvent) -> None:
-        print(json.dumps(asdict(event)), flush=True)
+        print(event.log_line(), flush=True)
 
     try:
         Party(job.local_party(args.party), TrainingToJoin.from_job(job), aggregator, print_event).run()

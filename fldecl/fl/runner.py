@@ -21,6 +21,7 @@ import fldecl
 from fldecl.fl.party_tasks import FINAL_MODEL_FILE
 from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.fl.training_job import JOB_FILE, TrainingJob
+from fldecl.interrupt import pause
 from fldecl.vocabulary import FAILED, TERMINAL_STATES
 
 EventCallback = Callable[[TrainingEvent], None]
@@ -55,7 +56,7 @@ def run_training(job: TrainingJob, on_event: EventCallback | None = None) -> Tra
 
     Parties in ``job.parties`` that are not local must join by hand (``fldecl party run``) within
     ``max_timeout``. Returns when the training completed, failed or was canceled; child processes
-    are stopped in every case, including KeyboardInterrupt.
+    are stopped in every case, including KeyboardInterrupt and :class:`~fldecl.interrupt.Interrupted`.
     """
     on_event = on_event or (lambda event: None)
     work_dir = Path(job.work_dir)
@@ -108,7 +109,7 @@ def _wait_for_address(work_dir: Path, aggregator: subprocess.Popen) -> tuple[str
             return status["aggregator"]["host"], int(status["aggregator"]["port"])
         if aggregator.poll() is not None:
             raise RuntimeError(f"the aggregator exited before listening: {_log_tail(work_dir / 'aggregator.log')}")
-        time.sleep(POLL_SECONDS)
+        pause(POLL_SECONDS)
     raise RuntimeError(f"the aggregator did not start listening within {_STARTUP_TIMEOUT:.0f} s")
 
 
@@ -127,7 +128,7 @@ def _follow(work_dir: Path, aggregator: subprocess.Popen, on_event: EventCallbac
             reason = f"the aggregator exited unexpectedly: {_log_tail(work_dir / 'aggregator.log')}"
             on_event(TrainingEvent("state", f"training failed: {reason}", data={"state": FAILED, "reason": reason}))
             return {**status, "state": FAILED, "reason": reason}
-        time.sleep(POLL_SECONDS)
+        pause(POLL_SECONDS)
 
 
 def _wait_for_exit(processes: Iterable[subprocess.Popen], timeout: float) -> None:

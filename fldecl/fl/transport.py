@@ -35,10 +35,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from fldecl.errors import RuntimeFailure
 from fldecl.fl.protocol import Message
 
 
-class Refusal(Exception):
+class Refusal(RuntimeFailure):
     """Raised by an ``admit`` callback: the candidate may not join, for this reason."""
 
 

@@ -246,7 +246,7 @@ class RoundWorkflow:
             return
         from fldecl.fl.plot import plot_metrics  # lazy: matplotlib only once there is a round to plot
 
-        plot_metrics(self.status.document, self.status.path.parent / METRICS_PLOT)
+        plot_metrics(self.job.name, self.status.document["rounds"], self.status.path.parent / METRICS_PLOT)
 
 
 def round_record(round_number: int, updates: Mapping[str, Message], evaluations: Mapping[str, Message],

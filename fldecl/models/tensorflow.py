@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up 
 
 import numpy as np
 import tensorflow as tf
+from numpy.typing import NDArray
 
 from fldecl.models.archive import SAVED_MODEL_FILE, model_directory
 from fldecl.models.errors import ModelError
@@ -140,11 +141,11 @@ def _read_tree(directory: Path, prefix: str) -> dict[str, bytes]:
             for path in sorted(directory.rglob("*")) if path.is_file()}
 
 
-def get_parameters(model: Any) -> list[np.ndarray]:
+def get_parameters(model: Any) -> list[NDArray[Any]]:
     return [np.array(array, copy=True) for array in model.get_weights()]
 
 
-def set_parameters(model: Any, arrays: list[np.ndarray]) -> None:
+def set_parameters(model: Any, arrays: list[NDArray[Any]]) -> None:
     current = model.get_weights()
     arrays = [np.asarray(array) for array in arrays]
     check_shapes([(f"weight {index}", tuple(array.shape)) for index, array in enumerate(current)], arrays)

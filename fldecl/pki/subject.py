@@ -82,5 +82,6 @@ def describe_name(name: x509.Name) -> str:
     """``CN=<common name>`` when there is one (what people recognise), else the full RFC 4514 name."""
     common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if common_names:
-        return f"CN={common_names[0].value}"
+        value = common_names[0].value
+        return f"CN={value.decode() if isinstance(value, bytes) else value}"
     return name.rfc4514_string() or "<empty name>"

@@ -176,8 +176,12 @@ def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, A
     for record in rounds:
         assert set(record["parties"]) == set(PARTIES)
         assert all(0.0 <= party["metrics"][f"fused_{metric}"] <= 1.0 for party in record["parties"].values())
+    for record in rounds:  # counted on the websocket of each party `fldecl party run` ran (WML does not report bytes)
+        ran_here = [party for name, party in record["parties"].items() if (stack / ".fldecl" / "parties" / name).is_dir()]
+        assert ran_here and all(party["bytes_sent"] > 0 and party["bytes_received"] > 0 for party in ran_here), record
     shown = fldecl(env, "show", str(stack))
     assert shown.returncode == 0 and "Training/aggregator_he: rounds" in shown.stdout
+    assert "(MB)" in shown.stdout and "does not report the bytes" not in shown.stdout
     plot = Path(shown.stdout.split("Metrics plot: ")[1].split()[0])
     assert plot.read_bytes().startswith(b"\x89PNG")
 

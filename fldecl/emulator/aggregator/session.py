@@ -36,6 +36,7 @@ from fldecl.emulator.aggregator.fusion import EncryptedFusion, FusionError, aver
 from fldecl.emulator.aggregator.packages import CRYPTO_FUSION, PackageError, TrainingPlan, plan_training, with_final_weights
 from fldecl.emulator.documents import FederatedTraining, StoredModel
 from fldecl.emulator.lifecycle import TrainingRun, federated_metrics
+from fldecl.errors import RuntimeFailure
 from fldecl.quorum import quorum_size
 
 DEFAULT_MAX_TIMEOUT_SECONDS = 600.0
@@ -50,11 +51,11 @@ KEPT_TRAININGS = 8
 METRIC_NAMES = {"acc": "accuracy", "accuracy_score": "accuracy"}
 
 
-class TrainingFailed(RuntimeError):
+class TrainingFailed(RuntimeFailure):
     """The training fails with this message, in WML's words."""
 
 
-class Cancelled(Exception):
+class Cancelled(RuntimeFailure):
     """The training was cancelled (or the emulator is stopping): stop the parties and return."""
 
 

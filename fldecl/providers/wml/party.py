@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -37,6 +38,8 @@ from fldecl.providers.wml.connection import WmlSession
 
 RUNTIME_FILE = Path(__file__).with_name("party_runtime.py")
 MISSING_EXIT = 2
+RUNTIME_STOP_SECONDS = 10.0
+PARTY_LOG = "party.log"
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
             "framework": framework_of(model.attributes["type"]), "metadata": metadata,
             "work_dir": str(ctx.state_dir / "parties" / rts.name / training.id),
             "trust": model_trust(model, ctx.stack_dir, run.trust_aggregator)}
-    code, last_error = _run_runtime(party_python(rts, runtime), spec, session, runtime)
+    code, last_error = _run_runtime(party_python(rts, runtime), spec, session, runtime, Path(spec["work_dir"]) / PARTY_LOG)
     if code == MISSING_EXIT:
         hint = "" if os.environ.get(runtime.python_variable) else f"; or {runtime.hint()}"
         raise ProviderError(f"{rts.address}: {last_error}{hint}")
@@ -159,25 +162,51 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
         raise ProviderError(f"{rts.address}: {last_error or f'IBM party runtime exited with status {code}'}")
 
 
-def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession, runtime: PartyRuntime) -> tuple[int, str]:
-    """Run :mod:`.party_runtime`; its output is passed on with secrets scrubbed. Returns the exit status and last error line."""
+def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession, runtime: PartyRuntime, log_path: Path) -> tuple[int, str]:
+    """Run :mod:`.party_runtime`; its output is passed on with secrets scrubbed, and kept in ``log_path`` (`fldecl logs`).
+    Returns the exit status and the last error line."""
     try:
-        process = subprocess.Popen([python, str(RUNTIME_FILE)], stdin=subprocess.PIPE, stdout=sys.stdout,
+        process = subprocess.Popen([python, str(RUNTIME_FILE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
     except OSError as error:
         raise ProviderError(f"cannot start the party's Python {python}: {error}; {runtime.hint()}") from error
-    assert process.stdin is not None and process.stderr is not None
-    process.stdin.write(json.dumps(spec))
-    process.stdin.close()
-    last_error = _relay(process.stderr, session)
-    return process.wait(), last_error
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log_path, "a") as log:
+            relay = _Relay(session, log)
+            output = threading.Thread(target=relay.lines, args=(process.stdout, sys.stdout), name="fldecl-party-output", daemon=True)
+            output.start()
+            process.stdin.write(json.dumps(spec))
+            process.stdin.close()
+            last_error = relay.lines(process.stderr, sys.stderr)
+            output.join()
+        return process.wait(), last_error
+    except BaseException:  # Ctrl-C or SIGTERM: the runtime must not go on training on its own
+        process.terminate()
+        try:
+            process.wait(RUNTIME_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
 
 
-def _relay(stream: IO[str], session: WmlSession) -> str:
-    last = ""
-    for line in stream:
-        cleaned = session.clean(line)
-        if cleaned:
-            print(cleaned, file=sys.stderr, flush=True)
-            last = cleaned
-    return last
+class _Relay:
+    """Passes the runtime's lines on, secrets scrubbed, and writes them to the party's log."""
+
+    def __init__(self, session: WmlSession, log: IO[str]) -> None:
+        self.session = session
+        self.log = log
+        self.lock = threading.Lock()
+
+    def lines(self, stream: IO[str], target: IO[str]) -> str:
+        """Relay ``stream`` to ``target`` until it ends; returns its last line."""
+        last = ""
+        for line in stream:
+            cleaned = self.session.clean(line)
+            if cleaned:
+                print(cleaned, file=target, flush=True)
+                with self.lock:
+                    print(cleaned, file=self.log, flush=True)
+                last = cleaned
+        return last

@@ -43,6 +43,7 @@ TERMINAL_STATES = ("completed", "failed", "canceled", "error")
 FOLLOW_SECONDS = 1.0
 STATUS_EVERY_SECONDS = 3.0
 SETTLE_SECONDS = 60.0
+BYTES_FILE = "bytes.json"
 
 
 class Missing(Exception):
@@ -179,7 +180,80 @@ def sign_in(client_name: str) -> Any:
     return client
 
 
+class WireCounter:
+    """The bytes this party sends and receives, per round, as its websocket carries them (``bytes.json`` in its work
+    directory, which ``fldecl show`` reads): each TRAIN request from the aggregator starts a round; what comes before
+    the first one (registration, the key distribution) is round 0."""
+
+    TRAIN = 7  # ibmfl.message.message_type.MessageType.TRAIN
+
+    def __init__(self, path: str, rts_id: str) -> None:
+        self.path = path
+        self.rts_id = rts_id
+        self.round = 0
+        self.rounds: dict[int, list[int]] = {}
+
+    def install(self) -> None:
+        """Count every frame of the runtime's websockets (websockets' legacy protocol, which IBM's runtime uses)."""
+        from websockets.legacy.protocol import WebSocketCommonProtocol
+
+        counter, send, recv = self, WebSocketCommonProtocol.send, WebSocketCommonProtocol.recv
+
+        async def counted_send(protocol: Any, message: Any) -> None:
+            counter.count(message, sent=True)
+            await send(protocol, message)
+
+        async def counted_recv(protocol: Any) -> Any:
+            message = await recv(protocol)
+            counter.count(message, sent=False)
+            return message
+
+        WebSocketCommonProtocol.send = counted_send
+        WebSocketCommonProtocol.recv = counted_recv
+
+    def count(self, message: Any, sent: bool) -> None:
+        if not isinstance(message, (bytes, str)):
+            return
+        if not sent and isinstance(message, bytes) and _message_type(message) == self.TRAIN:
+            self.round += 1
+            self.save()
+        self.rounds.setdefault(self.round, [0, 0])[0 if sent else 1] += len(message)
+
+    def save(self) -> None:
+        rounds = {str(number): {"sent": sent, "received": received} for number, (sent, received) in self.rounds.items()}
+        temporary = self.path + ".tmp"
+        with open(temporary, "w") as handle:
+            json.dump({"rts_id": self.rts_id, "rounds": rounds}, handle)
+        os.replace(temporary, self.path)
+
+
+def _message_type(frame: bytes) -> int | None:
+    """The ``message_type`` in an IBM FL frame's header, read without decoding its (large) data."""
+    import msgpack  # type: ignore[import-untyped]  # no stubs
+
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(frame)
+    try:
+        for _ in range(unpacker.read_map_header()):
+            if unpacker.unpack() == "header":
+                header = unpacker.unpack()
+                return header.get("message_type") if isinstance(header, dict) else None
+            unpacker.skip()
+    except (ValueError, msgpack.UnpackException):
+        return None
+    return None
+
+
 def run_party(spec: dict[str, Any]) -> int:
+    counter = WireCounter(os.path.join(spec["work_dir"], BYTES_FILE), spec["rts_id"])
+    counter.install()
+    try:
+        return _run(spec)
+    finally:
+        counter.save()
+
+
+def _run(spec: dict[str, Any]) -> int:
     client = sign_in(spec["client"])
     party = client.remote_training_systems.create_party(spec["rts_id"], spec["metadata"])
     from ibmfl.exceptions import FLException  # the runtime's own package, put in place by create_party
