@@ -43,7 +43,7 @@ from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, open_keyring, recipient_key_fingerprints, seal_keyring
 from fldecl.models import local_training_problem
-from fldecl.models.archive import deterministic_zip
+from fldecl.models.archive import belongs_to_model, deterministic_zip
 from fldecl.models.artifacts import load_model
 from fldecl.models.errors import ModelError
 from fldecl.vocabulary import CRYPTO_ITER_AVG
@@ -244,8 +244,10 @@ class PartyTasks:
     def _finish(self, task: Message) -> Message:
         """Write the final model into this party's work directory, in the input zip's layout."""
         path = self.work_dir / FINAL_MODEL_FILE
-        members = _zip_members(self.training.model_zip_path)
-        members[self.training.model_file] = self._require_client().serialize(self.training.model_file)
+        model_file = self.training.model_file
+        members = {name: data for name, data in _zip_members(self.training.model_zip_path).items()
+                   if not belongs_to_model(name, model_file)}  # a SavedModel's old files go with it
+        members.update(self._require_client().model_members(model_file))
         write_atomically(path, deterministic_zip(members))
         self.result = PartyResult(self.name, path, self._last_metrics)
         self._event("finished", f"{self.name} wrote the final model to {path}", path=str(path))

@@ -8,8 +8,8 @@ built for, so it runs in the interpreter of the runtime the party declares (``sp
 this one). :mod:`.party_runtime` is started there by its path and given the settings as JSON.
 
 What the runtime may unpickle is decided here, from the stack: the classes of the PyTorch model
-the stack declares for the training, or the exact bytes of its scikit-learn model, unless the
-user passes ``--trust-aggregator``.
+the stack declares for the training, or the exact bytes of its scikit-learn or TensorFlow model,
+unless the user passes ``--trust-aggregator``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from fldecl.core.contract import Observed, ProviderContext
@@ -33,7 +33,7 @@ from fldecl.kinds.model import MODEL
 from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import ModelError, build_zip, framework_of, model_file_of
-from fldecl.models.archive import read_member
+from fldecl.models.archive import model_directory, read_model_members, saved_model_directory
 from fldecl.providers.wml.connection import WmlSession
 
 RUNTIME_FILE = Path(__file__).with_name("party_runtime.py")
@@ -114,11 +114,17 @@ def model_trust(model: Observed, stack_dir: Path, trust_aggregator: bool) -> dic
         return {"aggregator": True}
     try:
         model_file = model_file_of(model.attributes) or ""
-        content = read_member(build_zip(model.attributes, stack_dir), model_file, model.address)
+        members = read_model_members(build_zip(model.attributes, stack_dir), model_file, model.address)
     except ModelError as error:
         raise ProviderError(f"{model.address}: {error}; to let the party load what the aggregator sends, "
                             "pass --trust-aggregator") from error
     framework = framework_of(model.attributes["type"])
+    if framework == "tensorflow":  # a SavedModel's files by their path in its directory, or one Keras file by its name
+        directory = model_directory(model_file)
+        return {"model_files": {(PurePosixPath(name).name if name == model_file and saved_model_directory(name) is None
+                                 else PurePosixPath(name).relative_to(directory).as_posix()): hashlib.sha256(data).hexdigest()
+                                for name, data in members.items()}}
+    content = members[model_file]
     if framework == "pytorch":
         return {"torch_globals": _torch_globals(content)}
     return {"model_sha256": hashlib.sha256(content).hexdigest()}

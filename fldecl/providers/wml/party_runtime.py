@@ -11,8 +11,9 @@ on Python 3.11, or ``ibm-watson-machine-learning``, runtime 23.1 on Python 3.10)
 
 Loading the model the aggregator sends runs code (a pickle), so trust is explicit: by default a
 PyTorch model loads with torch's weights-only loader allowing exactly the classes of the model
-the party's own stack declares, and a scikit-learn model loads only if its file is byte for byte
-the one the stack declares; ``trust_aggregator`` lifts both checks.
+the party's own stack declares, and a scikit-learn or TensorFlow model (whose Keras layers may
+carry code) loads only if its files are byte for byte the ones the stack declares;
+``trust_aggregator`` lifts these checks.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CLIENTS = {
 }
 RUNTIME_MODULES = ("environs", "websockets", "msgpack", "msgpack_numpy", "ddsketch", "skops", "scipy", "sklearn", "yaml",
                    "pytz", "joblib")
-FRAMEWORK_MODULES = {"pytorch": ("torch", "skorch")}
+FRAMEWORK_MODULES = {"pytorch": ("torch", "skorch"), "tensorflow": ("tensorflow",)}
 INSTALL_HE = "pip install 'fldecl[helayers]' (IBM HElayers, non-commercial licence)"
 TERMINAL_STATES = ("completed", "failed", "canceled", "error")
 FOLLOW_SECONDS = 1.0
@@ -101,6 +102,18 @@ def set_trust(trust: dict[str, Any], framework: str) -> None:
             module, _, attribute = name.rpartition(".")
             allowed.append(getattr(importlib.import_module(module), attribute))
         torch.serialization.add_safe_globals(allowed)
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        expected_files, load_keras = trust.get("model_files") or {}, tf.keras.models.load_model
+
+        def load_declared_keras(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if _file_digests(str(path), set(expected_files)) != expected_files:
+                raise PermissionError("the aggregator sent a model that is not the one this party's stack declares; "
+                                      "run the party with --trust-aggregator to load it anyway")
+            return load_keras(path, *args, **kwargs)
+
+        tf.keras.models.load_model = load_declared_keras
     elif framework == "scikit-learn":
         import joblib
 
@@ -115,6 +128,29 @@ def set_trust(trust: dict[str, Any], framework: str) -> None:
             return load(path, *args, **kwargs)
 
         joblib.load = load_declared
+
+
+def _file_digests(path: str, names: set[str]) -> dict[str, str]:
+    """sha256 of a model file, or of every file of a SavedModel directory, by its path relative to ``path``
+    (a file not among ``names`` counts: it is one the stack's model does not have)."""
+    if not os.path.isdir(path):
+        with open(path, "rb") as model_file:
+            return {os.path.basename(path): hashlib.sha256(model_file.read()).hexdigest()}
+    digests = {}
+    for directory, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(directory, name)
+            relative = os.path.relpath(full, path).replace(os.sep, "/")
+            if relative in names or relative.split("/")[0] in ("variables", "assets") or relative.endswith(".pb"):
+                with open(full, "rb") as model_file:
+                    digests[relative] = hashlib.sha256(model_file.read()).hexdigest()
+    return digests
+
+
+def load_helayers_first() -> None:
+    """Load HElayers before anything loads TensorFlow: in the other order (IBM's runtime loads the model first),
+    HElayers 1.5.5 crashes the process (SIGSEGV) when it makes the keys."""
+    importlib.import_module("pyhelayers")
 
 
 def sign_in(client_name: str) -> Any:
@@ -292,6 +328,8 @@ def main() -> int:
     except Missing as missing:
         print(str(missing), file=sys.stderr)
         return 2
+    if spec.get("fusion_type") == "crypto_iter_avg":
+        load_helayers_first()
     os.environ["FL_WORKING_DIR"] = spec["work_dir"]
     os.makedirs(spec["work_dir"], exist_ok=True)
     os.chdir(spec["work_dir"])
