@@ -156,9 +156,9 @@ class SealBackend:
             raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
         return SealCipher(self, key, secret_key)
 
-    def add(self, operands: Sequence[Packed]) -> Packed:
+    def add(self, operands: Sequence[Packed], out: Packed) -> None:
         """Wire values add modulo 2**wire_bits, so the sum is exactly as wide as each term."""
-        return packing.add_rows(list(operands), self.parameters.wire_bits)
+        packing.add_packed(list(operands), out, self.parameters.wire_bits)
 
     def _header(self, members_size: int) -> bytes:
         return _HEADER.pack(_SEAL_MAGIC, _HEADER.size, *self._version, _COMPRESSION_NONE, 0, _HEADER.size + members_size)
