@@ -18,6 +18,8 @@ row at once: no Python work per value or per ciphertext.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
@@ -149,20 +151,25 @@ def _top_bits(width: int, words: int) -> Words:
     return high
 
 
-def compress(residues: Words, modulus: int, width: int) -> Words:
+def compress(residues: NDArray[np.integer[Any]], modulus: int, width: int) -> Words:
     """``round(c * 2**width / modulus) mod 2**width`` for residues ``c`` of a prime of ``width`` + d bits.
 
     With ``modulus = 2**b - g``: ``c * 2**width / modulus = c / 2**d + c * g / (modulus * 2**d)``.
     The first term splits exactly into integer and fraction; the second is below ``g / 2**d`` and
-    exact to 1e-9 in float64, so the rounding is exact short of ties within 1e-9.
+    exact to 1e-9 in float64, so the rounding is exact short of ties within 1e-9. ``c`` may be
+    given by any integer congruent to it modulo the prime, signed, below 2**62 in magnitude: each
+    multiple of the prime adds exactly a multiple of ``2**width``, which the final modulo removes.
     """
+    kind = residues.dtype.type
     dropped = modulus.bit_length() - width
     gap = (1 << modulus.bit_length()) - modulus
-    whole = residues >> np.uint64(dropped)
-    fraction = (residues & np.uint64((1 << dropped) - 1)).astype(np.float64) / 2.0**dropped
-    correction = residues.astype(np.float64) * (gap / modulus) / 2.0**dropped
-    rounded = whole + np.rint(fraction + correction).astype(np.uint64)
-    return rounded & np.uint64((1 << width) - 1)
+    fraction = (residues & kind((1 << dropped) - 1)).astype(np.float64)
+    fraction += residues.astype(np.float64) * (gap / modulus)
+    fraction *= 1.0 / 2.0**dropped
+    whole = residues >> kind(dropped)
+    whole += np.rint(fraction, out=fraction).astype(residues.dtype)
+    whole &= kind((1 << width) - 1)
+    return whole.view(np.uint64)
 
 
 def decompress(values: Words, modulus: int, width: int) -> Words:
