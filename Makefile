@@ -22,7 +22,7 @@ export FLDECL_PARTY23_PYTHON ?= $(abspath $(PARTY23_VENV))/bin/python
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,helayers,dev]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,nvflare,helayers,dev]'
 	# An editable install compiles nothing: compile fldecl here, for fast start-ups where PYTHONDONTWRITEBYTECODE is set.
 	$(VENV)/bin/python -m compileall -q fldecl
 	touch $(STAMP)
@@ -51,7 +51,7 @@ test: $(STAMP) $(PARTY_STAMP) $(PARTY23_STAMP)
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
 
 benchmarks: $(STAMP) $(PARTY_STAMP)
-	for name in plan_speed local_plan_apply he_levels fl_rounds party_failure wml_plan_apply wml_party_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
+	for name in plan_speed local_plan_apply he_levels fl_rounds party_failure wml_plan_apply wml_party_rounds nvflare_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 ## Remove what `make example` made (keys included).
 clean-example: $(STAMP)

@@ -13,12 +13,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from fldecl.errors import InputError
+
 REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CREDENTIAL_VARIABLES = ("WML_APIKEY", "WML_PASSWORD", "WML_TOKEN")
 SENSITIVE_VALUE = "(sensitive value)"
 
 
-class UnsetVariable(LookupError):
+class UnsetVariable(InputError):
     """A reference to a variable that is not set and has no default."""
 
     def __init__(self, name: str) -> None:

@@ -17,6 +17,7 @@ from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
 from fldecl.core.graph import declared_graph
 from fldecl.core.plan import Plan
+from fldecl.core.reconciler import Reconciler
 from fldecl.core.saved_plan import check_fresh, load_saved, plan_document, saved_text
 from fldecl.core.yaml_source import iter_manifest_files
 from fldecl.kinds import new_stack
@@ -92,7 +93,7 @@ def _apply_saved(plan_file: Path, backend: str | None, options: ApplyOptions) ->
     saved = load_saved(plan_file)
     stack = load(Path(saved["stack_dir"]), backend or saved["backend"])
 
-    def replan(rec: Any) -> Plan:
+    def replan(rec: Reconciler) -> Plan:
         fresh = rec.plan(destroy=saved["destroy"], targets=saved["targets"], replace=saved["replace"])
         check_fresh(saved, fresh)
         return fresh

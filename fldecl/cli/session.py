@@ -1,8 +1,8 @@
 """What every command shares: loading the stack, wiring providers, printing errors, exit codes.
 
-Errors a user can act on are printed as one line and exit 1; secrets from the environment are
-scrubbed from everything printed; a bug prints a short note (the traceback only with
-``FLDECL_DEBUG=1``).
+Errors a user can act on (every :class:`~fldecl.errors.FldeclError`) are printed as one line and
+exit 1; secrets from the environment are scrubbed from everything printed; a bug prints a short
+note (the traceback only with ``FLDECL_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -21,9 +21,10 @@ from rich.text import Text
 
 from fldecl.core.contract import ProviderContext, Reporter
 from fldecl.core.diagnostics import Diagnostics
-from fldecl.core.errors import LockBusy, PlanError, ProviderError, StackInvalid, StateError
+from fldecl.core.errors import StackInvalid, StateError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
+from fldecl.errors import FldeclError
 from fldecl.kinds import load_stack
 from fldecl.variables import CREDENTIAL_VARIABLES, SENSITIVE_VALUE
 
@@ -64,7 +65,8 @@ class _Scrubbed:
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(file=_Scrubbed(sys.stderr if stderr else sys.stdout), highlight=False, soft_wrap=True)
+    stream = cast(TextIO, _Scrubbed(sys.stderr if stderr else sys.stdout))  # rich only writes, flushes and asks the stream's terminal
+    return Console(file=stream, highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -73,13 +75,16 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's known failures into one-line errors with exit code 1."""
+    """Turn every :class:`~fldecl.errors.FldeclError` into a one-line error with exit code 1.
+
+    Anything else is a bug: a short "internal error" note (the traceback with ``FLDECL_DEBUG=1``).
+    """
     try:
         yield
     except StackInvalid as exc:
         print_diagnostics(exc.diagnostics, None)
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
-    except (PlanError, ProviderError, LockBusy, StateError) as exc:
+    except FldeclError as exc:
         raise UserError(str(exc)) from None
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
         raise
@@ -111,7 +116,7 @@ def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = N
 
     ensure_state_dir(stack.state_dir)
     ctx = ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, reporter or LineReporter(), wait)
-    return Reconciler(stack, providers_for(stack.backend, stack.state_dir), ctx)
+    return Reconciler(stack, providers_for(stack.backend, stack.state_dir, stack.backend_settings), ctx)
 
 
 def ensure_state_dir(state_dir: Path) -> None:

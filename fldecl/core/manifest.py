@@ -147,7 +147,9 @@ def _stack_settings(docs: list[SourceDocument], directory: Path, kinds: KindTabl
     value = docs[0].value
     metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     spec = schema.with_defaults("Stack", value.get("spec") if isinstance(value.get("spec"), dict) else {})
-    return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []), kinds)
+    blocks = {key: block for key, block in spec.items() if isinstance(block, dict)}
+    return Stack(str(metadata.get("name", directory.name)), directory, str(spec.get("backend")), list(spec.get("tags") or []), kinds,
+                 backend_blocks=blocks)
 
 
 def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics, validated: schema.ValidatedDocuments) -> bool:

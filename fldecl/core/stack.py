@@ -104,6 +104,13 @@ class Stack:
     declarations: dict[str, Declaration] = field(default_factory=dict)
     #: Variables whose references are kept as written and shown as ``(sensitive value)`` (names only).
     sensitive_variables: frozenset[str] = frozenset()
+    #: The Stack's settings blocks by backend name (``spec.<backend>``), as its schema validated them.
+    backend_blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def backend_settings(self) -> dict[str, Any]:
+        """What the Stack declares for the backend in use (its ``spec.<backend>`` block), empty if nothing."""
+        return self.backend_blocks.get(self.backend, {})
 
     @property
     def owner_tag(self) -> str:

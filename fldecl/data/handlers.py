@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.data.errors import DataError
 from fldecl.variables import UnsetVariable, resolved
@@ -28,7 +29,7 @@ _DATA_HANDLER_MODULE = "ibmfl.data.data_handler"
 _PATH_KEY_SUFFIXES = ("_file", "_path", "_dir", "_folder")
 
 
-def load_data_handler(path: Path, class_name: str, info: dict, stack_dir: Path) -> Any:
+def load_data_handler(path: Path, class_name: str, info: dict[str, Any], stack_dir: Path) -> Any:
     """Import ``path`` and return ``class_name(data_config=info)``.
 
     Relative paths in ``info`` (values of keys ending in _file, _path, _dir, _folder, such as
@@ -56,7 +57,7 @@ def load_data_handler(path: Path, class_name: str, info: dict, stack_dir: Path) 
         raise DataError(f"creating {class_name} from {path} failed{_where(error, path)}: {type(error).__name__}: {error}") from error
 
 
-def get_data(handler: Any) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def get_data(handler: Any) -> tuple[tuple[NDArray[Any], NDArray[Any]], tuple[NDArray[Any], NDArray[Any]]]:
     """Call ``handler.get_data()`` and check it returned ``((x_train, y_train), (x_test, y_test))``."""
     name = type(handler).__name__
     try:
@@ -94,9 +95,9 @@ def _ensure_data_handler_base() -> None:
         pass
     from fldecl.data import ibmfl_shim  # lazy: the stand-in only where IBM FL is missing
 
-    parent = _importable_or_empty_package("ibmfl.data")
+    package, _, name = _DATA_HANDLER_MODULE.rpartition(".")
+    setattr(_importable_or_empty_package(package), name, ibmfl_shim)
     sys.modules[_DATA_HANDLER_MODULE] = ibmfl_shim
-    parent.data_handler = ibmfl_shim
 
 
 def _importable_or_empty_package(name: str) -> types.ModuleType:
@@ -117,6 +118,8 @@ def _import_file(path: Path) -> types.ModuleType:
     """Execute the file as a module named after its path, so two handlers never collide."""
     module_name = "_fldecl_data_handler_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise DataError(f"data handler file {path} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module
     try:
@@ -127,7 +130,7 @@ def _import_file(path: Path) -> types.ModuleType:
     return module
 
 
-def handler_config(info: dict, stack_dir: Path, env: Mapping[str, str] | None = None) -> dict:
+def handler_config(info: dict[str, Any], stack_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A handler's ``info`` as this party uses it: references left in it (to sensitive variables)
     resolved from this party's environment, and file paths (keys ending in _file, _path, _dir,
     _folder) made absolute against ``stack_dir``."""
@@ -138,7 +141,7 @@ def handler_config(info: dict, stack_dir: Path, env: Mapping[str, str] | None = 
     return info_with_paths(config, stack_dir)
 
 
-def info_with_paths(info: dict, stack_dir: Path) -> dict:
+def info_with_paths(info: dict[str, Any], stack_dir: Path) -> dict[str, Any]:
     """A handler's ``info`` with its file paths (keys ending in _file, _path, _dir, _folder) joined to ``stack_dir``;
     references to variables are left as they are (a party kit hands them to the party that resolves them)."""
     return {

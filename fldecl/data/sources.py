@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.data.errors import DataError
 
@@ -22,13 +24,13 @@ _SYNTHETIC_NOISE = 0.1
 
 @dataclass(frozen=True)
 class Dataset:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: NDArray[Any]
+    y_train: NDArray[Any]
+    x_test: NDArray[Any]
+    y_test: NDArray[Any]
 
 
-def load_source(source: dict, stack_dir: Path, rng: np.random.Generator) -> Dataset:
+def load_source(source: dict[str, Any], stack_dir: Path, rng: np.random.Generator) -> Dataset:
     """The source's train and test sets; built-in datasets are split into both with ``rng``."""
     if "npz_file" in source:
         return _load_npz(Path(stack_dir) / source["npz_file"])
@@ -55,15 +57,15 @@ def _load_npz(path: Path) -> Dataset:
     return Dataset(**arrays)
 
 
-def _digits() -> tuple[np.ndarray, np.ndarray]:
+def _digits() -> tuple[NDArray[Any], NDArray[Any]]:
     """scikit-learn's 8x8 digits as 64 features scaled to 0..1."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]  # no stubs
 
     digits = load_digits()
     return (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
 
 
-def _digits_28x28() -> tuple[np.ndarray, np.ndarray]:
+def _digits_28x28() -> tuple[NDArray[Any], NDArray[Any]]:
     """Digits shaped like MNIST (28x28, 0..1) so the seed's 784-input model fits.
 
     Each pixel becomes a 3x3 block (24x24), then a 2-pixel border pads it to 28x28, the way MNIST
@@ -74,7 +76,7 @@ def _digits_28x28() -> tuple[np.ndarray, np.ndarray]:
     return np.pad(images, ((0, 0), (2, 2), (2, 2))), labels
 
 
-def _synthetic_regression() -> tuple[np.ndarray, np.ndarray]:
+def _synthetic_regression() -> tuple[NDArray[Any], NDArray[Any]]:
     """Linear data with Gaussian noise: y = x . w + b + noise, float targets."""
     rng = np.random.default_rng(_SYNTHETIC_SEED)
     features = rng.standard_normal((_SYNTHETIC_POINTS, _SYNTHETIC_FEATURES))
@@ -90,7 +92,7 @@ _BUILT_IN = {
 }
 
 
-def _train_test_split(features: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> Dataset:
+def _train_test_split(features: NDArray[Any], labels: NDArray[Any], rng: np.random.Generator) -> Dataset:
     order = rng.permutation(len(labels))
     test, train = np.split(order, [int(len(labels) * _TEST_FRACTION)])
     return Dataset(features[train], labels[train], features[test], labels[test])

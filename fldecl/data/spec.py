@@ -20,18 +20,18 @@ _DEFAULTS: dict[str, Any] = {"points_per_party": 200, "sampling": "stratified", 
 _ABSENT_FILE = "absent"
 
 
-def with_defaults(spec: dict) -> dict[str, Any]:
+def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with the schema's defaults filled in (test_points_per_party stays optional)."""
     return {**_DEFAULTS, **spec}
 
 
-def source_npz_path(spec: dict, stack_dir: Path) -> Path | None:
+def source_npz_path(spec: dict[str, Any], stack_dir: Path) -> Path | None:
     """The source npz, relative to the stack directory; None for a built-in dataset."""
     npz_file = spec["source"].get("npz_file")
     return None if npz_file is None else Path(stack_dir) / npz_file
 
 
-def output_paths(spec: dict, stack_dir: Path) -> list[Path]:
+def output_paths(spec: dict[str, Any], stack_dir: Path) -> list[Path]:
     """One npz path per party, from ``output`` with ``{index}`` = 1..parties."""
     pattern = spec["output"]
     try:
@@ -40,7 +40,7 @@ def output_paths(spec: dict, stack_dir: Path) -> list[Path]:
         raise DataError(f"output {pattern!r} may use only the {{index}} placeholder: {error}") from error
 
 
-def split_fingerprint(spec: dict, stack_dir: Path) -> str:
+def split_fingerprint(spec: dict[str, Any], stack_dir: Path) -> str:
     """``sha256:<hex>`` of everything the split's files depend on: spec, source file, format."""
     identity: dict[str, Any] = {"spec": with_defaults(spec), "split_format_version": SPLIT_FORMAT_VERSION}
     npz_path = source_npz_path(spec, stack_dir)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from fldecl.atomic_write import write_atomically
 from fldecl.data.errors import DataError
 from fldecl.data.sources import ARRAY_NAMES, load_source
 from fldecl.data.spec import output_paths, with_defaults
@@ -18,7 +19,7 @@ from fldecl.models.archive import deterministic_zip
 _REGRESSION_STRATA = 10
 
 
-def split(spec: dict, stack_dir: Path) -> list[Path]:
+def split(spec: dict[str, Any], stack_dir: Path) -> list[Path]:
     """Write each party's npz (x_train, y_train, x_test, y_test) and return their paths.
 
     The same spec and source always give byte-identical files. Independent random streams for
@@ -38,13 +39,14 @@ def split(spec: dict, stack_dir: Path) -> list[Path]:
     paths = output_paths(spec, stack_dir)
     for path, train, test in zip(paths, train_parts, test_parts, strict=False):
         arrays = (dataset.x_train[train], dataset.y_train[train], dataset.x_test[test], dataset.y_test[test])
-        _write_atomically(path, _npz_bytes(dict(zip(ARRAY_NAMES, arrays, strict=False))))
+        write_atomically(path,  # owner-only: party data is private to its party
+                          _npz_bytes(dict(zip(ARRAY_NAMES, arrays, strict=False))))
     return paths
 
 
 def _draw_training_points(
-    labels: np.ndarray, parties: int, per_party: int, sampling: str, rng: np.random.Generator
-) -> list[np.ndarray]:
+    labels: NDArray[Any], parties: int, per_party: int, sampling: str, rng: np.random.Generator
+) -> list[NDArray[Any]]:
     if sampling == "uniform":
         return _draw_uniform(len(labels), parties, per_party, rng, "training")
     return _draw_stratified(_strata(labels), parties, per_party, rng)
@@ -52,7 +54,7 @@ def _draw_training_points(
 
 def _draw_uniform(
     available: int, parties: int, per_party: int, rng: np.random.Generator, part: str
-) -> list[np.ndarray]:
+) -> list[NDArray[Any]]:
     """Disjoint random index sets of ``per_party`` points each."""
     if parties * per_party > available:
         raise DataError(
@@ -63,8 +65,8 @@ def _draw_uniform(
 
 
 def _draw_stratified(
-    strata: np.ndarray, parties: int, per_party: int, rng: np.random.Generator
-) -> list[np.ndarray]:
+    strata: NDArray[Any], parties: int, per_party: int, rng: np.random.Generator
+) -> list[NDArray[Any]]:
     """Disjoint index sets in which every stratum (label) has the same count, within one.
 
     Each party gets ``per_party // k`` points of each of the k strata; the remaining points go
@@ -92,7 +94,7 @@ def _draw_stratified(
     ]
 
 
-def _strata(labels: np.ndarray) -> np.ndarray:
+def _strata(labels: NDArray[Any]) -> NDArray[Any]:
     """Class labels as they are; continuous targets as quantile bins, so each party spans the range."""
     is_continuous = labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0)
     if not is_continuous:
@@ -101,29 +103,11 @@ def _strata(labels: np.ndarray) -> np.ndarray:
     return ranks * _REGRESSION_STRATA // len(labels)
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def _npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
     """An npz (what np.savez writes) without np.savez's timestamps, so equal data gives equal bytes."""
     members = {}
     for name, array in arrays.items():
         buffer = io.BytesIO()
-        np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
         members[f"{name}.npy"] = buffer.getvalue()
     return deterministic_zip(members)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a partial write.
-
-    The file keeps mkstemp's owner-only permissions: party data is private to its party.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -41,7 +41,8 @@ def _encode(segment: dict[str, object]) -> str:
 
 
 def _decode(segment: str) -> dict[str, object]:
-    return json.loads(base64.b64decode(segment + "=" * (-len(segment) % 4), validate=True))
+    decoded: dict[str, object] = json.loads(base64.b64decode(segment + "=" * (-len(segment) % 4), validate=True))
+    return decoded
 
 
 class TokenAuthority:
@@ -69,7 +70,8 @@ class TokenAuthority:
             payload = _decode(parts[1])
         except (ValueError, binascii.Error):
             return None
-        if payload.get("purpose") != purpose or float(payload.get("exp", 0)) <= self._clock():
+        expires = payload.get("exp", 0)
+        if payload.get("purpose") != purpose or not isinstance(expires, (int, float)) or expires <= self._clock():
             return None
         return str(payload.get("username"))
 

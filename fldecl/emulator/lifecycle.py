@@ -213,7 +213,7 @@ class TrainingLifecycle:
 
     def _federated_learning_info(self, training: Document) -> dict[str, Any]:
         training_id = training["metadata"]["id"]
-        states = []
+        states: list[dict[str, Any]] = []
         for party_id in FederatedTraining.of(training).party_ids:
             party = self.store.get("remote_training_system", party_id)
             states.append({"id": party_id, "name": party["metadata"].get("name") if party else None,

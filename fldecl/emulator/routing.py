@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
+from fldecl.errors import BackendError
+
 if TYPE_CHECKING:
     from fldecl.emulator.app import EmulatorApp
 
 JSON_TYPE = "application/json"
 
 
-class ApiError(Exception):
+class ApiError(BackendError):
     """An error answered in WML's documented shape: ``{"trace", "errors": [{"code", "message"}]}``."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:

@@ -115,6 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_CONNECTION_TIMEOUT_SECONDS
     disable_nagle_algorithm = True  # headers and body go out as separate writes; do not wait for ACKs
     server: _HttpsServer
+    raw_requestline: bytes  # set by BaseHTTPRequestHandler.handle_one_request, undeclared in its stubs
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -183,7 +184,8 @@ class _HttpsServer(ThreadingHTTPServer):
         self._open: set[ssl.SSLSocket] = set()
         self._open_lock = threading.Lock()
 
-    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+    def finish_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        assert isinstance(request, socket.socket), "a TCP server's request is its connection"
         request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
         try:
             connection = self.context.wrap_socket(request, server_side=True)
@@ -255,7 +257,8 @@ class EmulatorServer:
         tls = write_certificates(self.data_dir / "tls")
         self.ca_file = tls.ca_cert
         self._server = _HttpsServer(self._requested, tls.server_context(), self.app, route_table())
-        self.host, self.port = self._server.server_address[:2]
+        host, port = self._server.server_address[:2]
+        self.host, self.port = str(host), int(port)
         lifecycle.aggregator_port = self.port
         lifecycle.start()
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator-https", daemon=True)
@@ -263,7 +266,7 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
-        if self._server is None:
+        if self._server is None or self._thread is None:
             return
         self._server.shutdown()
         self._server.close_connections()

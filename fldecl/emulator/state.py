@@ -7,6 +7,7 @@ half a resource behind. Resources are stored as the JSON documents the API retur
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -73,7 +74,7 @@ class Store:
         with self.transaction() as db:
             row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
             if row:
-                return row[0]
+                return str(row[0])
             value = default()
             db.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
             return value
@@ -100,7 +101,8 @@ class Store:
         with self._lock:
             row = self._connection.execute("SELECT document FROM resources WHERE kind = ? AND id = ?",
                                            (kind, resource_id)).fetchone()
-        return json.loads(row[0]) if row else None
+        document: Document | None = json.loads(row[0]) if row else None
+        return document
 
     def update(self, kind: str, resource_id: str,
                change: Callable[[Document], float | None]) -> Document | None:
@@ -111,7 +113,7 @@ class Store:
                              (kind, resource_id)).fetchone()
             if row is None:
                 return None
-            document = json.loads(row[0])
+            document: Document = json.loads(row[0])
             advance_at = change(document)
             db.execute("UPDATE resources SET document = ?, advance_at = ? WHERE kind = ? AND id = ?",
                        (json.dumps(document), advance_at, kind, resource_id))
@@ -124,7 +126,7 @@ class Store:
                        (resource_id, f"{resource_id}/%"))
         return deleted > 0
 
-    def list(self, kind: str, project_id: str) -> list[Stored]:
+    def list(self, kind: str, project_id: str) -> builtins.list[Stored]:
         """A project's resources of one kind, newest first (as WML lists them)."""
         with self._lock:
             rows = self._connection.execute(
@@ -132,7 +134,7 @@ class Store:
                 (kind, project_id)).fetchall()
         return [Stored(seq, json.loads(document)) for seq, document in rows]
 
-    def ids_in_states(self, kind: str, states: tuple[str, ...]) -> list[str]:
+    def ids_in_states(self, kind: str, states: tuple[str, ...]) -> builtins.list[str]:
         """Ids whose ``entity.status.state`` is one of ``states``, across projects."""
         marks = ", ".join("?" for _ in states)
         with self._lock:
@@ -141,7 +143,7 @@ class Store:
                 f"IN ({marks})", (kind, *states)).fetchall()
         return [row[0] for row in rows]
 
-    def due(self, kind: str, now: float) -> list[str]:
+    def due(self, kind: str, now: float) -> builtins.list[str]:
         with self._lock:
             rows = self._connection.execute(
                 "SELECT id FROM resources WHERE kind = ? AND advance_at <= ? ORDER BY advance_at",
@@ -152,7 +154,8 @@ class Store:
         with self._lock:
             row = self._connection.execute("SELECT MIN(advance_at) FROM resources WHERE kind = ?",
                                            (kind,)).fetchone()
-        return row[0]
+        due: float | None = row[0]
+        return due
 
     def put_content(self, owner_id: str, data: bytes) -> None:
         with self.transaction() as db:

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+from fldecl.errors import RuntimeFailure
 
-class TrainingFailed(Exception):
+
+class TrainingFailed(RuntimeFailure):
     """Ends the training in state ``failed`` with this reason."""
 
 
-class TrainingCanceled(Exception):
+class TrainingCanceled(RuntimeFailure):
     """Ends the training in state ``canceled`` (SIGTERM)."""
 
 
-class PartyError(Exception):
+class PartyError(RuntimeFailure):
     """Why this party stopped, in one line."""
 
 
-class ClientError(Exception):
+class ClientError(RuntimeFailure):
     """A model or setting this party cannot train with."""
 
 
-class FusionError(Exception):
+class FusionError(RuntimeFailure):
     """Updates that cannot be fused: the round fails with this reason."""
 
 
-class WireError(Exception):
+class WireError(RuntimeFailure):
     """A peer sent something that is not a valid frame."""
 
 

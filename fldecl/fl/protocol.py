@@ -1,38 +1,84 @@
-"""The aggregator/party protocol: message types, in the order a training uses them.
+"""What the aggregator and a party say to each other, independent of how it travels.
 
-Party -> aggregator: ``hello`` {training_id, party}
-Aggregator -> party: ``welcome`` {model_sha256, fusion_type, cipher_spec, rounds, max_timeout,
-    hyperparameters} or ``refused`` {reason}
-Aggregator -> one party: ``generate_keys`` {party_certificates: {name: PEM}}
-    -> ``keys_generated`` [sealed bundle, public context]
-Aggregator -> every party: ``keys`` [sealed bundle] -> ``keys_accepted``
-Per round r: ``train`` {round} -> ``update`` {round, metrics} [update];
-    ``evaluate`` {round, contributors} [fused model] -> ``evaluation`` {round, metrics, test_points}
-At the end: ``finish`` -> ``finished``; on failure ``abort`` {reason}.
-A party that cannot go on sends ``error`` {reason} and stops.
+Every message is a :class:`Message`: a ``type``, JSON ``fields`` (the header) and raw ``payloads``
+(byte blobs: models, ciphertexts, key bundles). Nothing is pickled, so a message maps one to one
+onto a TLS frame (:mod:`fldecl.fl.framing`) or onto an NVIDIA FLARE ``Shareable`` (a dict that
+holds JSON values and bytes): see :meth:`Message.to_dict`.
 
-The fused model of a ``crypto_iter_avg`` training only ever travels as ciphertext, so the
-aggregator never holds a plaintext model.
+The server-side workflow (:mod:`fldecl.fl.workflow`) sends tasks; the party side
+(:mod:`fldecl.fl.party_tasks`) answers each with exactly one reply, in this order:
+
+======================  ====================================================  ==================================================
+task (server -> party)  fields [payloads]                                     reply fields [payloads]
+======================  ====================================================  ==================================================
+``configure``           model_sha256, fusion_type, cipher_spec, rounds,       ``configured`` {}
+                        max_timeout, parties, hyperparameters
+``generate_keys``       party_certificates {name: PEM} (to one party)          ``keys_generated`` {} [sealed key bundle]
+``keys``                {} [sealed key bundle]                                ``keys_accepted`` {}
+``train``               round                                                 ``update`` {round, metrics} [update]
+``evaluate``            round, contributors [fused model]                     ``evaluation`` {round, metrics, test_points}
+``finish``              {}                                                    ``finished`` {}
+``abort``               reason (no reply: the party stops)
+======================  ====================================================  ==================================================
+
+A party that cannot go on replies ``error`` {reason} instead, and stops. The fused model of a
+``crypto_iter_avg`` training only ever travels as ciphertext, so the aggregator never holds a
+plaintext model, and the key bundle is sealed per party certificate, so it never holds a secret key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ssl
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from fldecl.fl.wire import Message
+# Tasks the server sends, and the reply each expects.
+CONFIGURE, CONFIGURED = "configure", "configured"
+GENERATE_KEYS, KEYS_GENERATED = "generate_keys", "keys_generated"
+KEYS, KEYS_ACCEPTED = "keys", "keys_accepted"
+TRAIN, UPDATE = "train", "update"
+EVALUATE, EVALUATION = "evaluate", "evaluation"
+FINISH, FINISHED = "finish", "finished"
+ABORT, ERROR = "abort", "error"
+REPLIES = {CONFIGURE: CONFIGURED, GENERATE_KEYS: KEYS_GENERATED, KEYS: KEYS_ACCEPTED, TRAIN: UPDATE, EVALUATE: EVALUATION,
+           FINISH: FINISHED}
+"""The reply type each task expects."""
+PAYLOADS = {KEYS: 1, EVALUATE: 1, KEYS_GENERATED: 1, UPDATE: 1}
+"""How many payloads a message of each type carries (0 when absent)."""
 
-HELLO, WELCOME, REFUSED = "hello", "welcome", "refused"
-GENERATE_KEYS, KEYS_GENERATED, KEYS, KEYS_ACCEPTED = "generate_keys", "keys_generated", "keys", "keys_accepted"
-TRAIN, UPDATE, EVALUATE, EVALUATION = "train", "update", "evaluate", "evaluation"
-FINISH, FINISHED, ABORT, ERROR = "finish", "finished", "abort", "error"
-
-# Short steps (handshake, hello) get this long; waits for training use the job's max_timeout.
+# Short steps (TLS handshake, hello, abort) get this long; waits for training use the job's max_timeout.
 HANDSHAKE_TIMEOUT = 30.0
 
 
+@dataclass
+class Message:
+    """One task or reply: ``type`` says what it is, ``fields`` are JSON values, ``payloads`` are bytes."""
+
+    type: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    payloads: list[bytes] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as one dict of JSON values and bytes (the shape of an NVIDIA FLARE ``Shareable``)."""
+        return {"type": self.type, "fields": self.fields, "payloads": list(self.payloads)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Message:
+        """The inverse of :meth:`to_dict`; raises ValueError for anything else."""
+        kind, fields, payloads = values.get("type"), values.get("fields", {}), values.get("payloads", [])
+        if not isinstance(kind, str) or not isinstance(fields, dict) or not isinstance(payloads, list) \
+                or not all(isinstance(payload, bytes) for payload in payloads):
+            raise ValueError("a message needs a str type, a dict of fields and a list of bytes payloads")
+        return cls(kind, fields, payloads)
+
+    def has_expected_payloads(self) -> bool:
+        return len(self.payloads) == PAYLOADS.get(self.type, 0)
+
+
 def error_message(reason: str) -> Message:
+    """The reply of a party that stops, with the reason a person reads."""
     return Message(ERROR, {"reason": reason})
 
 
@@ -51,28 +97,3 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def describe_tls_alert(error: BaseException) -> str | None:
-    """Put the alert a TLS peer sent into words (OpenSSL says e.g. ``TLSV1_ALERT_UNKNOWN_CA``), if it sent one."""
-    text = f"{getattr(error, 'reason', '') or ''} {error}".lower()
-    if "unknown_ca" in text or "unknown ca" in text:
-        return "not issued by the stack's CA"
-    if "expired" in text:
-        return "expired"
-    if "revoked" in text:
-        return "revoked"
-    if "certificate_required" in text or "certificate required" in text:
-        return "no certificate presented"
-    if "alert" in text:
-        return f"rejected during the TLS handshake ({getattr(error, 'reason', None) or error})"
-    return None
-
-
-def describe_certificate_problem(problem: str) -> str:
-    """The short form of a PKI check's message, matching what a TLS alert would have said."""
-    if "not issued by" in problem:
-        return "not issued by the stack's CA"
-    if "expired" in problem:
-        return "expired"
-    return "invalid"

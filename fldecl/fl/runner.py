@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import fldecl
-from fldecl.fl.job import JOB_FILE, TrainingJob
-from fldecl.fl.party import FINAL_MODEL_FILE
+from fldecl.fl.party_tasks import FINAL_MODEL_FILE
 from fldecl.fl.status import TrainingEvent, read_status
+from fldecl.fl.training_job import JOB_FILE, TrainingJob
 from fldecl.vocabulary import FAILED, TERMINAL_STATES
 
 EventCallback = Callable[[TrainingEvent], None]
@@ -65,7 +65,7 @@ def run_training(job: TrainingJob, on_event: EventCallback | None = None) -> Tra
     job.save(job_path)
     processes: dict[str, subprocess.Popen] = {}
     try:
-        processes["aggregator"] = spawn(["fldecl.fl.aggregator", str(job_path)], work_dir / "aggregator.log")
+        processes["aggregator"] = spawn(["fldecl.fl.local_aggregator", str(job_path)], work_dir / "aggregator.log")
         host, port = _wait_for_address(work_dir, processes["aggregator"])
         for settings in job.local_parties:
             processes[settings.name] = spawn_party(job_path, settings.name, (host, port), work_dir)
@@ -79,7 +79,7 @@ def run_training(job: TrainingJob, on_event: EventCallback | None = None) -> Tra
 def spawn_party(job_path: Path, name: str, aggregator: tuple[str, int], work_dir: Path) -> subprocess.Popen:
     """Start one local party process; its output goes to ``parties/<name>/party.log``."""
     host, port = aggregator
-    arguments = ["fldecl.fl.party", str(job_path), name, "--aggregator", f"{host}:{port}"]
+    arguments = ["fldecl.fl.local_party", str(job_path), name, "--aggregator", f"{host}:{port}"]
     return spawn(arguments, Path(work_dir) / "parties" / name / "party.log")
 
 

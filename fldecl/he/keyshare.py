@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fldecl.errors import RuntimeFailure
 from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.pki.chain import is_ca, is_signed_by, validity_window
-from fldecl.pki.record import EXPIRED, NOT_YET_VALID
+from fldecl.pki.facts import EXPIRED, NOT_YET_VALID
 
 BUNDLE_FORMAT = "fldecl-he-keyshare/1"
 MIN_RSA_BITS = 2048
@@ -47,7 +48,7 @@ _TEXT_FIELDS = (
 )
 
 
-class KeyShareError(Exception):
+class KeyShareError(RuntimeFailure):
     """A key bundle that must not be trusted, or inputs that cannot make one."""
 
 

@@ -86,7 +86,8 @@ def _parties(spec: Mapping[str, Any]) -> list[str]:
 TRAINING = Kind(
     "Training",
     rules=(_encryption_fits_fusion, _model_fits_fusion, _parties_listed_once),
-    backend_rules={"local": (_fusion_runs_locally, _model_trains_locally)},
+    # fldecl's own round workflow runs on both: in its local runtime, and as an NVFlare app.
+    backend_rules={"local": (_fusion_runs_locally, _model_trains_locally), "nvflare": (_fusion_runs_locally, _model_trains_locally)},
     derive=_cipher_spec_default,
     immutable=True,
     members=_parties,

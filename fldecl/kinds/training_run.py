@@ -70,6 +70,17 @@ class TrainingProgress:
         return asdict(self)
 
 
+def round_from_status(entry: Mapping[str, Any]) -> RoundRecord:
+    """A round of fldecl's ``status.json`` (the round workflow's, on every backend that runs it) as the kind's record."""
+    parties = {}
+    for name, values in entry.get("parties", {}).items():
+        metrics = {key: value for key, value in values.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith(("bytes_", "test_"))}
+        parties[name] = PartyRound(metrics, int(values.get("bytes_sent", 0)), int(values.get("bytes_received", 0)),
+                                   bool(values.get("contributed", True)))
+    return RoundRecord(int(entry["round"]), dict(entry.get("fused", {})), parties, entry.get("seconds"))
+
+
 def progress_of(training: Observed) -> TrainingProgress | None:
     """The progress a backend observed for ``training``, if it did."""
     return training.details if isinstance(training.details, TrainingProgress) else None

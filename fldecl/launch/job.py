@@ -15,7 +15,7 @@ from typing import Any
 
 from fldecl import pki
 from fldecl.core.contract import Observed
-from fldecl.fl.job import PartySettings, TrainingJob
+from fldecl.fl.training_job import PartySettings, TrainingJob
 from fldecl.launch.errors import LaunchError
 from fldecl.launch.parties import party_identity, party_settings, runs_here
 
@@ -56,19 +56,25 @@ def training_job(training_id: str, name: str, spec: Mapping[str, Any], model: Mo
     """The job of a Training whose ``spec`` has its defaults filled in; issues the aggregator's certificate."""
     work_dir.mkdir(parents=True, exist_ok=True)
     aggregator_key, aggregator_cert = _issue_aggregator_certificate(name, authority, work_dir / "aggregator")
-    remote = spec["remote_training"]
     return TrainingJob(
-        training_id=training_id, name=name,
-        model_zip=str(model.zip_file), model_file=model.model_file, model_type=model.model_type, trusted=model.trusted,
-        fusion_type=spec["fusion_type"], cipher_spec=(spec.get("crypto") or {}).get("cipher_spec"),
-        epochs=spec["epochs"], rounds=spec["rounds"], metrics=spec["metrics"], optimizer=spec.get("optimizer"),
-        loss=spec.get("loss"), batch_size=spec["batch_size"], seed=spec["seed"],
-        quorum=remote["quorum"], max_timeout=remote["max_timeout"],
+        training_id=training_id, name=name, **training_settings(spec, model),
         parties=[{"name": party.name, "required": party.required, "cert_file": party.cert_file} for party in parties],
         ca_cert_file=str(authority.cert_file), aggregator_cert_file=str(aggregator_cert),
         aggregator_key_file=str(aggregator_key), work_dir=str(work_dir),
         local_parties=[party.runs_here for party in parties if party.runs_here is not None],
     )
+
+
+def training_settings(spec: Mapping[str, Any], model: ModelToTrain) -> dict[str, Any]:
+    """A job's settings from a Training's ``spec`` (defaults filled in) and its initial model: every runtime's, the same."""
+    remote = spec["remote_training"]
+    return {
+        "model_zip": str(model.zip_file), "model_file": model.model_file, "model_type": model.model_type, "trusted": model.trusted,
+        "fusion_type": spec["fusion_type"], "cipher_spec": (spec.get("crypto") or {}).get("cipher_spec"),
+        "epochs": spec["epochs"], "rounds": spec["rounds"], "metrics": spec["metrics"], "optimizer": spec.get("optimizer"),
+        "loss": spec.get("loss"), "batch_size": spec["batch_size"], "seed": spec["seed"],
+        "quorum": remote["quorum"], "max_timeout": remote["max_timeout"],
+    }
 
 
 def job_parties(listed: Sequence[Mapping[str, Any]], related: Mapping[str, Observed], stack_dir: Path,

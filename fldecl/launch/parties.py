@@ -15,7 +15,7 @@ from typing import Any
 from fldecl.core.contract import Observed
 from fldecl.core.plan import resolve_references
 from fldecl.core.stack import Stack
-from fldecl.fl.job import PartySettings
+from fldecl.fl.training_job import PartySettings
 from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.launch.errors import LaunchError
 

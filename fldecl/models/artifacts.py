@@ -16,7 +16,7 @@ from fldecl.models.spec import architecture_of, content_hash, model_file_of, sou
 _TORCH_SUFFIXES = {".pt", ".pth"}
 
 
-def build_zip(spec: dict, stack_dir: Path) -> bytes:
+def build_zip(spec: dict[str, Any], stack_dir: Path) -> bytes:
     """The zip to upload for a Model spec; the same spec always gives the same bytes.
 
     A zip_file source is returned as is after checking it holds model_file. A training source has
@@ -29,6 +29,8 @@ def build_zip(spec: dict, stack_dir: Path) -> bytes:
     if kind == "zip_file":
         return _checked_source_zip(spec, stack_dir, model_file)
     architecture = architecture_of(spec)
+    if model_file is None:  # not reached: the frameworks an architecture can name have a default model_file
+        raise ModelError(f"model_file is required for a {architecture['framework']} architecture")
     if architecture["framework"] == "pytorch":
         from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
@@ -40,7 +42,7 @@ def build_zip(spec: dict, stack_dir: Path) -> bytes:
     return deterministic_zip({model_file: model_bytes})
 
 
-def stored_content_hash(spec: dict, content: bytes, stack_dir: Path) -> str:
+def stored_content_hash(spec: dict[str, Any], content: bytes, stack_dir: Path) -> str:
     """The content hash of stored model bytes in the terms of ``spec``'s :func:`content_hash`.
 
     A zip source hashes its bytes, so stored bytes hash the same exactly when they are that zip.
@@ -58,7 +60,7 @@ def stored_content_hash(spec: dict, content: bytes, stack_dir: Path) -> str:
     return str(content_hash(spec, stack_dir)) if built == content else digest
 
 
-def _checked_source_zip(spec: dict, stack_dir: Path, model_file: str | None) -> bytes:
+def _checked_source_zip(spec: dict[str, Any], stack_dir: Path, model_file: str | None) -> bytes:
     path = zip_path_of(spec, stack_dir)
     try:
         zip_bytes = path.read_bytes()

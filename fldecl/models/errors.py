@@ -1,7 +1,9 @@
 """Errors a user reads: one line each, naming the file or spec field to fix."""
 
+from fldecl.errors import InputError
 
-class ModelError(Exception):
+
+class ModelError(InputError):
     """A model spec or artifact fldecl cannot build, read or use."""
 
 

@@ -7,25 +7,33 @@ for a model of another one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fldecl.models.errors import ModelError
 
 if TYPE_CHECKING:
-    import numpy as np
+    from numpy.typing import NDArray
 
 
-def get_parameters(model: Any) -> list[np.ndarray]:
+class _Backend(Protocol):
+    """What a framework's module (:mod:`.pytorch`, :mod:`.scikit_learn`) offers for its models' parameters."""
+
+    def get_parameters(self, model: Any) -> list[NDArray[Any]]: ...
+
+    def set_parameters(self, model: Any, arrays: list[NDArray[Any]]) -> None: ...
+
+
+def get_parameters(model: Any) -> list[NDArray[Any]]:
     """Copies of the model's parameter arrays, in a stable order."""
     return _backend_of(model).get_parameters(model)
 
 
-def set_parameters(model: Any, arrays: list[np.ndarray]) -> None:
+def set_parameters(model: Any, arrays: list[NDArray[Any]]) -> None:
     """Overwrite the model's parameters in place; count and shapes must match get_parameters."""
     _backend_of(model).set_parameters(model, arrays)
 
 
-def check_shapes(expected: list[tuple[str, tuple[int, ...]]], arrays: list[np.ndarray]) -> None:
+def check_shapes(expected: list[tuple[str, tuple[int, ...]]], arrays: list[NDArray[Any]]) -> None:
     """Raise a ModelError naming the first parameter whose shape differs from the model's."""
     if len(arrays) != len(expected):
         raise ModelError(f"expected {len(expected)} parameter arrays, got {len(arrays)}")
@@ -34,7 +42,7 @@ def check_shapes(expected: list[tuple[str, tuple[int, ...]]], arrays: list[np.nd
             raise ModelError(f"parameter {name}: expected shape {shape}, got {tuple(array.shape)}")
 
 
-def _backend_of(model: Any):
+def _backend_of(model: Any) -> _Backend:
     if hasattr(model, "state_dict"):
         from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 

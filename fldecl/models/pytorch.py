@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from fldecl.models.errors import ModelError
 from fldecl.models.parameters import check_shapes
@@ -42,9 +43,10 @@ def _layer(index: int, layer: dict[str, Any]) -> torch.nn.Module:
     # YAML gives lists where torch expects tuples (kernel_size: [3, 3]).
     kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in layer.items() if key != "type"}
     try:
-        return _LAYER_TYPES[layer_type](**kwargs)
+        module: torch.nn.Module = _LAYER_TYPES[layer_type](**kwargs)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ModelError(f"layer {index} ({layer_type}): {error}") from error
+    return module
 
 
 def serialize(model: torch.nn.Module, model_file: str) -> bytes:
@@ -63,14 +65,15 @@ def serialize(model: torch.nn.Module, model_file: str) -> bytes:
 
 def deserialize(data: bytes) -> torch.nn.Module:
     """Unpickle a whole module; callers must have checked that the bytes are trusted."""
-    return torch.load(io.BytesIO(data), weights_only=False)
+    module: torch.nn.Module = torch.load(io.BytesIO(data), weights_only=False)
+    return module
 
 
-def get_parameters(model: torch.nn.Module) -> list[np.ndarray]:
+def get_parameters(model: torch.nn.Module) -> list[NDArray[Any]]:
     return [tensor.detach().cpu().numpy().copy() for tensor in model.state_dict().values()]
 
 
-def set_parameters(model: torch.nn.Module, arrays: list[np.ndarray]) -> None:
+def set_parameters(model: torch.nn.Module, arrays: list[NDArray[Any]]) -> None:
     current = model.state_dict()
     arrays = [np.asarray(array) for array in arrays]
     check_shapes([(name, tuple(tensor.shape)) for name, tensor in current.items()], arrays)

@@ -10,7 +10,8 @@ import pickle
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import SGDClassifier, SGDRegressor
+from numpy.typing import NDArray
+from sklearn.linear_model import SGDClassifier, SGDRegressor  # type: ignore[import-untyped]  # no stubs
 
 from fldecl.models.errors import ModelError
 from fldecl.models.parameters import check_shapes
@@ -56,11 +57,11 @@ def serialize(estimator: SGDClassifier | SGDRegressor) -> bytes:
     return pickle.dumps(estimator, protocol=_PICKLE_PROTOCOL)
 
 
-def get_parameters(estimator: Any) -> list[np.ndarray]:
+def get_parameters(estimator: Any) -> list[NDArray[Any]]:
     return [np.array(estimator.coef_, copy=True), np.array(estimator.intercept_, copy=True)]
 
 
-def set_parameters(estimator: Any, arrays: list[np.ndarray]) -> None:
+def set_parameters(estimator: Any, arrays: list[NDArray[Any]]) -> None:
     arrays = [np.asarray(array, dtype=np.float64) for array in arrays]
     check_shapes([("coef_", estimator.coef_.shape), ("intercept_", estimator.intercept_.shape)], arrays)
     estimator.coef_, estimator.intercept_ = (array.copy() for array in arrays)

@@ -54,12 +54,12 @@ def local_training_problem(model_type: str) -> str | None:
     return f"{framework} models cannot train on the local backend (supported: {', '.join(LOCAL_FRAMEWORKS)})"
 
 
-def source_kind(spec: dict) -> str:
+def source_kind(spec: dict[str, Any]) -> str:
     """Which of ``zip_file``, ``architecture`` or ``training`` the spec's source is."""
     source = spec.get("source") or {}
     if len(source) != 1:
         raise ModelError("Model source must name exactly one of zip_file, architecture, training")
-    return next(iter(source))
+    return str(next(iter(source)))
 
 
 def default_model_file(model_type: str) -> str | None:
@@ -67,7 +67,7 @@ def default_model_file(model_type: str) -> str | None:
     return DEFAULT_MODEL_FILES.get(framework_of(model_type))
 
 
-def model_file_of(spec: dict) -> str | None:
+def model_file_of(spec: dict[str, Any]) -> str | None:
     """The file inside the zip that holds the model: the spec's, else the framework's default."""
     model_file = spec.get("model_file") or default_model_file(spec["type"])
     if model_file is not None:
@@ -77,7 +77,7 @@ def model_file_of(spec: dict) -> str | None:
     return model_file
 
 
-def architecture_of(spec: dict) -> dict[str, Any]:
+def architecture_of(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec's architecture with schema defaults applied, checked against the model type."""
     architecture = {**_ARCHITECTURE_DEFAULTS, **spec["source"]["architecture"]}
     if architecture["framework"] == "scikit-learn":
@@ -91,12 +91,12 @@ def architecture_of(spec: dict) -> dict[str, Any]:
     return architecture
 
 
-def zip_path_of(spec: dict, stack_dir: Path) -> Path:
+def zip_path_of(spec: dict[str, Any], stack_dir: Path) -> Path:
     """The source zip, relative paths being relative to the stack directory."""
-    return Path(stack_dir) / spec["source"]["zip_file"]
+    return Path(stack_dir) / str(spec["source"]["zip_file"])
 
 
-def content_hash(spec: dict, stack_dir: Path) -> str | None:
+def content_hash(spec: dict[str, Any], stack_dir: Path) -> str | None:
     """``sha256:<hex>`` of what the model's content will be; a change means replacement.
 
     For a zip it is the file's hash. For an architecture it hashes the canonical JSON of what

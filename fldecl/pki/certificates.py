@@ -8,13 +8,14 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from fldecl.pki.chain import is_ca, validity_problems
 from fldecl.pki.errors import PKIError
-from fldecl.pki.facts import CertFacts, inspect
+from fldecl.pki.facts import CertFacts
 from fldecl.pki.files import load_certificate, load_csr, load_private_key, write_certificate, write_csr, write_private_key
+from fldecl.pki.inspection import inspect
 from fldecl.pki.keys import generate_private_key, is_same_public_key, key_problems, signature_hash, signature_problems
 from fldecl.pki.subject import Subject, describe_name
 
@@ -160,14 +161,16 @@ def _load_issuer(ca_key_path: Path, ca_cert_path: Path) -> tuple[rsa.RSAPrivateK
     problems = key_problems(ca_cert.public_key()) + validity_problems(ca_cert, role="CA certificate")
     if problems:
         raise PKIError(f"CA {ca_name} cannot issue certificates: {'; '.join(problems)}")
-    return ca_key, ca_cert  # an RSA key: it matches the certificate, whose key passed key_problems
+    if not isinstance(ca_key, rsa.RSAPrivateKey):  # not reached: it matches the certificate, whose key passed key_problems
+        raise PKIError(f"CA key {ca_key_path} is not an RSA key")
+    return ca_key, ca_cert
 
 
 def _sign_party_certificate(
     ca_key: rsa.RSAPrivateKey,
     ca_cert: x509.Certificate,
     subject_name: x509.Name,
-    public_key: PublicKeyTypes,
+    public_key: CertificatePublicKeyTypes,
     alt_names: list[x509.GeneralName],
     validity_days: int,
 ) -> x509.Certificate:
@@ -180,7 +183,7 @@ def _sign_party_certificate(
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
-        .add_extension(_authority_key_identifier(ca_cert), critical=False)
+        .add_extension(_authority_key_identifier(ca_cert, ca_key), critical=False)
     )
     if alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
@@ -188,7 +191,7 @@ def _sign_party_certificate(
 
 
 def _certificate_builder(
-    subject_name: x509.Name, issuer_name: x509.Name, public_key: PublicKeyTypes, validity_days: int
+    subject_name: x509.Name, issuer_name: x509.Name, public_key: CertificatePublicKeyTypes, validity_days: int
 ) -> x509.CertificateBuilder:
     """What every certificate shares: names, key, random serial, validity and its key identifier."""
     now = datetime.now(timezone.utc)
@@ -204,11 +207,11 @@ def _certificate_builder(
     )
 
 
-def _authority_key_identifier(ca_cert: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+def _authority_key_identifier(ca_cert: x509.Certificate, ca_key: rsa.RSAPrivateKey) -> x509.AuthorityKeyIdentifier:
     try:
         ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:  # a CA made elsewhere without SKI
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())  # the certificate's key
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 

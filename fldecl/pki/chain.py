@@ -7,9 +7,10 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
 
 from fldecl.pki.errors import PKIError
-from fldecl.pki.record import ValidityWindow
+from fldecl.pki.facts import ValidityWindow
 from fldecl.pki.subject import describe_name
 
 
@@ -43,16 +44,13 @@ def issuance_problems(cert: x509.Certificate, ca_cert: x509.Certificate) -> list
 def is_signed_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
     """Whether ``cert``'s signature verifies under ``ca_cert``'s key."""
     ca_key = ca_cert.public_key()
+    padding = cert.signature_algorithm_parameters
+    hash_algorithm = cert.signature_hash_algorithm
     try:
-        if isinstance(ca_key, rsa.RSAPublicKey):
+        if isinstance(ca_key, rsa.RSAPublicKey) and isinstance(padding, (PKCS1v15, PSS)) and hash_algorithm is not None:
             # By hand, because verify_directly_issued_by refuses SHA-1 outright: a SHA-1 certificate
             # from the right CA must be reported as a hash problem, not as a foreign issuer.
-            ca_key.verify(
-                cert.signature,
-                cert.tbs_certificate_bytes,
-                cert.signature_algorithm_parameters,
-                cert.signature_hash_algorithm,
-            )
+            ca_key.verify(cert.signature, cert.tbs_certificate_bytes, padding, hash_algorithm)
         else:
             cert.verify_directly_issued_by(ca_cert)
     except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):

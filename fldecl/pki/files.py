@@ -1,10 +1,8 @@
-"""Reading and writing PEM files: atomic writes, owner-only private keys, errors that name the file."""
+"""Reading and writing PEM files: atomic writes (:mod:`fldecl.atomic_write`), owner-only private keys, errors that name the file."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -14,10 +12,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from fldecl.atomic_write import PRIVATE_FILE_MODE, write_atomically
 from fldecl.pki.errors import PKIError
 from fldecl.pki.keys import private_key_pem
 
-PRIVATE_KEY_FILE_MODE = 0o600
+PRIVATE_KEY_FILE_MODE = PRIVATE_FILE_MODE
 PUBLIC_FILE_MODE = 0o644
 
 Parsed = TypeVar("Parsed")
@@ -25,38 +24,6 @@ Parsed = TypeVar("Parsed")
 
 class EncryptedKeyError(PKIError):
     """The key file is password protected, which WML parties cannot use."""
-
-
-def write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` so that readers see the old file or the complete new one, never a mix.
-
-    The temporary file is created with ``mode`` from the start, so a private key is never readable
-    by others, not even for an instant, and a crash leaves at most a stray temporary file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            os.fchmod(file.fileno(), mode)  # the umask may have removed bits we want
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself, so the new file survives a power loss."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def write_private_key(path: Path, key: PrivateKeyTypes) -> None:

@@ -15,7 +15,7 @@ PUBLIC_EXPONENT = 65537
 SIGNATURE_HASH = "SHA256"
 
 
-def signature_hash() -> hashes.HashAlgorithm:
+def signature_hash() -> hashes.SHA256:
     """The hash every certificate and CSR fldecl signs uses."""
     return hashes.SHA256()
 

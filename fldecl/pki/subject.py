@@ -18,6 +18,8 @@ _MANIFEST_KEY_OIDS = {
     "organization": NameOID.ORGANIZATION_NAME,
     "organizational_unit": NameOID.ORGANIZATIONAL_UNIT_NAME,
     "common_name": NameOID.COMMON_NAME,
+    # Not a manifest field: NVIDIA FLARE reads an admin user's role from it.
+    "unstructured_name": NameOID.UNSTRUCTURED_NAME,
 }
 _OID_MANIFEST_KEYS = {oid: key for key, oid in _MANIFEST_KEY_OIDS.items()}
 
@@ -32,6 +34,7 @@ class Subject:
     country: str | None = None
     state: str | None = None
     locality: str | None = None
+    unstructured_name: str | None = None
 
     def __post_init__(self) -> None:
         # Fail here, with the field's name, rather than deep inside certificate building.
@@ -79,5 +82,6 @@ def describe_name(name: x509.Name) -> str:
     """``CN=<common name>`` when there is one (what people recognise), else the full RFC 4514 name."""
     common_names = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if common_names:
-        return f"CN={common_names[0].value}"
+        value = common_names[0].value
+        return f"CN={value.decode() if isinstance(value, bytes) else value}"
     return name.rfc4514_string() or "<empty name>"

@@ -1,23 +1,24 @@
 """Providers: the backends behind the one contract in :mod:`fldecl.core.contract`.
 
 ``workspace`` always serves the file resources (CA, certificates, data splits); the stack's
-backend (``local`` or ``wml``) serves models, remote training systems and trainings, and runs
-parties. A backend's package is imported only when a stack uses it (IBM's client is heavy).
+backend (``local``, ``wml`` or ``nvflare``) serves models, remote training systems and trainings,
+and runs parties. A backend's package is imported only when a stack uses it (IBM's client is heavy).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fldecl.core.contract import Providers
 from fldecl.core.errors import ProviderError
 from fldecl.providers.workspace import WorkspaceProvider
 
-BACKENDS = ("local", "wml")
+BACKENDS = ("local", "wml", "nvflare")
 
 
-def providers_for(backend: str, state_dir: Path) -> Providers:
-    """What a stack on ``backend`` reconciles with."""
+def providers_for(backend: str, state_dir: Path, settings: dict[str, Any] | None = None) -> Providers:
+    """What a stack on ``backend`` reconciles with; ``settings`` is the Stack's block for that backend."""
     workspace = WorkspaceProvider(state_dir)
     if backend == "local":
         from fldecl.providers.local import LocalProvider  # lazy: only the backend in use is imported
@@ -29,4 +30,13 @@ def providers_for(backend: str, state_dir: Path) -> Providers:
 
         wml = WmlProvider.from_environment()
         return Providers({**workspace.resources, **wml.resources}, wml, lambda: workspace.calls)
+    if backend == "nvflare":
+        from fldecl.providers.local import LocalProvider, paths  # lazy: models are stored as the local backend stores them
+        from fldecl.providers.nvflare import NvflareProvider  # lazy: only the backend in use is imported
+
+        local = LocalProvider(state_dir)
+        nvflare = NvflareProvider(state_dir, settings, local.resources["Model"],
+                                  lambda model_id: paths.model_content_path(state_dir, model_id), local)
+        return Providers({**workspace.resources, **nvflare.resources}, nvflare,
+                         lambda: workspace.calls + local.calls + nvflare.calls)
     raise ProviderError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")

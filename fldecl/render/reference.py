@@ -64,7 +64,8 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
         target: Any = root
         for part in ref[2:].split("/"):
             target = target[part]
-        return target
+        resolved: dict[str, Any] = target
+        return resolved
     return node
 
 

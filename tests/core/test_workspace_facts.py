@@ -79,12 +79,12 @@ def test_changed_or_missing_data_files_are_made_again(stack: Path) -> None:
 
 def test_a_no_op_plan_parses_no_unchanged_file_again(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fldecl.cli.session import load, reconciler
-    from fldecl.pki import facts
+    from fldecl.pki import inspection
 
     reconciler(load(stack)).plan()  # the first plan after an apply records what it inspects
     inspected: list[Path] = []
-    inspect = facts.inspect
-    monkeypatch.setattr(facts, "inspect", lambda cert, *args, **kwargs: inspected.append(cert) or inspect(cert, *args, **kwargs))
+    inspect = inspection.inspect
+    monkeypatch.setattr(inspection, "inspect", lambda cert, *args, **kwargs: inspected.append(cert) or inspect(cert, *args, **kwargs))
     assert not reconciler(load(stack)).plan().has_changes
     assert inspected == [], "the files have the digests of their last inspection: its record is read instead"
 
@@ -93,10 +93,10 @@ def test_expiry_is_judged_at_the_time_of_the_plan_even_from_the_record(stack: Pa
     from datetime import datetime, timedelta, timezone
 
     from fldecl.cli.session import load, reconciler
-    from fldecl.pki import record
+    from fldecl.pki import facts
 
     later = datetime.now(timezone.utc) + timedelta(days=400)
-    monkeypatch.setattr(record, "utc_now_or", lambda now: later)
+    monkeypatch.setattr(facts, "utc_now_or", lambda now: later)
     plan = reconciler(load(stack)).plan()
     change = next(c for c in plan.changes if c.address == "PartyCertificate/party-1")
     assert change.actions == ["delete", "create"]
@@ -105,13 +105,14 @@ def test_expiry_is_judged_at_the_time_of_the_plan_even_from_the_record(stack: Pa
 
 def test_a_changed_key_file_is_checked_in_full_again(stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fldecl.cli.session import load, reconciler
-    from fldecl.pki import facts
+    from fldecl.pki import inspection
 
     key_file = stack / "pki" / "party-1-key.pem"
     original = key_file.read_bytes()
     checks: list[bool] = []
-    loader = facts.load_private_key
-    monkeypatch.setattr(facts, "load_private_key", lambda path, validate=True: checks.append(validate) or loader(path, validate=validate))
+    loader = inspection.load_private_key
+    monkeypatch.setattr(inspection, "load_private_key",
+                        lambda path, validate=True: checks.append(validate) or loader(path, validate=validate))
     key_file.write_bytes(original.replace(b"\n", b"\r\n"))  # the same key in other bytes
     try:
         assert not reconciler(load(stack)).plan().has_changes

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fldecl.fl.job import TrainingJob
+from fldecl.fl.training_job import TrainingJob
 
 from .flstack import Stack, build_job, create_stack
 

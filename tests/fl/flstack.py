@@ -7,14 +7,16 @@ import shutil
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from fldecl.data import split
-from fldecl.fl.aggregator import Aggregator
-from fldecl.fl.job import JOB_FILE, PartySettings, TrainingJob
+from fldecl.fl.local_aggregator import Aggregator
+from fldecl.fl.protocol import Message
 from fldecl.fl.runner import spawn_party
+from fldecl.fl.training_job import JOB_FILE, PartySettings, TrainingJob
+from fldecl.fl.transport import AdmissionEvent, Admit, Reply, Traffic, Transport
 from fldecl.models import build_zip
 from fldecl.pki import Subject, create_ca, issue_certificate
 
@@ -178,18 +180,20 @@ def build_job(stack: Stack, work_dir: Path, model: str = "small_net", data: str 
     return TrainingJob(**fields)
 
 
-def serve_with_local_parties(aggregator: Aggregator, party_names: Iterable[str] | None = None) -> dict[str, subprocess.Popen]:
+def serve_with_local_parties(aggregator: Aggregator, party_names: Iterable[str] | None = None,
+                             spawned: dict[str, subprocess.Popen] | None = None) -> dict[str, subprocess.Popen]:
     """Serve ``aggregator`` in this thread while its job's local parties run as processes.
 
-    Returns the party processes (finished or killed), so a test can read their logs' exit codes.
+    Returns the party processes (finished or killed), so a test can read their logs' exit codes;
+    ``spawned`` is filled with them as soon as they start, for a relay that acts on a process.
     """
     job = aggregator.job
     job_path = Path(job.work_dir) / JOB_FILE
     job.save(job_path)
     address = aggregator.bind()
     names = job.local_party_names if party_names is None else list(party_names)
-    processes = {name: spawn_party(job_path, name, address, Path(job.work_dir)) for name in names}
-    aggregator.processes = processes
+    processes = spawned if spawned is not None else {}
+    processes.update({name: spawn_party(job_path, name, address, Path(job.work_dir)) for name in names})
     try:
         aggregator.serve()
         for process in processes.values():
@@ -201,6 +205,45 @@ def serve_with_local_parties(aggregator: Aggregator, party_names: Iterable[str] 
                 process.kill()
                 process.wait()
     return processes
+
+
+TaskHook = Callable[[dict[str, Message]], dict[str, Message]]
+ReplyHook = Callable[[dict[str, Reply]], dict[str, Reply]]
+
+
+class Relay:
+    """A :class:`Transport` in front of the aggregator's own, to watch or alter the tasks and replies passing through.
+
+    It stands for a malicious or faulty server in security tests, and injects failures in quorum tests.
+    """
+
+    def __init__(self, inner: Transport, on_tasks: TaskHook | None = None, on_replies: ReplyHook | None = None) -> None:
+        self.inner = inner
+        self.on_tasks = on_tasks or (lambda tasks: tasks)
+        self.on_replies = on_replies or (lambda replies: replies)
+
+    def wait_for_parties(self, admit: Admit, timeout: float) -> list[AdmissionEvent]:
+        return self.inner.wait_for_parties(admit, timeout)
+
+    def ask(self, tasks: Mapping[str, Message], timeout: float) -> dict[str, Reply]:
+        return self.on_replies(self.inner.ask(self.on_tasks(dict(tasks)), timeout))
+
+    def tell(self, parties: Iterable[str], message: Message) -> None:
+        self.inner.tell(parties, message)
+
+    def drop(self, party: str) -> None:
+        self.inner.drop(party)
+
+    def traffic(self, party: str) -> Traffic:
+        return self.inner.traffic(party)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def relaying(on_tasks: TaskHook | None = None, on_replies: ReplyHook | None = None) -> Callable[[Transport], Transport]:
+    """What ``Aggregator(job, relay=...)`` takes: a :class:`Relay` with these hooks around the TLS transport."""
+    return lambda inner: Relay(inner, on_tasks, on_replies)
 
 
 def party_log(job: TrainingJob, name: str) -> str:

@@ -8,41 +8,39 @@ import numpy as np
 import pytest
 
 from fldecl.fl import PartyError, run_party
-from fldecl.fl.aggregator import Aggregator
-from fldecl.fl.party import Party, TrainingToJoin
+from fldecl.fl.local_aggregator import Aggregator
+from fldecl.fl.local_party import Party
+from fldecl.fl.party_tasks import PartyTasks, TrainingToJoin
+from fldecl.fl.protocol import Message
 from fldecl.he import HEError, SecretKeyring, aggregate, contributors, seeds, wire
 from fldecl.he.keyshare import KeyShareError, open_keyring, seal_keyring
 from fldecl.models import get_parameters, load_model
 
-from .flstack import Background, party_log, party_settings, serve_with_local_parties
+from .flstack import Background, party_log, party_settings, relaying, serve_with_local_parties
 
 
-class RecordingAggregator(Aggregator):
-    """Keeps every message the parties sent it."""
+def _recording(received):
+    """A relay that keeps every reply the parties sent."""
+    def on_replies(replies):
+        received.extend((name, reply) for name, reply in replies.items() if isinstance(reply, Message))
+        return replies
 
-    def __init__(self, job) -> None:
-        super().__init__(job)
-        self.received = []
-
-    def _receive_from(self, session, deadline):
-        message = super()._receive_from(session, deadline)
-        if message is not None:
-            self.received.append((session.name, message))
-        return message
+    return relaying(on_replies=on_replies)
 
 
 @pytest.mark.slow
 def test_the_aggregator_receives_no_secret_key_and_cannot_open_the_keys(stack, make_job):
     job = make_job(rounds=1)
-    aggregator = RecordingAggregator(job)
+    received = []
+    aggregator = Aggregator(job, relay=_recording(received))
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "completed", aggregator.status.document["reason"]
 
-    payloads = [payload for _, message in aggregator.received for payload in message.payloads]
+    payloads = [payload for _, message in received for payload in message.payloads]
     for payload in payloads:
         with pytest.raises(HEError):
             SecretKeyring.from_bytes(payload)
-    (bundle,) = [message.payloads[0] for _, message in aggregator.received if message.type == "keys_generated"]
+    (bundle,) = [message.payloads[0] for _, message in received if message.type == "keys_generated"]
     ca_pem = stack.ca_cert.read_bytes()
     with pytest.raises(KeyShareError):
         open_keyring(bundle, job.training_id, "aggregator", stack.key("aggregator").read_bytes(), ca_pem)
@@ -50,45 +48,37 @@ def test_the_aggregator_receives_no_secret_key_and_cannot_open_the_keys(stack, m
         open_keyring(bundle, job.training_id, "Party_1", stack.key("aggregator").read_bytes(), ca_pem)
 
     # What the aggregator could compute, the encrypted sum, is the final model only under a party's key.
-    updates = [message.payloads[0] for _, message in aggregator.received if message.type == "update"]
-    fused = aggregate(aggregator.strategy.public_context, updates)
+    updates = [message.payloads[0] for _, message in received if message.type == "update"]
+    fused = aggregate(aggregator.workflow.strategy.public_context, updates)
     keyring = open_keyring(bundle, job.training_id, "Party_1", stack.key("Party_1").read_bytes(), ca_pem)
     average = keyring.decrypt(fused) / contributors(fused)
     final = load_model(Path(job.work_dir) / "parties" / "Party_1" / "final_model.zip", job.model_file, trusted=True)
     np.testing.assert_allclose(np.concatenate([array.ravel() for array in get_parameters(final)]), average, atol=1e-6)
 
 
-class SubstitutingAggregator(Aggregator):
-    """Makes its own keyring and relays that instead of asking a party, signing as ``signer_name``."""
+def _substituting(stack, job, signer_name, signer_cert):
+    """A relay that swaps the parties' key bundle for its own keyring, sealed for the same certificates, signed as ``signer_name``."""
+    certificates = {}
 
-    signer_name = "Party_1"
-    signer_cert = "aggregator"
+    def on_tasks(tasks):
+        for task in tasks.values():
+            if task.type == "generate_keys":
+                certificates.update({name: pem.encode() for name, pem in task.fields["party_certificates"].items()})
+        if not any(task.type == "keys" for task in tasks.values()):
+            return tasks
+        signers = {**certificates, signer_name: stack.cert(signer_cert).read_bytes()}
+        bundle = seal_keyring(SecretKeyring.generate(job.cipher_spec), job.training_id, stack.key(signer_cert).read_bytes(),
+                              signers[signer_name], signers, stack.ca_cert.read_bytes())
+        return {name: Message(task.type, task.fields, [bundle]) for name, task in tasks.items()}
 
-    def _request_keys(self, generator):
-        stack_pki = Path(self.job.aggregator_cert_file).parent
-        certificates = {session.name: session.certificate_pem.encode() for session in self._alive()}
-        certificates[self.signer_name] = (stack_pki / f"{self.signer_cert}.cert.pem").read_bytes()
-        return seal_keyring(
-            SecretKeyring.generate(self.job.cipher_spec), self.job.training_id,
-            (stack_pki / f"{self.signer_cert}.key.pem").read_bytes(), certificates[self.signer_name],
-            certificates, Path(self.job.ca_cert_file).read_bytes(),
-        )
-
-    def _public_context(self, bundle, generator):
-        return SecretKeyring.generate(self.job.cipher_spec).public_context()
+    return relaying(on_tasks=on_tasks)
 
 
-class OutsiderSigningAggregator(SubstitutingAggregator):
-    """Uses another certificate from the stack's CA, of someone who is not a party."""
-
-    signer_name = "Party_4"
-    signer_cert = "Party_4"
-
-
-@pytest.mark.parametrize("aggregator_class", [SubstitutingAggregator, OutsiderSigningAggregator])
-def test_parties_reject_keys_the_aggregator_substituted(make_job, aggregator_class):
+@pytest.mark.parametrize(("signer_name", "signer_cert"), [("Party_1", "aggregator"), ("Party_4", "Party_4")],
+                         ids=["as a party with the aggregator's key", "as an outsider of the stack's CA"])
+def test_parties_reject_keys_the_aggregator_substituted(stack, make_job, signer_name, signer_cert):
     job = make_job(rounds=1)
-    aggregator = aggregator_class(job)
+    aggregator = Aggregator(job, relay=_substituting(stack, job, signer_name, signer_cert))
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "failed"
     assert "rejected the key bundle" in aggregator.status.document["reason"]
@@ -111,27 +101,24 @@ def test_a_party_with_a_certificate_from_another_ca_is_refused(stack, make_job):
     assert any(event["kind"] == "party_refused" for event in aggregator.status.document["events"])
 
 
-class TamperingAggregator(Aggregator):
-    """Flips one byte in Party_2's ciphertext, as a faulty network or store might."""
-
-    def _collect_updates(self, sessions, round_number):
-        updates = super()._collect_updates(sessions, round_number)
-        payload = bytearray(updates["Party_2"].payloads[0])
-        payload[len(payload) // 2] ^= 0xFF
-        updates["Party_2"].payloads[0] = bytes(payload)
-        return updates
+def _flip_a_byte_of_party_2s_update(replies):
+    """As a faulty network or store might."""
+    update = replies["Party_2"]
+    payload = bytearray(update.payloads[0])
+    payload[len(payload) // 2] ^= 0xFF
+    return {**replies, "Party_2": Message(update.type, update.fields, [bytes(payload)])} if update.type == "update" else replies
 
 
 def test_a_tampered_ciphertext_fails_the_round_with_the_reason(make_job):
     job = make_job(rounds=1)
-    aggregator = TamperingAggregator(job)
+    aggregator = Aggregator(job, relay=relaying(on_replies=_flip_a_byte_of_party_2s_update))
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "failed"
     reason = aggregator.status.document["reason"]
     assert reason.startswith("round 1 failed") and "Party_2" in reason and "corrupt" in reason
 
 
-class TruncatingParty(Party):
+class TruncatingTasks(PartyTasks):
     """Sends an update with fewer values than the model has."""
 
     def update_vector(self):
@@ -147,7 +134,8 @@ def test_a_wrong_shape_update_fails_the_round_with_the_reason(stack, make_job):
         while aggregator.status.document["aggregator"] is None:
             pass
         address = (aggregator.status.document["aggregator"]["host"], aggregator.status.document["aggregator"]["port"])
-        party = TruncatingParty(rogue_settings, TrainingToJoin.from_job(job, address))
+        training = TrainingToJoin.from_job(job)
+        party = Party(rogue_settings, training, address, tasks=TruncatingTasks(rogue_settings, training))
         with pytest.raises(PartyError):
             party.run()
 
@@ -170,23 +158,21 @@ def _drop_a_seed(entries):
     return entries[:-1], True
 
 
-class SeedListEditingAggregator(Aggregator):
-    """Relays a fused model whose seed list it edited, re-framed with a valid checksum (and count, if asked)."""
-
-    edit = staticmethod(_flip_a_seed)
-
-    def _setup_fusion(self):
-        super()._setup_fusion()
-        fuse = self.strategy.fuse
-        self.strategy.fuse = lambda updates: self._edited(fuse(updates))
-
-    def _edited(self, fused):
+def _editing_the_fused_model(edit):
+    """A relay that sends out a fused model whose seed list it edited, re-framed with a valid checksum (and count, if asked)."""
+    def edited(fused):
         fields = wire.unpack(fused, wire.Kind.CIPHERTEXT)
-        entries, recount = self.edit(seeds.unpack_list(fields[3]))
+        entries, recount = edit(seeds.unpack_list(fields[3]))
         fields[3] = seeds.pack_list(entries)
         if recount:
             fields[2] = fields[2][:8] + len(entries).to_bytes(4, "little")
         return wire.pack(wire.Kind.CIPHERTEXT, fields)
+
+    def on_tasks(tasks):
+        return {name: Message(task.type, task.fields, [edited(task.payloads[0])]) if task.type == "evaluate" else task
+                for name, task in tasks.items()}
+
+    return relaying(on_tasks=on_tasks)
 
 
 @pytest.mark.parametrize(
@@ -196,8 +182,7 @@ class SeedListEditingAggregator(Aggregator):
 )
 def test_an_edited_seed_list_fails_the_round_with_the_reason(make_job, edit, reason):
     job = make_job(rounds=1)
-    aggregator = SeedListEditingAggregator(job)
-    aggregator.edit = edit
+    aggregator = Aggregator(job, relay=_editing_the_fused_model(edit))
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "failed"
     failure = aggregator.status.document["reason"]

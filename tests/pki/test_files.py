@@ -47,7 +47,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
     def failing_fsync(descriptor: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="No space left"):
         files.write_atomically(path, b"new", files.PRIVATE_KEY_FILE_MODE)
     assert path.read_bytes() == b"old"

@@ -19,11 +19,12 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 
 from fldecl.emulator.aggregator.frames import FrameError, Message, MessageType, next_request_id, pack, unpack
+from fldecl.errors import RuntimeFailure
 
 RECEIVE_BYTES = 1 << 16
 
 
-class PartyGone(ConnectionError):
+class PartyGone(RuntimeFailure):
     """The party closed its websocket, or answered with an error, before replying."""
 
 
@@ -82,7 +83,7 @@ class PartyChannel:
                 self._ws.receive_data(data)
                 for event in self._ws.events():
                     if isinstance(event, (BytesMessage, TextMessage)):
-                        buffer += event.data if isinstance(event.data, bytes) else event.data.encode()
+                        buffer += event.data.encode() if isinstance(event.data, str) else event.data
                         if event.message_finished:
                             self.bytes_received += len(buffer)
                             self._dispatch(unpack(bytes(buffer)), on_message)

@@ -16,9 +16,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-import msgpack_numpy
+import msgpack  # type: ignore[import-untyped]  # no stubs
+import msgpack_numpy  # type: ignore[import-untyped]  # no stubs
 import numpy as np
+
+from fldecl.errors import RuntimeFailure
 
 DTYPE_EXTENSION = 3
 PLAIN_ARRAY_KIND = b""
@@ -40,7 +42,7 @@ class MessageType(enum.IntEnum):
     ERROR_AUTH = 400
 
 
-class FrameError(ValueError):
+class FrameError(RuntimeFailure):
     """A frame the aggregator will not read: not msgpack, not a message, or carrying a pickle."""
 
 

@@ -12,17 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from fldecl.errors import RuntimeFailure
+
 ModelUpdate = dict[str, Any]
 
 
-class FusionError(ValueError):
+class FusionError(RuntimeFailure):
     """Updates that cannot be averaged together (different layers, shapes or kinds)."""
 
 
 def average_plain(updates: list[ModelUpdate]) -> ModelUpdate:
-    layers = [update.get("weights") for update in updates]
-    if any(not isinstance(weights, list) for weights in layers) or len({len(weights) for weights in layers}) != 1:
-        raise FusionError("the parties sent plaintext updates of different layers")
+    layers = _layers(updates, "weights", "plaintext")
     fused = []
     for index in range(len(layers[0])):
         arrays = [np.asarray(weights[index]) for weights in layers]
@@ -32,12 +32,21 @@ def average_plain(updates: list[ModelUpdate]) -> ModelUpdate:
     return {"weights": fused}
 
 
+def _layers(updates: list[ModelUpdate], key: str, what: str) -> list[list[Any]]:
+    """Each party's list of layers under ``key``: as many from every party, or the round fails."""
+    layers = [update.get(key) for update in updates]
+    lists = [layer for layer in layers if isinstance(layer, list)]
+    if len(lists) != len(layers) or len({len(layer) for layer in lists}) != 1:
+        raise FusionError(f"the parties sent {what} updates of different layers")
+    return lists
+
+
 class EncryptedFusion:
     """Averages HElayers ciphertexts under a public context; refuses a context that holds a secret key."""
 
     def __init__(self, public_context: bytes) -> None:
         try:
-            import pyhelayers  # lazy: proprietary and optional, needed only for crypto_iter_avg
+            import pyhelayers  # type: ignore[import-untyped]  # lazy: proprietary and optional, needed only for crypto_iter_avg; no stubs
         except ImportError as error:
             raise FusionError("crypto_iter_avg needs IBM HElayers in the emulator: pip install 'fldecl[helayers]' "
                               "(pyhelayers, non-commercial licence)") from error
@@ -48,9 +57,7 @@ class EncryptedFusion:
             raise FusionError("the public context a party sent holds a secret key; the aggregator refuses it")
 
     def average(self, updates: list[ModelUpdate]) -> ModelUpdate:
-        layers = [update.get("ct_weights") for update in updates]
-        if any(not isinstance(ciphertexts, list) for ciphertexts in layers) or len({len(c) for c in layers}) != 1:
-            raise FusionError("the parties sent encrypted updates of different layers")
+        layers = _layers(updates, "ct_weights", "encrypted")
         share = 1.0 / len(updates)
         fused = []
         for index in range(len(layers[0])):

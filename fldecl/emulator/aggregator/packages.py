@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fldecl.emulator.documents import FederatedTraining, StoredModel
+from fldecl.errors import RuntimeFailure
 
 CRYPTO_FUSION = "crypto_iter_avg"
 PLAIN_FUSION = "iter_avg"
@@ -28,7 +29,7 @@ TORCH_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "adagrad": "Adagrad", "rmsprop
 TORCH_LOSSES = {"nll_loss": "NLLLoss", "cross_entropy": "CrossEntropyLoss", "mse": "MSELoss", "mse_loss": "MSELoss"}
 
 
-class PackageError(ValueError):
+class PackageError(RuntimeFailure):
     """A training the aggregator cannot run: its fusion or its model is not one it serves."""
 
 

@@ -36,6 +36,8 @@ from fldecl.emulator.aggregator.fusion import EncryptedFusion, FusionError, aver
 from fldecl.emulator.aggregator.packages import CRYPTO_FUSION, PackageError, TrainingPlan, plan_training, with_final_weights
 from fldecl.emulator.documents import FederatedTraining, StoredModel
 from fldecl.emulator.lifecycle import TrainingRun, federated_metrics
+from fldecl.errors import RuntimeFailure
+from fldecl.quorum import quorum_size
 
 DEFAULT_MAX_TIMEOUT_SECONDS = 600.0
 #: After the last registration, time for the parties to load the model before the first request:
@@ -49,11 +51,11 @@ KEPT_TRAININGS = 8
 METRIC_NAMES = {"acc": "accuracy", "accuracy_score": "accuracy"}
 
 
-class TrainingFailed(RuntimeError):
+class TrainingFailed(RuntimeFailure):
     """The training fails with this message, in WML's words."""
 
 
-class Cancelled(Exception):
+class Cancelled(RuntimeFailure):
     """The training was cancelled (or the emulator is stopping): stop the parties and return."""
 
 
@@ -142,7 +144,7 @@ class FederatedSession:
 
     def _wait_for_quorum(self) -> list[str]:
         required = {party.id for party in self.federated.parties if party.required}
-        needed = max(1, math.ceil((self.federated.quorum or 1.0) * len(self.names) - 1e-9))
+        needed = quorum_size(self.federated.quorum or 1.0, len(self.names))
         deadline = time.monotonic() + self.max_timeout
         with self._joined:
             while True:
@@ -274,7 +276,7 @@ class FederatedSession:
         for party, reason in failures.items():
             if party in required:
                 raise TrainingFailed(f"Required remote training system {self.names.get(party, party)} failed in {what}: {reason}")
-        needed = max(1, math.ceil((self.federated.quorum or 1.0) * len(self.names) - 1e-9)) if quorum else 1
+        needed = quorum_size(self.federated.quorum or 1.0, len(self.names)) if quorum else 1
         if len(answers) < needed:
             reasons = "; ".join(f"{self.names.get(party, party)}: {reason}" for party, reason in failures.items())
             raise TrainingFailed(f"The quorum was not met in {what}: {len(answers)} of {needed} needed parties answered ({reasons}).")

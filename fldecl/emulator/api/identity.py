@@ -17,7 +17,7 @@ def authorize(app: EmulatorApp, request: Request) -> Response:
     body = request.json_object()
     username = body.get("username")
     field = "api_key" if "api_key" in body else "password"
-    if not app.account.accepts(username, body.get(field), field=field):
+    if not isinstance(username, str) or not app.account.accepts(username, body.get(field), field=field):
         return Response.json(401, {"_messageCode_": "401", "message": "Invalid username or password."})
     return Response.json(200, {"_messageCode_": "200", "message": "Success",
                                "token": app.tokens.issue(username)})
@@ -27,8 +27,8 @@ def authorize(app: EmulatorApp, request: Request) -> Response:
 def identity_token(app: EmulatorApp, request: Request) -> Response:
     form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
     username = form.get("username")
-    if form.get("grant_type") != "password" or not app.account.accepts(username, form.get("password"),
-                                                                       field="password"):
+    if form.get("grant_type") != "password" or username is None \
+            or not app.account.accepts(username, form.get("password"), field="password"):
         raise ApiError(401, "invalid_grant", "Invalid username or password.")
     return Response.json(200, {"access_token": app.tokens.issue(username, purpose="identity"),
                                "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECONDS})

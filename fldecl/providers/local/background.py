@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fldecl.fl.job import TrainingJob
 from fldecl.fl.runner import run_training
+from fldecl.fl.training_job import TrainingJob
 
 if __name__ == "__main__":
     run_training(TrainingJob.load(Path(sys.argv[1])))

@@ -14,12 +14,13 @@ import uuid
 from typing import Any
 
 from fldecl import models
+from fldecl.atomic_write import write_atomically
 from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError
 from fldecl.kinds.model import MODEL
 from fldecl.models import ModelError
 from fldecl.providers.local import trainings
-from fldecl.providers.local.paths import model_content_path, pending_create_path, write_private
+from fldecl.providers.local.paths import model_content_path, pending_create_path
 from fldecl.providers.local.records import LocalRecords, entity
 from fldecl.providers.store import Record
 
@@ -46,9 +47,9 @@ class Models(LocalRecords):
         model_id = str(uuid.uuid4())
         pending = pending_create_path(self.state_dir, model_id)
         try:
-            write_private(pending, json.dumps({"name": desired.name, "tags": desired.tags, "attributes": desired.attributes,
+            write_atomically(pending, json.dumps({"name": desired.name, "tags": desired.tags, "attributes": desired.attributes,
                                                "entity": held}).encode())
-            write_private(model_content_path(self.state_dir, model_id), content)
+            write_atomically(model_content_path(self.state_dir, model_id), content)
         except OSError as exc:
             self._remove_files(model_id)
             raise ProviderError(f"cannot store the content of {desired.address} in {self.state_dir / 'models'}: "

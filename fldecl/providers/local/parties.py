@@ -11,7 +11,7 @@ from fldecl.core.contract import ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.fl import PartyError
 from fldecl.fl import run_party as run_fl_party
-from fldecl.fl.party import parse_address
+from fldecl.fl.local_party import parse_address
 from fldecl.kinds.model import MODEL
 from fldecl.kinds.training_run import PartyRun, progress_of
 from fldecl.launch.parties import party_identity, party_settings

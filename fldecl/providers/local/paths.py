@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -17,18 +16,3 @@ def pending_create_path(state_dir: Path, model_id: str) -> Path:
 
 def training_dir(state_dir: Path, training_id: str) -> Path:
     return state_dir / "trainings" / training_id
-
-
-def write_private(path: Path, content: bytes) -> None:
-    """Write owner-only (0600), atomically: a reader sees the old content or the new, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    try:
-        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -18,7 +18,7 @@ from fldecl.core.contract import NAME_ATTRIBUTE, CreateRequest, DeleteRequest, D
 from fldecl.core.errors import ProviderError
 from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.kinds.training import TRAINING
-from fldecl.kinds.training_run import Endpoint, PartyRound, RoundRecord, TrainingProgress
+from fldecl.kinds.training_run import Endpoint, TrainingProgress, round_from_status
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.local.records import LocalRecords, with_backend_name
@@ -26,7 +26,7 @@ from fldecl.providers.store import Record, ResourceStore
 from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
 if TYPE_CHECKING:
-    from fldecl.fl.job import TrainingJob
+    from fldecl.fl.training_job import TrainingJob
 
 #: Runtime events worth a progress line in the apply output.
 REPORTED_EVENTS = ("listening", "party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed",
@@ -90,7 +90,7 @@ class Trainings(LocalRecords):
                 self.store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
         plot = directory / "metrics.png"
         aggregator = status.get("aggregator")
-        progress = TrainingProgress(state, reason, tuple(_round(entry) for entry in status.get("rounds", [])),
+        progress = TrainingProgress(state, reason, tuple(round_from_status(entry) for entry in status.get("rounds", [])),
                                     Endpoint(aggregator["host"], aggregator["port"]) if aggregator else None,
                                     str(directory), str(plot) if plot.is_file() else None)
         replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
@@ -107,17 +107,6 @@ def trained_model(store: ResourceStore, training_id: str, ctx: ProviderContext) 
     if not parties:
         raise ProviderError(f"training {training_id} left no final model at any party")
     return parties[0].read_bytes()
-
-
-def _round(entry: dict[str, Any]) -> RoundRecord:
-    """A round of ``status.json`` as the kind's record."""
-    parties = {}
-    for name, values in entry.get("parties", {}).items():
-        metrics = {key: value for key, value in values.items()
-                   if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith(("bytes_", "test_"))}
-        parties[name] = PartyRound(metrics, int(values.get("bytes_sent", 0)), int(values.get("bytes_received", 0)),
-                                   bool(values.get("contributed", True)))
-    return RoundRecord(int(entry["round"]), dict(entry.get("fused", {})), parties, entry.get("seconds"))
 
 
 def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJob:

@@ -1,10 +1,11 @@
 """The ``wml`` backend: models, remote training systems and trainings on IBM Watson Machine Learning.
 
 Everything goes through IBM's own client (``pip install 'fldecl[wml]'``), imported only when a
-stack uses this backend: :mod:`.connection` signs in from the environment with TLS verification
-forced on, :mod:`.mapping` translates between WML entities and fldecl attributes, one module per
-kind implements its resource type (registered by :class:`~.resources.WmlResources`), and
-:mod:`.party` runs a party with WML's runtime or hands it its kit.
+stack uses this backend: :mod:`.ibm_client` installs fldecl's corrections to it (TLS verification
+forced on, silence, HTTP statuses) and translates its errors at one boundary, :mod:`.connection`
+signs in from the environment, :mod:`.mapping` translates between WML entities and fldecl
+attributes, one module per kind implements its resource type (registered by
+:class:`~.resources.WmlResources`), and :mod:`.party` runs a party with WML's runtime or hands it its kit.
 """
 
 from __future__ import annotations

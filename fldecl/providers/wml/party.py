@@ -27,7 +27,7 @@ from typing import IO, Any
 from fldecl.core.contract import Observed, ProviderContext
 from fldecl.core.errors import ProviderError
 from fldecl.data.handlers import handler_config, info_with_paths
-from fldecl.fl.job import PartySettings
+from fldecl.fl.training_job import PartySettings
 from fldecl.kinds.model import MODEL
 from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.launch.parties import party_identity, party_settings

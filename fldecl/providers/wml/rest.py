@@ -19,7 +19,9 @@ import requests
 
 from fldecl.core.errors import ProviderError
 from fldecl.core.retry import with_retries
-from fldecl.providers.wml.connection import READS, Credentials, connection_failure, status_failure
+from fldecl.providers.wml import ibm_client
+from fldecl.providers.wml.connection import READS, Credentials
+from fldecl.providers.wml.ibm_client import status_failure, wml_errors
 
 API_VERSION = "2026-08-17"
 PAGE_SIZE = 200
@@ -52,9 +54,9 @@ class RestReads:
 
     def _get(self, url: str, params: dict[str, str] | None, what: str) -> Document:
         try:
-            response = self._session.get(url, params=params, headers=self._headers(), timeout=60, verify=self._verify)
-        except requests.RequestException as exc:
-            raise self._failure(exc, what) from exc
+            headers = self._headers()
+            with wml_errors(what, self.credentials.url, self.credentials.secrets):
+                response = self._session.get(url, params=params, headers=headers, timeout=60, verify=self._verify)
         finally:
             with self._lock:
                 self.requests += 1
@@ -76,26 +78,24 @@ class RestReads:
             authenticator = self._authenticator
         request: dict[str, Any] = {"headers": {}}
         try:
-            authenticator.authenticate(request)
-        except Exception as exc:
+            with wml_errors(f"signing in to WML at {self.credentials.url}", self.credentials.url, self.credentials.secrets):
+                authenticator.authenticate(request)
+        except ProviderError as error:
             with self._lock:  # a failed token request leaves the authenticator waiting a minute: start afresh
                 self._authenticator = None
-            raise self._failure(exc, f"signing in to WML at {self.credentials.url}") from exc
+            raise self._refused(error) from error.__cause__
         return dict(request["headers"])
 
     def _scope(self) -> dict[str, str]:
         scope = ("space_id", self.credentials.space_id) if self.credentials.space_id else ("project_id", self.credentials.project_id)
         return {"version": API_VERSION, scope[0]: scope[1] or ""}
 
-    def _failure(self, exc: BaseException, what: str) -> ProviderError:
-        error = connection_failure(exc, what, self.credentials.url)
-        status = getattr(getattr(exc, "response", None), "status_code", None) or getattr(exc, "code", None)
-        if error is None and isinstance(status, int):
-            error = status_failure(status, f"{what}: WML answered {status}")
-            if status in (400, 401, 403):
-                who = "WML_USERNAME and WML_APIKEY (or WML_PASSWORD)" if self.credentials.instance_id else "WML_APIKEY"
-                error = ProviderError(f"WML at {self.credentials.url} refused the credentials: check {who}")
-        return error or ProviderError(f"{what}: {type(exc).__name__}: {exc}")
+    def _refused(self, error: ProviderError) -> ProviderError:
+        """A token request WML answered 400, 401 or 403 names the variables to check."""
+        if error.__cause__ is None or ibm_client.status(error.__cause__) not in (400, 401, 403):
+            return error
+        who = "WML_USERNAME and WML_APIKEY (or WML_PASSWORD)" if self.credentials.instance_id else "WML_APIKEY"
+        return ProviderError(f"WML at {self.credentials.url} refused the credentials: check {who}")
 
 
 def _authenticator(credentials: Credentials) -> Any:

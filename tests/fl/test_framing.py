@@ -8,9 +8,11 @@ import struct
 import numpy as np
 import pytest
 
+from fldecl.fl.errors import ConnectionClosed, WireError
+from fldecl.fl.framing import Connection
 from fldecl.fl.fusion import CryptoIterAvg, FusionError, IterAvg, PlainCodec, encode_array, make_codec
-from fldecl.fl.job import TrainingJob
-from fldecl.fl.wire import Connection, ConnectionClosed, Message, WireError
+from fldecl.fl.protocol import Message
+from fldecl.fl.training_job import TrainingJob
 
 
 @pytest.fixture
@@ -74,12 +76,6 @@ def test_crypto_iter_avg_averages_in_each_partys_name_only():
     np.testing.assert_allclose(codecs["Party_1"].decode(fused, 2), [2.0, 3.0], atol=1e-6)
     with pytest.raises(FusionError, match="the update from Party_1 is in the name of Party_2"):
         strategy.fuse({"Party_1": codecs["Party_2"].encode(np.zeros(2))})
-
-
-def test_quorum_size_rounds_up_like_wml(make_job):
-    assert make_job(quorum=0.6).quorum_size == 2
-    assert make_job(quorum=1.0).quorum_size == 3
-    assert make_job(quorum=0.01).quorum_size == 1
 
 
 def test_a_job_survives_json(make_job, tmp_path):

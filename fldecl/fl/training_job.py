@@ -1,7 +1,8 @@
 """What a federated training needs, as JSON-serialisable dataclasses.
 
-The aggregator reads :class:`TrainingJob`; a party reads only its own :class:`PartySettings`
-(its key, its data handler), so nothing that belongs to a party has to reach the aggregator.
+The server side reads :class:`TrainingJob`: the round workflow its training's settings, the local
+runtime's TLS transport also where to listen and with which certificate. A party reads only its
+own :class:`PartySettings` (its key, its data handler), so nothing of a party reaches the aggregator.
 ``job.json`` carries the settings of the parties this machine runs itself in ``local_parties``.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,15 +93,6 @@ class TrainingJob:
     @property
     def party_names(self) -> list[str]:
         return [party["name"] for party in self.parties]
-
-    @property
-    def required_parties(self) -> list[str]:
-        return [party["name"] for party in self.parties if party.get("required", False)]
-
-    @property
-    def quorum_size(self) -> int:
-        """How many parties must answer for a round to count, as WML computes it."""
-        return max(1, math.ceil(self.quorum * len(self.parties) - 1e-9))
 
     def local_party(self, name: str) -> PartySettings:
         for settings in self.local_parties:

@@ -1,8 +1,13 @@
-"""Length-prefixed frames over a (TLS) socket: a JSON header plus raw binary payloads.
+"""The local runtime's wire format: length-prefixed frames over a (TLS) socket, one
+:class:`~fldecl.fl.protocol.Message` each, a JSON header plus raw binary payloads.
 
 Nothing on the wire is pickled: a frame is ``u32 header length | JSON header | payloads``, where the
 header names the message type, its fields and the byte length of each payload. Ciphertexts and
 model arrays travel as payloads, so a 10 MB update is not inflated by base64.
+
+Before the workflow's tasks, a party says ``hello`` {training_id, party} and the aggregator answers
+``welcome`` {max_timeout} or ``refused`` {reason}. Every task then carries a ``task_id`` field,
+which the party's reply carries back.
 """
 
 from __future__ import annotations
@@ -12,31 +17,17 @@ import json
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from fldecl.fl.errors import ConnectionClosed, WireError
+from fldecl.fl.protocol import Message
 
 _HEADER_LENGTH = struct.Struct(">I")
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 MAX_FRAME_BYTES = 2 * 1024**3
-
-
-
-@dataclass
-class Message:
-    """One protocol message: ``type`` says what it is, ``fields`` are JSON, ``payloads`` are bytes."""
-
-    type: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    payloads: list[bytes] = field(default_factory=list)
-
-    def encode(self) -> bytes:
-        header = json.dumps(
-            {"type": self.type, "fields": self.fields, "payload_sizes": [len(payload) for payload in self.payloads]},
-            separators=(",", ":"),
-        ).encode()
-        return b"".join([_HEADER_LENGTH.pack(len(header)), header, *self.payloads])
+HELLO, WELCOME, REFUSED = "hello", "welcome", "refused"
+TASK_ID = "task_id"
+"""The field that pairs a task with its reply on the wire."""
 
 
 class Connection:
@@ -49,7 +40,7 @@ class Connection:
 
     def send(self, message: Message, timeout: float) -> int:
         """Send one message; returns the bytes it took on the wire (before TLS overhead)."""
-        frame = message.encode()
+        frame = encode(message)
         self.sock.settimeout(timeout)
         try:
             self.sock.sendall(frame)
@@ -100,6 +91,15 @@ class Connection:
                 raise ConnectionClosed("the peer closed the connection")
             received += count
         return bytes(buffer)
+
+
+def encode(message: Message) -> bytes:
+    """``u32 header length | JSON header | payloads``."""
+    header = json.dumps(
+        {"type": message.type, "fields": message.fields, "payload_sizes": [len(payload) for payload in message.payloads]},
+        separators=(",", ":"),
+    ).encode()
+    return b"".join([_HEADER_LENGTH.pack(len(header)), header, *message.payloads])
 
 
 def _parse_header(raw: bytes) -> dict[str, Any]:

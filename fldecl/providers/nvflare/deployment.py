@@ -1,0 +1,333 @@
+"""The NVFlare deployment of one stack: its participants' kits, their processes, and an admin session.
+
+Everything lives in the stack's ``.fldecl/nvflare/``:
+
+- ``identities/``: the server's and the admin's keys and certificates, issued from the stack's CA
+  (RSA 4096, like every certificate of the stack); the parties' come from their PartyCertificates.
+- ``kits/<participant>/``: each participant's startup kit in NVFlare's layout, which is also its
+  workspace (NVFlare writes its pid files and logs there, as in its own POC mode). Hand a kit to
+  the organisation that runs the participant; ``startup/start.sh`` starts it.
+- ``run/<participant>.pgid``: the process group of a participant this machine started
+  (``launch: auto``); ``logs/<participant>.log``: what its scripts print.
+- ``deployment.json``: the ports chosen once (a declared port 0 is a free port, then kept) and
+  the fingerprint of the CA the server's kit was built from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.errors import ProviderError
+from fldecl.fl.files import write_json_atomically
+from fldecl.providers.nvflare.app.messages import PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
+from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit, copy_private
+from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
+
+SERVER_CERTIFICATE_DAYS = 365
+#: How long apply waits for a server to accept its admin, and for a started site to connect.
+START_TIMEOUT = 90.0
+SESSION_TIMEOUT = 30.0
+_STOP_TIMEOUT = 15.0
+_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Authority:
+    """The stack's CA, as its CertificateAuthority resource names its files."""
+
+    key_file: Path
+    cert_file: Path
+
+
+class Deployment:
+    def __init__(self, state_dir: Path, settings: NvflareSettings) -> None:
+        self.settings = settings
+        self.root = state_dir / "nvflare"
+        self.kits = self.root / "kits"
+        self._state_file = self.root / "deployment.json"
+        self._session: Any = None
+        self._session_lock = threading.RLock()
+        #: Held while the server's kits are built and the server started: once, whatever the apply's parallelism.
+        self.server_lock = threading.Lock()
+
+    # -- kits ---------------------------------------------------------------------------------------------------------
+
+    def kit_dir(self, participant: str) -> Path:
+        return self.kits / participant
+
+    @property
+    def admin_kit(self) -> Path:
+        return self.kit_dir(self.settings.admin)
+
+    def server_address(self) -> ServerAddress:
+        """The server's address, with the ports chosen when its kit was first built."""
+        state = self._state()
+        if "fed_learn_port" not in state:
+            raise ProviderError("the NVFlare server has no kit yet: run `fldecl apply` first")
+        return ServerAddress(self.settings.server_name, self.settings.host, state["fed_learn_port"], state["admin_port"])
+
+    def ensure_server_kits(self, authority: Authority) -> bool:
+        """The server's and the admin's kits, built from ``authority`` (again when the CA changed); True if (re)built."""
+        from fldecl import pki  # lazy: cryptography only where kits are built
+
+        fingerprint = _fingerprint(authority.cert_file)
+        state = self._state()
+        if state.get("ca_fingerprint") == fingerprint and self.kit_dir(self.settings.server_name).is_dir() and self.admin_kit.is_dir():
+            return False
+        fed_learn_port = state.get("fed_learn_port") or self.settings.fed_learn_port or _free_port(self.settings.host)
+        admin_port = state.get("admin_port") or self.settings.admin_port or _free_port(self.settings.host, avoid=fed_learn_port)
+        address = ServerAddress(self.settings.server_name, self.settings.host, fed_learn_port, admin_port)
+        identities = self.root / "identities"
+        identities.mkdir(parents=True, exist_ok=True)
+        names = sorted({self.settings.host, self.settings.server_name, "localhost"})
+        for kind, name, role, alt_names in ((SERVER, self.settings.server_name, None, names), (ADMIN, self.settings.admin, ADMIN_ROLE, [])):
+            key_file, cert_file = identities / f"{name}.key", identities / f"{name}.crt"
+            try:
+                pki.issue_certificate(authority.key_file, authority.cert_file,
+                                      pki.Subject(common_name=name, organization=self.settings.organization, unstructured_name=role),
+                                      alt_names, SERVER_CERTIFICATE_DAYS, key_file, cert_file)
+            except pki.PKIError as exc:
+                raise ProviderError(f"cannot issue the NVFlare {kind}'s certificate: {exc}") from exc
+            build_kit(KitParticipant(kind, name, self.settings.organization, cert_file, key_file, role), address,
+                      authority.cert_file, self.kit_dir(name))
+        self._save_state({**state, "ca_fingerprint": fingerprint, "fed_learn_port": fed_learn_port, "admin_port": admin_port})
+        return True
+
+    def build_client_kit(self, site: str, cert_file: Path, key_file: Path | None, ca_cert_file: Path,
+                         party_settings: dict[str, Any] | None = None) -> Path:
+        """A client site's kit; without ``key_file`` (a CSR party) the site adds its own ``startup/client.key``.
+
+        Its ``local/`` folder gets the settings of the party the site runs (for fldecl's Executor) and
+        the server's certificate, for which a party never seals a training's keys.
+        """
+        participant = KitParticipant(CLIENT, site, self.settings.organization, cert_file, key_file)
+        kit = build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
+        shutil.copyfile(self.root / "identities" / f"{self.settings.server_name}.crt", kit / "local" / SERVER_CERTIFICATE_FILE)
+        if party_settings is not None:
+            (kit / "local" / PARTY_SETTINGS_FILE).write_text(json.dumps(party_settings, indent=2))
+        return kit
+
+    def remove_kit(self, participant: str) -> None:
+        shutil.rmtree(self.kit_dir(participant), ignore_errors=True)
+
+    # -- processes ----------------------------------------------------------------------------------------------------
+
+    def start(self, participant: str) -> None:
+        """Start ``participant`` from its kit with NVFlare's own ``startup/start.sh``, in its own process group."""
+        if self.running(participant):
+            return
+        kit = self.kit_dir(participant)
+        for leftover in ("daemon_pid.fl", "pid.fl", "shutdown.fl", "restart.fl"):
+            (kit / leftover).unlink(missing_ok=True)
+        logs = self.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{participant}.log", "ab") as log:
+            launcher = subprocess.Popen(["bash", str(kit / "startup" / "start.sh")], cwd=kit, stdin=subprocess.DEVNULL,
+                                        stdout=log, stderr=log, env=_environment(), start_new_session=True)
+        launcher.wait()
+        self._pgid_file(participant).parent.mkdir(parents=True, exist_ok=True)
+        self._pgid_file(participant).write_text(str(launcher.pid))
+
+    def run_site(self, site: str, key_file: Path | None = None) -> None:
+        """Run a site from its kit in the foreground (NVFlare's ``sub_start.sh --once``) until it stops or Ctrl-C."""
+        kit = self.kit_dir(site)
+        if key_file is not None:
+            copy_private(key_file, kit / "startup" / "client.key")
+        if not (kit / "startup" / "client.key").is_file():
+            raise ProviderError(f"the kit of site {site} has no key: give the party's own key with --key-file")
+        if self.running(site):
+            raise ProviderError(f"site {site} already runs on this machine (apply started it)")
+        result = subprocess.run(["bash", str(kit / "startup" / "sub_start.sh"), "--once"], cwd=kit, env=_environment(), check=False)
+        if result.returncode not in (0, -signal.SIGINT, 130):
+            raise ProviderError(f"site {site} stopped with exit code {result.returncode}")
+
+    def running(self, participant: str) -> bool:
+        """Whether the process group this machine started for ``participant`` is alive."""
+        pgid = self._pgid(participant)
+        if pgid is None:
+            return False
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def stop(self, participant: str) -> None:
+        """Stop what this machine started for ``participant``: TERM to its process group, KILL after a grace period."""
+        pgid = self._pgid(participant)
+        if participant == self.settings.server_name:
+            with self._session_lock:
+                self._close_session()
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+                deadline = time.monotonic() + _STOP_TIMEOUT
+                while self.running(participant) and time.monotonic() < deadline:
+                    time.sleep(_POLL_SECONDS)
+                if self.running(participant):
+                    os.killpg(pgid, signal.SIGKILL)
+        self._pgid_file(participant).unlink(missing_ok=True)
+        self._stop_job_processes(participant)
+
+    def _stop_job_processes(self, participant: str) -> None:
+        """NVFlare starts each job's process in a session of its own: stop those that run from this participant's kit."""
+        import psutil
+
+        kit = str(self.kit_dir(participant))
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            command = process.info.get("cmdline") or []
+            if any(part.startswith("nvflare.private.fed.app") for part in command) and kit in command:
+                found.append(process)
+        for process in found:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(found, timeout=_STOP_TIMEOUT)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+    def log_tail(self, participant: str, lines: int = 5) -> str:
+        try:
+            text = (self.root / "logs" / f"{participant}.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return "no log"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "no output"
+
+    def _pgid_file(self, participant: str) -> Path:
+        return self.root / "run" / f"{participant}.pgid"
+
+    def _pgid(self, participant: str) -> int | None:
+        try:
+            return int(self._pgid_file(participant).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    # -- the admin API ------------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self, timeout: float = SESSION_TIMEOUT) -> Iterator[Any]:
+        """The admin session with the server (``nvflare.fuel.flare_api``) as the stack's admin user, one at a time.
+
+        Signing in costs seconds (NVFlare's authentication of the admin's cell), so one session
+        serves every call of this process until the server is stopped.
+        """
+        with self._session_lock:
+            if self._session is None:
+                self._session = self._connect(timeout)
+            try:
+                yield self._session
+            except Exception:
+                self._close_session()  # a failed command may have left the connection unusable: sign in afresh next time
+                raise
+
+    def _connect(self, timeout: float) -> Any:
+        from nvflare.fuel.flare_api.flare_api import new_secure_session  # lazy: NVFlare only where the server is reached
+        from nvflare.tool.cli_output import set_output_format
+
+        if not self.admin_kit.is_dir():
+            raise ProviderError("the NVFlare admin has no kit yet: run `fldecl apply` first")
+        set_output_format("json")  # NVFlare's progress lines ("Connecting to FLARE ...") go to stderr, not into fldecl's output
+        # Its connection attempts log each refused connect while a server starts: fldecl reports what failed in the end.
+        logging.getLogger("nvflare").setLevel(logging.CRITICAL)
+        try:
+            session = new_secure_session(self.settings.admin, str(self.admin_kit), timeout=timeout)
+        except Exception as exc:  # NVFlare raises its own types, and plain ones, for an unreachable server
+            raise ProviderError(f"cannot reach the NVFlare server at {self._address_text()}: {exc or type(exc).__name__}") from exc
+        # NVFlare's session runs a thread pool whose workers Python joins at exit, which waits forever on an open
+        # session: close it first. threading's own exit hook (concurrent.futures uses it) runs before those joins.
+        threading._register_atexit(self._close_on_exit)  # type: ignore[attr-defined]
+        return session
+
+    def _close_on_exit(self) -> None:
+        with self._session_lock:
+            self._close_session()
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                self._session.close()
+            self._session = None
+
+    def wait_for_server(self) -> None:
+        """Until the server accepts the admin (it was just started), or a clear error with its log."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                with self.session(timeout=min(SESSION_TIMEOUT, max(deadline - time.monotonic(), 1.0))):
+                    return
+            except ProviderError:
+                if time.monotonic() >= deadline or (self.settings.launch_server and not self.running(self.settings.server_name)):
+                    raise ProviderError(f"the NVFlare server did not start at {self._address_text()}: "
+                                        f"{self.log_tail(self.settings.server_name)}") from None
+                time.sleep(_POLL_SECONDS)
+
+    def connected_sites(self) -> set[str] | None:
+        """The client sites connected to the server now, or None when the server cannot be reached."""
+        if self.settings.launch_server and not self.running(self.settings.server_name):
+            return None  # this machine runs the server, and it does not run: nothing to wait for
+        try:
+            with self.session() as session:
+                return {client.name for client in session.get_connected_client_list()}
+        except ProviderError:
+            return None
+
+    def wait_for_site(self, site: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while site not in (self.connected_sites() or set()):
+            if time.monotonic() >= deadline or not self.running(site):
+                raise ProviderError(f"the NVFlare site {site} did not connect to the server: {self.log_tail(site)}")
+            time.sleep(_POLL_SECONDS * 2)
+
+    def _address_text(self) -> str:
+        state = self._state()
+        return f"{self.settings.host}:{state.get('admin_port', self.settings.admin_port)}"
+
+    # -- state --------------------------------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self._state_file.read_text()))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(self._state_file, state)
+
+
+def _environment() -> dict[str, str]:
+    """The kit's scripts run ``python3``: this interpreter, where NVFlare and fldecl are installed."""
+    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
+def _fingerprint(cert_file: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(cert_file.read_bytes()).hexdigest()
+
+
+def _free_port(host: str, avoid: int = 0) -> int:
+    """A port the OS considers free on ``host`` now (the server binds it moments later)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if port != avoid:
+            return port

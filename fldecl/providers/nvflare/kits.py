@@ -1,0 +1,172 @@
+"""Startup kits in NVIDIA FLARE's own layout, built from the stack's PKI.
+
+NVFlare's provisioner (``nvflare.lighter``) writes a kit per participant: ``startup/`` with the
+participant's certificate and key, ``rootCA.pem``, ``fed_server.json`` / ``fed_client.json`` /
+``fed_admin.json`` and ``start.sh``, and ``local/`` for site settings. fldecl runs that
+provisioner with its own workspace and static-file builders, and replaces only its certificate
+builder: the certificates are the stack's (the CA's, each party's), never ones NVFlare makes, so
+every kit chains to the consortium's CA and a party whose certificate came from its CSR keeps its
+key (its kit is built without ``client.key``; the party puts its own key there).
+
+Building a kit needs no CA private key: the server's and the admin's certificates are issued by
+:mod:`fldecl.providers.nvflare.identities` beforehand, like any other certificate of the stack.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.errors import ProviderError
+
+PROJECT_NAME = "fldecl"
+SERVER, CLIENT, ADMIN = "server", "client", "admin"
+#: The certificate and key names NVFlare's scripts read in a kit's startup/ folder.
+_KIT_FILE_BASENAME = {SERVER: "server", CLIENT: "client", ADMIN: "client"}
+CA_FILE = "rootCA.pem"
+#: fldecl's NVFlare app (its Controller and Executor): allowed on every site, like NVFlare's own components.
+APP_COMPONENTS = "fldecl.providers.nvflare.app"
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where the NVFlare server listens: clients connect to ``host:fed_learn_port``, admins to ``host:admin_port``."""
+
+    name: str
+    host: str
+    fed_learn_port: int
+    admin_port: int
+
+
+@dataclass(frozen=True)
+class KitParticipant:
+    """One participant's identity: its name (its certificate's CN), its organisation, its certificate and key files.
+
+    ``key_file`` is None for a party that keeps its key (its certificate was issued from its CSR).
+    ``role`` is an admin user's role (``project_admin``), which its certificate carries too.
+    """
+
+    kind: str
+    name: str
+    org: str
+    cert_file: Path
+    key_file: Path | None
+    role: str | None = None
+
+
+def build_kit(participant: KitParticipant, server: ServerAddress, ca_cert_file: Path, destination: Path) -> Path:
+    """Write ``participant``'s startup kit into ``destination`` (replaced whole, never half-written); returns it."""
+    from nvflare.lighter.provisioner import Provisioner  # lazy: NVFlare is imported only where a kit is built
+
+    with tempfile.TemporaryDirectory(prefix=".kit-", dir=destination.parent if destination.parent.is_dir() else None) as scratch:
+        project = _project(participant, server)
+        provisioner = Provisioner(scratch, _builders(participant, ca_cert_file))
+        logger = _QuietLogger()
+        context = provisioner.provision(project, logger=logger)
+        produced = context.get("current_prod_dir")
+        if context.get("__build_error__") or not produced:
+            raise ProviderError(f"NVFlare could not build the startup kit of {participant.name}: "
+                                f"{'; '.join(logger.errors) or 'the provisioner failed'}")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(scratch) / "staged"
+        shutil.move(str(Path(produced) / participant.name), staged)
+        _write_site_resources(participant.kind, staged, destination)
+        if destination.exists():
+            shutil.rmtree(destination)
+        staged.rename(destination)
+    return destination
+
+
+def _write_site_resources(kind: str, kit: Path, final_location: Path) -> None:
+    """``local/resources.json``: NVFlare's defaults, with fldecl's app allowed and the server's job store inside its kit.
+
+    (NVFlare's default store is ``/tmp/nvflare``, which every server on the machine would share.)
+    """
+    import json
+
+    defaults = kit / "local" / "resources.json.default"
+    if kind == ADMIN or not defaults.is_file():
+        return
+    resources = json.loads(defaults.read_text())
+    resources["class_allow_list"] = [*resources.get("class_allow_list", []), APP_COMPONENTS]
+    if kind == SERVER:
+        storage = final_location.resolve() / "storage"
+        resources["snapshot_persistor"]["args"]["storage"]["args"]["root_dir"] = str(storage / "snapshots")
+        for component in resources.get("components", []):
+            if component.get("id") == "job_manager":
+                component["args"]["uri_root"] = str(storage / "jobs")
+    (kit / "local" / "resources.json").write_text(json.dumps(resources, indent=2))
+
+
+def _project(participant: KitParticipant, server: ServerAddress) -> Any:
+    """NVFlare's project with the server (clients and admins need its address) and ``participant``."""
+    from nvflare.lighter.provision import prepare_project
+
+    server_def = {"name": server.name, "type": SERVER, "org": participant.org if participant.kind == SERVER else PROJECT_NAME,
+                  "fed_learn_port": server.fed_learn_port, "admin_port": server.admin_port, "default_host": server.host,
+                  "host_names": sorted({server.host, server.name})}
+    definitions = [server_def]
+    if participant.kind != SERVER:
+        definition: dict[str, Any] = {"name": participant.name, "type": participant.kind, "org": participant.org}
+        if participant.role:
+            definition["role"] = participant.role
+        definitions.append(definition)
+    return prepare_project({"api_version": 3, "name": PROJECT_NAME, "description": "provisioned by fldecl",
+                            "participants": definitions})
+
+
+def _builders(participant: KitParticipant, ca_cert_file: Path) -> list[Any]:
+    from nvflare.lighter.impl.static_file import StaticFileBuilder
+    from nvflare.lighter.impl.workspace import WorkspaceBuilder
+
+    return [WorkspaceBuilder(), StaticFileBuilder(config_folder="config"), _stack_certificates(participant, ca_cert_file)]
+
+
+def _stack_certificates(participant: KitParticipant, ca_cert_file: Path) -> Any:
+    """NVFlare's certificate builder, with the stack's certificates in place of ones it would generate."""
+    from nvflare.lighter.spec import Builder
+
+    class StackCertificates(Builder):  # type: ignore[misc]
+        def build(self, project: Any, ctx: Any) -> None:
+            for entity in project.get_all_participants():
+                if entity.name != participant.name:
+                    continue
+                kit_dir = Path(ctx.get_kit_dir(entity))
+                base = _KIT_FILE_BASENAME[participant.kind]
+                shutil.copyfile(participant.cert_file, kit_dir / f"{base}.crt")
+                if participant.key_file is not None:
+                    copy_private(participant.key_file, kit_dir / f"{base}.key")
+                shutil.copyfile(ca_cert_file, kit_dir / CA_FILE)
+
+    return StackCertificates()
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """A private key, written owner-only from its first byte."""
+
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(source.read_bytes())
+
+
+class _QuietLogger:
+    """NVFlare's provisioner prints by default; fldecl keeps its errors for its own message."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def debug(self, message: str) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)

@@ -1,0 +1,148 @@
+"""``Training`` on NVFlare: an NVFlare job running fldecl's round workflow, owned by its ``custom_props`` tag.
+
+Read: one ``list_jobs(detailed=True)``, keeping the jobs whose ``custom_props`` carry the stack's
+tag. Create: the job folder (:mod:`.jobs`), submitted with its retry-safe token, then followed to
+its end (unless ``--no-wait``) through the Controller's ``status.json`` in the server's run
+directory, whose events become progress lines. Delete: abort, then delete. A job without the tag
+is never read, changed or deleted.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
+from fldecl.core.errors import ProviderError
+from fldecl.fl.status import read_status
+from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training_run import TrainingProgress, progress_of, round_from_status
+from fldecl.launch.job import trusted_model
+from fldecl.launch.parties import party_identity
+from fldecl.models import model_file_of
+from fldecl.providers.nvflare import jobs
+from fldecl.providers.nvflare.resources import NvflareResources
+from fldecl.vocabulary import COMPLETED, REPLACED_STATES, TERMINAL_STATES
+
+STATUS_DIR = "fldecl"
+_POLL_SECONDS = 2.0
+#: Controller events worth a progress line in the apply output.
+REPORTED_EVENTS = ("party_joined", "party_refused", "party_error", "party_lost", "keys_distributed", "round_completed", "state")
+
+class Trainings(NvflareResources):
+    kind = TRAINING.name
+
+    def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
+        if not self.deployment.admin_kit.is_dir():
+            return []  # no server was ever provisioned for this stack: it owns no job
+        with self.deployment.session() as session:
+            return [self._observe(session, job) for job in jobs.owned_jobs(session, request.tag)]
+
+    def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
+        desired = request.desired
+        folder = self._write_job(desired, ctx)
+        with self.deployment.session() as session:
+            job_id = jobs.submit(session, folder, ctx.owner_tag, desired.name)
+            ctx.reporter.progress(desired.address, f"submitted as NVFlare job {job_id}")
+            if ctx.wait:
+                self._follow(session, job_id, desired, ctx)
+            observed = self._observe(session, session.get_job_meta(job_id))
+        progress = progress_of(observed)
+        if ctx.wait and progress is not None and progress.state != COMPLETED:
+            raise ProviderError(f"training {progress.state}: {progress.reason}")
+        return observed
+
+    def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
+        raise ProviderError("a training cannot change in place; it is replaced")
+
+    def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
+        with self.deployment.session() as session:
+            jobs.abort_and_delete(session, request.current.id)
+        shutil.rmtree(self.deployment.root / "results" / request.current.id, ignore_errors=True)
+
+    # ---------------------------------------------------------------------------------------------------------------------
+
+    def _write_job(self, desired: Desired, ctx: ProviderContext) -> Path:
+        spec = desired.attributes
+        related = {obs.id: obs for obs in desired.dependencies.values()}
+        parties = []
+        for item in spec["remote_training"]["remote_training_systems"]:
+            rts = related.get(item["name"])
+            if rts is None or not rts.document.get("site"):
+                raise ProviderError(f"the remote training system {item['name']} is not an NVFlare site of this stack")
+            certificate = party_identity(rts, related).cert_file(ctx.stack_dir).read_text()
+            parties.append(jobs.JobParty(rts.name, str(rts.document["site"]), bool(item.get("required")), certificate))
+        model = related[spec["model"]]
+        training = {
+            "name": desired.name, "spec": spec, "model_file": model_file_of(model.attributes) or "",
+            "model_type": model.attributes["type"], "trusted": trusted_model(model.attributes),
+            "quorum_size": max(1, math.ceil(spec["remote_training"]["quorum"] * len(parties) - 1e-9)),
+        }
+        folder = self.deployment.root / "jobs" / _job_name(ctx.stack_name, desired.name)
+        return jobs.write_job(folder, _job_name(ctx.stack_name, desired.name), training, parties,
+                              self.model_content(model.id).read_bytes(), desired.tags, desired.name, spec)
+
+    def _follow(self, session: Any, job_id: str, desired: Desired, ctx: ProviderContext) -> None:
+        """Relay the Controller's events until NVFlare says the job finished."""
+        seen = 0
+        while True:
+            status = read_status(self.live_status_dir(job_id)) or {}
+            events = status.get("events", [])
+            for event in events[seen:]:
+                if event.get("kind") in REPORTED_EVENTS:
+                    ctx.reporter.progress(desired.address, str(event.get("message")))
+            seen = len(events)
+            if jobs.training_state(str(session.get_job_status(job_id))) in TERMINAL_STATES:
+                status = read_status(self.finished_status_dir(session, job_id)) or {}
+                for event in status.get("events", [])[seen:]:
+                    if event.get("kind") in REPORTED_EVENTS:
+                        ctx.reporter.progress(desired.address, str(event.get("message")))
+                return
+            time.sleep(_POLL_SECONDS)
+
+    def live_status_dir(self, job_id: str) -> Path:
+        """Where the Controller writes ``status.json`` while the job runs: its run directory in the server's workspace
+        (the server's kit, when it runs on this machine)."""
+        return self.deployment.kit_dir(self.deployment.settings.server_name) / job_id / STATUS_DIR
+
+    def finished_status_dir(self, session: Any, job_id: str) -> Path:
+        """The Controller's ``status.json`` and plot of a finished job, downloaded once from the server (which keeps
+        a finished job's workspace in its job store, and removes its run directory)."""
+        results = self.deployment.root / "results"
+        directory = results / job_id / "workspace" / STATUS_DIR
+        if not (results / job_id).is_dir():
+            results.mkdir(parents=True, exist_ok=True)
+            try:
+                session.download_job_result(job_id, destination=str(results))
+            except Exception:  # a job that never ran has no workspace: NVFlare says so in its own ways
+                (results / job_id).mkdir(exist_ok=True)
+        return directory
+
+    def _observe(self, session: Any, job: dict[str, Any]) -> Observed:
+        props = jobs.ownership(job) or {}
+        job_id = str(job.get("job_id"))
+        run_status = str(job.get("status", ""))
+        state = jobs.training_state(run_status)
+        directory = self.finished_status_dir(session, job_id) if state in TERMINAL_STATES else self.live_status_dir(job_id)
+        status = read_status(directory) or {}
+        if state == COMPLETED and status.get("state") not in (None, COMPLETED):
+            state = str(status["state"])  # the job ended, but the workflow says how the training did
+        reason = status.get("reason") or (f"NVFlare run status {run_status}" if state in REPLACED_STATES else None)
+        plot = directory / "metrics.png"
+        progress = TrainingProgress(state, reason, tuple(round_from_status(entry) for entry in status.get("rounds", [])), None,
+                                    str(directory), str(plot) if plot.is_file() else None)
+        label = state + (f" ({status.get('rounds_completed', 0)}/{status.get('rounds_total', '?')} rounds)" if status else "")
+        return Observed(self.kind, str(props.get("name", job.get("name"))), job_id, list(props.get("tags") or []),
+                        dict(props.get("attributes") or {}), status=label,
+                        replace_reason=f"training {state}: {reason}" if state in REPLACED_STATES else None,
+                        created_at=job.get("submit_time_iso"), details=progress, document=job)
+
+
+def _job_name(stack: str, training: str) -> str:
+    """A job (and folder) name NVFlare accepts: letters, digits, dots, underscores and hyphens."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"{stack}.{training}")
