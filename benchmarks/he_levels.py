@@ -280,7 +280,7 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
     plaintext_bytes = value_count * FLOAT32_BYTES
     header = (
         f"{'level':<18} {'cts':>5} | {'enc s':>6} {'M/s':>4} {'SEAL s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5} | "
-        f"{'add s':>5} {'M/s':>4} {'peak':>4} | {'dec s':>6} {'M/s':>4} {'exp. s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5}"
+        f"{'add s':>5} {'M/s':>4} {'cpu':>4} {'peak':>4} | {'dec s':>6} {'M/s':>4} {'exp. s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5}"
     )
     print(header)
     print("-" * len(header))
