@@ -55,4 +55,4 @@ benchmarks: $(STAMP) $(PARTY_STAMP)
 
 ## Remove what `make example` made (keys included).
 clean-example: $(STAMP)
-	$(FLDECL) destroy manifests/mnist-fhe --auto-approve --delete-key-files
+	$(FLDECL) destroy manifests/mnist-fhe --auto-approve --delete-files

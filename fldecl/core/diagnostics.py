@@ -1,12 +1,15 @@
 """Diagnostics: every problem found in a stack, with file, line, column and field path.
 
-Validation collects all of them before reporting, so a user fixes every mistake in one pass.
-The JSON form follows ``terraform validate -json``.
+Validation collects all of them before reporting, so a user fixes every mistake in one pass, and
+each cause once: a variable that is not set is one error listing where it is used, and checks
+across the stack wait for files that failed to parse. Files are shown relative to the current
+directory, as Terraform shows them, by every command. The JSON form follows ``terraform validate -json``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,13 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
-        if not self.line:
-            return str(self.file)
-        return f"{self.file}:{self.line}:{self.column}"
+        shown = shown_path(self.file)
+        return f"{shown}:{self.line}:{self.column}" if self.line else shown
+
+
+def shown_path(path: os.PathLike[str] | str) -> str:
+    """A file as messages show it: relative to the current directory."""
+    return os.path.relpath(path)
 
 
 @dataclass(frozen=True)
@@ -30,28 +37,31 @@ class Diagnostic:
     field: str = ""
     severity: str = "error"
     detail: str = ""
+    #: Other places with the same cause (another use of an unset variable), each with its field.
+    also: tuple[tuple[Location, str], ...] = ()
 
-    def render(self, base: Path | None = None) -> str:
-        where = ""
-        if self.location:
-            loc = self.location
-            shown = _relative(loc.file, base)
-            where = f"{shown}:{loc.line}:{loc.column}: " if loc.line else f"{shown}: "
+    @property
+    def full_detail(self) -> str:
+        places = ", ".join(f"{where} [{name}]" for where, name in self.also)
+        return "; ".join(part for part in (self.detail, f"also used at {places}" if places else "") if part)
+
+    def render(self) -> str:
+        where = f"{self.location}: " if self.location else ""
         text = f"{where}{self.severity}: {self.summary}"
         if self.field:
             text += f" [{self.field}]"
-        if self.detail:
-            text += f"\n    {self.detail}"
+        if self.full_detail:
+            text += f"\n    {self.full_detail}"
         return text
 
-    def to_json(self, base: Path | None = None) -> dict[str, Any]:
-        item: dict[str, Any] = {"severity": self.severity, "summary": self.summary, "detail": self.detail}
+    def to_json(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"severity": self.severity, "summary": self.summary, "detail": self.full_detail}
         if self.field:
             item["field"] = self.field
         if self.location:
             loc = self.location
             item["range"] = {
-                "filename": str(_relative(loc.file, base)),
+                "filename": shown_path(loc.file),
                 "start": {"line": loc.line, "column": loc.column},
             }
         return item
@@ -62,6 +72,9 @@ class Diagnostics:
     """An ordered collection; errors make a stack invalid, warnings do not."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    #: Files whose documents could not all be parsed: what they declare is unknown.
+    unparsed: set[Path] = field(default_factory=set)
+    _causes: dict[str, int] = field(default_factory=dict, repr=False)
 
     def error(self, summary: str, location: Location | None = None, field: str = "", detail: str = "") -> None:
         self.items.append(Diagnostic(summary, location, field, "error", detail))
@@ -69,8 +82,18 @@ class Diagnostics:
     def warning(self, summary: str, location: Location | None = None, field: str = "", detail: str = "") -> None:
         self.items.append(Diagnostic(summary, location, field, "warning", detail))
 
+    def error_once(self, cause: str, summary: str, location: Location, field: str, detail: str = "") -> None:
+        """An error reported once per ``cause``; a later occurrence is listed in the first one's ``also``."""
+        if cause in self._causes:
+            first = self.items[self._causes[cause]]
+            self.items[self._causes[cause]] = replace(first, also=(*first.also, (location, field)))
+        else:
+            self._causes[cause] = len(self.items)
+            self.error(summary, location, field, detail)
+
     def extend(self, other: Diagnostics) -> None:
         self.items.extend(other.items)
+        self.unparsed |= other.unparsed
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -87,20 +110,12 @@ class Diagnostics:
 
         return sorted(self.items, key=key)
 
-    def to_json(self, base: Path | None = None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "format_version": "1.0",
             "valid": not self.errors,
             "error_count": len(self.errors),
             "warning_count": len(self.warnings),
-            "diagnostics": [d.to_json(base) for d in self.sorted()],
+            "diagnostics": [d.to_json() for d in self.sorted()],
         }
 
-
-def _relative(path: Path, base: Path | None) -> Path:
-    if base is None:
-        return path
-    try:
-        return path.resolve().relative_to(base.resolve())
-    except ValueError:
-        return path

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core import rules, schema
-from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.core.diagnostics import Diagnostics, Location, shown_path
 from fldecl.core.errors import StackInvalid
 from fldecl.core.stack import API_VERSION, STATE_DIRECTORY, Declaration, KindTable, Stack
 from fldecl.core.yaml_source import (
@@ -36,7 +36,7 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     diagnostics = Diagnostics()
     directory = directory.resolve()
     if not directory.is_dir():
-        diagnostics.error(f"stack directory {directory} does not exist")
+        diagnostics.error(f"stack directory {shown_path(directory)} does not exist")
         raise StackInvalid(diagnostics)
     contents = _contents(_manifest_files(directory, diagnostics))
     secret_names = frozenset(sensitive) | _declared_sensitive(contents)
@@ -44,7 +44,7 @@ def load_stack(directory: Path, kinds: KindTable, env: Mapping[str, str] | None 
     documents = [doc for file, content in contents.items() for doc in parsed.load(file, content, diagnostics)]
     parsed.save()
     if not documents and not diagnostics.errors:
-        diagnostics.error(f"no manifests (*.yaml) in {directory}")
+        diagnostics.error(f"no manifests (*.yaml) in {shown_path(directory)}")
     validated = schema.ValidatedDocuments(directory / STATE_DIRECTORY / "cache" / "valid-documents")
     stack_docs, declarations = _classify(documents, diagnostics, validated)
     validated.save()
@@ -123,7 +123,8 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics,
             detail = f"did you mean {hint[0]!r}? " if hint else ""
             diagnostics.error(f"unknown kind {kind!r}", doc.locate(("kind",)), "kind", detail + "known kinds: " + ", ".join(known))
             continue
-        valid = _schema_valid(kind, doc, diagnostics, validated)
+        invalid = _schema_errors(kind, doc, diagnostics, validated)
+        valid = invalid is None
         if kind == "Stack":
             stacks.append(doc)
             continue
@@ -134,7 +135,8 @@ def _classify(documents: list[SourceDocument], diagnostics: Diagnostics,
         if valid:
             spec = schema.with_defaults(kind, spec)
         lifecycle: dict[str, Any] = value["lifecycle"] if isinstance(value.get("lifecycle"), dict) else {}
-        declarations.append(Declaration(kind, name, spec, doc, bool(lifecycle.get("prevent_destroy")), valid))
+        declarations.append(Declaration(kind, name, spec, doc, bool(lifecycle.get("prevent_destroy")), valid,
+                                        frozenset(path[1:] for path in invalid or () if path[:1] == ("spec",))))
     return stacks, declarations
 
 
@@ -152,16 +154,25 @@ def _stack_settings(docs: list[SourceDocument], directory: Path, kinds: KindTabl
                  backend_blocks=blocks)
 
 
-def _schema_valid(kind: str, doc: SourceDocument, diagnostics: Diagnostics, validated: schema.ValidatedDocuments) -> bool:
+def _schema_errors(kind: str, doc: SourceDocument, diagnostics: Diagnostics,
+                   validated: schema.ValidatedDocuments) -> set[FieldPath] | None:
+    """The fields of ``doc`` that break its schema (each reported), or None when it passes."""
     if validated.passed(kind, doc.value):
-        return True
+        return None
     errors = list(schema.validator(kind).iter_errors(doc.value))
+    invalid: set[FieldPath] = set()
     for error in errors:
+        if tuple(error.absolute_path) in doc.unset:
+            invalid.add(tuple(error.absolute_path))
+            continue  # the unset variable is the cause, already reported
         for path, message, detail in _explain(error):
             diagnostics.error(message, doc.locate(path), format_path(path), detail)
+            if error.validator != "required":  # a missing field is absent anyway
+                invalid.add(path)
     if not errors:
         validated.record(kind, doc.value)
-    return not errors
+        return None
+    return invalid
 
 
 def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
@@ -192,7 +203,11 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, str]]:
         return [(path, f"must be {error.validator_value!r}, not {error.instance!r}", "")]
     if validator == "enum":
         options = ", ".join(repr(v) for v in error.validator_value)
-        return [(path, f"{error.instance!r} is not one of {options}", "")]
+        hint = get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        return [(path, f"{error.instance!r} is not one of {options}", f"did you mean {hint[0]!r}?" if hint else "")]
+    if validator in ("maximum", "exclusiveMaximum") and isinstance(error.instance, (int, float)):
+        shown = str(error.instance) if len(str(error.instance)) <= 20 else f"{error.instance:.3g}"
+        return [(path, f"{shown} is too large: at most {error.validator_value}", "")]
     if validator == "pattern":
         return [(path, f"{error.instance!r} does not have the expected form", f"pattern: {error.validator_value}")]
     return [(path, error.message, "")]

@@ -71,6 +71,8 @@ class ResourceChange:
     duplicate: bool = False
     #: For a create: resources of the backend with the same name that the stack does not own (import one instead).
     same_name: list[Unowned] = field(default_factory=list)
+    #: What the plan takes over as it finds it (files kept by a destroy, or made before the first apply), and where.
+    adopted: str = ""
 
     @property
     def address(self) -> str:
@@ -96,6 +98,8 @@ class ResourceChange:
 
     @property
     def action_label(self) -> str:
+        if self.adopted and self.actions == [NOOP]:
+            return "adopt"
         return "replace" if self.is_replace else self.actions[0]
 
 
@@ -109,6 +113,8 @@ class Plan:
     replace: list[str] = field(default_factory=list)
     #: Names of the variables whose references show as ``(sensitive value)``.
     sensitive_variables: list[str] = field(default_factory=list)
+    #: What a reviewer must see before approving, beyond the changes (private keys this plan would make).
+    warnings: list[str] = field(default_factory=list)
     #: What the plan was made from, digested only for a saved plan (which must notice when either changes).
     stack_tags: list[str] = field(default_factory=list, repr=False)
     desired: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -133,12 +139,13 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(not change.is_noop for change in self.changes)
+        return any(change.action_label != NOOP for change in self.changes)
 
     @property
     def summary(self) -> str:
+        adopt = f", {self.count('adopt')} to adopt" if self.count("adopt") else ""
         return (f"{self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
-                f"{self.count('replace')} to replace, {self.count(DELETE)} to delete")
+                f"{self.count('replace')} to replace, {self.count(DELETE)} to delete{adopt}")
 
 
 def make_plan(
@@ -184,8 +191,30 @@ def make_plan(
     _note_same_names(stack, changes.values(), unowned)
     ordered = _order_for_display(list(changes.values()), observed) + delete_changes
     _enforce_prevent_destroy(stack, ordered)
-    return Plan(stack.name, stack.backend, ordered, destroy, targets, replace, sorted(stack.sensitive_variables), list(stack.tags),
-                desired, list(observed))
+    return Plan(stack.name, stack.backend, ordered, destroy, targets, replace, sorted(stack.sensitive_variables),
+                _key_warnings(ordered), list(stack.tags), desired, list(observed))
+
+
+def private_key_files(kind: str, attributes: Mapping[str, Any]) -> list[str]:
+    """The private key files (``x-fldecl-private-key``) that a resource with these attributes has."""
+    return [path for path, _ in _private_keys(kind, attributes)]
+
+
+def _private_keys(kind: str, attributes: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Each private key file with the schema's advice on keeping it with its owner."""
+    return [(value, str(annotated.value)) for annotated in schema.annotated_fields(kind, "x-fldecl-private-key")
+            for _, value in schema.values_at(attributes, annotated.path) if isinstance(value, str) and value]
+
+
+def _key_warnings(changes: list[ResourceChange]) -> list[str]:
+    """A plan that makes private keys says where: in CI they would be made on a throw-away runner."""
+    made = [(f"{path} ({change.address})", advice) for change in changes if CREATE in change.actions
+            for path, advice in _private_keys(change.kind, change.after or {})]
+    if not made:
+        return []
+    advice = "; ".join(dict.fromkeys(advice for _, advice in made))
+    return [f"applying this plan makes {len(made)} private key(s) on the machine that runs it: {', '.join(key for key, _ in made)}. "
+            f"Where it runs in CI, keep keys with their owners instead: {advice}."]
 
 
 def _note_same_names(stack: Stack, changes: Iterable[ResourceChange], unowned: Iterable[Unowned]) -> None:

@@ -22,6 +22,8 @@ from fldecl.core.contract import (
     ApplyOptions,
     Discoverable,
     DiscoverRequest,
+    ForgetRequest,
+    Forgettable,
     Found,
     Membership,
     NameCheckable,
@@ -36,7 +38,7 @@ from fldecl.core.contract import (
 )
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import declared_graph
-from fldecl.core.plan import Plan, build_desired, make_plan
+from fldecl.core.plan import Plan, build_desired, make_plan, private_key_files
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
 from fldecl.core.stack import Declaration, Stack
@@ -101,10 +103,16 @@ class Reconciler:
     def plan(self, *, destroy: bool = False, targets: Iterable[str] = (), replace: Iterable[str] = ()) -> Plan:
         observed = self.observe()
         unowned: list[Unowned] = []
+        discovered: list[Observed] = []
         if not destroy:
-            observed += self._discovered(observed)
+            discovered = self._discovered(observed)
+            observed += discovered
             unowned = self._same_names(observed)
-        return make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
+        plan = make_plan(self.stack, observed, destroy=destroy, targets=targets, replace=replace, unowned=unowned)
+        found = {o.address: o.status or "found" for o in discovered if private_key_files(o.kind, o.attributes)}
+        for change in plan.changes:
+            change.adopted = found.get(change.address, "")
+        return plan
 
     def apply(self, plan: Plan, listener: ApplyListener, options: ApplyOptions | None = None) -> ApplyResult:
         from fldecl.core.apply import Applier  # lazy: threads and futures, which a plan does not need
@@ -123,6 +131,18 @@ class Reconciler:
         if not isinstance(resource_type, Adoptable):
             raise PlanError(f"the {self.stack.backend} backend cannot import a {desired.kind}")
         return resource_type.adopt(AdoptRequest(resource_id, desired), self.ctx)
+
+    def forget(self, address: str) -> tuple[Observed, str]:
+        """``fldecl state rm``: stop owning ``address`` without deleting it; returns it and what was done."""
+        current = next((o for o in self.observe() if o.address == address), None)
+        if current is None:
+            raise PlanError(f"{address} is not in the stack's state: the {self.stack.backend} backend holds no {address} "
+                            f"with the tag {self.ctx.owner_tag} (`fldecl state list` shows what the stack owns)")
+        resource_type = self.providers.resources[current.kind]
+        if not isinstance(resource_type, Forgettable):
+            raise PlanError(f"the {self.stack.backend} backend cannot stop owning {address} without deleting it "
+                            f"(it cannot change a {current.kind}'s tags); `fldecl destroy --target {address}` deletes it")
+        return current, resource_type.forget(ForgetRequest(current), self.ctx)
 
     def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model

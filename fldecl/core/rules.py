@@ -7,24 +7,54 @@ rule adds diagnostics with the declaration's file, line and field; none stops th
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
+from difflib import get_close_matches
 from pathlib import Path
+from typing import Any
 
 from fldecl.core import schema
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.graph import declared_graph, references
+from fldecl.core.plain import plain_copy
 from fldecl.core.stack import Declaration, Rule, Stack
-from fldecl.core.yaml_source import format_path
+from fldecl.core.yaml_source import FieldPath, format_path
 
 
 def check(stack: Stack, diagnostics: Diagnostics) -> None:
+    """Every rule, each cause reported once: a kind's own rules wait until its document passes its schema
+    (a misspelled value is one error, not the first of several about it), and the checks across the
+    stack do not call missing what a file that failed to parse may declare."""
     for decl in stack.declarations.values():
+        judged = _without_invalid_fields(decl)
         for rule in _rules_for(decl, stack):
-            # A document that broke its schema (already reported) may leave a rule unable to judge it.
+            # A rule that needs a field which broke its schema cannot judge the declaration: it stops at the missing field.
             with contextlib.suppress(KeyError, TypeError, AttributeError):
-                rule(decl, stack, diagnostics)
+                rule(judged, stack, diagnostics)
     _references(stack, diagnostics)
     _cycles(stack, diagnostics)
     _files_written_once(stack, diagnostics)
+
+
+def _without_invalid_fields(decl: Declaration) -> Declaration:
+    """``decl`` with every field that broke its schema removed, so that no rule reports a consequence of it."""
+    if not decl.invalid_fields:
+        return decl
+    spec = plain_copy(decl.spec) if () not in decl.invalid_fields else {}
+    for path in decl.invalid_fields - {()}:
+        _remove(spec, path)
+    return replace(decl, spec=spec)
+
+
+def _remove(data: Any, path: FieldPath) -> None:
+    for key in path[:-1]:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(path[-1], None)
+    elif isinstance(data, list) and isinstance(path[-1], int) and path[-1] < len(data):
+        data[path[-1]] = None  # the other elements keep their places
 
 
 def _rules_for(decl: Declaration, stack: Stack) -> tuple[Rule, ...]:
@@ -33,14 +63,18 @@ def _rules_for(decl: Declaration, stack: Stack) -> tuple[Rule, ...]:
 
 
 def _references(stack: Stack, diagnostics: Diagnostics) -> None:
+    unparsed = [file.read_text(encoding="utf-8", errors="replace") for file in diagnostics.unparsed]
     for decl in stack.declarations.values():
         for ref in references(decl.kind, decl.name, decl.spec):
-            if ref.target not in stack.declarations:
-                kind, _ = ref.target.split("/", 1)
-                same_kind = sorted(d.name for d in stack.declarations.values() if d.kind == kind)
-                detail = f"declared {kind} names: {', '.join(same_kind)}" if same_kind else f"no {kind} is declared"
-                diagnostics.error(f"reference to {ref.target}, which is not declared", decl.locate(ref.path),
-                                  format_path(("spec",) + ref.path), detail)
+            kind, name = ref.target.split("/", 1)
+            if ref.target in stack.declarations or ("spec", *ref.path) in decl.source.unset or any(name in text for text in unparsed):
+                continue  # declared, or its cause is reported already: an unset variable, a file that did not parse
+            same_kind = sorted(d.name for d in stack.declarations.values() if d.kind == kind)
+            hint = get_close_matches(name, same_kind, n=1)
+            detail = f"did you mean {hint[0]!r}? " if hint else ""
+            detail += f"declared {kind} names: {', '.join(same_kind)}" if same_kind else f"no {kind} is declared"
+            diagnostics.error(f"reference to {ref.target}, which is not declared", decl.locate(ref.path),
+                              format_path(("spec",) + ref.path), detail)
 
 
 def _cycles(stack: Stack, diagnostics: Diagnostics) -> None:

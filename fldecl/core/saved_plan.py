@@ -25,7 +25,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "format_version": PLAN_FORMAT_VERSION,
         "fldecl_version": __version__,
         "summary": plan.summary,
-        "counts": {label: plan.count(label) for label in ("create", "update", "replace", "delete", NOOP)},
+        "counts": {label: plan.count(label) for label in ("create", "update", "replace", "delete", "adopt", NOOP)},
+        "warnings": plan.warnings,
         "stack": plan.stack_name,
         "backend": plan.backend,
         "destroy": plan.destroy,
@@ -57,6 +58,7 @@ def _change(change: ResourceChange, sensitive: list[str]) -> dict[str, Any]:
             "replace_paths": [list(f.path) for f in change.fields if f.forces_replacement] if change.is_replace else [],
         },
         "reasons": change.reasons,
+        "adopted": change.adopted or None,
         "same_name_unowned": [{"id": found.id, "name": found.name, "owner": owner_of(found.tags)} for found in change.same_name],
     }, sensitive)
     return document

@@ -9,6 +9,8 @@ tell the core how a field behaves, as a Terraform provider schema does:
 - ``x-fldecl-input``       a file the user provides, which must exist before a plan makes sense;
 - ``x-fldecl-output``      a file fldecl writes, which no two resources may share;
 - ``x-fldecl-name``        ``spec.name``: the resource's name in the backend, by default its manifest name;
+- ``x-fldecl-private-key: ADVICE`` a private key fldecl writes: a plan that would make one warns, with ADVICE on keeping
+                           it with its owner instead, and says when it takes one back;
 - ``x-fldecl-when``        on an ``if``/``then``/``else`` branch's ``required``: when those fields are required,
                            in words (error messages and the README's reference say it).
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.diagnostics import Diagnostics, Location
+from fldecl.core.diagnostics import Diagnostics, Location, shown_path
 from fldecl.core.errors import PlanError
 from fldecl.core.yaml_source import FieldPath, SourceDocument
 
@@ -37,6 +37,8 @@ class Declaration:
     prevent_destroy: bool = False
     #: False when the document broke its schema: kept so references to it resolve, never planned.
     schema_valid: bool = True
+    #: The spec fields that broke the schema (already reported): rules judge the declaration without them.
+    invalid_fields: frozenset[FieldPath] = frozenset()
 
     @property
     def address(self) -> str:
@@ -137,5 +139,5 @@ class Stack:
     def declared(self, address: str) -> Declaration:
         """The declaration at ``address``, or a :class:`PlanError` that says where it was looked for."""
         if address not in self.declarations:
-            raise PlanError(f"{address} is not declared in {self.directory}")
+            raise PlanError(f"{address} is not declared in {shown_path(self.directory)}")
         return self.declarations[address]

@@ -18,10 +18,12 @@ import yaml
 
 from fldecl.core.diagnostics import Diagnostics, Location
 from fldecl.core.yaml_source import FieldPath, Position, SourceDocument, format_path
+from fldecl.errors import InputError
 from fldecl.variables import REFERENCE, UnsetVariable, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # levels of nesting; the deepest manifest field needs fewer than ten
 
 _STRING_TAG = "tag:yaml.org,2002:str"
 _STANDARD_TAGS = {
@@ -57,16 +59,31 @@ def load_documents(file: Path, env: Mapping[str, str], diagnostics: Diagnostics,
             builder = _Builder(file, env, diagnostics, sensitive)
             value = builder.build(node, ())
             if value is not None:
-                documents.append(SourceDocument(file, len(documents), value, builder.positions, frozenset(builder.variables)))
+                documents.append(SourceDocument(file, len(documents), value, builder.positions, frozenset(builder.variables),
+                                                frozenset(builder.unset)))
+    except (_TooDeep, RecursionError) as exc:  # RecursionError: nodes composed deeper than the interpreter's stack
+        diagnostics.error(f"values nested more than {MAX_DEPTH} levels deep; no manifest needs that many",
+                          exc.location if isinstance(exc, _TooDeep) else Location(file))
+        diagnostics.unparsed.add(file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         diagnostics.error(f"YAML syntax error: {exc.problem or exc.context}", location)
+        diagnostics.unparsed.add(file)
     except yaml.YAMLError as exc:
         diagnostics.error(f"YAML error: {exc}", Location(file))
+        diagnostics.unparsed.add(file)
     finally:
         loader.dispose()
     return documents
+
+
+class _TooDeep(InputError):
+    """Values nested deeper than :data:`MAX_DEPTH`: the file is reported once, at the value that went too deep."""
+
+    def __init__(self, location: Location) -> None:
+        super().__init__(str(location))
+        self.location = location
 
 
 class _Builder:
@@ -79,6 +96,7 @@ class _Builder:
         self.sensitive = sensitive
         self.positions: dict[FieldPath, Position] = {}
         self.variables: set[str] = set()  # the environment variables the document's values refer to
+        self.unset: set[FieldPath] = set()  # the fields whose value refers to a variable that is not set
         self.nodes_seen = 0
         self.constructor = yaml.constructor.SafeConstructor()
 
@@ -94,6 +112,8 @@ class _Builder:
         self.nodes_seen += 1
         if self.nodes_seen > MAX_NODES:
             raise yaml.YAMLError(f"document expands to more than {MAX_NODES} values (alias expansion is bounded)")
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(self.where(node))
         if path not in self.positions:
             self.positions[path] = self.position(node)
         if node.tag not in _STANDARD_TAGS:
@@ -143,9 +163,13 @@ class _Builder:
         self.variables.update(match.group(1) for match in REFERENCE.finditer(text) if match.group(1))
         try:
             return substitute(text, self.env, self.sensitive)
-        except UnsetVariable as exc:
-            self.diagnostics.error(str(exc), self.where(node), format_path(path))
-            return ""
+        except UnsetVariable:
+            for match in REFERENCE.finditer(text):
+                name = match.group(1)
+                if name and match.group(2) is None and name not in self.env and name not in self.sensitive:
+                    self.diagnostics.error_once(f"unset variable {name}", str(UnsetVariable(name)), self.where(node), format_path(path))
+            self.unset.add(path)
+            return text
 
 
 def plain_documents(file: Path) -> list[Any]:

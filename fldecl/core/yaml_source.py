@@ -33,6 +33,8 @@ class SourceDocument:
     value: Any
     positions: dict[FieldPath, Position] = field(default_factory=dict)
     variables: frozenset[str] = frozenset()  # the environment variables its values refer to
+    #: Fields whose value refers to a variable that is not set (reported once, not again by later checks).
+    unset: frozenset[FieldPath] = frozenset()
 
     def locate(self, path: FieldPath) -> Location:
         """The closest known position of ``path`` (walking up to its parents)."""
@@ -99,7 +101,7 @@ class ParsedManifests:
 
         problems = len(diagnostics.errors)
         documents = load_documents(file, self.env, diagnostics, self.sensitive)
-        if digest and len(diagnostics.errors) == problems:
+        if digest and len(diagnostics.errors) == problems and not any(document.unset for document in documents):
             variables = tuple(sorted(set().union(*(document.variables for document in documents))))
             self._kept[file.name] = _ParsedFile(digest, variables, self._environment(variables),
                                                 [(document.value, document.positions) for document in documents])

@@ -16,10 +16,12 @@ from fldecl.core.stack import KindTable, Stack
 from fldecl.kinds.certificates import CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE
 from fldecl.kinds.data_split import DATA_SPLIT
 from fldecl.kinds.model import MODEL
+from fldecl.kinds.remote_training_system import REMOTE_TRAINING_SYSTEM
 from fldecl.kinds.training import TRAINING
 from fldecl.variables import CREDENTIAL_VARIABLES
 
-KINDS: KindTable = {kind.name: kind for kind in (CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE, DATA_SPLIT, MODEL, TRAINING)}
+KINDS: KindTable = {kind.name: kind for kind in (CERTIFICATE_AUTHORITY, PARTY_CERTIFICATE, DATA_SPLIT, MODEL, REMOTE_TRAINING_SYSTEM,
+                                                  TRAINING)}
 
 
 def load_stack(directory: Path, env: Mapping[str, str] | None = None, backend_override: str | None = None) -> Stack:

@@ -1,12 +1,16 @@
 """Providers: the backends behind the one contract in :mod:`fldecl.core.contract`.
 
-``workspace`` always serves the file resources (CA, certificates, data splits); the stack's
-backend (``local``, ``wml`` or ``nvflare``) serves models, remote training systems and trainings,
-and runs parties. A backend's package is imported only when a stack uses it (IBM's client is heavy).
+``workspace`` always serves the file resources (CA, certificates, data splits), its records
+kept per backend (``.fldecl/<backend>/``) so that one backend's destroy never forgets what another
+uses; the stack's backend (``local``, ``wml`` or ``nvflare``) serves models, remote training
+systems and trainings, and runs parties. A backend's package is imported only when a stack uses it
+(IBM's client is heavy).
 """
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ BACKENDS = ("local", "wml", "nvflare")
 
 def providers_for(backend: str, state_dir: Path, settings: dict[str, Any] | None = None) -> Providers:
     """What a stack on ``backend`` reconciles with; ``settings`` is the Stack's block for that backend."""
-    workspace = WorkspaceProvider(state_dir)
+    workspace = WorkspaceProvider(_records_dir(state_dir, backend))
     if backend == "local":
         from fldecl.providers.local import LocalProvider  # lazy: only the backend in use is imported
 
@@ -40,3 +44,15 @@ def providers_for(backend: str, state_dir: Path, settings: dict[str, Any] | None
         return Providers({**workspace.resources, **nvflare.resources}, nvflare,
                          lambda: workspace.calls + local.calls + nvflare.calls)
     raise ProviderError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+
+
+def _records_dir(state_dir: Path, backend: str) -> Path:
+    """Where ``backend`` records the stack's files; a stack directory from before backends kept them apart
+    starts from the records they shared (copied, so that each backend's destroy forgets only its own)."""
+    records = state_dir / backend
+    shared = state_dir / "workspace.db"
+    if shared.is_file() and not (records / "workspace.db").exists():
+        records.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(shared)) as source, closing(sqlite3.connect(records / "workspace.db")) as copy:
+            source.backup(copy)
+    return records

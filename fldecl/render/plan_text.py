@@ -8,13 +8,15 @@ from rich.text import Text
 from fldecl.core.plan import NOOP, Plan
 from fldecl.render.values import SYMBOLS, VERBS, change_lines, same_name_note
 
-STYLES = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+STYLES = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "adopt": "cyan"}
 
 
 def print_plan(plan: Plan, console: Console, stack_arg: str = ".") -> None:
     """``stack_arg``: the stack directory as the user typed it, for the commands the plan suggests."""
     console.print(Text(f"Plan: {plan.summary}.", style="bold"))
-    changed = [c for c in plan.changes if not c.is_noop]
+    for warning in plan.warnings:
+        console.print(Text(f"Warning: {warning}", style="yellow"))
+    changed = [c for c in plan.changes if c.action_label != NOOP]
     if not changed:
         console.print(Text("No changes. The backend matches the manifests.", style="green"))
     for change in changed:

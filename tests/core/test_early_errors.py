@@ -38,27 +38,27 @@ spec:
   cert_file: pki/party-1-cert.pem
 """
 
-TENSORFLOW_TRAINING = """\
+XGBOOST_TRAINING = """\
 apiVersion: fldecl/v1
 kind: Model
-metadata: {name: keras}
+metadata: {name: boosted}
 spec:
-  type: tensorflow_2.12
+  type: xgboost_1.6
   software_spec: {name: runtime-22.2-py3.10}
-  model_file: model.h5
-  source: {zip_file: keras.zip}
+  model_file: model.json
+  source: {zip_file: boosted.zip}
 ---
 apiVersion: fldecl/v1
 kind: RemoteTrainingSystem
 metadata: {name: Party_1}
-spec: {}
+spec: {allowed_identities: [{id: user-1, type: user}]}
 ---
 apiVersion: fldecl/v1
 kind: Training
 metadata: {name: agg}
 spec:
-  model: keras
-  fusion_type: iter_avg
+  model: boosted
+  fusion_type: xgb_classifier
   remote_training: {remote_training_systems: [{name: Party_1}]}
 """
 
@@ -88,7 +88,7 @@ def stack_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
 
 def validate(stack: Path) -> list[dict]:
     """``fldecl validate --json``'s diagnostics, after checking that the stack was refused and left alone."""
-    result = run_cli("validate", str(stack), "--json")
+    result = run_cli("validate", "--json", cwd=stack)  # files are shown relative to the current directory
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert not (stack / ".fldecl").exists() and not (stack / "pki").exists()
@@ -133,23 +133,25 @@ def test_a_file_that_is_no_csr_is_an_error_at_validate(tmp_path: Path) -> None:
     assert at(diagnostic) == ("pki.yaml", 14, "spec.csr_file")
 
 
-def test_tensorflow_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) -> None:
-    stack = stack_with(tmp_path, {"training.yaml": TENSORFLOW_TRAINING, "keras.zip": model_zip({"model.h5": b"weights"})})
-    [diagnostic] = validate(stack)
-    assert diagnostic["summary"] == "Model/keras cannot be trained here: TensorFlow models train only on the wml backend"
+def test_xgboost_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) -> None:
+    stack = stack_with(tmp_path, {"training.yaml": XGBOOST_TRAINING, "boosted.zip": model_zip({"model.json": b"{}"})})
+    diagnostics = validate(stack)
+    [diagnostic] = [found for found in diagnostics if found["field"] == "spec.model"]
+    assert diagnostic["summary"] == ("Model/boosted cannot be trained here: xgboost models cannot train on the local backend "
+                                     "(supported: pytorch, scikit-learn, tensorflow)")
     assert at(diagnostic) == ("training.yaml", 19, "spec.model")
     assert "training.yaml:5:3" in diagnostic["detail"] and "backend: wml" in diagnostic["detail"]
-    # The same manifests are valid where TensorFlow trains.
+    # The same manifests are valid where XGBoost trains.
     (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
     assert run_cli("validate", str(stack)).returncode == 0
 
 
 def test_a_framework_without_a_default_file_name_requires_model_file(tmp_path: Path) -> None:
-    manifest = ZIP_MODEL.replace("TYPE", "tensorflow_2.12").replace("MODEL_FILE", "")
-    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.h5": b"weights"})})
+    manifest = ZIP_MODEL.replace("TYPE", "xgboost_1.6").replace("MODEL_FILE", "")
+    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.json": b"{}"})})
     [diagnostic] = validate(stack)
     assert diagnostic["summary"] == "missing required field 'model_file'"
-    assert diagnostic["detail"] == "required when `type` is not a PyTorch or scikit-learn type (no default file name)"
+    assert diagnostic["detail"] == "required when `type` is not a PyTorch, TensorFlow or scikit-learn type (no default file name)"
     assert at(diagnostic) == ("model.yaml", 4, "spec")
 
 
@@ -189,4 +191,64 @@ def test_the_reference_says_when_model_file_is_required() -> None:
     from fldecl.render.reference import reference_markdown
 
     row = next(line for line in reference_markdown().splitlines() if line.startswith("| `spec.model_file`"))
-    assert "Required when `type` is not a PyTorch or scikit-learn type (no default file name)." in row
+    assert "Required when `type` is not a PyTorch, TensorFlow or scikit-learn type (no default file name)." in row
+
+
+LIMITS_TRAINING = """\
+apiVersion: fldecl/v1
+kind: Model
+metadata: {name: sgd}
+spec:
+  type: scikit-learn_1.1
+  software_spec: {name: runtime-22.2-py3.10}
+  source: {architecture: {framework: scikit-learn, estimator: SGDClassifier, n_features: 4, classes: [0, 1]}}
+---
+apiVersion: fldecl/v1
+kind: RemoteTrainingSystem
+metadata: {name: Party_1}
+spec: {allowed_identities: [{id: user-1, type: user}]}
+---
+apiVersion: fldecl/v1
+kind: Training
+metadata: {name: agg}
+spec:
+  model: sgd
+  fusion_type: iter_avg
+  rounds: ROUNDS
+  epochs: EPOCHS
+  remote_training: {max_timeout: TIMEOUT, remote_training_systems: [{name: Party_1}]}
+"""
+
+
+def test_counts_beyond_what_wml_accepts_are_errors_at_validate(tmp_path: Path) -> None:
+    """WML stores rounds, epochs and timeouts as 32-bit integers: 10^100 rounds is a mistake, not a training."""
+    huge = str(10 ** 100)
+    manifest = LIMITS_TRAINING.replace("ROUNDS", huge).replace("EPOCHS", "2147483648").replace("TIMEOUT", huge)
+    found = validate(stack_with(tmp_path, {"training.yaml": manifest}))
+    assert [(at(d), d["summary"]) for d in found] == [
+        (("training.yaml", 20, "spec.rounds"), "1e+100 is too large: at most 2147483647"),
+        (("training.yaml", 21, "spec.epochs"), "2147483648 is too large: at most 2147483647"),
+        (("training.yaml", 22, "spec.remote_training.max_timeout"), "1e+100 is too large: at most 2147483647")]
+    within = LIMITS_TRAINING.replace("ROUNDS", "2147483647").replace("EPOCHS", "1").replace("TIMEOUT", "600")
+    (tmp_path / "early" / "training.yaml").write_text(within)
+    assert run_cli("validate", str(tmp_path / "early")).returncode == 0
+
+
+@pytest.mark.parametrize("identities", ["", "  allowed_identities: []\n"])
+def test_a_party_nobody_may_run_is_an_error_on_wml(tmp_path: Path, identities: str) -> None:
+    rts = f"apiVersion: fldecl/v1\nkind: RemoteTrainingSystem\nmetadata: {{name: Party_1}}\nspec:\n  description: p\n{identities}"
+    stack = stack_with(tmp_path, {"rts.yaml": rts})
+    assert run_cli("validate", str(stack)).returncode == 0  # the local backend runs parties without identities
+    (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
+    [diagnostic] = validate(stack)
+    assert at(diagnostic) == ("rts.yaml", 6 if identities else 3, "spec.allowed_identities")
+    assert diagnostic["summary"].startswith("WML requires at least one allowed identity")
+
+
+@pytest.mark.parametrize("depth", [100, 900, 5000])
+def test_values_nested_deeper_than_any_manifest_needs_are_one_clear_error(tmp_path: Path, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    rts = f"apiVersion: fldecl/v1\nkind: RemoteTrainingSystem\nmetadata: {{name: Party_1}}\nspec:\n  description: {nested}\n"
+    [diagnostic] = validate(stack_with(tmp_path, {"rts.yaml": rts}))
+    assert diagnostic["range"]["filename"] == "rts.yaml" and diagnostic["range"]["start"]["line"] == 5
+    assert "nest" in diagnostic["summary"]

@@ -58,9 +58,9 @@ def test_a_changed_variable_is_read_again(tmp_path: Path) -> None:
     assert run_cli("apply", str(stack), "--auto-approve", env={"PARTY_NOTE": "first"}).returncode == 0
     assert plan_in_process(stack, {"PARTY_NOTE": "first"})[0].startswith("0 to create, 0 to update")
     changed = run_cli("plan", str(stack), env={"PARTY_NOTE": "second"})
-    assert '~ description: "first" -> "second"' in changed.stdout, changed.stdout
+    assert '~ description = "first" -> "second"' in changed.stdout, changed.stdout
     unset = run_cli("plan", str(stack))
-    assert '~ description: "first" -> "a party"' in unset.stdout, unset.stdout
+    assert '~ description = "first" -> "a party"' in unset.stdout, unset.stdout
     assert plan_in_process(stack, {"PARTY_NOTE": "first"}) == ("0 to create, 0 to update, 0 to replace, 0 to delete", True)
 
 

@@ -143,7 +143,7 @@ def test_a_lost_store_finds_the_keys_where_they_are_and_plans_nothing_for_the_pk
     stack = write_stack(tmp_path / "stack", model=False, parties=1)
     assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
     keys = {path: path.read_bytes() for path in (stack / "pki").iterdir()}
-    (stack / ".fldecl" / "workspace.db").unlink()
+    (stack / ".fldecl" / "local" / "workspace.db").unlink()
     plan = reasons(stack)
     assert plan["CertificateAuthority/issuer"][0] == ["no-op"] and plan["PartyCertificate/party-1"][0] == ["no-op"]
     assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0

@@ -21,21 +21,21 @@ from tests.wml.conftest import cli_env
 NOTEBOOK_TAGS = ["wml_fl_fhe_nb_example"]
 
 
-def notebook(client: Any, directory: Path) -> dict[str, Any]:
+def notebook(client: Any, directory: Path, tags: list[str] = NOTEBOOK_TAGS) -> dict[str, Any]:
     """What the admin notebook makes: the initial model from its zip, a remote training system per party, the aggregator."""
     zip_path = directory / "pt_mnist_init_model.zip"
     with zipfile.ZipFile(zip_path, "w") as archive:
         archive.writestr("pytorch_sequence.pt", b"the notebook's pickled Sequential")
     model = client.repository.store_model(str(zip_path), meta_props={
-        "name": "MNIST init model", "type": "pytorch-onnx_1.12", "tags": NOTEBOOK_TAGS,
+        "name": "MNIST init model", "type": "pytorch-onnx_1.12", "tags": tags,
         "software_spec": client.software_specifications.get_id_by_name("runtime-22.2-py3.10")})
     parties = [client.remote_training_systems.get_id(client.remote_training_systems.store({
-        "name": f"Remote Party {index}", "tags": NOTEBOOK_TAGS, "organization": {"name": "IBM", "region": "US"},
+        "name": f"Remote Party {index}", "tags": tags, "organization": {"name": "IBM", "region": "US"},
         "allowed_identities": [{"id": "notebook-user", "type": "user"}], "remote_admin": {"id": "notebook-user", "type": "user"}}))
         for index in (1, 2)]
     names = client.training.ConfigurationMetaNames
     training = client.training.run(asynchronous=True, meta_props={
-        names.NAME: "FL Aggregator", names.DESCRIPTION: "HE aggregator", names.TAGS: NOTEBOOK_TAGS,
+        names.NAME: "FL Aggregator", names.DESCRIPTION: "HE aggregator", names.TAGS: tags,
         names.TRAINING_DATA_REFERENCES: [],
         names.TRAINING_RESULTS_REFERENCE: {"type": "container", "name": "outputData", "connection": {}, "location": {"path": "."}},
         names.FEDERATED_LEARNING: {
@@ -149,3 +149,22 @@ def test_mistakes_change_nothing(emulator: EmulatorServer, wml_env: dict[str, st
     assert sorted(path.name for path in occupied.iterdir() if path.name != ".fldecl") == ["models.yaml", "stack.yaml"]
     assert (occupied / "models.yaml").read_text() == "# the user's own file\n"
     assert "Traceback" not in unknown.stderr + nothing.stderr + clash.stderr
+
+
+def test_resources_tagged_as_ibms_admin_notebook_tags_them_are_adopted(emulator: EmulatorServer, wml_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    """IBM's admin notebook tags `Federated Learning`, with a space: the stack written from it takes the tag,
+    validates and, once the printed imports ran, plans clean."""
+    made = notebook(WmlSession(Credentials.from_environment(wml_env)).client, tmp_path, ["Federated Learning"])
+    stack = tmp_path / "consortium"
+    generated = fldecl(wml_env, "import", "--generate-into", str(stack), "--tag", "Federated Learning")
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert yaml.safe_load((stack / "stack.yaml").read_text())["spec"]["tags"] == ["Federated Learning"]
+    assert fldecl(wml_env, "validate", str(stack)).returncode == 0
+    imports = [shlex.split(line.strip())[1:] for line in generated.stdout.splitlines() if line.strip().startswith("fldecl import ")]
+    assert len(imports) == 3 and imports[0][2] == made["model"]
+    for command in imports:
+        imported = fldecl(wml_env, *command)
+        assert imported.returncode == 0, imported.stderr
+    planned = fldecl(wml_env, "plan", str(stack), "--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr

@@ -3,7 +3,7 @@
 Like Terraform's ``tls`` and ``local`` providers, it serves the CA, the party certificates and
 the data splits, one resource type per kind, registered by
 :class:`~fldecl.providers.workspace.records.WorkspaceRecords`. What it made is recorded in
-``.fldecl/workspace.db``; each read re-inspects the files themselves (pyinfra's facts), so a
+``.fldecl/<backend>/workspace.db``; each read re-inspects the files themselves (pyinfra's facts), so a
 certificate inside its renewal window, a key that breaks the rules, a broken chain or a file
 changed behind fldecl's back plans a replacement. A resource's id is the fingerprint of what
 it produced (the certificate, the data), so a change there ripples to everything that refers to it.

@@ -25,11 +25,7 @@ class _Certificates(WorkspaceRecords, ABC):
 
     def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         current = request.current
-        if request.delete_key_files:
-            for key in ("key_file", "cert_file"):
-                if current.attributes.get(key):
-                    (ctx.stack_dir / current.attributes[key]).unlink(missing_ok=True)
-        self.store.delete(current.id)
+        self.drop_record(request, ctx, [current.attributes[key] for key in ("key_file", "cert_file") if current.attributes.get(key)])
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist and pass inspection."""
@@ -99,6 +95,9 @@ class CertificateAuthorities(_Certificates):
     def create(self, request: CreateRequest, ctx: ProviderContext) -> Observed:
         desired = request.desired
         spec = desired.attributes
+        if not spec.get("key_file"):
+            raise ProviderError(f"{desired.address} has no key_file: its owner keeps the key, and its certificate "
+                                f"{spec['cert_file']} is not in the stack (or does not pass the rules); commit the CA's certificate there")
         key_file, cert_file = ctx.stack_dir / spec["key_file"], ctx.stack_dir / spec["cert_file"]
         _set_aside(key_file, cert_file)
         facts = _pki_call(lambda: pki.create_ca(pki.Subject.from_dict(spec["subject"]), spec["validity_days"], key_file, cert_file))
@@ -125,6 +124,10 @@ class PartyCertificates(_Certificates):
         issuer = desired.dependency(spec["issuer"])
         if issuer is None or issuer.kind != CERTIFICATE_AUTHORITY.name:
             raise ProviderError(f"the issuer of {desired.address} does not exist")
+        if not issuer.attributes.get("key_file"):
+            raise ProviderError(f"{desired.address}: {spec['cert_file']} is missing or unusable, and only the owner of "
+                                f"{issuer.address}'s key can issue it: have them sign {spec.get('csr_file') or 'the party CSR'} "
+                                "and commit the certificate")
         ca_key, ca_cert = (ctx.stack_dir / issuer.attributes[k] for k in ("key_file", "cert_file"))
         cert = ctx.stack_dir / spec["cert_file"]
         if spec.get("csr_file"):

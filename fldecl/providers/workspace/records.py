@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
-from fldecl.core.contract import Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
+from fldecl.core.contract import DeleteRequest, Desired, ForgetRequest, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.providers.family import ResourceFamily
 from fldecl.providers.store import Record, ResourceStore
 
@@ -39,3 +40,25 @@ class WorkspaceRecords(ResourceFamily, ABC):
         if self.store.get(made_id):
             return self.store.update(made_id, name=desired.name, tags=desired.tags, attributes=desired.attributes, entity=entity)
         return self.store.insert(desired.kind, desired.name, desired.tags, desired.attributes, entity=entity, record_id=made_id)
+
+    def forget(self, request: ForgetRequest, ctx: ProviderContext) -> str:
+        """``fldecl state rm``: fldecl's record goes; the files stay where they are."""
+        self.store.delete(request.current.id)
+        return "dropped fldecl's record of it; its files stay where they are"
+
+    def drop_record(self, request: DeleteRequest, ctx: ProviderContext, files: list[str]) -> None:
+        """Drop the record; with the destroy's ``delete_key_files`` also ``files`` (paths in the stack), saying which
+        were removed."""
+        if request.delete_key_files:
+            removed = [name for name in files if _unlink(ctx.stack_dir / name)]
+            if removed:
+                ctx.reporter.progress(request.current.address, "removed " + ", ".join(removed))
+        self.store.delete(request.current.id)
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
