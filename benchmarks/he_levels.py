@@ -280,7 +280,7 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
     plaintext_bytes = value_count * FLOAT32_BYTES
     header = (
         f"{'level':<18} {'cts':>5} | {'enc s':>6} {'M/s':>4} {'SEAL s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5} | "
-        f"{'add s':>5} {'M/s':>4} {'peak':>4} | {'dec s':>6} {'M/s':>4} {'exp. s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5}"
+        f"{'add s':>5} {'M/s':>4} {'cpu':>4} {'peak':>4} | {'dec s':>6} {'M/s':>4} {'exp. s':>6} {'x SEAL':>6} {'cpu x':>5} {'peak':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -291,7 +291,8 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
             f"{encrypt.seconds:>6.2f} {value_count / encrypt.seconds / 1e6:>4.1f} {encrypt.seal_seconds:>6.2f} "
             f"{encrypt.seconds / encrypt.seal_seconds:>6.2f} {encrypt.cpu_seconds / encrypt.seal_cpu_seconds:>5.2f} "
             f"{encrypt.peak_bytes / plaintext_bytes:>5.2f} | "
-            f"{add.seconds:>5.2f} {PARTY_COUNT * value_count / add.seconds / 1e6:>4.0f} {add.peak_bytes / plaintext_bytes:>4.1f} | "
+            f"{add.seconds:>5.2f} {PARTY_COUNT * value_count / add.seconds / 1e6:>4.0f} "
+            f"{PARTY_COUNT * value_count / add.cpu_seconds / 1e6:>4.0f} {add.peak_bytes / plaintext_bytes:>4.1f} | "
             f"{decrypt.seconds:>6.2f} {value_count / decrypt.seconds / 1e6:>4.1f} {decrypt.seal_seconds:>6.2f} "
             f"{decrypt.seconds / decrypt.seal_seconds:>6.2f} {decrypt.cpu_seconds / decrypt.seal_cpu_seconds:>5.2f} "
             f"{decrypt.peak_bytes / plaintext_bytes:>5.2f}"
@@ -299,7 +300,8 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
     print(
         "\nenc s: one party's encryption (M/s: values per second); SEAL s: SEAL's encrypt_symmetric of as many ciphertexts, same "
         "process; x SEAL: the ratio of wall times, cpu x: of CPU times (workers included); add s: the aggregator's sum of "
-        f"{PARTY_COUNT} blobs, M/s counting every value added; dec s: the sum decrypted and divided; exp. s: SEAL's expansion "
+        f"{PARTY_COUNT} blobs, M/s counting every value added, per second of wall and of CPU time (cpu); dec s: the sum "
+        f"decrypted and divided; exp. s: SEAL's expansion "
         f"of its {PARTY_COUNT} x cts seeded ciphertexts; peak: extra memory at the step's peak, x the float32 update\n"
     )
 

@@ -29,6 +29,7 @@ this module imports nothing, so every layer (the emulator included) can::
         ├── fl.WireError
         │   └── fl.ConnectionClosed
         ├── he.HEError, he.KeyShareError
+        ├── interrupt.Interrupted      Ctrl-C or SIGTERM stopped a wait (the CLI exits 130 or 143, not 1)
         └── emulator: TrainingFailed, Cancelled, PartyGone, FrameError, FusionError, PackageError
 """
 

@@ -6,11 +6,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import click
 from rich.text import Text
 
+from fldecl.cli.progress import LineReporter, StepPrinter
 from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
 from fldecl.core.contract import ApplyOptions, Selection
 from fldecl.core.diagnostics import Diagnostics
@@ -111,7 +112,12 @@ def _run(stack: Any, operation: str, options: ApplyOptions, make_plan: Any) -> N
             return
         _approve(operation, options.auto_approve)
         out.print()
-        result = rec.apply(the_plan, StepPrinter(out), options)
+        try:
+            with StepPrinter(out) as printer:
+                result = rec.apply(the_plan, printer, options)
+        finally:
+            if isinstance(rec.ctx.reporter, LineReporter):
+                rec.ctx.reporter.close()
     style = "red" if result.failed else "green"
     out.print(f"\n[bold {style}]{operation.capitalize()} {'failed' if result.failed else 'complete'}![/bold {style}] {result.summary}.")
     for failure in result.failed:
@@ -129,31 +135,6 @@ def _approve(operation: str, auto_approve: bool) -> None:
     answer = click.prompt(f"\nDo you want to {operation}? Only 'yes' will be accepted", default="", show_default=False)
     if answer.strip() != "yes":
         fail(f"{operation} cancelled")
-
-
-class StepPrinter:
-    """Terraform-style lines per step: 'Creating...', 'Creation complete after 2s [id=...]'."""
-
-    VERBS: ClassVar[dict[str, tuple[str, str]]] = {
-        "create": ("Creating", "Creation"), "update": ("Modifying", "Modifications"), "delete": ("Destroying", "Destruction")}
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-
-    def step_started(self, step: tuple[str, str]) -> None:
-        self.out.print(Text(f"{step[1]}: {self.VERBS[step[0]][0]}..."))
-
-    def step_retrying(self, step: tuple[str, str], message: str, attempt: int, delay: float) -> None:
-        self.out.print(Text(f"{step[1]}: attempt {attempt} failed ({message}); retrying in {delay:.1f}s", style="yellow"))
-
-    def step_finished(self, step: tuple[str, str], outcome: str, message: str, seconds: float) -> None:
-        noun = self.VERBS[step[0]][1]
-        if outcome == "ok":
-            self.out.print(Text(f"{step[1]}: {noun} complete after {seconds:.1f}s [{message}]"))
-        elif outcome == "skipped":
-            self.out.print(Text(f"{step[1]}: skipped, {scrub(message)}", style="yellow"))
-        else:
-            self.out.print(Text(f"{step[1]}: {noun} failed: {scrub(message)}", style="red"))
 
 
 @guarded
@@ -203,6 +184,23 @@ def import_resource(address: str | None, resource_id: str | None, stack_dir: Pat
         adopted = rec.adopt(address, resource_id)
     console().print(f"[green]Imported {address}[/green] (id {adopted.id}); it now carries the tag {stack.owner_tag}. "
                     "Run `fldecl plan` to see how it differs from its manifest.")
+
+
+@guarded
+def state_list(stack_dir: Path, backend: str | None) -> None:
+    for address in sorted(obs.address for obs in reconciler(load(stack_dir, backend)).observe()):
+        click.echo(address)
+
+
+@guarded
+def state_rm(address: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+    rec = reconciler(load(stack_dir, backend))
+    with rec.locked("state rm", lock_timeout):
+        forgotten, done = rec.forget(address)
+    console().print(Text(f"Removed {address} (id {forgotten.id}) from the stack's state: {scrub(done)}."))
+    if address in rec.stack.declarations:
+        console().print(Text(f"It is still declared: `fldecl plan` shows what the next apply does about it. To manage this "
+                             f"one again: fldecl import {address} {forgotten.id}", style="dim"))
 
 
 @guarded

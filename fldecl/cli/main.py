@@ -7,6 +7,7 @@ Only click is imported at start-up; each command imports what it needs when it r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -23,7 +24,37 @@ LOCK_TIMEOUT = click.option("--lock-timeout", default=0.0, show_default=True, ty
 AUTO_APPROVE = click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Commands(click.Group):
+    """click's group, with usage errors (a mistyped flag, a missing argument) exiting 1 as Terraform's do:
+    exit code 2 is `plan --detailed-exitcode`'s "there are changes", which a typo must never pass for."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from fldecl.cli import signals  # lazy: only once a command runs
+        from fldecl.interrupt import Interrupted
+
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            _usage_error(error)
+        except (KeyboardInterrupt, Interrupted):
+            click.echo("Interrupted: stopped before the end; run the command again to finish what it started.", err=True)
+            signals.exit_now()
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            _usage_error(error)
+
+
+def _usage_error(error: click.UsageError) -> NoReturn:
+    """click's message (usage, hint, error), and exit 1."""
+    error.show()
+    raise SystemExit(1)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fldecl")
 def main() -> None:
     """Declarative federated learning with homomorphic encryption.
@@ -190,6 +221,24 @@ def import_(address: str | None, resource_id: str | None, stack_dir: Path, backe
         commands.import_resource(address, resource_id, stack_dir, backend, lock_timeout, bool(tags or ids))
 
 
+@main.command()
+@click.argument("training", metavar="TRAINING")
+@STACK_DIR
+@BACKEND
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines, and the training's state as it changes, until it ends.")
+@click.option("--party", "parties", multiple=True, metavar="NAME", help="Only this log (a party's name, or `aggregator`). Repeatable.")
+def logs(training: str, stack_dir: Path, backend: str | None, follow: bool, parties: tuple[str, ...]) -> None:
+    """Print the logs of the training TRAINING (its name, or Training/NAME) that this machine holds.
+
+    On the local backend: the aggregator's and each party's. On WML: those of the parties that
+    `fldecl party run` ran here (WML does not hand out its aggregator's log). Each line starts with
+    whose log it is. With --follow, a training started with `apply --no-wait` is followed to its end.
+    """
+    from fldecl.cli import logs as training_logs  # lazy: `fldecl --help` imports click alone
+
+    training_logs.logs(training, stack_dir, backend, follow, parties)
+
+
 @main.command(name="force-unlock")
 @click.argument("lock_id", metavar="LOCK_ID")
 @STACK_DIR
@@ -203,6 +252,40 @@ def force_unlock(lock_id: str, stack_dir: Path, backend: str | None) -> None:
     from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.force_unlock(lock_id, stack_dir, backend)
+
+
+@main.group()
+def state() -> None:
+    """What the stack owns, as Terraform's `state` commands: list it, or stop managing a resource without deleting it."""
+
+
+@state.command(name="list")
+@STACK_DIR
+@BACKEND
+def state_list(stack_dir: Path, backend: str | None) -> None:
+    """Print the address (KIND/NAME) of each resource the stack owns, one a line (`fldecl show` adds ids and status)."""
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
+
+    commands.state_list(stack_dir, backend)
+
+
+@state.command(name="rm")
+@click.argument("address", metavar="KIND/NAME")
+@STACK_DIR
+@BACKEND
+@LOCK_TIMEOUT
+def state_rm(address: str, stack_dir: Path, backend: str | None, lock_timeout: float) -> None:
+    """Stop managing KIND/NAME without deleting it, like `terraform state rm`.
+
+    Where the backend holds tags (WML, the local backend's records), the stack's ownership tag is
+    removed and the resource stays as it is; for certificates and data splits, fldecl's record is
+    dropped and the files stay. The next plan no longer sees it: while it is still declared, the
+    plan creates it anew (and says that its name is taken, with the `fldecl import` that adopts it
+    again). WML cannot change a training's tags, so a WML training cannot be forgotten.
+    """
+    from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
+
+    commands.state_rm(address, stack_dir, backend, lock_timeout)
 
 
 @main.group()
@@ -275,4 +358,7 @@ def emulator_serve(arguments: tuple[str, ...]) -> None:
     """
     from fldecl.emulator.__main__ import main as serve_emulator  # lazy: `fldecl --help` imports click alone
 
-    serve_emulator(list(arguments), prog="fldecl emulator serve")
+    try:
+        serve_emulator(list(arguments), prog="fldecl emulator serve")
+    except SystemExit as usage:  # argparse's usage errors exit 2, which fldecl keeps for "changes"
+        raise SystemExit(1 if usage.code == 2 else usage.code) from None

@@ -19,12 +19,14 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from fldecl.cli.signals import stop_on_signals
 from fldecl.core.contract import ProviderContext, Reporter
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid, StateError
 from fldecl.core.reconciler import Reconciler
 from fldecl.core.stack import Stack
 from fldecl.errors import FldeclError
+from fldecl.interrupt import Interrupted
 from fldecl.kinds import load_stack
 from fldecl.variables import CREDENTIAL_VARIABLES, SENSITIVE_VALUE
 
@@ -64,9 +66,16 @@ class _Scrubbed:
         return getattr(self.target, name)
 
 
+@functools.cache
 def console(stderr: bool = False) -> Console:
+    """The one console per stream, so that a progress bar and the lines printed above it share it.
+
+    ``NO_COLOR`` (https://no-color.org) set to anything turns every escape sequence off, bold and dim included: what is
+    printed is plain text.
+    """
     stream = cast(TextIO, _Scrubbed(sys.stderr if stderr else sys.stdout))  # rich only writes, flushes and asks the stream's terminal
-    return Console(file=stream, highlight=False, soft_wrap=True)
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(file=stream, highlight=False, soft_wrap=True, color_system=None if plain else "auto", no_color=plain)
 
 
 def fail(message: str) -> NoReturn:
@@ -84,10 +93,10 @@ def user_errors() -> Iterator[None]:
     except StackInvalid as exc:
         print_diagnostics(exc.diagnostics)
         raise UserError(f"the stack is invalid: {len(exc.diagnostics.errors)} error(s)") from None
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, Interrupted):
+        raise  # Ctrl-C's Interrupted is no error: the command exits 130 (see signals)
     except FldeclError as exc:
         raise UserError(str(exc)) from None
-    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
-        raise
     except Exception as exc:
         if os.environ.get("FLDECL_DEBUG"):
             import traceback
@@ -112,6 +121,7 @@ def load(stack_dir: Path, backend: str | None = None) -> Stack:
 
 def reconciler(stack: Stack, *, wait: bool = True, reporter: Reporter | None = None) -> Reconciler:
     """The stack's reconciler, wired to its backend's providers; ``wait=False`` for ``--no-wait``."""
+    from fldecl.cli.progress import LineReporter  # lazy: progress prints through this module's console
     from fldecl.providers import providers_for  # lazy: validate and graph need no backend
 
     ensure_state_dir(stack.state_dir)
@@ -131,20 +141,11 @@ def ensure_state_dir(state_dir: Path) -> None:
                          "(the stack directory must be writable: fldecl keeps its state in .fldecl/)") from None
 
 
-class LineReporter:
-    """Progress from long provider calls, one line each (readable in CI logs too)."""
-
-    def __init__(self) -> None:
-        self.out = console()
-
-    def progress(self, address: str, message: str) -> None:
-        self.out.print(Text(f"{address}: {scrub(message)}", style="cyan"))
-
-
 def guarded(action: Callable[..., T]) -> Callable[..., T]:
-    """Decorator for command bodies: known errors become ``Error: ...`` and exit 1."""
+    """Decorator for command bodies: known errors become ``Error: ...`` and exit 1; Ctrl-C and SIGTERM stop every wait."""
     @functools.wraps(action)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        stop_on_signals()
         with user_errors():
             return action(*args, **kwargs)
 

@@ -3,7 +3,8 @@
 Each change becomes one or two steps (a replace is ``delete`` then ``create``, Terraform's
 default). A step runs when the steps it needs have succeeded; a failed step skips everything that
 depends on it and lets the rest finish. Transient provider errors are retried
-(:mod:`fldecl.core.retry`).
+(:mod:`fldecl.core.retry`). Ctrl-C (:mod:`fldecl.interrupt`) starts no new step and ends the
+waits of the running ones; each is reported ``interrupted``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fldecl.core.graph import declared_graph, references
 from fldecl.core.plan import CREATE, DELETE, UPDATE, Action, Plan, ResourceChange, build_desired, observed_graph
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.stack import Stack
+from fldecl.interrupt import Interrupted, stop_requested
 
 Step = tuple[Action, str]  # (operation, change key: the address, or address#id for a duplicate)
 
@@ -34,6 +36,8 @@ class Outcome(str, Enum):
     FAILED = "failed"
     #: Not attempted: a step it needs did not succeed.
     SKIPPED = "skipped"
+    #: Stopped by Ctrl-C or SIGTERM (:mod:`fldecl.interrupt`), or not started because of one.
+    INTERRUPTED = "interrupted"
 
     def __str__(self) -> str:
         return self.value
@@ -119,7 +123,8 @@ class Applier:
         result = ApplyResult()
         failed: set[Step] = set()
         running: dict[Future[StepResult], Step] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallelism))
+        try:
             while sorter.is_active():
                 for step in sorter.get_ready():
                     blocked = graph[step] & failed
@@ -142,10 +147,15 @@ class Applier:
                     if outcome.outcome is not Outcome.OK:
                         failed.add(step)
                     sorter.done(step)
+        finally:
+            # On Ctrl-C (KeyboardInterrupt here) queued steps never start and running ones stop waiting.
+            pool.shutdown(wait=True, cancel_futures=True)
         return result
 
     def _run_step(self, step: Step) -> StepResult:
         """One step in a worker thread, reported as it starts, retries and ends."""
+        if stop_requested():
+            return StepResult(step, Outcome.INTERRUPTED, "not started: interrupted")
         self.listener.step_started(step)
         outcome = self._attempt(step)
         self.listener.step_finished(step, outcome.outcome, outcome.message, outcome.seconds)
@@ -160,6 +170,8 @@ class Applier:
         try:
             message = with_retries(lambda: self._perform(step), self.retry, retrying)
             return StepResult(step, Outcome.OK, message, time.monotonic() - started)
+        except Interrupted:
+            return StepResult(step, Outcome.INTERRUPTED, "interrupted", time.monotonic() - started)
         except ProviderError as exc:
             return StepResult(step, Outcome.FAILED, str(exc), time.monotonic() - started)
         except Exception as exc:  # a provider bug must not kill the whole apply

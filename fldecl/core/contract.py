@@ -6,7 +6,7 @@ the reconciler core talks to a backend only through it. Four operations are requ
 (:class:`ReadRequest`, :class:`CreateRequest`, :class:`UpdateRequest`, :class:`DeleteRequest`);
 the rest are capabilities a resource type opts into, as Terraform's ``ResourceWithImportState``,
 and that the core checks with ``isinstance``: :class:`Discoverable`, :class:`NameCheckable`,
-:class:`Adoptable`, :class:`Searchable`.
+:class:`Adoptable`, :class:`Searchable`, :class:`Forgettable`.
 
 A resource type never sees manifests: it receives a resource's *attributes* (its ``spec`` with
 references already resolved to the ids of the resources they name) and returns what it observes,
@@ -302,6 +302,24 @@ class Adoptable(Protocol):
         at creation and can verify now (the manifest name; a model's content hash, computed from
         its stored content) is recorded, so an import of what the manifest declares plans clean.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class ForgetRequest:
+    """Stop the stack owning ``current`` without deleting it (``fldecl state rm``)."""
+
+    current: Observed
+
+
+@runtime_checkable
+class Forgettable(Protocol):
+    """A resource type that can stop the stack owning a resource without deleting it (``fldecl state rm``, as
+    Terraform's ``state rm``): the next plan no longer sees it, and plans to create what the manifests declare."""
+
+    def forget(self, request: ForgetRequest, ctx: ProviderContext) -> str:
+        """Remove ``ctx.owner_tag`` from ``request.current`` where the backend holds tags (the resource stays as it
+        is), or drop fldecl's record of it where fldecl keeps one (the files stay); returns what was done, for the user."""
         ...
 
 

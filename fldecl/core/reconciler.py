@@ -22,6 +22,8 @@ from fldecl.core.contract import (
     ApplyOptions,
     Discoverable,
     DiscoverRequest,
+    ForgetRequest,
+    Forgettable,
     Found,
     Membership,
     NameCheckable,
@@ -129,6 +131,18 @@ class Reconciler:
         if not isinstance(resource_type, Adoptable):
             raise PlanError(f"the {self.stack.backend} backend cannot import a {desired.kind}")
         return resource_type.adopt(AdoptRequest(resource_id, desired), self.ctx)
+
+    def forget(self, address: str) -> tuple[Observed, str]:
+        """``fldecl state rm``: stop owning ``address`` without deleting it; returns it and what was done."""
+        current = next((o for o in self.observe() if o.address == address), None)
+        if current is None:
+            raise PlanError(f"{address} is not in the stack's state: the {self.stack.backend} backend holds no {address} "
+                            f"with the tag {self.ctx.owner_tag} (`fldecl state list` shows what the stack owns)")
+        resource_type = self.providers.resources[current.kind]
+        if not isinstance(resource_type, Forgettable):
+            raise PlanError(f"the {self.stack.backend} backend cannot stop owning {address} without deleting it "
+                            f"(it cannot change a {current.kind}'s tags); `fldecl destroy --target {address}` deletes it")
+        return current, resource_type.forget(ForgetRequest(current), self.ctx)
 
     def search(self, selection: Selection) -> list[Found]:
         """What the backend holds with the selection's tags or ids, and what that refers to (a training's model

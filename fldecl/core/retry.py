@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from fldecl.core.errors import ProviderError, TransientError
+from fldecl.interrupt import pause
 
 T = TypeVar("T")
 
@@ -49,5 +50,5 @@ def with_retries(action: Callable[[], T], policy: RetryPolicy, on_retry: RetryNo
                 raise ProviderError(f"{exc} (gave up after {attempt + 1} attempts)") from exc
             if on_retry is not None:
                 on_retry(exc, attempt + 1, delay)
-            time.sleep(delay)
+            pause(delay)  # Ctrl-C ends a backoff at once
     raise AssertionError("unreachable")

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.fl.errors import ClientError
 from fldecl.models import framework_of, get_parameters, local_training_problem, set_parameters
 
-Dataset = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Dataset = tuple[tuple[NDArray[Any], NDArray[Any]], tuple[NDArray[Any], NDArray[Any]]]
 
 # Loss functions a training may name; anything in torch.nn.functional would allow odd calls.
 TORCH_LOSSES = {
@@ -30,6 +31,14 @@ TORCH_LOSSES = {
 }  # name -> whether it is a classification loss
 TORCH_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 DEFAULT_LEARNING_RATE = 1e-3
+KERAS_LOSSES = {
+    "sparse_categorical_crossentropy": True,
+    "categorical_crossentropy": True,
+    "binary_crossentropy": True,
+    "mean_squared_error": False,
+    "mean_absolute_error": False,
+}  # name -> whether it is a classification loss
+KERAS_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad", "nadam": "Nadam"}
 
 
 
@@ -60,10 +69,10 @@ class Client(ABC):
         """Number of values in the flattened parameters."""
         return int(sum(np.prod(shape, dtype=np.int64) for shape in self.shapes))
 
-    def get_vector(self) -> np.ndarray:
+    def get_vector(self) -> NDArray[Any]:
         return np.concatenate([array.ravel() for array in get_parameters(self.model)])
 
-    def set_vector(self, vector: np.ndarray) -> None:
+    def set_vector(self, vector: NDArray[Any]) -> None:
         arrays, offset = [], 0
         for shape in self.shapes:
             count = int(np.prod(shape, dtype=np.int64))
@@ -85,8 +94,8 @@ class Client(ABC):
         """Metrics of the current parameters on this party's test data."""
 
     @abstractmethod
-    def serialize(self, model_file: str) -> bytes:
-        """The model file's bytes, in the same format as the input zip's."""
+    def model_members(self, model_file: str) -> dict[str, bytes]:
+        """The zip members that hold the model (its file, or a SavedModel's directory), in the input zip's format."""
 
 
 class TorchClient(Client):
@@ -114,7 +123,7 @@ class TorchClient(Client):
         self.model.train()
         for _ in range(self.hyperparameters.epochs):
             total_loss = 0.0
-            for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            for batch in torch.split(torch.randperm(len(x), generator=generator), batch_size):
                 optimizer.zero_grad()
                 loss = self.loss_function(self._predict(x[batch]), y[batch])
                 loss.backward()
@@ -137,10 +146,10 @@ class TorchClient(Client):
             metrics["mse"] = float(torch.nn.functional.mse_loss(output, y))
         return metrics
 
-    def serialize(self, model_file: str) -> bytes:
+    def model_members(self, model_file: str) -> dict[str, bytes]:
         from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
-        return pytorch.serialize(self.model, model_file)
+        return {model_file: pytorch.serialize(self.model, model_file)}
 
     def _predict(self, x: Any) -> Any:
         output = self.model(x)
@@ -189,16 +198,17 @@ class SklearnClient(Client):
             metrics["accuracy"] = float(self.model.score(self.x_test, self.y_test))
         else:
             metrics["mse"] = metrics["loss"]
+            metrics["r2"] = float(self.model.score(self.x_test, self.y_test))
         return metrics
 
-    def serialize(self, model_file: str) -> bytes:
+    def model_members(self, model_file: str) -> dict[str, bytes]:
         from fldecl.models import scikit_learn  # lazy: scikit-learn only for its models
 
-        return scikit_learn.serialize(self.model)
+        return {model_file: scikit_learn.serialize(self.model)}
 
-    def _loss(self, x: np.ndarray, y: np.ndarray) -> float:
+    def _loss(self, x: NDArray[Any], y: NDArray[Any]) -> float:
         """The estimator's own objective where sklearn can compute it (log or hinge), else MSE."""
-        from sklearn import metrics
+        from sklearn import metrics  # type: ignore[import-untyped]
 
         if not self.classification:
             return float(metrics.mean_squared_error(y, self.model.predict(x)))
@@ -207,14 +217,89 @@ class SklearnClient(Client):
         return float(metrics.hinge_loss(y, self.model.decision_function(x), labels=self.model.classes_))
 
 
+class KerasClient(Client):
+    """A compiled Keras model (TensorFlow): ``epochs`` passes of ``fit``.
+
+    The training's optimizer and loss, where it names them, replace those the model was compiled
+    with; otherwise the model trains as compiled, as IBM's party runtime trains it. TensorFlow's
+    deterministic kernels are turned on, so that a run's only randomness is the seeded one.
+    """
+
+    def __init__(self, model: Any, data: Dataset, hyperparameters: Hyperparameters, party: str) -> None:
+        import tensorflow as tf
+
+        super().__init__(model, data, hyperparameters, party)
+        tf.config.experimental.enable_op_determinism()
+        self.loss_name = hyperparameters.loss or _keras_name(model.loss) or "sparse_categorical_crossentropy"
+        if self.loss_name not in KERAS_LOSSES:
+            raise ClientError(f"loss {self.loss_name!r} is not supported for Keras models (supported: {', '.join(KERAS_LOSSES)})")
+        self.classification = KERAS_LOSSES[self.loss_name]
+        self.loss_function = tf.keras.losses.get(self.loss_name)
+        model.compile(optimizer=self._optimizer(), loss=self.loss_name)
+        target_dtype = np.int64 if self.classification else np.float32
+        self.x_train, self.x_test = (np.asarray(x, dtype=np.float32) for x in (self.x_train, self.x_test))
+        self.y_train, self.y_test = (np.asarray(y, dtype=target_dtype) for y in (self.y_train, self.y_test))
+
+    def fit(self, round_number: int) -> dict[str, float]:
+        import tensorflow as tf
+
+        tf.keras.utils.set_random_seed(self.round_seed(round_number))
+        history = self.model.fit(self.x_train, self.y_train, epochs=self.hyperparameters.epochs,
+                                 batch_size=self.hyperparameters.batch_size, shuffle=True, verbose=0)
+        local = self.evaluate()
+        return {"train_loss": float(history.history["loss"][-1]), **{f"local_{name}": value for name, value in local.items()}}
+
+    def evaluate(self) -> dict[str, float]:
+        output = self.model(self.x_test, training=False).numpy()
+        if not self.classification and output.ndim == 2 and output.shape[1] == 1:
+            output = output[:, 0]
+        metrics = {"loss": float(np.mean(self.loss_function(self.y_test, output)))}
+        if self.classification:
+            metrics["accuracy"] = float(np.mean(output.argmax(axis=1) == self.y_test))
+        else:
+            metrics["mse"] = float(np.mean((output - self.y_test) ** 2))
+        return metrics
+
+    def model_members(self, model_file: str) -> dict[str, bytes]:
+        from fldecl.models import tensorflow  # lazy: TensorFlow only for Keras models
+
+        return tensorflow.model_members(self.model, model_file)
+
+    def _optimizer(self) -> Any:
+        import tensorflow as tf
+
+        spec = self.hyperparameters.optimizer
+        if not spec:
+            return self.model.optimizer or "adam"
+        name = str(spec["name"]).lower()
+        if name not in KERAS_OPTIMIZERS:
+            raise ClientError(f"optimizer {spec['name']!r} is not supported for Keras models (supported: {', '.join(KERAS_OPTIMIZERS)})")
+        options = dict(spec.get("spec") or {})
+        if "lr" in options:
+            options["learning_rate"] = options.pop("lr")
+        try:
+            return getattr(tf.keras.optimizers, KERAS_OPTIMIZERS[name])(**options)
+        except (TypeError, ValueError) as error:
+            raise ClientError(f"optimizer {name} options {options}: {error}") from error
+
+
+CLIENTS: dict[str, type[Client]] = {"pytorch": TorchClient, "scikit-learn": SklearnClient, "tensorflow": KerasClient}
+
+
 def make_client(model: Any, model_type: str, data: Dataset, hyperparameters: Hyperparameters, party: str) -> Client:
     """The client for a model of ``model_type``; refuses frameworks the local runtime cannot train."""
     problem = local_training_problem(model_type)
     if problem:
         raise ClientError(problem)
-    if framework_of(model_type) == "pytorch":
-        return TorchClient(model, data, hyperparameters, party)
-    return SklearnClient(model, data, hyperparameters, party)
+    return CLIENTS[framework_of(model_type)](model, data, hyperparameters, party)
+
+
+def _keras_name(loss: Any) -> str | None:
+    """The name of a compiled Keras loss (a function or a ``Loss`` object), in the snake case ``tf.keras.losses.get`` takes."""
+    if loss is None or isinstance(loss, str):
+        return loss
+    name = getattr(loss, "__name__", None) or getattr(loss, "name", None)
+    return str(name) if name else None
 
 
 def _default_torch_loss(model: Any) -> str:

@@ -26,6 +26,8 @@ _HEADER_LENGTH = struct.Struct(">I")
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 MAX_FRAME_BYTES = 2 * 1024**3
 HELLO, WELCOME, REFUSED = "hello", "welcome", "refused"
+HANDSHAKE_TIMEOUT = 30.0
+"""Short steps (TLS handshake, hello, abort) get this long; waits for training use the job's max_timeout."""
 TASK_ID = "task_id"
 """The field that pairs a task with its reply on the wire."""
 
@@ -116,4 +118,4 @@ def _parse_header(raw: bytes) -> dict[str, Any]:
     )
     if not valid:
         raise WireError("frame header lacks type, fields or payload_sizes")
-    return header
+    return dict(header)

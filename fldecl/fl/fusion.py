@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fldecl.fl.errors import FusionError
 from fldecl.he import HEError, aggregate, contributor_names, contributors
@@ -38,11 +39,11 @@ class UpdateCodec(ABC):
     """Party side: the counterpart of a :class:`Strategy`."""
 
     @abstractmethod
-    def encode(self, vector: np.ndarray) -> bytes:
+    def encode(self, vector: NDArray[Any]) -> bytes:
         """The update a party sends for its flattened parameters."""
 
     @abstractmethod
-    def decode(self, fused: bytes, size: int) -> np.ndarray:
+    def decode(self, fused: bytes, size: int) -> NDArray[Any]:
         """The averaged flattened parameters in a fused payload (``size`` values expected)."""
 
 
@@ -79,10 +80,10 @@ class CryptoIterAvg(Strategy):
 
 
 class PlainCodec(UpdateCodec):
-    def encode(self, vector: np.ndarray) -> bytes:
+    def encode(self, vector: NDArray[Any]) -> bytes:
         return encode_array(vector)
 
-    def decode(self, fused: bytes, size: int) -> np.ndarray:
+    def decode(self, fused: bytes, size: int) -> NDArray[Any]:
         return _checked_size(_decode_array("the aggregator", fused), size)
 
 
@@ -93,10 +94,10 @@ class CryptoCodec(UpdateCodec):
         self.keyring = keyring
         self.party = party
 
-    def encode(self, vector: np.ndarray) -> bytes:
+    def encode(self, vector: NDArray[Any]) -> bytes:
         return self.keyring.encrypt(np.asarray(vector, dtype=np.float64), self.party)
 
-    def decode(self, fused: bytes, size: int) -> np.ndarray:
+    def decode(self, fused: bytes, size: int) -> NDArray[Any]:
         count = contributors(fused)
         if count < 1:
             raise FusionError("the fused model has no contributors")
@@ -120,15 +121,15 @@ def make_codec(fusion_type: str, keyring: SecretKeyring | None, party: str = "")
     return PlainCodec()
 
 
-def encode_array(array: np.ndarray) -> bytes:
+def encode_array(array: NDArray[Any]) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 
-def _decode_array(sender: str, data: bytes) -> np.ndarray:
+def _decode_array(sender: str, data: bytes) -> NDArray[Any]:
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        array: NDArray[Any] = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise FusionError(f"update from {sender} is not a numeric array: {error}") from error
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.floating):
@@ -138,7 +139,7 @@ def _decode_array(sender: str, data: bytes) -> np.ndarray:
     return array
 
 
-def _checked_size(vector: np.ndarray, size: int) -> np.ndarray:
+def _checked_size(vector: NDArray[Any], size: int) -> NDArray[Any]:
     if vector.size != size:
         raise FusionError(f"the fused model has {vector.size} values, this model has {size}")
     return vector

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from fldecl.fl import protocol
 from fldecl.fl.errors import ConnectionClosed, TrainingCanceled, WireError
-from fldecl.fl.framing import HELLO, REFUSED, TASK_ID, WELCOME, Connection
+from fldecl.fl.framing import HANDSHAKE_TIMEOUT, HELLO, REFUSED, TASK_ID, WELCOME, Connection
 from fldecl.fl.protocol import Message
 from fldecl.fl.roster import Roster
 from fldecl.fl.status import StatusWriter
@@ -77,14 +78,14 @@ class TlsTransport:
                 events.append(self._accept(admit))
             ready = [link for link in links if link.connection.sock in readable]
         for link in ready:  # before its first task, a party speaks only to say that it stops
-            message = self._receive(link, time.monotonic() + protocol.HANDSHAKE_TIMEOUT)
+            message = self._receive(link, time.monotonic() + HANDSHAKE_TIMEOUT)
             events.append(message if isinstance(message, NoAnswer) else self._gone(link, "spoke before the training started"))
         return events
 
     def _accept(self, admit: Admit) -> AdmissionEvent:
         raw, address = self._listener().accept()
         origin = f"{address[0]}:{address[1]}"
-        raw.settimeout(protocol.HANDSHAKE_TIMEOUT)
+        raw.settimeout(HANDSHAKE_TIMEOUT)
         try:
             tls = self.ssl_context.wrap_socket(raw, server_side=True)
         except ssl.SSLCertVerificationError as error:
@@ -95,7 +96,7 @@ class TlsTransport:
             return Refused(origin, f"TLS handshake failed ({error})")
         connection = Connection(tls)
         try:
-            hello = connection.receive(protocol.HANDSHAKE_TIMEOUT)
+            hello = connection.receive(HANDSHAKE_TIMEOUT)
         except (WireError, TimeoutError, OSError) as error:
             connection.close()
             return Refused(origin, f"it sent no hello ({error})")
@@ -106,10 +107,10 @@ class TlsTransport:
                 raise Refusal(f"expected hello, got {hello.type!r}")
             party = admit(Candidate(origin, certificate, claimed, hello.fields.get("training_id")))
         except Refusal as refusal:
-            _send_quietly(connection, Message(REFUSED, {"reason": str(refusal)}), protocol.HANDSHAKE_TIMEOUT)
+            _send_quietly(connection, Message(REFUSED, {"reason": str(refusal)}), HANDSHAKE_TIMEOUT)
             connection.close()
             return Refused(origin, str(refusal), claimed if isinstance(claimed, str) else None)
-        _send_quietly(connection, Message(WELCOME, {"max_timeout": self.job.max_timeout}), protocol.HANDSHAKE_TIMEOUT)
+        _send_quietly(connection, Message(WELCOME, {"max_timeout": self.job.max_timeout}), HANDSHAKE_TIMEOUT)
         self.links[party] = _Link(party, connection)
         return Joined(party, ssl.DER_cert_to_PEM_cert(certificate), origin)
 
@@ -213,9 +214,10 @@ class Aggregator:
     """
 
     def __init__(self, job: TrainingJob, roster: Roster | None = None,
-                 relay: Callable[[Transport], Transport] | None = None) -> None:
+                 relay: Callable[[Transport], Transport] | None = None, log: TextIO | None = None) -> None:
+        """``log``: where each event is written as a line too (the process's ``aggregator.log``)."""
         self.job = job
-        self.status = StatusWriter(Path(job.work_dir), job.training_id, job.rounds)
+        self.status = StatusWriter(Path(job.work_dir), job.training_id, job.rounds, log)
         self.transport = TlsTransport(job)
         self.workflow = RoundWorkflow(job, relay(self.transport) if relay else self.transport, self.status, roster)
         self.address: tuple[str, int] | None = None
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(arguments) != 1:
         print("usage: python -m fldecl.fl.local_aggregator JOB.json", file=sys.stderr)
         return 2
-    aggregator = Aggregator(TrainingJob.load(Path(arguments[0])))
+    aggregator = Aggregator(TrainingJob.load(Path(arguments[0])), log=sys.stdout)
 
     def cancel(signum: int, frame: object) -> None:
         raise TrainingCanceled()

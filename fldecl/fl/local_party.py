@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import socket
 import ssl
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from fldecl.fl import protocol
 from fldecl.fl.errors import ConnectionClosed, PartyError, WireError
-from fldecl.fl.framing import HELLO, REFUSED, TASK_ID, WELCOME, Connection
+from fldecl.fl.framing import HANDSHAKE_TIMEOUT, HELLO, REFUSED, TASK_ID, WELCOME, Connection
 from fldecl.fl.party_tasks import EventCallback, PartyResult, PartyTasks, TrainingToJoin
 from fldecl.fl.protocol import Message
 from fldecl.fl.status import TrainingEvent, read_status
@@ -45,7 +43,7 @@ class Party:
         self.aggregator = aggregator
         self.on_event: EventCallback = on_event or (lambda event: None)
         self.tasks = tasks or PartyTasks(settings, training, self.on_event)
-        self.idle_timeout = protocol.HANDSHAKE_TIMEOUT
+        self.idle_timeout = HANDSHAKE_TIMEOUT
 
     def run(self) -> PartyResult:
         """Take part in the training until it finishes; raises PartyError when this party stops early."""
@@ -69,7 +67,7 @@ class Party:
             return self._serve(connection)
         except PartyError as error:
             with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-                connection.send(protocol.error_message(str(error)), protocol.HANDSHAKE_TIMEOUT)
+                connection.send(protocol.error_message(str(error)), HANDSHAKE_TIMEOUT)
             raise
         finally:
             connection.close()
@@ -86,7 +84,7 @@ class Party:
         except PKIError as error:
             raise PartyError(f"{self.name}: {error}") from error
         try:
-            raw = socket.create_connection((host, port), timeout=protocol.HANDSHAKE_TIMEOUT)
+            raw = socket.create_connection((host, port), timeout=HANDSHAKE_TIMEOUT)
         except OSError as error:
             raise PartyError(f"{self.name} cannot reach the aggregator at {host}:{port}: {error}") from error
         try:
@@ -104,11 +102,11 @@ class Party:
     def _join(self, connection: Connection) -> None:
         try:
             connection.send(Message(HELLO, {"training_id": self.tasks.training.training_id, "party": self.name}),
-                            protocol.HANDSHAKE_TIMEOUT)
+                            HANDSHAKE_TIMEOUT)
         except ConnectionClosed as error:
             raise self._refusal(_pending_alert(connection) or error) from error
         try:
-            reply = connection.receive(protocol.HANDSHAKE_TIMEOUT)
+            reply = connection.receive(HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, ConnectionClosed) as error:
             # With TLS 1.3 a client learns that its certificate was refused only when it reads.
             raise self._refusal(error) from error
@@ -119,7 +117,7 @@ class Party:
         if reply.type != WELCOME:
             raise PartyError(f"the aggregator answered {self.name}'s hello with {reply.type!r}")
         # Admission may take up to max_timeout, and each task as long again.
-        self.idle_timeout = 2 * float(reply.fields["max_timeout"]) + protocol.HANDSHAKE_TIMEOUT
+        self.idle_timeout = 2 * float(reply.fields["max_timeout"]) + HANDSHAKE_TIMEOUT
 
     def _refusal(self, error: BaseException) -> PartyError:
         """Explain a refused TLS session from the aggregator's alert and the party's own check."""
@@ -241,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     aggregator = args.aggregator or _wait_for_aggregator(Path(job.work_dir), job.max_timeout)
 
     def print_event(event: TrainingEvent) -> None:
-        print(json.dumps(asdict(event)), flush=True)
+        print(event.log_line(), flush=True)
 
     try:
         Party(job.local_party(args.party), TrainingToJoin.from_job(job), aggregator, print_event).run()

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
+from fldecl.atomic_write import write_atomically
 from fldecl.data.errors import DataError
 from fldecl.data.handlers import get_data, load_data_handler
 from fldecl.fl import protocol
 from fldecl.fl.clients import Client, Dataset, Hyperparameters, make_client
 from fldecl.fl.errors import ClientError, FusionError, PartyError
-from fldecl.fl.files import write_bytes_atomically
 from fldecl.fl.fusion import UpdateCodec, make_codec
 from fldecl.fl.protocol import Message
 from fldecl.fl.status import TrainingEvent
@@ -44,7 +44,7 @@ from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.he.keyshare import KeyShareError, certificate_key_fingerprint, open_keyring, recipient_key_fingerprints, seal_keyring
 from fldecl.models import local_training_problem
-from fldecl.models.archive import deterministic_zip
+from fldecl.models.archive import belongs_to_model, deterministic_zip
 from fldecl.models.artifacts import load_model
 from fldecl.models.errors import ModelError
 from fldecl.vocabulary import CRYPTO_ITER_AVG
@@ -143,7 +143,7 @@ class PartyTasks:
             raise PartyError(f"{self.name} got a {task.type!r} message with {len(task.payloads)} payloads")
         return handler(task)
 
-    def update_vector(self) -> np.ndarray[Any, np.dtype[np.floating[Any]]]:
+    def update_vector(self) -> NDArray[Any]:
         """The flattened parameters this party contributes."""
         return self._require_client().get_vector()
 
@@ -252,9 +252,11 @@ class PartyTasks:
     def _finish(self, task: Message) -> Message:
         """Write the final model into this party's work directory, in the input zip's layout."""
         path = self.work_dir / FINAL_MODEL_FILE
-        members = _zip_members(self.training.model_zip_path)
-        members[self.training.model_file] = self._require_client().serialize(self.training.model_file)
-        write_bytes_atomically(path, deterministic_zip(members))
+        model_file = self.training.model_file
+        members = {name: data for name, data in _zip_members(self.training.model_zip_path).items()
+                   if not belongs_to_model(name, model_file)}  # a SavedModel's old files go with it
+        members.update(self._require_client().model_members(model_file))
+        write_atomically(path, deterministic_zip(members))
         self.result = PartyResult(self.name, path, self._last_metrics)
         self._event("finished", f"{self.name} wrote the final model to {path}", path=str(path))
         return Message(protocol.FINISHED)

@@ -5,19 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: Metrics that lie between 0 and 1: their axis shows the whole range, so that rounds compare at a glance.
+UNIT_INTERVAL_METRICS = ("accuracy", "f1", "precision", "recall", "auc")
 
-def plot_metrics(status: dict[str, Any], path: Path) -> None:
+
+def plot_metrics(name: str, rounds: list[dict[str, Any]], path: Path) -> None:
     """Left: the fused model's metric on each party's test data (and the mean). Right: train loss, where parties report it.
 
-    ``status`` has the training's ``training_id`` and its ``rounds``: ``{round, fused: {metric: value},
-    parties: {name: {metric: value}}}`` each.
+    ``name`` is the training's (its manifest name), the figure's title and the PNG's ``Title``; ``rounds`` are
+    ``{round, fused: {metric: value}, parties: {name: {metric: value}}}`` each.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rounds = status["rounds"]
     metric = next((name for name in ("accuracy", "mse") if any(name in record["fused"] for record in rounds)),
                   next(iter(rounds[0]["fused"]), "accuracy"))
     parties = sorted({name for record in rounds for name in record["parties"]})
@@ -29,6 +31,8 @@ def plot_metrics(status: dict[str, Any], path: Path) -> None:
         _plot_series(fused_axes, rounds, party, f"fused_{metric}", "o-")
     fused_axes.plot(numbers, [record["fused"].get(metric) for record in rounds], "k--", linewidth=2, label="all parties")
     fused_axes.set(title=f"fused model {metric}", xlabel="round", ylabel=metric)
+    if metric in UNIT_INTERVAL_METRICS:
+        fused_axes.set_ylim(0.0, 1.0)
     if has_loss:
         loss_axes = panels[0][1]
         for party in parties:
@@ -38,10 +42,10 @@ def plot_metrics(status: dict[str, Any], path: Path) -> None:
         axes.set_xticks(numbers)
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
-    figure.suptitle(f"training {status['training_id']}")
+    figure.suptitle(f"training {name}")
     figure.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, metadata={"Title": f"training {name}"})
     plt.close(figure)
 
 

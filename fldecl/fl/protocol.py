@@ -48,9 +48,6 @@ REPLIES = {CONFIGURE: CONFIGURED, GENERATE_KEYS: KEYS_GENERATED, KEYS: KEYS_ACCE
 PAYLOADS = {KEYS: 1, EVALUATE: 1, KEYS_GENERATED: 1, UPDATE: 1}
 """How many payloads a message of each type carries (0 when absent)."""
 
-# Short steps (TLS handshake, hello, abort) get this long; waits for training use the job's max_timeout.
-HANDSHAKE_TIMEOUT = 30.0
-
 
 @dataclass
 class Message:

@@ -21,6 +21,7 @@ import fldecl
 from fldecl.fl.party_tasks import FINAL_MODEL_FILE
 from fldecl.fl.status import TrainingEvent, read_status
 from fldecl.fl.training_job import JOB_FILE, TrainingJob
+from fldecl.interrupt import pause
 from fldecl.vocabulary import FAILED, TERMINAL_STATES
 
 EventCallback = Callable[[TrainingEvent], None]
@@ -55,7 +56,7 @@ def run_training(job: TrainingJob, on_event: EventCallback | None = None) -> Tra
 
     Parties in ``job.parties`` that are not local must join by hand (``fldecl party run``) within
     ``max_timeout``. Returns when the training completed, failed or was canceled; child processes
-    are stopped in every case, including KeyboardInterrupt.
+    are stopped in every case, including KeyboardInterrupt and :class:`~fldecl.interrupt.Interrupted`.
     """
     on_event = on_event or (lambda event: None)
     work_dir = Path(job.work_dir)
@@ -63,7 +64,7 @@ def run_training(job: TrainingJob, on_event: EventCallback | None = None) -> Tra
     (work_dir / "status.json").unlink(missing_ok=True)
     job_path = work_dir / JOB_FILE
     job.save(job_path)
-    processes: dict[str, subprocess.Popen] = {}
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         processes["aggregator"] = spawn(["fldecl.fl.local_aggregator", str(job_path)], work_dir / "aggregator.log")
         host, port = _wait_for_address(work_dir, processes["aggregator"])
@@ -76,14 +77,14 @@ def run_training(job: TrainingJob, on_event: EventCallback | None = None) -> Tra
     return _result(job, status)
 
 
-def spawn_party(job_path: Path, name: str, aggregator: tuple[str, int], work_dir: Path) -> subprocess.Popen:
+def spawn_party(job_path: Path, name: str, aggregator: tuple[str, int], work_dir: Path) -> subprocess.Popen[bytes]:
     """Start one local party process; its output goes to ``parties/<name>/party.log``."""
     host, port = aggregator
     arguments = ["fldecl.fl.local_party", str(job_path), name, "--aggregator", f"{host}:{port}"]
     return spawn(arguments, Path(work_dir) / "parties" / name / "party.log")
 
 
-def spawn(module_arguments: list[str], log_path: Path) -> subprocess.Popen:
+def spawn(module_arguments: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     """``python -m <module> ...`` with this interpreter, one compute thread, output to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     package_root = str(Path(fldecl.__file__).resolve().parent.parent)
@@ -100,7 +101,7 @@ def spawn(module_arguments: list[str], log_path: Path) -> subprocess.Popen:
         )
 
 
-def _wait_for_address(work_dir: Path, aggregator: subprocess.Popen) -> tuple[str, int]:
+def _wait_for_address(work_dir: Path, aggregator: subprocess.Popen[bytes]) -> tuple[str, int]:
     deadline = time.monotonic() + _STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         status = read_status(work_dir)
@@ -108,11 +109,11 @@ def _wait_for_address(work_dir: Path, aggregator: subprocess.Popen) -> tuple[str
             return status["aggregator"]["host"], int(status["aggregator"]["port"])
         if aggregator.poll() is not None:
             raise RuntimeError(f"the aggregator exited before listening: {_log_tail(work_dir / 'aggregator.log')}")
-        time.sleep(POLL_SECONDS)
+        pause(POLL_SECONDS)
     raise RuntimeError(f"the aggregator did not start listening within {_STARTUP_TIMEOUT:.0f} s")
 
 
-def _follow(work_dir: Path, aggregator: subprocess.Popen, on_event: EventCallback) -> dict[str, Any]:
+def _follow(work_dir: Path, aggregator: subprocess.Popen[bytes], on_event: EventCallback) -> dict[str, Any]:
     """Relay new status events until the training reaches a final state (or the aggregator dies)."""
     seen = 0
     while True:
@@ -127,17 +128,17 @@ def _follow(work_dir: Path, aggregator: subprocess.Popen, on_event: EventCallbac
             reason = f"the aggregator exited unexpectedly: {_log_tail(work_dir / 'aggregator.log')}"
             on_event(TrainingEvent("state", f"training failed: {reason}", data={"state": FAILED, "reason": reason}))
             return {**status, "state": FAILED, "reason": reason}
-        time.sleep(POLL_SECONDS)
+        pause(POLL_SECONDS)
 
 
-def _wait_for_exit(processes: Iterable[subprocess.Popen], timeout: float) -> None:
+def _wait_for_exit(processes: Iterable[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(max(deadline - time.monotonic(), 0.01))
 
 
-def _stop_all(processes: dict[str, subprocess.Popen]) -> None:
+def _stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     """Terminate what is still running (parties first, so the aggregator can record a cancel), then kill."""
     ordered = [process for name, process in processes.items() if name != "aggregator"]
     ordered += [processes["aggregator"]] if "aggregator" in processes else []

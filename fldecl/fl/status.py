@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from fldecl.fl.files import read_json, write_json_atomically
 from fldecl.vocabulary import PENDING, TERMINAL_STATES
@@ -39,12 +40,19 @@ class TrainingEvent:
     def from_dict(cls, values: dict[str, Any]) -> TrainingEvent:
         return cls(**values)
 
+    def log_line(self) -> str:
+        """The event as a line of a log: UTC time, kind, message."""
+        stamp = datetime.fromtimestamp(self.time, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return f"{stamp} {self.kind}: {self.message}"
+
 
 class StatusWriter:
-    """Holds the status document and rewrites ``status.json`` whenever it changes."""
+    """Holds the status document and rewrites ``status.json`` whenever it changes; each event is also a line of ``log``
+    (the aggregator's standard output, which is its ``aggregator.log``)."""
 
-    def __init__(self, work_dir: Path, training_id: str, rounds: int) -> None:
+    def __init__(self, work_dir: Path, training_id: str, rounds: int, log: TextIO | None = None) -> None:
         self.path = Path(work_dir) / STATUS_FILE
+        self.log = log
         self.document: dict[str, Any] = {
             "training_id": training_id,
             "state": PENDING,
@@ -64,7 +72,7 @@ class StatusWriter:
 
     @property
     def state(self) -> str:
-        return self.document["state"]
+        return str(self.document["state"])
 
     def update(self, **values: Any) -> None:
         self.document.update(values)
@@ -74,6 +82,8 @@ class StatusWriter:
         event = TrainingEvent(kind, message, round=round, party=party, data=data)
         self.document["events"].append(asdict(event))
         self.save()
+        if self.log is not None:
+            print(event.log_line(), file=self.log, flush=True)
 
     def set_state(self, state: str, reason: str | None = None) -> None:
         self.document.update(state=state, reason=reason)

@@ -125,8 +125,7 @@ class RoundWorkflow:
             "hyperparameters": {"epochs": job.epochs, "batch_size": job.batch_size, "seed": job.seed,
                                 "optimizer": job.optimizer, "loss": job.loss, "metrics": job.metrics},
         }
-        configured = self._ask_everyone(Message(protocol.CONFIGURE, settings), protocol.CONFIGURED,
-                                        "did not accept the training's settings")
+        configured = self._ask_everyone(Message(protocol.CONFIGURE, settings), "did not accept the training's settings")
         self.roster.check(configured, Step.SETUP)
 
     # -- keys -----------------------------------------------------------------------------------
@@ -139,8 +138,7 @@ class RoundWorkflow:
         generator = random.SystemRandom().choice(self.roster.alive_names())
         bundle = self._request_keys(generator)
         public_context = self._public_context(bundle, generator)
-        accepted = self._ask_everyone(Message(protocol.KEYS, {}, [bundle]), protocol.KEYS_ACCEPTED,
-                                      "did not accept the training's keys in time")
+        accepted = self._ask_everyone(Message(protocol.KEYS, {}, [bundle]), "did not accept the training's keys in time")
         self.roster.check(accepted, Step.KEYS)
         self.status.update(key_distribution={"generator": generator, "bundle_bytes": len(bundle),
                                              "public_context_bytes": len(public_context),
@@ -152,7 +150,7 @@ class RoundWorkflow:
         """Ask ``generator`` to make the keyring and seal it for the live parties' certificates."""
         self.status.event("keys_requested", f"asked {generator} to generate the training's keys", party=generator)
         task = Message(protocol.GENERATE_KEYS, {"party_certificates": self.roster.certificates()})
-        replies = self._ask({generator: task}, protocol.KEYS_GENERATED)
+        replies = self._ask({generator: task})
         if generator not in replies:
             raise TrainingFailed(f"key generation by {generator} failed: {self.roster.absence(generator)}")
         return replies[generator].payloads[0]
@@ -171,7 +169,7 @@ class RoundWorkflow:
         started = time.monotonic()
         before = {name: self.transport.traffic(name) for name in self.roster.alive_names()}
         self.status.event("round_started", f"round {round_number} of {self.job.rounds} started", round=round_number)
-        updates = self._ask({name: Message(protocol.TRAIN, {"round": round_number}) for name in before}, protocol.UPDATE)
+        updates = self._ask({name: Message(protocol.TRAIN, {"round": round_number}) for name in before})
         for name, update in updates.items():
             self.status.event("update_received", f"round {round_number}: update from {name}", round=round_number, party=name,
                               bytes=len(update.payloads[0]), metrics=update.fields.get("metrics", {}))
@@ -183,7 +181,7 @@ class RoundWorkflow:
         self.status.event("round_fused", f"round {round_number}: fused {len(updates)} updates", round=round_number,
                           contributors=sorted(updates))
         evaluate = Message(protocol.EVALUATE, {"round": round_number, "contributors": sorted(updates)}, [fused])
-        evaluations = self._ask(dict.fromkeys(self.roster.alive_names(), evaluate), protocol.EVALUATION)
+        evaluations = self._ask(dict.fromkeys(self.roster.alive_names(), evaluate))
         self.roster.check(evaluations, Step.EVALUATION, round_number)  # parties that could not use the fused model
         traffic = {name: _difference(self.transport.traffic(name), counted) for name, counted in before.items()}
         record = round_record(round_number, updates, evaluations, traffic, time.monotonic() - started)
@@ -192,17 +190,18 @@ class RoundWorkflow:
 
     def _finish(self) -> None:
         """Ask the parties to keep the final model: they decrypted it, the workflow never did."""
-        finished = sorted(self._ask_everyone(Message(protocol.FINISH), protocol.FINISHED))
+        finished = sorted(self._ask_everyone(Message(protocol.FINISH)))
         self.status.update(final_models=finished)
         self.status.event("final_models", f"{len(finished)} parties keep the final model: {', '.join(finished)}", parties=finished)
 
     # -- asking ---------------------------------------------------------------------------------
 
-    def _ask(self, tasks: Mapping[str, Message], expected: str) -> dict[str, Message]:
-        """The ``expected`` replies to ``tasks`` within ``max_timeout``; any other outcome is a party's absence."""
+    def _ask(self, tasks: Mapping[str, Message]) -> dict[str, Message]:
+        """The replies to ``tasks`` within ``max_timeout``; any other outcome than the expected reply is a party's absence."""
         replies = self.transport.ask(tasks, self.job.max_timeout)
         answered: dict[str, Message] = {}
-        for name in tasks:
+        for name, task in tasks.items():
+            expected = protocol.REPLIES[task.type]
             reply = replies.get(name) or NoAnswer(name, "did not answer", gone=False)
             if isinstance(reply, NoAnswer):
                 self._no_answer(reply)
@@ -213,9 +212,9 @@ class RoundWorkflow:
                 answered[name] = reply
         return answered
 
-    def _ask_everyone(self, task: Message, expected: str, otherwise: str | None = None) -> dict[str, Message]:
+    def _ask_everyone(self, task: Message, otherwise: str | None = None) -> dict[str, Message]:
         """Ask every live party; with ``otherwise``, those that do not answer are dropped with that reason."""
-        answered = self._ask(dict.fromkeys(self.roster.alive_names(), task), expected)
+        answered = self._ask(dict.fromkeys(self.roster.alive_names(), task))
         if otherwise is not None:
             for name in self.roster.alive_names():
                 if name not in answered:
@@ -246,7 +245,7 @@ class RoundWorkflow:
             return
         from fldecl.fl.plot import plot_metrics  # lazy: matplotlib only once there is a round to plot
 
-        plot_metrics(self.status.document, self.status.path.parent / METRICS_PLOT)
+        plot_metrics(self.job.name, self.status.document["rounds"], self.status.path.parent / METRICS_PLOT)
 
 
 def round_record(round_number: int, updates: Mapping[str, Message], evaluations: Mapping[str, Message],

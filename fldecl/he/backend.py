@@ -68,8 +68,8 @@ class CkksBackend(Protocol):
 
     def cipher(self, secret_key: bytes) -> CkksCipher: ...
 
-    def add(self, operands: Sequence[Packed]) -> Packed:
-        """Sum rows of first halves ``operands[i][k]`` over ``i`` for every ``k``, as wide as each."""
+    def add(self, operands: Sequence[Packed], out: Packed) -> None:
+        """Sum rows of first halves ``operands[i][k]`` over ``i`` for every ``k``, as wide as each, into ``out``'s rows."""
         ...
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fldecl.he import seeds, wire, workers
+from fldecl.he import seeds, wire
 from fldecl.he.backend import CkksBackend, load_backend
 from fldecl.he.errors import PARAMETERS_MISMATCH, HEError
 from fldecl.he.packing import Packed
@@ -30,7 +30,7 @@ from fldecl.he.seeds import SeedEntry
 _KEY_ID_SIZE = 16
 _COUNTS = struct.Struct("<QI")
 _HEADER_FIELDS = 4  # parameters id, key id, counts, seed list; then one first half per ciphertext
-_SUM_CHUNK_BYTES = 1 << 18  # first halves added at once, per term
+_SUM_CHUNK_BYTES = 1 << 22  # first halves a thread adds at a time, per term (in cache-sized steps)
 _THREADS = 2
 _CHECK_CHUNK = 1 << 20  # values checked at once, so that checks allocate no copy of a whole update
 
@@ -259,9 +259,9 @@ def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | 
     number of values: ``expected_values`` if given, else the first blob's; no seed or contributor
     twice), and every first half must have the exact packed size. Seed entries pass through
     unchanged: only parties can check their tags. The sum is computed and written a few
-    ciphertexts at a time, straight from the received bytes: besides the blobs, the aggregator
-    holds the sum and little else. Two threads share the work (hashlib and numpy let go of the
-    interpreter while they compute).
+    ciphertexts at a time, straight from the received bytes into the frame it sends back: besides
+    the blobs, the aggregator holds the sum and little else. Two threads share the work (the
+    digest and numpy let go of the interpreter while they compute).
     """
     context = _PublicContext.from_bytes(public_context)
     if not blobs:
@@ -277,14 +277,18 @@ def aggregate(public_context: bytes, blobs: list[bytes], expected_values: int | 
         seeds.check_distinct(entries)
         operands = [blob.first_halves(context) for blob in parsed]
         writer = _writer(context, expected, entries)
-        step = max(1, _SUM_CHUNK_BYTES // context.backend.first_half_size)
-
-        def add(start: int) -> Packed:
-            return context.backend.add([rows[start : start + step] for rows in operands])
-
-        for sums in workers.spread(range(0, len(operands[0]), step), add, lambda start: threads.submit(add, start), _THREADS - 1):
-            writer.table(sums)
+        _add(context, operands, writer.rows(len(operands[0]), context.backend.first_half_size), threads)
     return writer.finish()
+
+
+def _add(context: _PublicContext, operands: list[Packed], sums: Packed, threads: ThreadPoolExecutor) -> None:
+    """Add the rows of ``operands`` into ``sums``, a few ciphertexts at a time, shared by the threads."""
+    step = max(1, _SUM_CHUNK_BYTES // context.backend.first_half_size)
+
+    def add(start: int) -> None:
+        context.backend.add([rows[start : start + step] for rows in operands], sums[start : start + step])
+
+    list(threads.map(add, range(0, len(sums), step)))
 
 
 def contributors(blob: bytes) -> int:

@@ -18,6 +18,8 @@ row at once: no Python work per value or per ciphertext.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
@@ -30,6 +32,7 @@ Packed = NDArray[np.uint8]
 _GROUP = 8  # values per group; a group of w-bit values takes w bytes
 _WORD_BYTES = 8
 MAX_WIDTH = 56  # a value and its shift within a byte fit in one 64-bit word
+_ADD_CHUNK_BYTES = 1 << 18  # bytes of rows added at once, per term: they stay in the cache
 
 
 def packed_size(count: int, width: int) -> int:
@@ -75,29 +78,14 @@ def _lane_words(packed: Packed, width: int) -> list[tuple[Words, Words, np.uint6
 
 def unpack_rows(packed: Packed, width: int) -> Words:
     """The values :func:`pack_rows` made, as uint64; ``packed`` may be a view with any row stride."""
-    return add_unpacked([packed], width)
-
-
-def add_unpacked(operands: list[Packed], width: int) -> Words:
-    """The sum modulo ``2**width`` of packed rows (one array of rows per term, all of one shape), unpacked to uint64.
-
-    Each term's word is shifted and added without masking: the bits of the next values above a
-    value only ever carry upwards, so the low ``width`` bits of the sum are right (for at most
-    2**8 terms), and one mask at the end clears the rest.
-    """
-    rows, size = operands[0].shape
+    rows, size = packed.shape
     groups = size // width
-    total = np.empty((_GROUP, rows, groups), dtype=np.uint64)  # lane-major: each lane's sums are contiguous
-    shifted = np.empty((rows, groups), dtype=np.uint64)
-    for index, term in enumerate(operands):
-        for lane, (body, tail, shift) in enumerate(_lane_words(term, width)):
-            target = total[lane] if index == 0 else shifted
-            np.right_shift(body, shift, out=target[:, :-1])
-            np.right_shift(tail, shift, out=target[:, -1:])
-            if index:
-                total[lane] += shifted
-    total &= np.uint64((1 << width) - 1)
-    return total.transpose(1, 2, 0).reshape(rows, groups * _GROUP)
+    values = np.empty((_GROUP, rows, groups), dtype=np.uint64)  # lane-major: each lane's values are contiguous
+    for lane, (body, tail, shift) in enumerate(_lane_words(packed, width)):
+        np.right_shift(body, shift, out=values[lane, :, :-1])
+        np.right_shift(tail, shift, out=values[lane, :, -1:])
+    values &= np.uint64((1 << width) - 1)
+    return values.transpose(1, 2, 0).reshape(rows, groups * _GROUP)
 
 
 def pack(values: Words, width: int) -> bytes:
@@ -118,25 +106,70 @@ def unpack(data: bytes, width: int, count: int) -> Words:
     return unpack_rows(padded, width)[0, :count]
 
 
-def add_rows(operands: list[Packed], width: int) -> Packed:
-    """The packed sum, modulo ``2**width``, of packed rows (one array of rows per term, all of one shape)."""
-    return pack_rows(add_unpacked(operands, width), width)
+def add_packed(operands: list[Packed], out: Packed, width: int) -> None:
+    """The sum modulo ``2**width`` of packed rows (one array of rows per term, all of ``out``'s shape), packed into ``out``.
+
+    The rows are added as they are, 64 bits at a time, without unpacking (SIMD within a
+    register): with the top bit of every value cleared, the values of two terms add without a
+    carry leaving any value, a carry leaving a 64-bit word is one that a value straddling two
+    words passes on to its upper part in the next word, and the top bits, added modulo 2, are
+    put back by an exclusive or. Rows must be whole 64-bit words, values starting at bit 0: a
+    row's last value then ends in its last word, and no carry crosses rows. A term is copied once
+    into an aligned scratch, a few rows at a time, so the work stays in the cache.
+    """
+    rows, size = out.shape
+    if size % _WORD_BYTES:
+        raise ValueError(f"rows of {size} bytes are not whole 64-bit words")
+    high = _top_bits(width, size // _WORD_BYTES)
+    low = ~high
+    step = max(1, _ADD_CHUNK_BYTES // size)
+    total, term, tops = (np.empty((min(rows, step), size // _WORD_BYTES), dtype=np.uint64) for _ in range(3))
+    carries = np.empty(total.shape, dtype=np.bool_)
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        count = stop - start
+        chunk_total, chunk_term, chunk_tops, chunk_carries = total[:count], term[:count], tops[:count], carries[:count]
+        chunk_total.view(np.uint8)[:] = operands[0][start:stop]
+        for operand in operands[1:]:
+            chunk_term.view(np.uint8)[:] = operand[start:stop]
+            np.bitwise_xor(chunk_total, chunk_term, out=chunk_tops)
+            chunk_tops &= high
+            chunk_total &= low
+            chunk_term &= low
+            chunk_total += chunk_term
+            np.less(chunk_total, chunk_term, out=chunk_carries)  # the words whose sum wrapped around
+            np.add(chunk_total[:, 1:], chunk_carries[:, :-1], out=chunk_total[:, 1:])
+            chunk_total ^= chunk_tops
+        out[start:stop] = chunk_total.view(np.uint8)
 
 
-def compress(residues: Words, modulus: int, width: int) -> Words:
+def _top_bits(width: int, words: int) -> Words:
+    """The 64-bit words of a row of ``width``-bit values with only each value's top bit set."""
+    tops = np.arange(1, words * 64 // width + 1, dtype=np.int64) * width - 1
+    high = np.zeros(words, dtype=np.uint64)
+    np.bitwise_or.at(high, tops // 64, np.left_shift(np.uint64(1), (tops % 64).astype(np.uint64)))
+    return high
+
+
+def compress(residues: NDArray[np.integer[Any]], modulus: int, width: int) -> Words:
     """``round(c * 2**width / modulus) mod 2**width`` for residues ``c`` of a prime of ``width`` + d bits.
 
     With ``modulus = 2**b - g``: ``c * 2**width / modulus = c / 2**d + c * g / (modulus * 2**d)``.
     The first term splits exactly into integer and fraction; the second is below ``g / 2**d`` and
-    exact to 1e-9 in float64, so the rounding is exact short of ties within 1e-9.
+    exact to 1e-9 in float64, so the rounding is exact short of ties within 1e-9. ``c`` may be
+    given by any integer congruent to it modulo the prime, signed, below 2**62 in magnitude: each
+    multiple of the prime adds exactly a multiple of ``2**width``, which the final modulo removes.
     """
+    kind = residues.dtype.type
     dropped = modulus.bit_length() - width
     gap = (1 << modulus.bit_length()) - modulus
-    whole = residues >> np.uint64(dropped)
-    fraction = (residues & np.uint64((1 << dropped) - 1)).astype(np.float64) / 2.0**dropped
-    correction = residues.astype(np.float64) * (gap / modulus) / 2.0**dropped
-    rounded = whole + np.rint(fraction + correction).astype(np.uint64)
-    return rounded & np.uint64((1 << width) - 1)
+    fraction = (residues & kind((1 << dropped) - 1)).astype(np.float64)
+    fraction += residues.astype(np.float64) * (gap / modulus)
+    fraction *= 1.0 / 2.0**dropped
+    whole = residues >> kind(dropped)
+    whole += np.rint(fraction, out=fraction).astype(residues.dtype)
+    whole &= kind((1 << width) - 1)
+    return whole.view(np.uint64)
 
 
 def decompress(values: Words, modulus: int, width: int) -> Words:

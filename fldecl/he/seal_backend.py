@@ -156,9 +156,9 @@ class SealBackend:
             raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
         return SealCipher(self, key, secret_key)
 
-    def add(self, operands: Sequence[Packed]) -> Packed:
+    def add(self, operands: Sequence[Packed], out: Packed) -> None:
         """Wire values add modulo 2**wire_bits, so the sum is exactly as wide as each term."""
-        return packing.add_rows(list(operands), self.parameters.wire_bits)
+        packing.add_packed(list(operands), out, self.parameters.wire_bits)
 
     def _header(self, members_size: int) -> bytes:
         return _HEADER.pack(_SEAL_MAGIC, _HEADER.size, *self._version, _COMPRESSION_NONE, 0, _HEADER.size + members_size)
@@ -225,7 +225,8 @@ class SealCipher:
             messages = np.zeros((stop - start) * degree, dtype=np.float64)
             chunk = values[start * degree : stop * degree]
             messages[: chunk.size] = chunk
-            first_halves = _add_mod(self._encode(messages).reshape(-1, degree), mask, modulus)
+            first_halves = mask.view(np.int64)  # m + e - a*s, congruent to c0: compress reduces it
+            first_halves += self._encode(messages).reshape(-1, degree)
             yield packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
     def _chunks(self, count: int) -> list[Chunk]:
@@ -246,12 +247,10 @@ class SealCipher:
 
         return workers.spread(chunks, lambda chunk: here(argument, *chunk), None if executor is None else in_worker, workers.cores() - 1)
 
-    def _encode(self, values: NDArray[np.float64]) -> Words:
-        """``round(value * scale) mod q``: each value in its own coefficient."""
+    def _encode(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
+        """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
         values *= self._backend.scale
-        scaled = np.rint(values, out=values).astype(np.int64)
-        np.add(scaled, np.int64(self._backend.modulus), out=scaled, where=scaled < 0)
-        return scaled.view(np.uint64)
+        return np.rint(values, out=values).astype(np.int64)
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""

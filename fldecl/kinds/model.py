@@ -60,9 +60,10 @@ def _from_backend(spec: dict[str, Any], name: str, content: bytes | None) -> Gen
     spec = {**spec, "source": {"zip_file": zip_file}}
     if "model_file" not in spec:
         default = default_model_file(spec["type"])
-        if default not in members and len(members) != 1:
+        held = default is not None and models.holds_model_file(members, default)
+        if not held and len(members) != 1:
             return GeneratedSpec(spec, why=f"its zip holds {', '.join(members) or 'nothing'}; say which file is the model with model_file")
-        spec["model_file"] = default if default in members else members[0]
+        spec["model_file"] = default if held else members[0]
     return GeneratedSpec(spec, {zip_file: content})
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from fldecl.core.contract import Observed, ProviderContext
+from fldecl.core.contract import Observed, ProviderContext, Reporter
 from fldecl.core.errors import PlanError, ProviderError
 from fldecl.kinds.training import PARTY_KIND, TRAINING
 
@@ -37,11 +37,12 @@ class Endpoint:
 @dataclass(frozen=True)
 class PartyRound:
     """One party in one round: its metrics (local training, and ``fused_*``: the fused model scored on
-    its test data), the bytes it sent and received, and whether its update was fused."""
+    its test data), the bytes it sent and received (None where the backend does not report them), and
+    whether its update was fused."""
 
     metrics: dict[str, float]
-    bytes_sent: int = 0
-    bytes_received: int = 0
+    bytes_sent: int | None = None
+    bytes_received: int | None = None
     contributed: bool = True
 
 
@@ -84,6 +85,46 @@ def round_from_status(entry: Mapping[str, Any]) -> RoundRecord:
 def progress_of(training: Observed) -> TrainingProgress | None:
     """The progress a backend observed for ``training``, if it did."""
     return training.details if isinstance(training.details, TrainingProgress) else None
+
+
+@runtime_checkable
+class RoundsReporter(Protocol):
+    """A reporter that also shows a training's rounds as they complete (the CLI: a progress bar on a terminal)."""
+
+    def rounds(self, address: str, completed: int, total: int) -> None: ...
+
+
+def report_rounds(reporter: Reporter, address: str, completed: int, total: int) -> None:
+    """Tell ``reporter`` how many of a training's rounds have completed, if it shows them."""
+    if isinstance(reporter, RoundsReporter):
+        reporter.rounds(address, completed, total)
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One log of a training on this machine: its aggregator's, or a party's (``name``)."""
+
+    name: str
+    path: Path
+
+
+@runtime_checkable
+class Logged(Protocol):
+    """A training resource type whose trainings leave logs on this machine (``fldecl logs``)."""
+
+    def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
+        """The logs of ``current`` that this machine holds, the aggregator's first; a file may not exist yet."""
+        ...
+
+
+def training_logs(rec: Reconciler, name: str) -> tuple[Observed, list[LogFile]]:
+    """``fldecl logs``: the training ``name`` (or ``Training/NAME``) as the backend holds it now, and its logs here."""
+    address = name if "/" in name else f"{TRAINING.name}/{name}"
+    current = rec.owned(address)
+    resource_type = rec.providers.resources.get(current.kind)
+    if current.kind != TRAINING.name or not isinstance(resource_type, Logged):
+        raise PlanError(f"the {rec.stack.backend} backend keeps no logs of {address}")
+    return current, resource_type.log_files(current, rec.ctx)
 
 
 @dataclass(frozen=True)

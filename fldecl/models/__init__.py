@@ -10,6 +10,7 @@ from __future__ import annotations
 from fldecl.lazy import lazy_exports
 
 _EXPORTS = {
+    "holds_model_file": "fldecl.models.archive",
     "zip_member_problem": "fldecl.models.archive",
     "zip_members": "fldecl.models.archive",
     "build_zip": "fldecl.models.artifacts",

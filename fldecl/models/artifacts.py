@@ -9,11 +9,12 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from fldecl.models.archive import deterministic_zip, read_member
+from fldecl.models.archive import deterministic_zip, read_model_members, saved_model_directory
 from fldecl.models.errors import ModelError, ModelTrustError
 from fldecl.models.spec import architecture_of, content_hash, model_file_of, source_kind, zip_path_of
 
 _TORCH_SUFFIXES = {".pt", ".pth"}
+_KERAS_SUFFIXES = {".h5", ".keras"}
 
 
 def build_zip(spec: dict[str, Any], stack_dir: Path) -> bytes:
@@ -31,6 +32,10 @@ def build_zip(spec: dict[str, Any], stack_dir: Path) -> bytes:
     architecture = architecture_of(spec)
     if model_file is None:  # not reached: the frameworks an architecture can name have a default model_file
         raise ModelError(f"model_file is required for a {architecture['framework']} architecture")
+    if architecture["framework"] == "tensorflow":
+        from fldecl.models import tensorflow  # lazy: TensorFlow only for its models
+
+        return deterministic_zip(tensorflow.build_members(architecture, model_file))
     if architecture["framework"] == "pytorch":
         from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
@@ -70,7 +75,7 @@ def _checked_source_zip(spec: dict[str, Any], stack_dir: Path, model_file: str |
         if not zipfile.is_zipfile(io.BytesIO(zip_bytes)):
             raise ModelError(f"model zip {path} is not a valid zip file")
     else:
-        read_member(zip_bytes, model_file, f"model zip {path}")
+        read_model_members(zip_bytes, model_file, f"model zip {path}")
     return zip_bytes
 
 
@@ -78,8 +83,9 @@ def load_model(zip_bytes_or_path: bytes | str | Path, model_file: str, trusted: 
     """Unpickle the model inside a zip, only if its origin is trusted.
 
     Unpickling runs arbitrary code, so a zip fldecl did not build itself is loaded only when the
-    user marked it trusted. The format is recognised from the file: a torch archive (or a .pt/.pth
-    name) goes through torch.load, anything else through pickle.
+    user marked it trusted (a Keras model too: a Lambda layer carries code). The format is
+    recognised from the file: a directory (a SavedModel) or a Keras ``.h5``/``.keras`` file goes
+    through Keras, a torch archive (or a .pt/.pth name) through torch.load, anything else through pickle.
     """
     if not trusted:
         raise ModelTrustError(
@@ -94,7 +100,10 @@ def load_model(zip_bytes_or_path: bytes | str | Path, model_file: str, trusted: 
             raise ModelError(f"cannot read {origin}: {error.strerror}") from error
     else:
         origin, zip_bytes = "model zip", zip_bytes_or_path
-    model_bytes = read_member(zip_bytes, model_file, origin)
+    members = read_model_members(zip_bytes, model_file, origin)
+    if model_file not in members or PurePosixPath(model_file).suffix in _KERAS_SUFFIXES or saved_model_directory(model_file) is not None:
+        return _load_keras(members, model_file)
+    model_bytes = members[model_file]
     try:
         if zipfile.is_zipfile(io.BytesIO(model_bytes)) or PurePosixPath(model_file).suffix in _TORCH_SUFFIXES:
             from fldecl.models import pytorch  # lazy: torch only for PyTorch models
@@ -105,3 +114,11 @@ def load_model(zip_bytes_or_path: bytes | str | Path, model_file: str, trusted: 
         raise ModelError(f"loading {model_file!r} needs the Python package {error.name!r}") from error
     except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
         raise ModelError(f"{model_file!r} in {origin} is not a loadable model: {error}") from error
+
+
+def _load_keras(members: dict[str, bytes], model_file: str) -> Any:
+    try:
+        from fldecl.models import tensorflow  # lazy: TensorFlow only for its models
+    except ModuleNotFoundError as error:
+        raise ModelError(f"loading {model_file!r} needs the Python package {error.name!r}") from error
+    return tensorflow.load(members, model_file)

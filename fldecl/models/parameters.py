@@ -1,7 +1,7 @@
 """A model's trainable state as a list of arrays: what the FL runtime flattens and encrypts.
 
-PyTorch models give their ``state_dict`` tensors in order; scikit-learn linear models give
-``[coef_, intercept_]``. The framework is recognised from the object, so no framework is imported
+PyTorch models give their ``state_dict`` tensors in order; Keras models their ``get_weights()``;
+scikit-learn linear models give ``[coef_, intercept_]``. The framework is recognised from the object, so no framework is imported
 for a model of another one.
 """
 
@@ -47,11 +47,15 @@ def _backend_of(model: Any) -> _Backend:
         from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 
         return pytorch
+    if hasattr(model, "get_weights") and hasattr(model, "set_weights"):
+        from fldecl.models import tensorflow  # lazy: TensorFlow only for Keras models
+
+        return tensorflow
     if hasattr(model, "coef_") and hasattr(model, "intercept_"):
         from fldecl.models import scikit_learn  # lazy: scikit-learn only for its models
 
         return scikit_learn
     raise ModelError(
         f"no parameters can be read from a {type(model).__name__}: "
-        "expected a torch module or a fitted scikit-learn linear model"
+        "expected a torch module, a Keras model or a fitted scikit-learn linear model"
     )

@@ -19,15 +19,19 @@ BUILDER_FORMAT_VERSION = 1
 
 _KNOWN_FRAMEWORKS = ("pytorch", "scikit-learn", "tensorflow", "xgboost")
 
-# The seed's file name for PyTorch; scikit-learn models are plain pickles. Other frameworks have no
-# default, so their manifests must name the file (the Model schema requires it for them).
-DEFAULT_MODEL_FILES = {"pytorch": "pytorch_sequence.pt", "scikit-learn": "model.pickle"}
+# The seed's file name for PyTorch; scikit-learn models are plain pickles; a TensorFlow model is a
+# SavedModel directory, named as in IBM's documentation. Other frameworks have no default, so their
+# manifests must name the file (the Model schema requires it for them).
+DEFAULT_MODEL_FILES = {"pytorch": "pytorch_sequence.pt", "scikit-learn": "model.pickle", "tensorflow": "model_architecture"}
 
-LOCAL_FRAMEWORKS = ("pytorch", "scikit-learn")
+LOCAL_FRAMEWORKS = ("pytorch", "scikit-learn", "tensorflow")
 """What the local runtime trains; every other framework trains only on WML."""
 
 _ARCHITECTURE_DEFAULTS: dict[str, Any] = {"seed": 0}
-_SCIKIT_LEARN_DEFAULTS: dict[str, Any] = {"params": {}}
+_FRAMEWORK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "scikit-learn": {"params": {}},
+    "tensorflow": {"compile": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}},
+}
 
 
 def framework_of(model_type: str) -> str:
@@ -49,8 +53,6 @@ def local_training_problem(model_type: str) -> str | None:
     framework = framework_of(model_type)
     if framework in LOCAL_FRAMEWORKS:
         return None
-    if framework == "tensorflow":
-        return "TensorFlow models train only on the wml backend"
     return f"{framework} models cannot train on the local backend (supported: {', '.join(LOCAL_FRAMEWORKS)})"
 
 
@@ -80,8 +82,10 @@ def model_file_of(spec: dict[str, Any]) -> str | None:
 def architecture_of(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec's architecture with schema defaults applied, checked against the model type."""
     architecture = {**_ARCHITECTURE_DEFAULTS, **spec["source"]["architecture"]}
-    if architecture["framework"] == "scikit-learn":
-        architecture = {**_SCIKIT_LEARN_DEFAULTS, **architecture}
+    defaults = _FRAMEWORK_DEFAULTS.get(architecture["framework"], {})
+    architecture = {**defaults, **architecture}
+    if "compile" in defaults:
+        architecture["compile"] = {**defaults["compile"], **architecture["compile"]}
     declared = framework_of(spec["type"])
     if architecture["framework"] != declared:
         raise ModelError(

@@ -38,15 +38,15 @@ spec:
   cert_file: pki/party-1-cert.pem
 """
 
-TENSORFLOW_TRAINING = """\
+XGBOOST_TRAINING = """\
 apiVersion: fldecl/v1
 kind: Model
-metadata: {name: keras}
+metadata: {name: boosted}
 spec:
-  type: tensorflow_2.12
+  type: xgboost_1.6
   software_spec: {name: runtime-22.2-py3.10}
-  model_file: model.h5
-  source: {zip_file: keras.zip}
+  model_file: model.json
+  source: {zip_file: boosted.zip}
 ---
 apiVersion: fldecl/v1
 kind: RemoteTrainingSystem
@@ -57,8 +57,8 @@ apiVersion: fldecl/v1
 kind: Training
 metadata: {name: agg}
 spec:
-  model: keras
-  fusion_type: iter_avg
+  model: boosted
+  fusion_type: xgb_classifier
   remote_training: {remote_training_systems: [{name: Party_1}]}
 """
 
@@ -133,23 +133,25 @@ def test_a_file_that_is_no_csr_is_an_error_at_validate(tmp_path: Path) -> None:
     assert at(diagnostic) == ("pki.yaml", 14, "spec.csr_file")
 
 
-def test_tensorflow_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) -> None:
-    stack = stack_with(tmp_path, {"training.yaml": TENSORFLOW_TRAINING, "keras.zip": model_zip({"model.h5": b"weights"})})
-    [diagnostic] = validate(stack)
-    assert diagnostic["summary"] == "Model/keras cannot be trained here: TensorFlow models train only on the wml backend"
+def test_xgboost_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) -> None:
+    stack = stack_with(tmp_path, {"training.yaml": XGBOOST_TRAINING, "boosted.zip": model_zip({"model.json": b"{}"})})
+    diagnostics = validate(stack)
+    [diagnostic] = [found for found in diagnostics if found["field"] == "spec.model"]
+    assert diagnostic["summary"] == ("Model/boosted cannot be trained here: xgboost models cannot train on the local backend "
+                                     "(supported: pytorch, scikit-learn, tensorflow)")
     assert at(diagnostic) == ("training.yaml", 19, "spec.model")
     assert "training.yaml:5:3" in diagnostic["detail"] and "backend: wml" in diagnostic["detail"]
-    # The same manifests are valid where TensorFlow trains.
+    # The same manifests are valid where XGBoost trains.
     (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
     assert run_cli("validate", str(stack)).returncode == 0
 
 
 def test_a_framework_without_a_default_file_name_requires_model_file(tmp_path: Path) -> None:
-    manifest = ZIP_MODEL.replace("TYPE", "tensorflow_2.12").replace("MODEL_FILE", "")
-    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.h5": b"weights"})})
+    manifest = ZIP_MODEL.replace("TYPE", "xgboost_1.6").replace("MODEL_FILE", "")
+    stack = stack_with(tmp_path, {"model.yaml": manifest, "notebook.zip": model_zip({"model.json": b"{}"})})
     [diagnostic] = validate(stack)
     assert diagnostic["summary"] == "missing required field 'model_file'"
-    assert diagnostic["detail"] == "required when `type` is not a PyTorch or scikit-learn type (no default file name)"
+    assert diagnostic["detail"] == "required when `type` is not a PyTorch, TensorFlow or scikit-learn type (no default file name)"
     assert at(diagnostic) == ("model.yaml", 4, "spec")
 
 
@@ -189,7 +191,7 @@ def test_the_reference_says_when_model_file_is_required() -> None:
     from fldecl.render.reference import reference_markdown
 
     row = next(line for line in reference_markdown().splitlines() if line.startswith("| `spec.model_file`"))
-    assert "Required when `type` is not a PyTorch or scikit-learn type (no default file name)." in row
+    assert "Required when `type` is not a PyTorch, TensorFlow or scikit-learn type (no default file name)." in row
 
 
 LIMITS_TRAINING = """\

@@ -68,9 +68,9 @@ def fldecl(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[
     return subprocess.run([sys.executable, "-m", "fldecl", *arguments], env=env, capture_output=True, text=True, timeout=600)
 
 
-def seed_stack(root: Path, name: str) -> Path:
+def seed_stack(root: Path, name: str, source: Path = EXAMPLE) -> Path:
     stack = root / name
-    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    shutil.copytree(source, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
     edit(stack / "stack.yaml", lambda doc: doc["metadata"].update(name=name))
     # A party that fails in IBM's runtime never answers; the training then fails at max_timeout, sooner here.
     edit(stack / "training.yaml", lambda doc: doc["spec"]["remote_training"].update(max_timeout=150))
@@ -83,18 +83,18 @@ def run_on_runtime(stack: Path, party: str, runtime: str) -> None:
 
 
 def train_with_ibm_parties(env: dict[str, str], stack: Path, notebook_party: str | None = None,
-                           outputs: dict[str, str] | None = None) -> dict[str, Any]:
+                           outputs: dict[str, str] | None = None, party_seconds: float = PARTY_SECONDS) -> dict[str, Any]:
     """Apply without waiting, run the three parties, and return the training as ``show --json`` reports it.
 
     Each party joins with ``fldecl party run``, except ``notebook_party``, which is handed only its
     ``fldecl party config --format python`` output and joins with IBM's party notebook code.
-    ``outputs``, if given, receives each party's output by name.
+    ``outputs``, if given, receives each party's output by name; each party may take ``party_seconds``.
     """
     applied = fldecl(env, "apply", str(stack), "--auto-approve", "--no-wait")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     parties = [party_process(env, stack, name, name == notebook_party) for name in PARTIES]
     for name, party in zip(PARTIES, parties, strict=True):
-        output = party.communicate(timeout=PARTY_SECONDS)[0]
+        output = party.communicate(timeout=party_seconds)[0]
         assert party.returncode == 0, output[-3000:]
         assert name == notebook_party or "the training completed" in output
         if outputs is not None:
@@ -124,8 +124,12 @@ def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, A
     for record in rounds:
         assert set(record["parties"]) == set(PARTIES)
         assert all(0.0 <= party["metrics"][f"fused_{metric}"] <= 1.0 for party in record["parties"].values())
+    for record in rounds:  # counted on the websocket of each party `fldecl party run` ran (WML does not report bytes)
+        ran_here = [party for name, party in record["parties"].items() if (stack / ".fldecl" / "parties" / name).is_dir()]
+        assert ran_here and all(party["bytes_sent"] > 0 and party["bytes_received"] > 0 for party in ran_here), record
     shown = fldecl(env, "show", str(stack))
     assert shown.returncode == 0 and "Training/aggregator_he: rounds" in shown.stdout
+    assert "(MB)" in shown.stdout and "does not report the bytes" not in shown.stdout
     plot = Path(shown.stdout.split("Metrics plot: ")[1].split()[0])
     assert plot.read_bytes().startswith(b"\x89PNG")
 

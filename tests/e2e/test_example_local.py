@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -133,22 +132,38 @@ def test_a_manual_party_joins_with_the_command_the_apply_prints(tmp_path: Path) 
 
 
 def test_no_wait_returns_while_the_training_goes_on(tmp_path: Path) -> None:
+    """`apply --no-wait` returns while the training runs; `fldecl logs --follow` follows it to its end; `show` fits 80
+    columns, and the plot is titled with the training's name."""
     stack = tmp_path / "mnist-fhe"
     shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
     (stack / "training.yaml").write_text((stack / "training.yaml").read_text().replace("rounds: 2", "rounds: 1"))
     applied = run_cli("apply", str(stack), "--auto-approve", "--no-wait")
     assert applied.returncode == 0, applied.stderr
-    assert "started; follow it with `fldecl show`" in applied.stdout
+    assert "started; follow it with `fldecl logs aggregator_he --follow`" in applied.stdout
+    shown = json.loads(run_cli("show", str(stack), "--json").stdout)
+    status = next(r["status"] for r in shown["resources"] if r["address"] == "Training/aggregator_he")
+    assert status.startswith(("pending", "running")), status
 
-    def training_status() -> str:
-        shown = json.loads(run_cli("show", str(stack), "--json").stdout)
-        return next(r["status"] for r in shown["resources"] if r["address"] == "Training/aggregator_he")
+    followed = run_cli("logs", "aggregator_he", str(stack), "--follow", timeout=300)
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    lines = followed.stdout.splitlines()
+    assert lines[-1] == "Training/aggregator_he: completed (1/1 rounds)"
+    assert any(line.startswith("aggregator | ") and "round_completed: round 1 completed in" in line for line in lines)
+    for party in ("Party_1", "Party_2", "Party_3"):
+        assert any(line.startswith(f"{party}    | ") and "trained: " in line for line in lines), party
+    training_dir = next((stack / ".fldecl" / "trainings").iterdir())
+    assert "listening: aggregator listening on" in (training_dir / "aggregator.log").read_text()
+    only = run_cli("logs", "Training/aggregator_he", str(stack), "--party", "Party_2")
+    assert {line.split(" | ")[0] for line in only.stdout.splitlines() if " | " in line} == {"Party_2"}
 
-    seen = [training_status()]
-    deadline = time.monotonic() + 240
-    while not seen[-1].startswith(("completed", "failed")) and time.monotonic() < deadline:
-        time.sleep(2)
-        seen.append(training_status())
-    assert seen[0].startswith(("pending", "running")), seen
-    assert seen[-1].startswith("completed"), seen
+    table = run_cli("show", str(stack), env={"COLUMNS": "80"})
+    assert table.returncode == 0, table.stderr
+    wide = [line for line in table.stdout.splitlines() if len(line) > 80 and not line.startswith("Metrics plot: ")]
+    assert wide == [], "every line fits 80 columns"
+    assert "up (MB)" not in table.stdout and "(MB)" in table.stdout and "(s)" in table.stdout, table.stdout
+    assert f"  {training_dir.name}" in table.stdout.splitlines(), "the id whole, on its own line"
+    from PIL import Image
+
+    with Image.open(training_dir / "metrics.png") as plot:
+        assert plot.info["Title"] == "training aggregator_he"
     assert run_cli("plan", str(stack), "--detailed-exitcode").returncode == 0

@@ -79,10 +79,10 @@ def test_scikit_learn_models_train(make_job, model, data, metric):
         assert result.rounds[-1]["fused"]["mse"] < result.rounds[0]["fused"]["mse"]
 
 
-def test_tensorflow_models_are_refused_with_a_clear_message(stack, tmp_path):
+def test_frameworks_the_local_runtime_cannot_train_are_refused_with_a_clear_message(stack, tmp_path):
     settings = party_settings(stack, "Party_1", "digits")
-    with pytest.raises(PartyError, match="TensorFlow models train only on the wml backend"):
-        run_party(settings, "t1", ("127.0.0.1", 1), tmp_path / "m.zip", "model.h5", "tensorflow_2.12", True, tmp_path)
+    with pytest.raises(PartyError, match="xgboost models cannot train on the local backend"):
+        run_party(settings, "t1", ("127.0.0.1", 1), tmp_path / "m.zip", "model.json", "xgboost_1.6", True, tmp_path)
 
 
 def test_untrusted_pickled_model_is_not_loaded(stack, tmp_path):

@@ -4,7 +4,7 @@
 Each provider is held to :mod:`fldecl.core.contract`: a create/read/update/delete round trip, the
 ownership tag set by create itself, nothing without the tag asked for ever returned by read, a
 delete of what is gone already not an error, and each optional capability it opts into
-(name checks, adoption, search, discovery) behaving as its protocol says.
+(name checks, adoption, search, discovery, forgetting) behaving as its protocol says.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from fldecl.core.contract import (
     Desired,
     Discoverable,
     DiscoverRequest,
+    ForgetRequest,
+    Forgettable,
     NameCheckable,
     Observed,
     ProviderContext,
@@ -120,13 +122,13 @@ PROVIDERS: dict[str, tuple[Callable[[Stack, Path], Iterator[ResourceType]], str,
     "memory": (_memory, "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", ("description", "changed"),
                frozenset({NameCheckable, Adoptable, Searchable})),
     "local": (_local, "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", ("description", "changed"),
-              frozenset({NameCheckable, Adoptable})),
+              frozenset({NameCheckable, Adoptable, Forgettable})),
     "workspace": (_workspace, "CertificateAuthority/issuer", "CertificateAuthority/other", ("renew_before_days", 10),
-                  frozenset({Discoverable, Adoptable})),
+                  frozenset({Discoverable, Adoptable, Forgettable})),
     "wml": (_wml, "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", ("description", "changed"),
-            frozenset({NameCheckable, Adoptable, Searchable})),
+            frozenset({NameCheckable, Adoptable, Searchable, Forgettable})),
 }
-CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable)
+CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable, Forgettable)
 
 
 @pytest.fixture(params=sorted(PROVIDERS))
@@ -222,6 +224,22 @@ def test_discovery_finds_a_declared_resource_the_stack_lost_track_of(subject: Su
     found = subject.resource_type.discover(DiscoverRequest(desired), subject.ctx)
     assert found is not None and found.id == made.id and found.replace_reason is None
     assert list(subject.read()) == [made.id]
+
+
+def test_forgetting_stops_owning_without_deleting(subject: Subject) -> None:
+    if Forgettable not in subject.capabilities:
+        pytest.skip("this provider cannot stop owning a resource without deleting it")
+    assert isinstance(subject.resource_type, Forgettable)
+    desired = subject.desired(subject.owned)
+    made = subject.create(desired)
+    assert subject.resource_type.forget(ForgetRequest(made), subject.ctx)
+    assert subject.read() == {}, "the stack no longer owns it"
+    if isinstance(subject.resource_type, NameCheckable):  # it is still there, untagged
+        found = subject.resource_type.same_name(SameNameRequest((desired.backend_name,)), subject.ctx)
+        assert [unowned.id for unowned in found] == [made.id]
+    if isinstance(subject.resource_type, Discoverable):  # its files are still there, where the manifest puts them
+        found_again = subject.resource_type.discover(DiscoverRequest(desired), subject.ctx)
+        assert found_again is not None and found_again.id == made.id
 
 
 def test_each_family_registers_the_kinds_its_classes_declare_once() -> None:

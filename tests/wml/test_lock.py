@@ -3,6 +3,7 @@ write, a waiter names the holder, and a dead holder's lease is broken by force-u
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -58,9 +59,13 @@ import sys, time
 from pathlib import Path
 from fldecl.core.contract import ProviderContext
 from fldecl.providers.wml.connection import Credentials, WmlSession
+from fldecl.providers.wml import lease
 from fldecl.providers.wml.lease import WmlLease
 from fldecl.providers.wml.rest import RestReads
 import os
+
+if sys.argv[2] == "elsewhere":  # a runner on another machine: its pid says nothing here
+    lease.this_machine = lambda: "another machine"
 
 class Quiet:
     def progress(self, address, message): pass
@@ -74,18 +79,30 @@ with WmlLease(WmlSession(credentials), RestReads(credentials), name).held("apply
 """
 
 
-def killed_holder(env: dict[str, str], stack_name: str) -> None:
-    """A runner that took the stack's lock and was killed (kill -9): its lease stays, with no heartbeat."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_HANG, stack_name], env=env, stdout=subprocess.PIPE, text=True)
+def killed_holder(env: dict[str, str], stack_name: str, machine: str = "here") -> int:
+    """A runner (on this machine, or ``elsewhere``) that took the stack's lock and was killed (kill -9): its lease stays,
+    with no heartbeat. Returns its pid."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_HANG, stack_name, machine], env=env, stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     holder.kill()
     holder.wait(timeout=30)
+    return holder.pid
+
+
+def test_a_dead_holder_on_this_machine_is_given_up_at_once(tmp_path: Path, emulator: EmulatorServer) -> None:
+    env = cli_env(emulator.env())
+    stack = write_stack(tmp_path / "stack", "here", pki=False, model=False, parties=1)
+    pid = killed_holder(env, "here")
+    applied = run_cli("apply", str(stack), "--backend", "wml", "--auto-approve", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"lock: removing apply on {socket.gethostname()} (pid {pid})" in applied.stdout
+    assert f"its runner (pid {pid}) on this machine is gone" in applied.stdout
 
 
 def test_a_waiter_names_a_dead_holder_and_force_unlock_breaks_its_lease(tmp_path: Path, emulator: EmulatorServer) -> None:
     env = cli_env(emulator.env())
     stack = write_stack(tmp_path / "stack", "held", pki=False, model=False, parties=1)
-    killed_holder(env, "held")
+    killed_holder(env, "held", "elsewhere")
     busy = run_cli("apply", str(stack), "--backend", "wml", "--auto-approve", env=env)
     assert busy.returncode == 1
     assert "the stack is locked by apply on" in busy.stderr and "fldecl force-unlock " in busy.stderr
@@ -96,7 +113,7 @@ def test_a_waiter_names_a_dead_holder_and_force_unlock_breaks_its_lease(tmp_path
 
 
 def test_a_dead_holders_lease_is_given_up_after_its_ttl(tmp_path: Path, emulator: EmulatorServer) -> None:
-    killed_holder(cli_env(emulator.env()), "ttl")
+    killed_holder(cli_env(emulator.env()), "ttl", "elsewhere")
     progress = Progress()
     ctx = ProviderContext("ttl", tmp_path, tmp_path / ".fldecl", "fldecl.stack.ttl", progress)
     credentials = Credentials.from_environment(emulator.env())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core.errors import LockBusy, StateError
+from fldecl.interrupt import pause
 
 POLL_SECONDS = 0.2
 
@@ -39,7 +40,7 @@ def stack_lock(state_dir: Path, operation: str, timeout: float = 0.0) -> Iterato
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockBusy(_busy_message(path, timeout)) from None
-                time.sleep(POLL_SECONDS)
+                pause(POLL_SECONDS)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "operation": operation,

@@ -12,6 +12,7 @@ from fldecl.core.errors import ProviderError
 from fldecl.fl import PartyError
 from fldecl.fl import run_party as run_fl_party
 from fldecl.fl.local_party import parse_address
+from fldecl.fl.status import TrainingEvent
 from fldecl.kinds.model import MODEL
 from fldecl.kinds.training_run import PartyRun, progress_of
 from fldecl.launch.parties import party_identity, party_settings
@@ -27,12 +28,19 @@ def run_party(run: PartyRun, ctx: ProviderContext) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     model_zip = work_dir / "initial_model.zip"
     model_zip.write_bytes(build_zip(model.attributes, ctx.stack_dir))
-    try:
-        result = run_fl_party(settings, training.id, parse_address(address), model_zip, model_file_of(model.attributes) or "",
-                              model.attributes["type"], True, work_dir,
-                              lambda event: ctx.reporter.progress(rts.address, event.message))
-    except (PartyError, ValueError) as exc:
-        raise ProviderError(str(exc)) from exc
+
+    with open(work_dir / "party.log", "a") as log:  # `fldecl logs` reads it
+
+        def report(event: TrainingEvent) -> None:
+            ctx.reporter.progress(rts.address, event.message)
+            print(event.log_line(), file=log, flush=True)
+
+        try:
+            result = run_fl_party(settings, training.id, parse_address(address), model_zip, model_file_of(model.attributes) or "",
+                                  model.attributes["type"], True, work_dir, report)
+        except (PartyError, ValueError) as exc:
+            print(f"error: {exc}", file=log, flush=True)
+            raise ProviderError(str(exc)) from exc
     ctx.reporter.progress(rts.address, f"done; the final model stays here: {result.final_model}")
 
 

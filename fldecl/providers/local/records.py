@@ -14,6 +14,7 @@ from fldecl.core.contract import (
     AdoptRequest,
     DeleteRequest,
     Desired,
+    ForgetRequest,
     Observed,
     ProviderContext,
     ReadRequest,
@@ -60,6 +61,16 @@ class LocalRecords(ResourceFamily):
         tags = record.tags + [t for t in desired.tags if t not in record.tags]
         adopted = self.store.update(record.id, name=desired.name, tags=tags, attributes=with_backend_name(record))
         return self.observe(adopted, ctx)
+
+
+    def forget(self, request: ForgetRequest, ctx: ProviderContext) -> str:
+        current = request.current
+        """``fldecl state rm``: the record stays in the local backend, without the stack's ownership tag."""
+        record = self.store.get(current.id)
+        if record is None:
+            raise NotFoundError(f"{current.address} ({current.id}) is no longer in the local backend")
+        self.store.update(record.id, tags=[tag for tag in record.tags if tag != ctx.owner_tag])
+        return f"removed the tag {ctx.owner_tag}; the resource stays in the local backend"
 
 
 def backend_name(record: Record) -> str:

@@ -12,18 +12,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from fldecl.core.contract import NAME_ATTRIBUTE, CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, UpdateRequest
 from fldecl.core.errors import ProviderError
 from fldecl.fl.status import TrainingEvent, read_status
+from fldecl.interrupt import Interrupted
 from fldecl.kinds.training import TRAINING
-from fldecl.kinds.training_run import Endpoint, TrainingProgress, round_from_status
+from fldecl.kinds.training_run import Endpoint, LogFile, TrainingProgress, report_rounds, round_from_status
 from fldecl.models import model_file_of
 from fldecl.providers.local.paths import model_content_path, training_dir
 from fldecl.providers.local.records import LocalRecords, with_backend_name
+from fldecl.providers.processes import alive
 from fldecl.providers.store import Record, ResourceStore
-from fldecl.vocabulary import COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
+from fldecl.vocabulary import CANCELED, COMPLETED, FAILED, PENDING, REPLACED_STATES, RUNNING, TERMINAL_STATES
 
 if TYPE_CHECKING:
     from fldecl.fl.training_job import TrainingJob
@@ -48,13 +50,21 @@ class Trainings(LocalRecords):
         if not ctx.wait:
             runner = _start_in_background(job, Path(job.work_dir))
             self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=runner))
-            ctx.reporter.progress(desired.address, f"started; follow it with `fldecl show` (work dir {job.work_dir})")
+            ctx.reporter.progress(desired.address, f"started; follow it with `fldecl logs {desired.name} --follow` "
+                                                   f"(work dir {job.work_dir})")
             _announce_manual_parties(ctx, desired, job, None)
             return self.observe(self.store.get(record.id) or record, ctx)
         self.store.update(record.id, status=RUNNING, entity=_entity(desired.attributes, RUNNING, runner_pid=os.getpid()))
         from fldecl.fl.runner import run_training  # lazy: the runtime's libraries stay out of plans
 
-        result = run_training(job, lambda event: _report(ctx, desired, job, event))
+        try:
+            result = run_training(job, lambda event: _report(ctx, desired, job, event))
+        except Interrupted:
+            reason = "interrupted: fldecl stopped its aggregator and parties"
+            self.store.update(record.id, status=CANCELED, entity=_entity(desired.attributes, CANCELED, reason))
+            ctx.reporter.progress(desired.address, f"{reason}; nothing of it runs any more, and the next apply starts it again "
+                                                   f"(its logs: `fldecl logs {desired.name}`)")
+            raise
         self.store.update(record.id, status=result.state, entity=_entity(desired.attributes, result.state, result.reason))
         final = self.observe(self.store.get(record.id) or record, ctx)
         if result.state != COMPLETED:
@@ -64,6 +74,14 @@ class Trainings(LocalRecords):
     def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
 
+    def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
+        """The aggregator's log, each party's that this machine ran, and a ``--no-wait`` run's own."""
+        directory = training_dir(ctx.state_dir, current.id)
+        logs = [LogFile("aggregator", directory / "aggregator.log")]
+        logs += [LogFile(path.parent.name, path) for path in sorted((directory / "parties").glob("*/party.log"))]
+        logs += [LogFile(path.parent.parent.name, path) for path in sorted((ctx.state_dir / "parties").glob(f"*/{current.id}/party.log"))]
+        return logs
+
     def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         """WML's hard delete: stop the run if it is still going, then remove its files."""
         import shutil  # with signal, only for deletes: plans of this backend stay light
@@ -72,7 +90,7 @@ class Trainings(LocalRecords):
         directory = training_dir(ctx.state_dir, request.current.id)
         status = read_status(directory) or {}
         pid = status.get("pid")
-        if status.get("state") not in TERMINAL_STATES and _alive(pid):
+        if status.get("state") not in TERMINAL_STATES and alive(pid):
             os.kill(pid, signal.SIGTERM)
         shutil.rmtree(directory, ignore_errors=True)
         super().delete(request, ctx)
@@ -84,7 +102,7 @@ class Trainings(LocalRecords):
         state, reason = record.status or PENDING, status.get("reason")
         if state not in TERMINAL_STATES:
             state = status.get("state", state)
-            if state not in TERMINAL_STATES and not (_alive(status.get("pid")) or _alive(record.entity.get("runner_pid"))):
+            if state not in TERMINAL_STATES and not (alive(status.get("pid")) or alive(record.entity.get("runner_pid"))):
                 state, reason = FAILED, "interrupted: the aggregator process is gone"
             if state in TERMINAL_STATES:
                 self.store.update(record.id, status=state, entity=_entity(record.attributes, state, reason))
@@ -125,6 +143,10 @@ def _job(training_id: str, desired: Desired, ctx: ProviderContext) -> TrainingJo
 def _report(ctx: ProviderContext, desired: Desired, job: TrainingJob, event: TrainingEvent) -> None:
     if event.kind in REPORTED_EVENTS:
         ctx.reporter.progress(desired.address, event.message)
+    if event.kind == "round_completed" and event.round is not None:
+        report_rounds(ctx.reporter, desired.address, event.round, job.rounds)
+    elif event.kind == "state" and event.data.get("state") == RUNNING:
+        report_rounds(ctx.reporter, desired.address, 0, job.rounds)
     if event.kind == "listening":  # once per run: from now on the training waits for its manual parties
         _announce_manual_parties(ctx, desired, job, f"{event.data['host']}:{event.data['port']}")
 
@@ -154,15 +176,6 @@ def _start_in_background(job: TrainingJob, directory: Path) -> int:
     return runner.pid
 
 
-def _alive(pid: Any) -> TypeGuard[int]:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from fldecl.core.errors import ProviderError
 from fldecl.fl.files import write_json_atomically
+from fldecl.interrupt import pause
 from fldecl.providers.nvflare.app.messages import ADMIN_CERTIFICATE_FILE, PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
 from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit, copy_private
 from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
@@ -285,7 +286,7 @@ class Deployment:
                 if time.monotonic() >= deadline or (self.settings.launch_server and not self.running(self.settings.server_name)):
                     raise ProviderError(f"the NVFlare server did not start at {self._address_text()}: "
                                         f"{self.log_tail(self.settings.server_name)}") from None
-                time.sleep(_POLL_SECONDS)
+                pause(_POLL_SECONDS)
 
     def server_stopped(self) -> bool:
         """Whether this machine runs the stack's server (``launch: auto``) and it does not run now (after a reboot, say):
@@ -307,7 +308,7 @@ class Deployment:
         while site not in (self.connected_sites() or set()):
             if time.monotonic() >= deadline or not self.running(site):
                 raise ProviderError(f"the NVFlare site {site} did not connect to the server: {self.log_tail(site)}")
-            time.sleep(_POLL_SECONDS * 2)
+            pause(_POLL_SECONDS * 2)
 
     def _address_text(self) -> str:
         state = self._state()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from fldecl.core.contract import CreateRequest, DeleteRequest, Desired, Observed
 from fldecl.core.errors import ProviderError
 from fldecl.fl.party_tasks import FINAL_MODEL_FILE
 from fldecl.fl.status import read_status
+from fldecl.interrupt import Interrupted, pause
 from fldecl.kinds.training import TRAINING
 from fldecl.kinds.training_run import TrainingProgress, progress_of, round_from_status
 from fldecl.launch.job import trusted_model
@@ -125,7 +125,17 @@ class Trainings(NvflareResources):
                               self.model_content(model.id).read_bytes(), desired.tags, desired.name, spec)
 
     def _follow(self, session: Any, job_id: str, desired: Desired, ctx: ProviderContext) -> None:
-        """Relay the Controller's events until NVFlare says the job finished."""
+        """Relay the Controller's events until NVFlare says the job finished; Ctrl-C stops following at once, and the
+        line says that the job goes on and how to cancel it."""
+        try:
+            self._relay_events(session, job_id, desired, ctx)
+        except Interrupted:
+            ctx.reporter.progress(desired.address, f"stopped following it; the NVFlare job {job_id} goes on on its server. "
+                                                   f"Follow it with `fldecl show`, or cancel it with "
+                                                   f"`fldecl destroy --target {desired.address}`")
+            raise
+
+    def _relay_events(self, session: Any, job_id: str, desired: Desired, ctx: ProviderContext) -> None:
         seen = 0
         while True:
             status = read_status(self.live_status_dir(job_id)) or {}
@@ -141,7 +151,7 @@ class Trainings(NvflareResources):
                     if event.get("kind") in REPORTED_EVENTS:
                         ctx.reporter.progress(desired.address, str(event.get("message")))
                 return
-            time.sleep(_POLL_SECONDS)
+            pause(_POLL_SECONDS)
 
     def live_status_dir(self, job_id: str) -> Path:
         """Where the Controller writes ``status.json`` while the job runs: its run directory in the server's workspace

@@ -11,6 +11,9 @@ systems tagged ``fldecl.lock.<stack>`` (not the stack's ownership tag: plans nev
   has not moved for :data:`TTL_SECONDS`, as seen on the waiter's own clock (no clocks are
   compared), belongs to a runner that died: waiters delete it, so a killed holder blocks others
   for at most that long. ``fldecl force-unlock LEASE_ID`` breaks it at once.
+* A lease records its runner's machine (host name, boot and process namespace) and pid: a
+  waiter on that same machine sees at once whether the runner is gone, and gives its lease up
+  without waiting for the TTL.
 * A waiter keeps its own lease alive and deletes it when it gives up; the holder deletes its own
   when done.
 """
@@ -27,11 +30,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import ProviderContext
 from fldecl.core.errors import LockBusy, NotFoundError, ProviderError
 from fldecl.core.retry import RetryPolicy, with_retries
+from fldecl.interrupt import Interrupted, pause
+from fldecl.providers.processes import alive
 from fldecl.providers.wml.connection import WmlSession
 from fldecl.providers.wml.rest import RestReads
 
@@ -57,13 +64,26 @@ class Lease:
     operation: str
     since: str
     heartbeat: int
+    machine: str = ""
+    pid: int | None = None
 
     @classmethod
     def of(cls, document: dict[str, Any]) -> Lease:
         metadata, entity = document["metadata"], document.get("entity") or {}
         claim = (entity.get("custom") or {}).get(CUSTOM_KEY) or {}
+        pid = claim.get("pid")
         return cls(metadata["id"], metadata.get("created_at") or "", str(claim.get("nonce", "")), str(claim.get("holder", "?")),
-                   str(claim.get("operation", "?")), str(claim.get("since", "?")), int(claim.get("heartbeat", 0)))
+                   str(claim.get("operation", "?")), str(claim.get("since", "?")), int(claim.get("heartbeat", 0)),
+                   str(claim.get("machine", "")), pid if isinstance(pid, int) else None)
+
+    def runner_gone(self) -> bool:
+        """Whether this lease's runner ran on this machine and has exited (then nobody will ever release it)."""
+        return self.machine == this_machine() and self.pid is not None and self.pid != os.getpid() and not alive(self.pid)
+
+    def claim(self, heartbeat: int) -> dict[str, Any]:
+        """What the lease records in ``custom``, with its heartbeat counter at ``heartbeat``."""
+        return {"nonce": self.nonce, "holder": self.holder, "operation": self.operation, "since": self.since,
+                "heartbeat": heartbeat, "machine": self.machine, "pid": self.pid}
 
     @property
     def rank(self) -> tuple[str, str]:
@@ -128,7 +148,10 @@ class WmlLease:
             now = time.monotonic()
             live = []
             for lease in self._leases():
-                if lease.id != mine.id and watch.stale(lease, now):
+                if lease.id != mine.id and lease.runner_gone():
+                    ctx.reporter.progress("lock", f"removing {lease.describe()}: its runner (pid {lease.pid}) on this machine is gone")
+                    self._delete(lease.id)
+                elif lease.id != mine.id and watch.stale(lease, now):
                     ctx.reporter.progress("lock", f"removing {lease.describe()}: no heartbeat for {self.ttl:g}s, its runner died")
                     self._delete(lease.id)
                 else:
@@ -143,13 +166,14 @@ class WmlLease:
             if holder.id != reported:
                 reported = holder.id
                 ctx.reporter.progress("lock", f"waiting for {holder.describe()}")
-            time.sleep(min(POLL_SECONDS, deadline - now))
+            pause(min(POLL_SECONDS, deadline - now))
 
     def _claim(self, operation: str) -> Lease:
         """Create this runner's lease; a create whose answer was lost is found by its nonce, never made twice."""
         nonce = secrets.token_hex(8)
         claim = {"nonce": nonce, "holder": f"{socket.gethostname()} (pid {os.getpid()})", "operation": operation,
-                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds"), "heartbeat": 0}
+                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds"), "heartbeat": 0,
+                 "machine": this_machine(), "pid": os.getpid()}
         meta = {"name": f"fldecl lock {self.stack_name}", "tags": [self.tag], "allowed_identities": [],
                 "description": f"fldecl's lock of stack {self.stack_name}: {operation} on {claim['holder']}",
                 "custom": {CUSTOM_KEY: claim}}
@@ -167,10 +191,8 @@ class WmlLease:
         beat = 0
         while not stop.wait(self.ttl / HEARTBEATS_PER_TTL):
             beat += 1
-            custom = {CUSTOM_KEY: {"nonce": mine.nonce, "holder": mine.holder, "operation": mine.operation,
-                                   "since": mine.since, "heartbeat": beat}}
             try:
-                self._renew(mine.id, custom)
+                self._renew(mine.id, {CUSTOM_KEY: mine.claim(beat)})
             except NotFoundError:
                 ctx.reporter.progress("lock", f"lost the lock: lease {mine.id} was removed (by force-unlock, or after "
                                               f"{self.ttl:g}s without a heartbeat)")
@@ -188,6 +210,17 @@ class WmlLease:
         return [Lease.of(document) for document in documents if self.tag in (document["metadata"].get("tags") or [])]
 
     def _delete(self, lease_id: str) -> None:
-        with contextlib.suppress(ProviderError):  # gone already, or left to expire: one nobody renews is given up after its TTL
+        # Gone already, or left behind (an error, a second Ctrl-C): the next runner gives it up (see the module docstring).
+        with contextlib.suppress(ProviderError, Interrupted):
             self.session.retried(lambda client: client.remote_training_systems.delete(lease_id),
                                  f"releasing the lock of stack {self.stack_name}")
+
+
+@cache
+def this_machine() -> str:
+    """This machine as a lease records it: host name, boot id and process namespace, where a pid means one process."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    return "/".join(parts)

@@ -174,11 +174,24 @@ def training_state(document: dict[str, Any]) -> tuple[str, str | None]:
     return status.get("state", "pending"), message
 
 
+def training_iterations(document: dict[str, Any]) -> tuple[int, int]:
+    """The rounds a training has completed and the rounds it runs (0 when WML does not say)."""
+    entity = document.get("entity") or {}
+    rounds = (entity.get("federated_learning") or {}).get("rounds") or 0
+    return int((entity.get("status") or {}).get("iteration") or 0), int(rounds)
+
+
+def party_names(document: dict[str, Any]) -> dict[str, str]:
+    """The training's parties, by remote training system id: their names as WML reports them."""
+    status = (document.get("entity") or {}).get("status") or {}
+    states = ((status.get("federated_learning_info") or {}).get("remote_training_systems") or {}).get("states") or []
+    return {state.get("id"): state.get("name") or state.get("id") for state in states}
+
+
 def training_rounds(document: dict[str, Any]) -> list[RoundRecord]:
     """Per-round records: each party's score of the fused model (``fused_<metric>``) and their mean."""
     status = (document.get("entity") or {}).get("status") or {}
-    states = ((status.get("federated_learning_info") or {}).get("remote_training_systems") or {}).get("states") or []
-    names = {state.get("id"): state.get("name") or state.get("id") for state in states}
+    names = party_names(document)
     rows: list[RoundRecord] = []
     for entry in status.get("metrics") or []:
         parties: dict[str, dict[str, float]] = {}

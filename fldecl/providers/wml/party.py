@@ -8,8 +8,8 @@ built for, so it runs in the interpreter of the runtime the party declares (``sp
 this one). :mod:`.party_runtime` is started there by its path and given the settings as JSON.
 
 What the runtime may unpickle is decided here, from the stack: the classes of the PyTorch model
-the stack declares for the training, or the exact bytes of its scikit-learn model, unless the
-user passes ``--trust-aggregator``.
+the stack declares for the training, or the exact bytes of its scikit-learn or TensorFlow model,
+unless the user passes ``--trust-aggregator``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from fldecl.core.contract import Observed, ProviderContext
@@ -32,11 +33,13 @@ from fldecl.kinds.model import MODEL
 from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.launch.parties import party_identity, party_settings
 from fldecl.models import ModelError, build_zip, framework_of, model_file_of
-from fldecl.models.archive import read_member
+from fldecl.models.archive import model_directory, read_model_members, saved_model_directory
 from fldecl.providers.wml.connection import WmlSession
 
 RUNTIME_FILE = Path(__file__).with_name("party_runtime.py")
 MISSING_EXIT = 2
+RUNTIME_STOP_SECONDS = 10.0
+PARTY_LOG = "party.log"
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,17 @@ def model_trust(model: Observed, stack_dir: Path, trust_aggregator: bool) -> dic
         return {"aggregator": True}
     try:
         model_file = model_file_of(model.attributes) or ""
-        content = read_member(build_zip(model.attributes, stack_dir), model_file, model.address)
+        members = read_model_members(build_zip(model.attributes, stack_dir), model_file, model.address)
     except ModelError as error:
         raise ProviderError(f"{model.address}: {error}; to let the party load what the aggregator sends, "
                             "pass --trust-aggregator") from error
     framework = framework_of(model.attributes["type"])
+    if framework == "tensorflow":  # a SavedModel's files by their path in its directory, or one Keras file by its name
+        directory = model_directory(model_file)
+        return {"model_files": {(PurePosixPath(name).name if name == model_file and saved_model_directory(name) is None
+                                 else PurePosixPath(name).relative_to(directory).as_posix()): hashlib.sha256(data).hexdigest()
+                                for name, data in members.items()}}
+    content = members[model_file]
     if framework == "pytorch":
         return {"torch_globals": _torch_globals(content)}
     return {"model_sha256": hashlib.sha256(content).hexdigest()}
@@ -145,7 +154,7 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
             "framework": framework_of(model.attributes["type"]), "metadata": metadata,
             "work_dir": str(ctx.state_dir / "parties" / rts.name / training.id),
             "trust": model_trust(model, ctx.stack_dir, run.trust_aggregator)}
-    code, last_error = _run_runtime(party_python(rts, runtime), spec, session, runtime)
+    code, last_error = _run_runtime(party_python(rts, runtime), spec, session, runtime, Path(spec["work_dir"]) / PARTY_LOG)
     if code == MISSING_EXIT:
         hint = "" if os.environ.get(runtime.python_variable) else f"; or {runtime.hint()}"
         raise ProviderError(f"{rts.address}: {last_error}{hint}")
@@ -153,25 +162,51 @@ def run_party(session: WmlSession, run: PartyRun, ctx: ProviderContext) -> None:
         raise ProviderError(f"{rts.address}: {last_error or f'IBM party runtime exited with status {code}'}")
 
 
-def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession, runtime: PartyRuntime) -> tuple[int, str]:
-    """Run :mod:`.party_runtime`; its output is passed on with secrets scrubbed. Returns the exit status and last error line."""
+def _run_runtime(python: str, spec: dict[str, Any], session: WmlSession, runtime: PartyRuntime, log_path: Path) -> tuple[int, str]:
+    """Run :mod:`.party_runtime`; its output is passed on with secrets scrubbed, and kept in ``log_path`` (`fldecl logs`).
+    Returns the exit status and the last error line."""
     try:
-        process = subprocess.Popen([python, str(RUNTIME_FILE)], stdin=subprocess.PIPE, stdout=sys.stdout,
+        process = subprocess.Popen([python, str(RUNTIME_FILE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
     except OSError as error:
         raise ProviderError(f"cannot start the party's Python {python}: {error}; {runtime.hint()}") from error
-    assert process.stdin is not None and process.stderr is not None
-    process.stdin.write(json.dumps(spec))
-    process.stdin.close()
-    last_error = _relay(process.stderr, session)
-    return process.wait(), last_error
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(log_path, "a") as log:
+            relay = _Relay(session, log)
+            output = threading.Thread(target=relay.lines, args=(process.stdout, sys.stdout), name="fldecl-party-output", daemon=True)
+            output.start()
+            process.stdin.write(json.dumps(spec))
+            process.stdin.close()
+            last_error = relay.lines(process.stderr, sys.stderr)
+            output.join()
+        return process.wait(), last_error
+    except BaseException:  # Ctrl-C or SIGTERM: the runtime must not go on training on its own
+        process.terminate()
+        try:
+            process.wait(RUNTIME_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
 
 
-def _relay(stream: IO[str], session: WmlSession) -> str:
-    last = ""
-    for line in stream:
-        cleaned = session.clean(line)
-        if cleaned:
-            print(cleaned, file=sys.stderr, flush=True)
-            last = cleaned
-    return last
+class _Relay:
+    """Passes the runtime's lines on, secrets scrubbed, and writes them to the party's log."""
+
+    def __init__(self, session: WmlSession, log: IO[str]) -> None:
+        self.session = session
+        self.log = log
+        self.lock = threading.Lock()
+
+    def lines(self, stream: IO[str], target: IO[str]) -> str:
+        """Relay ``stream`` to ``target`` until it ends; returns its last line."""
+        last = ""
+        for line in stream:
+            cleaned = self.session.clean(line)
+            if cleaned:
+                print(cleaned, file=target, flush=True)
+                with self.lock:
+                    print(cleaned, file=self.log, flush=True)
+                last = cleaned
+        return last

@@ -11,8 +11,9 @@ on Python 3.11, or ``ibm-watson-machine-learning``, runtime 23.1 on Python 3.10)
 
 Loading the model the aggregator sends runs code (a pickle), so trust is explicit: by default a
 PyTorch model loads with torch's weights-only loader allowing exactly the classes of the model
-the party's own stack declares, and a scikit-learn model loads only if its file is byte for byte
-the one the stack declares; ``trust_aggregator`` lifts both checks.
+the party's own stack declares, and a scikit-learn or TensorFlow model (whose Keras layers may
+carry code) loads only if its files are byte for byte the ones the stack declares;
+``trust_aggregator`` lifts these checks.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ CLIENTS = {
 }
 RUNTIME_MODULES = ("environs", "websockets", "msgpack", "msgpack_numpy", "ddsketch", "skops", "scipy", "sklearn", "yaml",
                    "pytz", "joblib")
-FRAMEWORK_MODULES = {"pytorch": ("torch", "skorch")}
+FRAMEWORK_MODULES = {"pytorch": ("torch", "skorch"), "tensorflow": ("tensorflow",)}
 INSTALL_HE = "pip install 'fldecl[helayers]' (IBM HElayers, non-commercial licence)"
 TERMINAL_STATES = ("completed", "failed", "canceled", "error")
 FOLLOW_SECONDS = 1.0
 STATUS_EVERY_SECONDS = 3.0
 SETTLE_SECONDS = 60.0
+BYTES_FILE = "bytes.json"
 
 
 class Missing(Exception):
@@ -100,6 +102,18 @@ def set_trust(trust: dict[str, Any], framework: str) -> None:
             module, _, attribute = name.rpartition(".")
             allowed.append(getattr(importlib.import_module(module), attribute))
         torch.serialization.add_safe_globals(allowed)
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        expected_files, load_keras = trust.get("model_files") or {}, tf.keras.models.load_model
+
+        def load_declared_keras(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if _file_digests(str(path), set(expected_files)) != expected_files:
+                raise PermissionError("the aggregator sent a model that is not the one this party's stack declares; "
+                                      "run the party with --trust-aggregator to load it anyway")
+            return load_keras(path, *args, **kwargs)
+
+        tf.keras.models.load_model = load_declared_keras
     elif framework == "scikit-learn":
         import joblib
 
@@ -114,6 +128,29 @@ def set_trust(trust: dict[str, Any], framework: str) -> None:
             return load(path, *args, **kwargs)
 
         joblib.load = load_declared
+
+
+def _file_digests(path: str, names: set[str]) -> dict[str, str]:
+    """sha256 of a model file, or of every file of a SavedModel directory, by its path relative to ``path``
+    (a file not among ``names`` counts: it is one the stack's model does not have)."""
+    if not os.path.isdir(path):
+        with open(path, "rb") as model_file:
+            return {os.path.basename(path): hashlib.sha256(model_file.read()).hexdigest()}
+    digests = {}
+    for directory, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(directory, name)
+            relative = os.path.relpath(full, path).replace(os.sep, "/")
+            if relative in names or relative.split("/")[0] in ("variables", "assets") or relative.endswith(".pb"):
+                with open(full, "rb") as model_file:
+                    digests[relative] = hashlib.sha256(model_file.read()).hexdigest()
+    return digests
+
+
+def load_helayers_first() -> None:
+    """Load HElayers before anything loads TensorFlow: in the other order (IBM's runtime loads the model first),
+    HElayers 1.5.5 crashes the process (SIGSEGV) when it makes the keys."""
+    importlib.import_module("pyhelayers")
 
 
 def sign_in(client_name: str) -> Any:
@@ -143,7 +180,80 @@ def sign_in(client_name: str) -> Any:
     return client
 
 
+class WireCounter:
+    """The bytes this party sends and receives, per round, as its websocket carries them (``bytes.json`` in its work
+    directory, which ``fldecl show`` reads): each TRAIN request from the aggregator starts a round; what comes before
+    the first one (registration, the key distribution) is round 0."""
+
+    TRAIN = 7  # ibmfl.message.message_type.MessageType.TRAIN
+
+    def __init__(self, path: str, rts_id: str) -> None:
+        self.path = path
+        self.rts_id = rts_id
+        self.round = 0
+        self.rounds: dict[int, list[int]] = {}
+
+    def install(self) -> None:
+        """Count every frame of the runtime's websockets (websockets' legacy protocol, which IBM's runtime uses)."""
+        from websockets.legacy.protocol import WebSocketCommonProtocol
+
+        counter, send, recv = self, WebSocketCommonProtocol.send, WebSocketCommonProtocol.recv
+
+        async def counted_send(protocol: Any, message: Any) -> None:
+            counter.count(message, sent=True)
+            await send(protocol, message)
+
+        async def counted_recv(protocol: Any) -> Any:
+            message = await recv(protocol)
+            counter.count(message, sent=False)
+            return message
+
+        WebSocketCommonProtocol.send = counted_send
+        WebSocketCommonProtocol.recv = counted_recv
+
+    def count(self, message: Any, sent: bool) -> None:
+        if not isinstance(message, (bytes, str)):
+            return
+        if not sent and isinstance(message, bytes) and _message_type(message) == self.TRAIN:
+            self.round += 1
+            self.save()
+        self.rounds.setdefault(self.round, [0, 0])[0 if sent else 1] += len(message)
+
+    def save(self) -> None:
+        rounds = {str(number): {"sent": sent, "received": received} for number, (sent, received) in self.rounds.items()}
+        temporary = self.path + ".tmp"
+        with open(temporary, "w") as handle:
+            json.dump({"rts_id": self.rts_id, "rounds": rounds}, handle)
+        os.replace(temporary, self.path)
+
+
+def _message_type(frame: bytes) -> int | None:
+    """The ``message_type`` in an IBM FL frame's header, read without decoding its (large) data."""
+    import msgpack  # type: ignore[import-untyped]  # no stubs
+
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(frame)
+    try:
+        for _ in range(unpacker.read_map_header()):
+            if unpacker.unpack() == "header":
+                header = unpacker.unpack()
+                return header.get("message_type") if isinstance(header, dict) else None
+            unpacker.skip()
+    except (ValueError, msgpack.UnpackException):
+        return None
+    return None
+
+
 def run_party(spec: dict[str, Any]) -> int:
+    counter = WireCounter(os.path.join(spec["work_dir"], BYTES_FILE), spec["rts_id"])
+    counter.install()
+    try:
+        return _run(spec)
+    finally:
+        counter.save()
+
+
+def _run(spec: dict[str, Any]) -> int:
     client = sign_in(spec["client"])
     party = client.remote_training_systems.create_party(spec["rts_id"], spec["metadata"])
     from ibmfl.exceptions import FLException  # the runtime's own package, put in place by create_party
@@ -218,6 +328,8 @@ def main() -> int:
     except Missing as missing:
         print(str(missing), file=sys.stderr)
         return 2
+    if spec.get("fusion_type") == "crypto_iter_avg":
+        load_helayers_first()
     os.environ["FL_WORKING_DIR"] = spec["work_dir"]
     os.makedirs(spec["work_dir"], exist_ok=True)
     os.chdir(spec["work_dir"])

@@ -21,6 +21,7 @@ from fldecl.core.contract import (
     CreateRequest,
     DeleteRequest,
     Desired,
+    ForgetRequest,
     Found,
     Observed,
     ProviderContext,
@@ -206,6 +207,13 @@ class TaggableResources(WmlResources):
         document = self.session.retried(lambda client: self.update_document(client, resource_id, changes),
                                         f"tagging {self.kind} {resource_id}")
         return self.observe(document, ctx)
+
+    def forget(self, request: ForgetRequest, ctx: ProviderContext) -> str:
+        current = request.current
+        """``fldecl state rm``: the resource stays on WML as it is, without the stack's ownership tag."""
+        tags = [tag for tag in current.tags if tag != ctx.owner_tag]
+        self.session.call(lambda client: self.update_document(client, current.id, {"tags": tags}), f"untagging {current.address}")
+        return f"removed the tag {ctx.owner_tag}; the resource stays on WML"
 
     def verified_extras(self, document: Document, desired: Desired, ctx: ProviderContext) -> dict[str, Any]:
         """What fldecl records in ``custom`` when it creates one of these and can check on ``document`` now."""

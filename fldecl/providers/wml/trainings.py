@@ -6,16 +6,18 @@ imported; a failed or canceled one is planned for replacement.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import time
-from pathlib import Path
+import json
 from typing import Any
 
 from fldecl.core.contract import AdoptRequest, Desired, Found, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.core.errors import ProviderError, TransientError
+from fldecl.interrupt import Interrupted, pause
 from fldecl.kinds.training import TRAINING
-from fldecl.kinds.training_run import Endpoint, TrainingProgress, progress_of
+from fldecl.kinds.training_run import Endpoint, LogFile, RoundRecord, TrainingProgress, progress_of, report_rounds
 from fldecl.providers.wml import mapping
+from fldecl.providers.wml.party_runtime import BYTES_FILE
 from fldecl.providers.wml.resources import Document, WmlResources
 from fldecl.vocabulary import ACCEPTING_PARTIES, COMPLETED, REPLACED_STATES, TERMINAL_STATES
 
@@ -29,13 +31,7 @@ class Trainings(WmlResources):
 
     def read(self, request: ReadRequest, ctx: ProviderContext) -> list[Observed]:
         """The stack's trainings; each one with rounds gets its metrics plot, as on the local backend."""
-        observed = super().read(request, ctx)
-        for training in observed:
-            progress = progress_of(training)
-            if progress and progress.rounds:
-                plot = _plot(training.id, progress, ctx.state_dir / "trainings" / training.id)
-                training.details = dataclasses.replace(progress, plot=str(plot))
-        return observed
+        return [_with_plot(training, ctx) for training in super().read(request, ctx)]
 
     def list_documents(self, client: Any, tag: str) -> list[Document]:
         return list(client.training.get_details(get_all=True, tag_value=tag)["resources"])
@@ -62,7 +58,7 @@ class Trainings(WmlResources):
         observed.status = _label(document)
         observed.replace_reason = f"training {state}: {reason}" if state in REPLACED_STATES else None
         observed.details = _progress(document)
-        return observed
+        return _with_party_bytes(observed, ctx)
 
     def make(self, desired: Desired, ctx: ProviderContext) -> Document:
         model_id = desired.attributes["model"]
@@ -78,7 +74,7 @@ class Trainings(WmlResources):
     def created(self, document: Document, desired: Desired, ctx: ProviderContext) -> Observed:
         training_id = document["metadata"]["id"]
         if not ctx.wait:
-            ctx.reporter.progress(desired.address, f"started (id {training_id}); follow it with `fldecl show`")
+            ctx.reporter.progress(desired.address, f"started (id {training_id}); follow it with `fldecl logs {desired.name} --follow`")
             return self.observe(document, ctx)
         try:
             document = self.follow(training_id, desired.address, ctx)
@@ -86,9 +82,10 @@ class Trainings(WmlResources):
             raise ProviderError(f"{desired.address} started (id {training_id}) but following it failed: {exc}; "
                                 "`fldecl show` reports its state") from exc
         state, reason = mapping.training_state(document)
+        finished = _with_plot(self.observe(document, ctx), ctx)  # the plot is there when the training ends
         if state != COMPLETED:
             raise ProviderError(f"training {state}: {reason}")
-        return self.observe(document, ctx)
+        return finished
 
     def update(self, request: UpdateRequest, ctx: ProviderContext) -> Observed:
         raise ProviderError("a training cannot change in place; it is replaced")
@@ -97,11 +94,27 @@ class Trainings(WmlResources):
         """Refused, with why: ``fldecl import`` of a training is a question WML answers no to."""
         raise ProviderError(f"{IMPORT_REFUSAL}; let `fldecl apply` start the training instead")
 
+    def log_files(self, current: Observed, ctx: ProviderContext) -> list[LogFile]:
+        """The logs of the parties that `fldecl party run` ran on this machine (WML does not hand out its aggregator's)."""
+        return [LogFile(path.parent.parent.name, path) for path in sorted((ctx.state_dir / "parties").glob(f"*/{current.id}/party.log"))]
+
     def get(self, training_id: str, what: str) -> Document:
         return self.session.retried(lambda client: self.get_document(client, training_id), what)
 
     def follow(self, training_id: str, address: str, ctx: ProviderContext) -> Document:
-        """Poll a training until it ends, reporting each new state and round (polls slow down over time)."""
+        """Poll a training until it ends, reporting each new state and round (polls slow down over time).
+
+        Ctrl-C stops following at once; the training goes on on WML, and the line says how to follow or cancel it."""
+        try:
+            return self._follow(training_id, address, ctx)
+        except Interrupted:
+            name = address.split("/", 1)[1]
+            ctx.reporter.progress(address, f"stopped following it; the training (id {training_id}) goes on on WML. "
+                                           f"Follow it with `fldecl logs {name} --follow`, or cancel it with "
+                                           f"`fldecl destroy --target {address}`")
+            raise
+
+    def _follow(self, training_id: str, address: str, ctx: ProviderContext) -> Document:
         reported, delay = "", FIRST_POLL_SECONDS
         while True:
             document = self.get(training_id, f"following {address}")
@@ -109,6 +122,7 @@ class Trainings(WmlResources):
             label = _label(document)
             if label != reported:
                 reported = label
+                report_rounds(ctx.reporter, address, *mapping.training_iterations(document))
                 if state == ACCEPTING_PARTIES:
                     label += f"; parties join with: fldecl party run RTS_NAME --training {address.split('/', 1)[1]}"
                 elif state in REPLACED_STATES:
@@ -116,7 +130,7 @@ class Trainings(WmlResources):
                 ctx.reporter.progress(address, label)
             if state in TERMINAL_STATES:
                 return document
-            time.sleep(delay)
+            pause(delay)
             delay = min(MAX_POLL_SECONDS, delay * 1.5)
 
     def completed(self, training_id: str, address: str, ctx: ProviderContext) -> str:
@@ -150,24 +164,52 @@ def _progress(document: Document) -> TrainingProgress:
     return TrainingProgress(state, reason, tuple(mapping.training_rounds(document)), aggregator)
 
 
-def _plot(training_id: str, progress: TrainingProgress, directory: Path) -> Path:
-    """``metrics.png`` from the training's per-round metrics, redrawn only when a round or the state changed."""
+def _with_party_bytes(training: Observed, ctx: ProviderContext) -> Observed:
+    """The training, with the bytes each party that `fldecl party run` ran here sent and received per round (its
+    ``bytes.json``, counted on its websocket): WML does not report them."""
+    progress = progress_of(training)
+    if progress is None or not progress.rounds:
+        return training
+    names = mapping.party_names({"entity": training.document})
+    measured: dict[str, dict[int, tuple[int, int]]] = {}
+    for path in (ctx.state_dir / "parties").glob(f"*/{training.id}/{BYTES_FILE}"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            counted = json.loads(path.read_text())
+            measured[names.get(counted["rts_id"], path.parent.parent.name)] = {
+                int(number): (int(values["sent"]), int(values["received"])) for number, values in counted["rounds"].items()}
+    if not measured:
+        return training
+
+    def with_bytes(record: RoundRecord) -> RoundRecord:
+        parties = {party: dataclasses.replace(values, bytes_sent=measured[party][record.round][0],
+                                              bytes_received=measured[party][record.round][1])
+                   if record.round in measured.get(party, {}) else values for party, values in record.parties.items()}
+        return dataclasses.replace(record, parties=parties)
+
+    training.details = dataclasses.replace(progress, rounds=tuple(map(with_bytes, progress.rounds)))
+    return training
+
+
+def _with_plot(training: Observed, ctx: ProviderContext) -> Observed:
+    """The training, with ``metrics.png`` of its rounds (as on the local backend), redrawn only when a round or the state changed."""
+    progress = progress_of(training)
+    if progress is None or not progress.rounds:
+        return training
     from fldecl.fl.plot import plot_metrics  # lazy: matplotlib, only for trainings with rounds
 
+    directory = ctx.state_dir / "trainings" / training.id
     plot, stamp = directory / "metrics.png", directory / "metrics.stamp"
     drawn = f"{progress.state} {len(progress.rounds)}"
-    if plot.is_file() and stamp.is_file() and stamp.read_text() == drawn:
-        return plot
-    rounds = [{"round": record.round, "fused": record.fused,
-               "parties": {name: party.metrics for name, party in record.parties.items()}} for record in progress.rounds]
-    plot_metrics({"training_id": training_id, "rounds": rounds}, plot)
-    stamp.write_text(drawn)
-    return plot
+    if not (plot.is_file() and stamp.is_file() and stamp.read_text() == drawn):
+        rounds = [{"round": record.round, "fused": record.fused,
+                   "parties": {name: party.metrics for name, party in record.parties.items()}} for record in progress.rounds]
+        plot_metrics(training.name, rounds, plot)
+        stamp.write_text(drawn)
+    training.details = dataclasses.replace(progress, plot=str(plot))
+    return training
 
 
 def _label(document: Document) -> str:
     state, _ = mapping.training_state(document)
-    entity = document.get("entity") or {}
-    rounds = (entity.get("federated_learning") or {}).get("rounds")
-    iteration = (entity.get("status") or {}).get("iteration") or 0
+    iteration, rounds = mapping.training_iterations(document)
     return f"{state} ({iteration}/{rounds} rounds)" if rounds else state

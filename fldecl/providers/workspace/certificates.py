@@ -25,7 +25,7 @@ class _Certificates(WorkspaceRecords, ABC):
 
     def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         current = request.current
-        self.forget(request, ctx, [current.attributes[key] for key in ("key_file", "cert_file") if current.attributes.get(key)])
+        self.drop_record(request, ctx, [current.attributes[key] for key in ("key_file", "cert_file") if current.attributes.get(key)])
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist and pass inspection."""

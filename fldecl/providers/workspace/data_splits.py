@@ -30,7 +30,7 @@ class DataSplits(WorkspaceRecords):
     def delete(self, request: DeleteRequest, ctx: ProviderContext) -> None:
         """The record goes; the data files too with ``delete_key_files`` (otherwise the next apply takes them again)."""
         paths = output_paths(request.current.attributes, ctx.stack_dir)
-        self.forget(request, ctx, [str(path.relative_to(ctx.stack_dir)) for path in paths])
+        self.drop_record(request, ctx, [str(path.relative_to(ctx.stack_dir)) for path in paths])
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Import files made elsewhere (e.g. by the notebook): they must exist; ``request.resource_id`` is not used."""

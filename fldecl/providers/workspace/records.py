@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fldecl.core.contract import DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
+from fldecl.core.contract import DeleteRequest, Desired, ForgetRequest, Observed, ProviderContext, ReadRequest, UpdateRequest
 from fldecl.providers.family import ResourceFamily
 from fldecl.providers.store import Record, ResourceStore
 
@@ -41,7 +41,12 @@ class WorkspaceRecords(ResourceFamily, ABC):
             return self.store.update(made_id, name=desired.name, tags=desired.tags, attributes=desired.attributes, entity=entity)
         return self.store.insert(desired.kind, desired.name, desired.tags, desired.attributes, entity=entity, record_id=made_id)
 
-    def forget(self, request: DeleteRequest, ctx: ProviderContext, files: list[str]) -> None:
+    def forget(self, request: ForgetRequest, ctx: ProviderContext) -> str:
+        """``fldecl state rm``: fldecl's record goes; the files stay where they are."""
+        self.store.delete(request.current.id)
+        return "dropped fldecl's record of it; its files stay where they are"
+
+    def drop_record(self, request: DeleteRequest, ctx: ProviderContext, files: list[str]) -> None:
         """Drop the record; with the destroy's ``delete_key_files`` also ``files`` (paths in the stack), saying which
         were removed."""
         if request.delete_key_files:
