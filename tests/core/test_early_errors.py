@@ -17,26 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import run_cli
+from tests.core.stacks import certificate_authority, documents, party_certificate, stack_document, write_files
 
-STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: early}\nspec: {backend: local}\n"
-
-CSR_CERTIFICATE = """\
-apiVersion: fldecl/v1
-kind: CertificateAuthority
-metadata: {name: issuer}
-spec:
-  subject: {common_name: issuer}
-  key_file: pki/ca-key.pem
-  cert_file: pki/ca-cert.pem
----
-apiVersion: fldecl/v1
-kind: PartyCertificate
-metadata: {name: party-1}
-spec:
-  issuer: issuer
-  csr_file: party-1.csr
-  cert_file: pki/party-1-cert.pem
-"""
+STACK = stack_document("early")
+CSR_CERTIFICATE = documents(certificate_authority(subject="{common_name: issuer}", validity_days=None),
+                            party_certificate(csr=True))
 
 XGBOOST_TRAINING = """\
 apiVersion: fldecl/v1
@@ -74,16 +59,7 @@ MODEL_FILE  source: {zip_file: notebook.zip}
 
 
 def stack_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
-    stack = tmp_path / "early"
-    stack.mkdir()
-    (stack / "stack.yaml").write_text(STACK)
-    for name, content in files.items():
-        path = stack / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return stack
+    return write_files(tmp_path / "early", STACK, files)
 
 
 def validate(stack: Path) -> list[dict]:
@@ -142,7 +118,7 @@ def test_xgboost_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) ->
     assert at(diagnostic) == ("training.yaml", 19, "spec.model")
     assert "training.yaml:5:3" in diagnostic["detail"] and "backend: wml" in diagnostic["detail"]
     # The same manifests are valid where XGBoost trains.
-    (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
+    (stack / "stack.yaml").write_text(stack_document("early", "wml"))
     assert run_cli("validate", str(stack)).returncode == 0
 
 
@@ -239,7 +215,7 @@ def test_a_party_nobody_may_run_is_an_error_on_wml(tmp_path: Path, identities: s
     rts = f"apiVersion: fldecl/v1\nkind: RemoteTrainingSystem\nmetadata: {{name: Party_1}}\nspec:\n  description: p\n{identities}"
     stack = stack_with(tmp_path, {"rts.yaml": rts})
     assert run_cli("validate", str(stack)).returncode == 0  # the local backend runs parties without identities
-    (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
+    (stack / "stack.yaml").write_text(stack_document("early", "wml"))
     [diagnostic] = validate(stack)
     assert at(diagnostic) == ("rts.yaml", 6 if identities else 3, "spec.allowed_identities")
     assert diagnostic["summary"].startswith("WML requires at least one allowed identity")
