@@ -36,6 +36,9 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except click.UsageError as error:
             _usage_error(error)
+        except signals.Cancelled as cancelled:
+            click.echo(str(cancelled), err=True)
+            signals.exit_now()
         except (KeyboardInterrupt, Interrupted):
             click.echo("Interrupted: stopped before the end; run the command again to finish what it started.", err=True)
             signals.exit_now()
