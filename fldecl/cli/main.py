@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 import click
 
 from fldecl import __version__
+from fldecl.vocabulary import BACKENDS
 
 STACK_DIR = click.argument("stack_dir", type=click.Path(path_type=Path, file_okay=False), default=".", required=False)
-BACKEND = click.option("--backend", type=click.Choice(["local", "wml"]), help="Override the Stack's backend.")
+BACKEND = click.option("--backend", type=click.Choice(BACKENDS), help="Override the Stack's backend.")
 TARGET = click.option("--target", "targets", multiple=True, metavar="KIND/NAME",
                       help="Only this resource and what it depends on. Repeatable.")
 PARALLELISM = click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 64),
