@@ -21,7 +21,7 @@ SECOND_SIGNAL = (b"\nSecond interrupt: exiting now, without finishing the cleanu
                  b"by the next run on this machine (and after a minute without heartbeat on any other).\n")
 
 
-class Cancelled(KeyboardInterrupt):
+class Cancelled(interrupt.Interrupted):
     """Ctrl-C before anything was changed (at the approval prompt): the message says what was cancelled, and the
     exit code is an interrupt's."""
 
