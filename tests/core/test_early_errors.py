@@ -23,7 +23,16 @@ STACK = stack_document("early")
 CSR_CERTIFICATE = documents(certificate_authority(subject="{common_name: issuer}", validity_days=None),
                             party_certificate(csr=True))
 
-XGBOOST_TRAINING = """\
+
+def trained_by_one_party(model: str, training: str) -> str:
+    """The Model manifest ``model``, then Party_1 and Training/agg of that model with Party_1 (``training``: the lines
+    of its spec)."""
+    party = ("apiVersion: fldecl/v1\nkind: RemoteTrainingSystem\nmetadata: {name: Party_1}\n"
+             "spec: {allowed_identities: [{id: user-1, type: user}]}\n")
+    return documents(model, party, f"apiVersion: fldecl/v1\nkind: Training\nmetadata: {{name: agg}}\nspec:\n{training}")
+
+
+XGBOOST_TRAINING = trained_by_one_party("""\
 apiVersion: fldecl/v1
 kind: Model
 metadata: {name: boosted}
@@ -32,20 +41,12 @@ spec:
   software_spec: {name: runtime-22.2-py3.10}
   model_file: model.json
   source: {zip_file: boosted.zip}
----
-apiVersion: fldecl/v1
-kind: RemoteTrainingSystem
-metadata: {name: Party_1}
-spec: {allowed_identities: [{id: user-1, type: user}]}
----
-apiVersion: fldecl/v1
-kind: Training
-metadata: {name: agg}
-spec:
+""", """\
   model: boosted
   fusion_type: xgb_classifier
   remote_training: {remote_training_systems: [{name: Party_1}]}
-"""
+""")
+
 
 ZIP_MODEL = """\
 apiVersion: fldecl/v1
@@ -170,7 +171,7 @@ def test_the_reference_says_when_model_file_is_required() -> None:
     assert "Required when `type` is not a PyTorch, TensorFlow or scikit-learn type (no default file name)." in row
 
 
-LIMITS_TRAINING = """\
+LIMITS_TRAINING = trained_by_one_party("""\
 apiVersion: fldecl/v1
 kind: Model
 metadata: {name: sgd}
@@ -178,22 +179,13 @@ spec:
   type: scikit-learn_1.1
   software_spec: {name: runtime-22.2-py3.10}
   source: {architecture: {framework: scikit-learn, estimator: SGDClassifier, n_features: 4, classes: [0, 1]}}
----
-apiVersion: fldecl/v1
-kind: RemoteTrainingSystem
-metadata: {name: Party_1}
-spec: {allowed_identities: [{id: user-1, type: user}]}
----
-apiVersion: fldecl/v1
-kind: Training
-metadata: {name: agg}
-spec:
+""", """\
   model: sgd
   fusion_type: iter_avg
   rounds: ROUNDS
   epochs: EPOCHS
   remote_training: {max_timeout: TIMEOUT, remote_training_systems: [{name: Party_1}]}
-"""
+""")
 
 
 def test_counts_beyond_what_wml_accepts_are_errors_at_validate(tmp_path: Path) -> None:
