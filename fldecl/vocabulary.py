@@ -1,10 +1,13 @@
-"""Words every layer shares, named once: fusion types and the states a training goes through.
+"""Words every layer shares, named once: the backends, fusion types and the states a training goes through.
 
 A leaf module: it imports nothing, so the core, the kinds, the runtime and the providers can all
 use it. (The WML emulator speaks WML's own vocabulary and keeps it to itself.)
 """
 
 from __future__ import annotations
+
+BACKENDS = ("local", "wml", "nvflare")
+"""What a Stack's ``backend`` names (the CLI's ``--backend`` choices, the providers' packages)."""
 
 CRYPTO_ITER_AVG = "crypto_iter_avg"
 """The average of homomorphically encrypted updates: the only fusion WML encrypts."""

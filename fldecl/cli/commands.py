@@ -13,6 +13,7 @@ from rich.text import Text
 
 from fldecl.cli.progress import LineReporter, StepPrinter
 from fldecl.cli.session import console, fail, guarded, is_interactive, load, print_diagnostics, reconciler, scrub
+from fldecl.cli.signals import Cancelled
 from fldecl.core.contract import ApplyOptions, Selection
 from fldecl.core.diagnostics import Diagnostics
 from fldecl.core.errors import StackInvalid
@@ -132,7 +133,12 @@ def _approve(operation: str, auto_approve: bool) -> None:
     if not is_interactive():
         fail(f"refusing to {operation} without approval: there is no terminal to ask on. Pass --auto-approve "
              "(or apply a reviewed plan file: fldecl plan --out plan.json; fldecl apply plan.json)")
-    answer = click.prompt(f"\nDo you want to {operation}? Only 'yes' will be accepted", default="", show_default=False)
+    try:
+        answer = click.prompt(f"\nDo you want to {operation}? Only 'yes' will be accepted", default="", show_default=False)
+    except click.Abort as aborted:  # click's answer to Ctrl-C or the end of input at a prompt
+        if isinstance(aborted.__context__, KeyboardInterrupt):
+            raise Cancelled(f"{operation.capitalize()} cancelled: nothing was changed.") from None
+        fail(f"{operation} cancelled: no answer (end of input); nothing was changed")
     if answer.strip() != "yes":
         fail(f"{operation} cancelled")
 

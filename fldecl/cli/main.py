@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 import click
 
 from fldecl import __version__
+from fldecl.vocabulary import BACKENDS
 
 STACK_DIR = click.argument("stack_dir", type=click.Path(path_type=Path, file_okay=False), default=".", required=False)
-BACKEND = click.option("--backend", type=click.Choice(["local", "wml"]), help="Override the Stack's backend.")
+BACKEND = click.option("--backend", type=click.Choice(BACKENDS), help="Override the Stack's backend.")
 TARGET = click.option("--target", "targets", multiple=True, metavar="KIND/NAME",
                       help="Only this resource and what it depends on. Repeatable.")
 PARALLELISM = click.option("--parallelism", default=10, show_default=True, type=click.IntRange(1, 64),
@@ -36,6 +37,9 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except click.UsageError as error:
             _usage_error(error)
+        except signals.Cancelled as cancelled:
+            click.echo(str(cancelled), err=True)
+            signals.exit_now()
         except (KeyboardInterrupt, Interrupted):
             click.echo("Interrupted: stopped before the end; run the command again to finish what it started.", err=True)
             signals.exit_now()

@@ -21,6 +21,11 @@ SECOND_SIGNAL = (b"\nSecond interrupt: exiting now, without finishing the cleanu
                  b"by the next run on this machine (and after a minute without heartbeat on any other).\n")
 
 
+class Cancelled(interrupt.Interrupted):
+    """Ctrl-C before anything was changed (at the approval prompt): the message says what was cancelled, and the
+    exit code is an interrupt's."""
+
+
 def stop_on_signals() -> None:
     """Handle SIGINT and SIGTERM as described above, from now on."""
     signal.signal(signal.SIGINT, _on_signal)

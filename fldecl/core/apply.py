@@ -14,13 +14,13 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from enum import Enum
 from graphlib import TopologicalSorter
 from typing import Protocol
 
 from fldecl.core.contract import ApplyOptions, CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ResourceType, UpdateRequest
 from fldecl.core.errors import ProviderError, TransientError
 from fldecl.core.graph import declared_graph, references
+from fldecl.core.plain import ValueEnum
 from fldecl.core.plan import CREATE, DELETE, UPDATE, Action, Plan, ResourceChange, build_desired, observed_graph
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.stack import Stack
@@ -29,7 +29,7 @@ from fldecl.interrupt import Interrupted, stop_requested
 Step = tuple[Action, str]  # (operation, change key: the address, or address#id for a duplicate)
 
 
-class Outcome(str, Enum):
+class Outcome(ValueEnum):
     """How a step ended. Equal to its value."""
 
     OK = "ok"
@@ -38,9 +38,6 @@ class Outcome(str, Enum):
     SKIPPED = "skipped"
     #: Stopped by Ctrl-C or SIGTERM (:mod:`fldecl.interrupt`), or not started because of one.
     INTERRUPTED = "interrupted"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class ApplyListener(Protocol):

@@ -157,7 +157,7 @@ class ApplyOptions:
     auto_approve: bool = False
     #: Follow long operations (a training) to their end; False for ``--no-wait``.
     wait: bool = True
-    #: ``destroy --delete-key-files``: deleting a resource made of key files deletes the files too.
+    #: ``destroy --delete-files``: deleting a resource made of key files deletes the files too.
     delete_key_files: bool = False
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
+
+
+class ValueEnum(str, Enum):
+    """An enum whose members equal, and print as, their values: what plans, records and JSON documents write
+    (:class:`enum.StrEnum` from Python 3.11)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 def plain_copy(value: Any) -> Any:

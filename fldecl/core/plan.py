@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from fldecl.core import schema
@@ -20,7 +19,7 @@ from fldecl.core.attributes import backend_name, desired_attributes
 from fldecl.core.contract import Desired, Observed, Unowned
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import Graph, declared_graph, references
-from fldecl.core.plain import plain_copy
+from fldecl.core.plain import ValueEnum, plain_copy
 from fldecl.core.stack import Declaration, Stack
 from fldecl.core.yaml_source import FieldPath, format_path
 
@@ -28,17 +27,13 @@ PLAN_FORMAT_VERSION = "1.0"
 UNKNOWN = "(known after apply)"
 
 
-
-class Action(str, Enum):
+class Action(ValueEnum):
     """What a plan does to one resource; a replace is ``[DELETE, CREATE]``. Equal to its value, as plan documents write it."""
 
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
     NOOP = "no-op"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 CREATE, UPDATE, DELETE, NOOP = Action.CREATE, Action.UPDATE, Action.DELETE, Action.NOOP

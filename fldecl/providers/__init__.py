@@ -17,8 +17,7 @@ from typing import Any
 from fldecl.core.contract import Providers
 from fldecl.core.errors import ProviderError
 from fldecl.providers.workspace import WorkspaceProvider
-
-BACKENDS = ("local", "wml", "nvflare")
+from fldecl.vocabulary import BACKENDS
 
 
 def providers_for(backend: str, state_dir: Path, settings: dict[str, Any] | None = None) -> Providers:

@@ -17,28 +17,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import run_cli
+from tests.core.stacks import certificate_authority, documents, party_certificate, stack_document, write_files
 
-STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: early}\nspec: {backend: local}\n"
+STACK = stack_document("early")
+CSR_CERTIFICATE = documents(certificate_authority(subject="{common_name: issuer}", validity_days=None),
+                            party_certificate(csr=True))
 
-CSR_CERTIFICATE = """\
-apiVersion: fldecl/v1
-kind: CertificateAuthority
-metadata: {name: issuer}
-spec:
-  subject: {common_name: issuer}
-  key_file: pki/ca-key.pem
-  cert_file: pki/ca-cert.pem
----
-apiVersion: fldecl/v1
-kind: PartyCertificate
-metadata: {name: party-1}
-spec:
-  issuer: issuer
-  csr_file: party-1.csr
-  cert_file: pki/party-1-cert.pem
-"""
 
-XGBOOST_TRAINING = """\
+def trained_by_one_party(model: str, training: str) -> str:
+    """The Model manifest ``model``, then Party_1 and Training/agg of that model with Party_1 (``training``: the lines
+    of its spec)."""
+    party = ("apiVersion: fldecl/v1\nkind: RemoteTrainingSystem\nmetadata: {name: Party_1}\n"
+             "spec: {allowed_identities: [{id: user-1, type: user}]}\n")
+    return documents(model, party, f"apiVersion: fldecl/v1\nkind: Training\nmetadata: {{name: agg}}\nspec:\n{training}")
+
+
+XGBOOST_TRAINING = trained_by_one_party("""\
 apiVersion: fldecl/v1
 kind: Model
 metadata: {name: boosted}
@@ -47,20 +41,12 @@ spec:
   software_spec: {name: runtime-22.2-py3.10}
   model_file: model.json
   source: {zip_file: boosted.zip}
----
-apiVersion: fldecl/v1
-kind: RemoteTrainingSystem
-metadata: {name: Party_1}
-spec: {allowed_identities: [{id: user-1, type: user}]}
----
-apiVersion: fldecl/v1
-kind: Training
-metadata: {name: agg}
-spec:
+""", """\
   model: boosted
   fusion_type: xgb_classifier
   remote_training: {remote_training_systems: [{name: Party_1}]}
-"""
+""")
+
 
 ZIP_MODEL = """\
 apiVersion: fldecl/v1
@@ -74,16 +60,7 @@ MODEL_FILE  source: {zip_file: notebook.zip}
 
 
 def stack_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
-    stack = tmp_path / "early"
-    stack.mkdir()
-    (stack / "stack.yaml").write_text(STACK)
-    for name, content in files.items():
-        path = stack / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return stack
+    return write_files(tmp_path / "early", STACK, files)
 
 
 def validate(stack: Path) -> list[dict]:
@@ -142,7 +119,7 @@ def test_xgboost_on_the_local_backend_is_an_error_at_validate(tmp_path: Path) ->
     assert at(diagnostic) == ("training.yaml", 19, "spec.model")
     assert "training.yaml:5:3" in diagnostic["detail"] and "backend: wml" in diagnostic["detail"]
     # The same manifests are valid where XGBoost trains.
-    (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
+    (stack / "stack.yaml").write_text(stack_document("early", "wml"))
     assert run_cli("validate", str(stack)).returncode == 0
 
 
@@ -194,7 +171,7 @@ def test_the_reference_says_when_model_file_is_required() -> None:
     assert "Required when `type` is not a PyTorch, TensorFlow or scikit-learn type (no default file name)." in row
 
 
-LIMITS_TRAINING = """\
+LIMITS_TRAINING = trained_by_one_party("""\
 apiVersion: fldecl/v1
 kind: Model
 metadata: {name: sgd}
@@ -202,22 +179,13 @@ spec:
   type: scikit-learn_1.1
   software_spec: {name: runtime-22.2-py3.10}
   source: {architecture: {framework: scikit-learn, estimator: SGDClassifier, n_features: 4, classes: [0, 1]}}
----
-apiVersion: fldecl/v1
-kind: RemoteTrainingSystem
-metadata: {name: Party_1}
-spec: {allowed_identities: [{id: user-1, type: user}]}
----
-apiVersion: fldecl/v1
-kind: Training
-metadata: {name: agg}
-spec:
+""", """\
   model: sgd
   fusion_type: iter_avg
   rounds: ROUNDS
   epochs: EPOCHS
   remote_training: {max_timeout: TIMEOUT, remote_training_systems: [{name: Party_1}]}
-"""
+""")
 
 
 def test_counts_beyond_what_wml_accepts_are_errors_at_validate(tmp_path: Path) -> None:
@@ -239,7 +207,7 @@ def test_a_party_nobody_may_run_is_an_error_on_wml(tmp_path: Path, identities: s
     rts = f"apiVersion: fldecl/v1\nkind: RemoteTrainingSystem\nmetadata: {{name: Party_1}}\nspec:\n  description: p\n{identities}"
     stack = stack_with(tmp_path, {"rts.yaml": rts})
     assert run_cli("validate", str(stack)).returncode == 0  # the local backend runs parties without identities
-    (stack / "stack.yaml").write_text(STACK.replace("backend: local", "backend: wml"))
+    (stack / "stack.yaml").write_text(stack_document("early", "wml"))
     [diagnostic] = validate(stack)
     assert at(diagnostic) == ("rts.yaml", 6 if identities else 3, "spec.allowed_identities")
     assert diagnostic["summary"].startswith("WML requires at least one allowed identity")

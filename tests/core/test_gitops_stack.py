@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import ROOT, run_cli
+from tests.core.stacks import certificate_authority, documents, party_certificate, stack_document
 
 GITOPS = ROOT / "manifests" / "gitops-wml"
 
@@ -30,30 +31,9 @@ def test_the_committed_certificates_are_used_and_no_key_is_made(tmp_path: Path) 
     assert not (stack / "pki" / "party-3-cert.pem").exists()
 
 
-CA_OWNER = """\
-apiVersion: fldecl/v1
-kind: Stack
-metadata: {name: ca-owner}
-spec: {backend: local}
----
-apiVersion: fldecl/v1
-kind: CertificateAuthority
-metadata: {name: issuer}
-spec:
-  subject: {common_name: fldecl GitOps example CA, organization: IBM}
-  validity_days: 3650
-  key_file: pki/ca-key.pem
-  cert_file: pki/ca-cert.pem
----
-apiVersion: fldecl/v1
-kind: PartyCertificate
-metadata: {name: party-1}
-spec:
-  issuer: issuer
-  validity_days: 3650
-  csr_file: party-1.csr
-  cert_file: pki/party-1-cert.pem
-"""
+CA_OWNER = documents(stack_document("ca-owner"),
+                     certificate_authority(subject="{common_name: fldecl GitOps example CA, organization: IBM}", validity_days=3650),
+                     party_certificate(csr=True, validity_days=3650))
 
 
 def test_the_ca_owner_issues_with_fldecl_and_ci_takes_the_committed_certificates(tmp_path: Path) -> None:

@@ -164,6 +164,44 @@ def test_interactive_answer_other_than_yes_cancels(tmp_path: Path) -> None:
     assert b"apply cancelled" in err
 
 
+
+@pytest.mark.parametrize("operation", ["apply", "destroy"])
+def test_ctrl_c_at_the_approval_prompt_cancels_with_an_interrupts_exit_code(tmp_path: Path, operation: str) -> None:
+    """Ctrl-C while the prompt waits: the operation is cancelled, nothing changed, exit 130 as for any interrupt."""
+    import os
+    import pty
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stack = write_stack(tmp_path / "stack", pki=False, model=False)
+    if operation == "destroy":
+        assert run_cli("apply", str(stack), "--auto-approve").returncode == 0
+    before = json.loads(run_cli("show", str(stack), "--json").stdout)["resources"]
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "fldecl", operation, str(stack)], stdin=secondary,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"})
+    assert process.stdout is not None
+    shown = b""
+    while f"Do you want to {operation}?".encode() not in shown:
+        chunk = os.read(process.stdout.fileno(), 65536)
+        assert chunk, shown
+        shown += chunk
+    # Ctrl-C once the prompt waits for a line (a signal just before the read begins is seen only at the next key).
+    while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "S":
+        time.sleep(0.05)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    os.close(primary)
+    os.close(secondary)
+    assert process.returncode == 130, err
+    assert f"{operation.capitalize()} cancelled: nothing was changed.".encode() in err
+    assert b"Aborted!" not in err and b"Traceback" not in err
+    assert json.loads(run_cli("show", str(stack), "--json").stdout)["resources"] == before
+
+
 def test_saved_plan_applies_and_refuses_when_stale(tmp_path: Path) -> None:
     stack = write_stack(tmp_path / "stack", pki=False, model=False, parties=2)
     saved = tmp_path / "plan.json"

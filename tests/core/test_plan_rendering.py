@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from tests.conftest import run_cli
+from tests.core.stacks import certificate_authority, documents, party_certificate, stack_document, write_files
 
-STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: readable}\nspec: {backend: local}\n"
+STACK = stack_document("readable")
 
 PARTY = """\
 apiVersion: fldecl/v1
@@ -24,31 +25,13 @@ spec:
       name: MnistPytorchDataHandler
       path: handler.py
       info: {npz_file: INFO_FILE, batch: 8}
----
-apiVersion: fldecl/v1
-kind: CertificateAuthority
-metadata: {name: issuer}
-spec:
-  subject: {common_name: issuer}
-  key_file: pki/ca-key.pem
-  cert_file: pki/ca-cert.pem
----
-apiVersion: fldecl/v1
-kind: PartyCertificate
-metadata: {name: party-1}
-spec:
-  issuer: issuer
-  subject: {common_name: Party_1}
-  key_file: pki/party-1-key.pem
-  cert_file: pki/party-1-cert.pem
 """
+PKI = documents(certificate_authority(subject="{common_name: issuer}", validity_days=None), party_certificate())
 
 
 def write(stack: Path, info_file: str) -> None:
-    stack.mkdir(exist_ok=True)
-    (stack / "stack.yaml").write_text(STACK)
-    (stack / "handler.py").write_text("class MnistPytorchDataHandler:\n    pass\n")
-    (stack / "party.yaml").write_text(PARTY.replace("INFO_FILE", info_file))
+    write_files(stack, STACK, {"handler.py": "class MnistPytorchDataHandler:\n    pass\n",
+                               "party.yaml": documents(PARTY.replace("INFO_FILE", info_file), PKI)})
 
 
 def section(output: str, address: str) -> list[str]:

@@ -1,6 +1,8 @@
 """One training, both of IBM's clients: Party_2 declares runtime 23.1 (``ibm-watson-machine-learning``, Python 3.10),
-Party_1 and Party_3 run the default runtime 24.1 (``ibm-watsonx-ai`` 1.3.39, Python 3.11); ``iter_avg`` with a
-scikit-learn classifier (SGDClassifier on digits), every party with ``fldecl party run``."""
+Party_1 and Party_3 run the default runtime 24.1 (``ibm-watsonx-ai`` 1.3.39, Python 3.11); a scikit-learn classifier
+(SGDClassifier on digits), every party with ``fldecl party run``. Plain ``iter_avg``, and ``crypto_iter_avg`` under
+HElayers, where the keys one party generates are opened by parties of both runtimes and the aggregator keeps the
+public context alone."""
 
 from __future__ import annotations
 
@@ -24,12 +26,19 @@ from tests.e2e.ibm_parties import (  # noqa: F401
 pytestmark = pytest.mark.slow
 
 
-def test_iter_avg_with_parties_on_both_ibm_runtimes(wml_both_runtimes: Wml, tmp_path: Path) -> None:
-    stack = seed_stack(tmp_path, "mixed-sgd")
-    to_scikit_learn(stack)
+@pytest.mark.parametrize(("fusion_type", "name"), [("iter_avg", "mixed-sgd"), ("crypto_iter_avg", "mixed-he")])
+def test_parties_on_both_ibm_runtimes(wml_both_runtimes: Wml, tmp_path: Path, fusion_type: str, name: str) -> None:
+    stack = seed_stack(tmp_path, name)
+    to_scikit_learn(stack, fusion_type)
     run_on_runtime(stack, "Party_2", "runtime-23.1-py3.10")
     outputs: dict[str, str] = {}
     training = train_with_ibm_parties(wml_both_runtimes.env, stack, outputs=outputs)
     check_both_runtimes_ran(outputs)
+    if fusion_type == "crypto_iter_avg":
+        import pyhelayers
+
+        held = pyhelayers.DefaultContext()
+        held.load_from_buffer(wml_both_runtimes.emulator.aggregator.public_contexts[training["id"]])
+        assert not held.has_secret_key()
     add_trained_model(stack, "scikit-learn_1.1", "model.pickle")
     check_show_and_store(wml_both_runtimes.env, stack, training, "accuracy")

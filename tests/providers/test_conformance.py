@@ -40,19 +40,10 @@ from fldecl.core.plan import build_desired, diff_attributes
 from fldecl.core.stack import Stack
 from fldecl.emulator import EmulatorServer
 from fldecl.kinds import load_stack
-from tests.core.stacks import write_stack
+from tests.core.stacks import certificate_authority, write_stack
 
 OTHER_STACK_TAG = "fldecl.stack.someone-else"
-SECOND_CA = """\
-apiVersion: fldecl/v1
-kind: CertificateAuthority
-metadata: {name: other}
-spec:
-  subject: {common_name: another issuer}
-  validity_days: 1000
-  key_file: pki/other-key.pem
-  cert_file: pki/other-cert.pem
-"""
+SECOND_CA = certificate_authority("other", "{common_name: another issuer}", files="other")
 
 
 class Silent:

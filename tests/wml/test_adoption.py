@@ -14,11 +14,12 @@ from fldecl.emulator import EmulatorServer
 from fldecl.models import build_zip
 from fldecl.render.plan_markdown import plan_markdown
 from tests.conftest import run_cli
+from tests.core.stacks import stack_document, write_files
 from tests.wml.conftest import cli_env
 from tests.wml.test_reconcile import apply, client_of, converged, open_stack
 
 NOTEBOOK_TAGS = ["wml_fl_fhe_nb_example"]
-STACK = "apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: adopted}\nspec: {backend: wml}\n"
+STACK = stack_document("adopted", "wml")
 RTS = """\
 apiVersion: fldecl/v1
 kind: RemoteTrainingSystem
@@ -46,11 +47,7 @@ ARCHITECTURE = ("{architecture: {framework: pytorch, layers: [{type: Flatten}, {
 
 
 def write(stack: Path, **files: str) -> Path:
-    stack.mkdir(exist_ok=True)
-    (stack / "stack.yaml").write_text(STACK)
-    for name, text in files.items():
-        (stack / f"{name}.yaml").write_text(text)
-    return stack
+    return write_files(stack, STACK, {f"{name}.yaml": text for name, text in files.items()})
 
 
 def fldecl(wml_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
