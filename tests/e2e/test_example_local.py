@@ -67,7 +67,7 @@ def test_show_prints_the_round_table(example: Path, applied: subprocess.Complete
     result = run_cli("show", str(example), env={"COLUMNS": "160"})
     assert result.returncode == 0
     assert "Training/aggregator_he: rounds" in result.stdout
-    assert "all (fused)" in result.stdout and "Metrics plot:" in result.stdout
+    assert "fused accuracy" in result.stdout and "Metrics plot:" in result.stdout
 
 
 def test_changing_the_encryption_level_replaces_the_training(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
