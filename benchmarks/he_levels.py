@@ -5,14 +5,23 @@ the seed's MLP 784-256-100-50-10) from 3 parties: each party encrypts its update
 (upload), the aggregator adds the blobs (download: what it sends back to every party), one party
 decrypts the sum and divides by the number of contributors. Every step runs in a fresh process
 of its own, after a warm-up, so that its peak memory is its own: the peak resident set size above
-what the process held before the step (the kernel's high-water mark, reset before the step), as a
-multiple of the float32 update. Times are the best of ``--repeats`` rounds (3 below a million
-values, else 1), each with a fresh key; the error is the worst of them.
+what the process held before the step (the kernel's high-water mark, reset before the step), plus
+the memory its worker processes hold for themselves, as a multiple of the float32 update. Times
+are the best of ``--repeats`` rounds (3 below a million values, else 1), each with a fresh key;
+the error is the worst of them.
 
-In the same processes, SEAL itself, through the same bindings: ``encrypt_symmetric`` of as many
-ciphertexts as the party's update takes (what fldecl's encryption is compared with), and the
-expansion of as many seeded ciphertexts as the party's decryption loads (one per contributor per
-ciphertext: what its decryption is compared with). The add is counted in values added per second
+The steps are measured in a party's steady state: from ``PARALLEL_VALUES`` values on, a party
+shares its work with worker processes it started in its first round and keeps (they take about a
+second to start), so the warm-up encrypts and decrypts that many values, which starts them. Wall
+time is what a party waits; CPU time adds up the party's and its workers' work during the step.
+Both are printed, and so are their ratios to SEAL's: on a machine with a free second core the wall
+ratio is what a party sees, and the CPU ratio is what its cores spend.
+
+In the same processes, right after the step, SEAL itself, through the same bindings, on one core
+(its bindings hold Python's interpreter lock): ``encrypt_symmetric`` of as many ciphertexts as the
+party's update takes (what fldecl's encryption is compared with), and the expansion of as many
+seeded ciphertexts as the party's decryption loads (one per contributor per ciphertext: what its
+decryption is compared with). The add is counted in values added per second
 (3 parties x the update). Sizes are per party and per round, as multiples of the float32 update.
 
 Below a million values a plain TenSEAL setup is measured too (CKKSVector, N=8192, [60,40,60],
@@ -44,7 +53,7 @@ import numpy as np
 
 from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors, wire, workers
 from fldecl.he.backend import load_backend
-from fldecl.he.seal_backend import SealBackend, ciphertext_seed
+from fldecl.he.seal_backend import PARALLEL_VALUES, SealBackend, ciphertext_seed
 
 SEED_MODEL_VALUES = 232_220
 PARTY_COUNT = 3
@@ -95,9 +104,9 @@ def _status_bytes(field: str) -> int:
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its children that have exited."""
+    """CPU time of this process, of its children that have exited, and of its running workers."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + workers.cpu_seconds()
 
 
 def measured(action: Callable[[], Result]) -> tuple[Result, Step]:
@@ -105,17 +114,24 @@ def measured(action: Callable[[], Result]) -> tuple[Result, Step]:
 
     Linux resets the high-water mark (VmHWM, which getrusage's ru_maxrss reports) on writing 5 to
     /proc/self/clear_refs; where it cannot, the process's lifetime peak stands in (an upper bound).
-    Worker processes the step started count by the memory they hold for themselves (their shared
-    libraries are the party's too), and by their CPU time once stopped.
+    The party's worker processes count by all the memory they hold for themselves (their shared
+    libraries are the party's too), and by the CPU time they spent during the step. They are
+    stopped afterwards, so that SEAL's own figures are measured with no other work of the party's.
     """
     before = _status_bytes("VmRSS")
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
     cpu = _cpu_seconds()
     result, seconds = timed(action)
+    cpu = _cpu_seconds() - cpu
     peak = max(0, _status_bytes("VmHWM") - before) + workers.private_bytes()
     workers.shutdown()
-    return result, Step(seconds, _cpu_seconds() - cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
+    return result, Step(seconds, cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
+
+
+def warm_up(keyring: SecretKeyring, value_count: int) -> None:
+    """A party's first round: SEAL's memory pools, numpy's caches, and the workers if an update this large uses them."""
+    keyring.decrypt(keyring.encrypt(np.zeros(min(value_count, PARALLEL_VALUES)), "warm-up"))
 
 
 def party_update(index: int, value_count: int) -> np.ndarray:
@@ -156,7 +172,7 @@ def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int)
 def encrypt_step(keyring_bytes: bytes, index: int, value_count: int, blob_path: str, with_seal: bool) -> Step:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     update = party_update(index, value_count)
-    keyring.encrypt(update[:10], PARTY_NAMES[index])  # warm-up: SEAL's memory pools, numpy's caches
+    warm_up(keyring, value_count)
     blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]))
     Path(blob_path).write_bytes(blob)
     ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
@@ -174,7 +190,7 @@ def add_step(public_context: bytes, blob_paths: list[str], total_path: str) -> S
 def decrypt_step(keyring_bytes: bytes, total_path: str, value_count: int) -> tuple[Step, float]:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     total = Path(total_path).read_bytes()
-    keyring.decrypt(keyring.encrypt(np.zeros(10), "warm-up"))
+    warm_up(keyring, value_count)
     mean, step = measured(lambda: keyring.decrypt(total) / contributors(total))
     expected = np.zeros(value_count)
     for index in range(PARTY_COUNT):

@@ -58,9 +58,9 @@ _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
 _CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
-# numpy and SEAL) holds about 20 MB of its own and takes a second to start, which larger updates
-# repay and fit within 3x the float32 update with (a party keeps its workers for later rounds).
-_PARALLEL_VALUES = 10_000_000
+# numpy and SEAL) holds about 22 MB of its own, which such updates fit within 3x the float32 update
+# with, and takes a second to start (a party keeps its workers for later rounds).
+PARALLEL_VALUES = 4_000_000
 
 
 Chunk = tuple[int, int]  # ciphertexts start to stop
@@ -264,7 +264,7 @@ class SealCipher:
         """
         backend = self._backend
         executor = None
-        if chunks and chunks[-1][1] * backend.degree >= _PARALLEL_VALUES:
+        if chunks and chunks[-1][1] * backend.degree >= PARALLEL_VALUES:
             key = (backend.parameters, hashlib.sha256(self._secret_key_bytes).digest())
             executor = workers.pool(key, _start_worker, (backend.parameters.to_json(), backend.public_bytes(), self._secret_key_bytes))
 
