@@ -225,8 +225,11 @@ class SealCipher:
         self._encryptor = seal.Encryptor(backend.context, secret_key)
         self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
-        # Overwritten for every ciphertext: SEAL reuses their memory.
-        self._fresh, self._half, self._plaintext = seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
+
+    def _scratch(self) -> tuple[Any, Any, Any]:
+        """Two ciphertexts and a plaintext that a chunk's loop overwrites for every ciphertext: SEAL reuses their memory."""
+        seal = self._backend.seal
+        return seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
@@ -284,7 +287,7 @@ class SealCipher:
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
         backend = self._backend
-        fresh, half, difference = self._fresh, self._half, self._plaintext
+        fresh, half, difference = self._scratch()
         differences = []
         for index in range(start, stop):
             self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
@@ -311,7 +314,7 @@ class SealCipher:
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        total, half, plaintext = self._fresh, self._half, self._plaintext
+        total, half, plaintext = self._scratch()
         products = []
         for index in range(start, stop):
             backend.random_half(ciphertext_seed(seeds[0], index), total)
