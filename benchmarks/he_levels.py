@@ -12,7 +12,8 @@ the error is the worst of them.
 
 The steps are measured in a party's steady state: from ``PARALLEL_VALUES`` values on, a party
 shares its work with worker processes it started in its first round and keeps (they take about a
-second to start), so the warm-up encrypts and decrypts that many values, which starts them. Wall
+second to start), so the warm-up of such updates encrypts and decrypts that many values, which
+starts them. Wall
 time is what a party waits; CPU time adds up the party's and its workers' work during the step.
 Both are printed, and so are their ratios to SEAL's: on a machine with a free second core the wall
 ratio is what a party sees, and the CPU ratio is what its cores spend.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import resource
@@ -130,8 +132,14 @@ def measured(action: Callable[[], Result]) -> tuple[Result, Step]:
 
 
 def warm_up(keyring: SecretKeyring, value_count: int) -> None:
-    """A party's first round: SEAL's memory pools, numpy's caches, and the workers if an update this large uses them."""
-    keyring.decrypt(keyring.encrypt(np.zeros(min(value_count, PARALLEL_VALUES)), "warm-up"))
+    """A party's earlier rounds: SEAL's memory pools, numpy's caches, and the workers if an update this large uses them.
+
+    The C heap then gives its free memory back to the system, so that the step's peak counts
+    what the step allocates, not what it reuses from the warm-up.
+    """
+    keyring.decrypt(keyring.encrypt(np.zeros(PARALLEL_VALUES if value_count >= PARALLEL_VALUES else 10), "warm-up"))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def party_update(index: int, value_count: int) -> np.ndarray:
@@ -187,11 +195,18 @@ def add_step(public_context: bytes, blob_paths: list[str], total_path: str) -> S
     return step
 
 
+def mean_of(keyring: SecretKeyring, total: bytes) -> np.ndarray:
+    """The decrypted sum divided by the number of contributors, in place: the division allocates nothing."""
+    values = keyring.decrypt(total)
+    values /= contributors(total)
+    return values
+
+
 def decrypt_step(keyring_bytes: bytes, total_path: str, value_count: int) -> tuple[Step, float]:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     total = Path(total_path).read_bytes()
     warm_up(keyring, value_count)
-    mean, step = measured(lambda: keyring.decrypt(total) / contributors(total))
+    mean, step = measured(lambda: mean_of(keyring, total))
     expected = np.zeros(value_count)
     for index in range(PARTY_COUNT):
         expected += party_update(index, value_count)
@@ -317,7 +332,7 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
         "\nenc s: one party's encryption (M/s: values per second); SEAL s: SEAL's encrypt_symmetric of as many ciphertexts, same "
         "process; x SEAL: the ratio of wall times, cpu x: of CPU times (workers included); add s: the aggregator's sum of "
         f"{PARTY_COUNT} blobs, M/s counting every value added, per second of wall and of CPU time (cpu); dec s: the sum "
-        f"decrypted and divided; exp. s: SEAL's expansion "
+        f"decrypted and divided in place; exp. s: SEAL's expansion "
         f"of its {PARTY_COUNT} x cts seeded ciphertexts; peak: extra memory at the step's peak, x the float32 update\n"
     )
 
