@@ -14,13 +14,14 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Observed
-from fldecl.core.errors import StateError
+from fldecl.core.contract import Desired, Observed
+from fldecl.core.errors import NotFoundError, StateError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -128,6 +129,17 @@ class ResourceStore:
 
     def delete(self, record_id: str) -> None:
         self._run("DELETE FROM resources WHERE id = ?", (record_id,))
+
+    def adopt(self, record_id: str, desired: Desired, backend: str,
+              recorded: Callable[[Record], dict[str, Any]] = lambda record: {}) -> Record:
+        """``fldecl import``: add ``desired``'s tags to the record ``record_id`` of its kind and take it under the manifest's
+        name, with what else ``recorded`` says fldecl records of it (fields of :meth:`update`); what it holds stays as it
+        is otherwise, for the next plan to compare with the manifest."""
+        record = self.get(record_id)
+        if record is None or record.kind != desired.kind:
+            raise NotFoundError(f"no {desired.kind} with id {record_id} in the {backend} backend")
+        tags = record.tags + [tag for tag in desired.tags if tag not in record.tags]
+        return self.update(record.id, name=desired.name, tags=tags, **recorded(record))
 
 
 def _reason(exc: Exception) -> str:

@@ -54,12 +54,8 @@ class LocalRecords(ResourceFamily):
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Tag the record and take it under the manifest's name; its backend name stays as it is, for the plan to compare."""
-        desired = request.desired
-        record = self.store.get(request.resource_id)
-        if record is None or record.kind != desired.kind:
-            raise NotFoundError(f"no {desired.kind} with id {request.resource_id} in the local backend")
-        tags = record.tags + [t for t in desired.tags if t not in record.tags]
-        adopted = self.store.update(record.id, name=desired.name, tags=tags, attributes=with_backend_name(record))
+        adopted = self.store.adopt(request.resource_id, request.desired, "local",
+                                   lambda record: {"attributes": with_backend_name(record)})
         return self.observe(adopted, ctx)
 
 
