@@ -168,8 +168,8 @@ def nvflare_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
     assert isinstance(sites, Sites)
     deployment = sites.deployment
     deployment.ensure_server_kits(Authority(directory / ca.attributes["key_file"], directory / ca.attributes["cert_file"]))
-    deployment.start(deployment.settings.server_name)
     try:
+        deployment.start(deployment.settings.server_name)
         related = {ca.address: ca}
         for certificate in ("PartyCertificate/party-1", "PartyCertificate/party-2"):  # issued while the server starts
             made = resources["PartyCertificate"].create(CreateRequest(build_desired(stack, certificate, related)), ctx)
