@@ -14,13 +14,13 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Desired, Observed
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, Unowned
 from fldecl.core.errors import NotFoundError, StateError
 
 _SCHEMA = """
@@ -54,6 +54,12 @@ class Record:
     entity: dict[str, Any]
     created_at: str
     updated_at: str
+
+    @property
+    def backend_name(self) -> str:
+        """The resource's name in the backend: its ``name`` attribute, as WML would show it (records made before names
+        could differ hold only the manifest name)."""
+        return str(self.attributes.get(NAME_ATTRIBUTE) or self.entity.get("name") or self.name)
 
     def observed(self, **overrides: Any) -> Observed:
         """The record as the contract's :class:`Observed`, with ``overrides`` (a status, a replace reason, details)."""
@@ -129,6 +135,12 @@ class ResourceStore:
 
     def delete(self, record_id: str) -> None:
         self._run("DELETE FROM resources WHERE id = ?", (record_id,))
+
+    def same_name(self, kind: str, names: Iterable[str], owner_tag: str) -> builtins.list[Unowned]:
+        """The records of ``kind`` without ``owner_tag`` whose backend name is one of ``names``: one query."""
+        wanted = set(names)
+        return [Unowned(kind, record.backend_name, record.id, tuple(record.tags)) for record in self.list(kind)
+                if owner_tag not in record.tags and record.backend_name in wanted]
 
     def adopt(self, record_id: str, desired: Desired, backend: str,
               recorded: Callable[[Record], dict[str, Any]] = lambda record: {}) -> Record:

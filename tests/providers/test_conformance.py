@@ -199,7 +199,7 @@ PROVIDERS = {
     "workspace": Row(_workspace, "CertificateAuthority/issuer", "CertificateAuthority/other", ("renew_before_days", 10),
                      frozenset({Discoverable, Adoptable, Forgettable})),
     "wml": Row(_wml, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable, Searchable, Forgettable})),
-    "nvflare": Row(_nvflare, *PARTIES, ("description", "changed"), frozenset({Adoptable})),
+    "nvflare": Row(_nvflare, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable})),
 }
 CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable, Forgettable)
 
@@ -249,8 +249,7 @@ def test_the_provider_opts_into_exactly_its_capabilities(subject: Subject) -> No
 
 def test_name_checks_report_only_what_the_stack_does_not_own(subject: Subject) -> None:
     if NameCheckable not in subject.capabilities:
-        pytest.skip("this provider checks no names: what it holds is the stack's own (files at their declared paths, sites of the "
-                    "stack's own NVFlare deployment)")
+        pytest.skip("this provider's resources are the stack's by their declared paths: it checks no names")
     assert isinstance(subject.resource_type, NameCheckable)
     owned = subject.create(subject.desired(subject.owned))
     foreign = subject.create_foreign()

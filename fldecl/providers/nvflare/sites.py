@@ -6,8 +6,8 @@ unless the party keeps it: a CSR party adds its own ``startup/client.key``), bui
 and the admin's kits first if they are missing, starts what runs on this machine and waits until
 the site has connected. A plan reads, in one admin call, which sites are connected; a site this
 machine should run whose process is gone (or whose server is) is updated in place, which starts it again
-and leaves the trainings that name it alone. ``fldecl import`` takes over a site of this deployment that
-another stack's name owns (a renamed stack's, say), its kit and process as they are.
+and leaves the trainings that name it alone. A plan says when a site it would create is in this deployment
+under another stack's name (a renamed stack's, say), and ``fldecl import`` takes it over, its kit and process as they are.
 """
 
 from __future__ import annotations
@@ -15,7 +15,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from fldecl.core.contract import AdoptRequest, CreateRequest, DeleteRequest, Desired, Observed, ProviderContext, ReadRequest, UpdateRequest
+from fldecl.core.contract import (
+    AdoptRequest,
+    CreateRequest,
+    DeleteRequest,
+    Desired,
+    Observed,
+    ProviderContext,
+    ReadRequest,
+    SameNameRequest,
+    Unowned,
+    UpdateRequest,
+)
 from fldecl.core.errors import ProviderError
 from fldecl.kinds.training import PARTY_KIND
 from fldecl.launch.parties import PartyIdentity, party_identity, party_settings, runs_here
@@ -57,6 +68,10 @@ class Sites(NvflareResources):
         self.store.delete(request.current.id)
         if not self.store.list(self.kind, ctx.owner_tag):
             self.stop_server()
+
+    def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
+        """Sites of this deployment that another stack's name owns under the names a plan would create, so it says how to import them."""
+        return self.store.same_name(self.kind, request.names, ctx.owner_tag)
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Tag the site's record and take it under the manifest's name; its kit and process stay, for the next plan to compare."""
