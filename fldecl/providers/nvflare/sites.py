@@ -70,7 +70,7 @@ class Sites(NvflareResources):
             self.stop_server()
 
     def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
-        """Sites of this deployment that another stack's name owns under the names a plan would create, so it says how to import them."""
+        """Sites recorded in this deployment without the stack's tag under names a plan would create: the plan names them and the import."""
         return self.store.same_name(self.kind, request.names, ctx.owner_tag)
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
