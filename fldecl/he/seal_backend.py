@@ -58,9 +58,10 @@ _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
 _CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
-# numpy and SEAL) holds about 22 MB of its own, which such updates fit within 3x the float32 update
-# with, and takes a second to start (a party keeps its workers for later rounds).
-PARALLEL_VALUES = 4_000_000
+# numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
+# workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the
+# worker fits within 3x from here on (at 4 M values a decryption peaked at 3.6x).
+PARALLEL_VALUES = 10_000_000
 
 
 Chunk = tuple[int, int]  # ciphertexts start to stop
