@@ -207,7 +207,8 @@ class Sites(NvflareResources):
 
     def _kit_name(self, participant: str) -> str:
         settings = self.deployment.settings
-        return {settings.server_name: "the server's kit", settings.admin: "the admin's kit"}.get(participant, f"the kit of site {participant}")
+        shared = {settings.server_name: "the server's kit", settings.admin: "the admin's kit"}
+        return shared.get(participant, f"the kit of site {participant}")
 
     def _kit_label(self, participant: str, ctx: ProviderContext) -> str:
         return f"{self._kit_name(participant)} in {_shown(self.deployment.kit_dir(participant), ctx)}"
