@@ -108,10 +108,9 @@ class Deployment:
         changes = {}
         for name in (self.settings.server_name, self.settings.admin):
             record = BuiltKit.from_dict(built.get(name))
-            sources = {CERTIFICATE: self.identity_file(name)}
             authority = ca_cert_file or (record.source_files().get(AUTHORITY) if record else None)
-            if authority is not None:
-                sources[AUTHORITY] = authority
+            sources = {AUTHORITY: authority} if authority is not None else {}
+            sources[CERTIFICATE] = self.identity_file(name)
             reason = rebuild_reason(record, self.kit_dir(name), sources, {AUTHORITY: ca_renewed} if ca_renewed else None)
             if reason is not None:
                 changes[name] = reason
@@ -156,8 +155,8 @@ class Deployment:
         return self.root / "identities" / f"{participant}.crt"
 
     def client_kit_sources(self, cert_file: Path, ca_cert_file: Path) -> dict[str, Path]:
-        """What a client site's kit is built from, by role: the party's certificate, the CA's, the server's and the admin's."""
-        return {CERTIFICATE: cert_file, AUTHORITY: ca_cert_file, SERVER_IDENTITY: self.identity_file(self.settings.server_name),
+        """What a client site's kit is built from, by role: the CA's certificate, the party's, the server's and the admin's."""
+        return {AUTHORITY: ca_cert_file, CERTIFICATE: cert_file, SERVER_IDENTITY: self.identity_file(self.settings.server_name),
                 ADMIN_IDENTITY: self.identity_file(self.settings.admin)}
 
     def build_client_kit(self, site: str, cert_file: Path, key_file: Path | None, ca_cert_file: Path,
