@@ -14,13 +14,14 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fldecl.core.contract import Observed
-from fldecl.core.errors import StateError
+from fldecl.core.contract import NAME_ATTRIBUTE, Desired, Observed, Unowned
+from fldecl.core.errors import NotFoundError, StateError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -53,6 +54,12 @@ class Record:
     entity: dict[str, Any]
     created_at: str
     updated_at: str
+
+    @property
+    def backend_name(self) -> str:
+        """The resource's name in the backend: its ``name`` attribute, as WML would show it (records made before names
+        could differ hold only the manifest name)."""
+        return str(self.attributes.get(NAME_ATTRIBUTE) or self.entity.get("name") or self.name)
 
     def observed(self, **overrides: Any) -> Observed:
         """The record as the contract's :class:`Observed`, with ``overrides`` (a status, a replace reason, details)."""
@@ -128,6 +135,23 @@ class ResourceStore:
 
     def delete(self, record_id: str) -> None:
         self._run("DELETE FROM resources WHERE id = ?", (record_id,))
+
+    def same_name(self, kind: str, names: Iterable[str], owner_tag: str) -> builtins.list[Unowned]:
+        """The records of ``kind`` without ``owner_tag`` whose backend name is one of ``names``: one query."""
+        wanted = set(names)
+        return [Unowned(kind, record.backend_name, record.id, tuple(record.tags)) for record in self.list(kind)
+                if owner_tag not in record.tags and record.backend_name in wanted]
+
+    def adopt(self, record_id: str, desired: Desired, backend: str,
+              recorded: Callable[[Record], dict[str, Any]] = lambda record: {}) -> Record:
+        """``fldecl import``: add ``desired``'s tags to the record ``record_id`` of its kind and take it under the manifest's
+        name, with what else ``recorded`` says fldecl records of it (fields of :meth:`update`); what it holds stays as it
+        is otherwise, for the next plan to compare with the manifest."""
+        record = self.get(record_id)
+        if record is None or record.kind != desired.kind:
+            raise NotFoundError(f"no {desired.kind} with id {record_id} in the {backend} backend")
+        tags = record.tags + [tag for tag in desired.tags if tag not in record.tags]
+        return self.update(record.id, name=desired.name, tags=tags, **recorded(record))
 
 
 def _reason(exc: Exception) -> str:

@@ -1,5 +1,5 @@
-"""One contract, every provider: the same checks run over the memory, local, workspace and wml providers
-(wml against the emulator, started here on 127.0.0.1).
+"""One contract, every provider: the same checks run over the memory, local, workspace, wml and nvflare providers
+(wml against the emulator, nvflare against a real NVFlare server, each started here on 127.0.0.1).
 
 Each provider is held to :mod:`fldecl.core.contract`: a create/read/update/delete round trip, the
 ownership tag set by create itself, nothing without the tag asked for ever returned by read, a
@@ -10,7 +10,7 @@ delete of what is gone already not an error, and each optional capability it opt
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +52,10 @@ class Silent:
 
 @dataclass
 class Subject:
-    """One provider's resource type for one kind, two declared resources of that kind, and an in-place change."""
+    """One provider's resource type for one kind, two declared resources of that kind, and an in-place change.
+
+    ``related`` holds what the declared resources refer to (a party's certificate and its CA), as the backend holds it.
+    """
 
     resource_type: ResourceType
     stack: Stack
@@ -60,13 +63,14 @@ class Subject:
     foreign: str
     change: tuple[str, object]
     capabilities: frozenset[type]
+    related: Mapping[str, Observed]
 
     @property
     def ctx(self) -> ProviderContext:
-        return ProviderContext(self.stack.name, self.stack.directory, self.stack.state_dir, self.stack.owner_tag, Silent())
+        return context(self.stack)
 
     def desired(self, address: str) -> Desired:
-        return build_desired(self.stack, address, {})
+        return build_desired(self.stack, address, self.related)
 
     def read(self, tag: str | None = None) -> dict[str, Observed]:
         return {obs.id: obs for obs in self.resource_type.read(ReadRequest(tag or self.stack.owner_tag), self.ctx)}
@@ -79,45 +83,123 @@ class Subject:
         return self.create(dataclasses.replace(self.desired(self.foreign), tags=[OTHER_STACK_TAG]))
 
 
-def _memory(stack: Stack, tmp_path: Path) -> Iterator[ResourceType]:
+def context(stack: Stack) -> ProviderContext:
+    return ProviderContext(stack.name, stack.directory, stack.state_dir, stack.owner_tag, Silent())
+
+
+@dataclass(frozen=True)
+class Made:
+    """A provider's resource type, made for ``stack`` (whose resources it refers to are ``related``)."""
+
+    resource_type: ResourceType
+    stack: Stack
+    related: Mapping[str, Observed] = dataclasses.field(default_factory=dict)
+
+
+def written_stack(tmp_path: Path) -> Stack:
+    """A stack of two parties, a CA and a second CA, for this test alone (nothing made yet)."""
+    directory = write_stack(tmp_path / "stack", "conformance", model=False, parties=2)
+    (directory / "other-ca.yaml").write_text(SECOND_CA)
+    stack = load_stack(directory)
+    stack.state_dir.mkdir(exist_ok=True)
+    return stack
+
+
+def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
     from fldecl.providers.memory import MemoryBackend
 
-    yield MemoryBackend(["RemoteTrainingSystem"]).resources["RemoteTrainingSystem"]
+    yield Made(MemoryBackend(["RemoteTrainingSystem"]).resources["RemoteTrainingSystem"], written_stack(tmp_path))
 
 
-def _local(stack: Stack, tmp_path: Path) -> Iterator[ResourceType]:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
     from fldecl.providers.local import LocalProvider
 
+    stack = written_stack(tmp_path)
     provider = LocalProvider(stack.state_dir)
-    yield provider.resources["RemoteTrainingSystem"]
+    yield Made(provider.resources["RemoteTrainingSystem"], stack)
     provider.store.close()
 
 
-def _workspace(stack: Stack, tmp_path: Path) -> Iterator[ResourceType]:
+def _workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
     from fldecl.providers.workspace import WorkspaceProvider
 
+    stack = written_stack(tmp_path)
     provider = WorkspaceProvider(stack.state_dir)
-    yield provider.resources["CertificateAuthority"]
+    yield Made(provider.resources["CertificateAuthority"], stack)
     provider.store.close()
 
 
-def _wml(stack: Stack, tmp_path: Path) -> Iterator[ResourceType]:
+def _wml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
     from fldecl.providers.wml import WmlProvider
     from fldecl.providers.wml.connection import Credentials, WmlSession
 
     with EmulatorServer(data_dir=tmp_path / "emulator", port=0) as emulator:
-        yield WmlProvider(WmlSession(Credentials.from_environment(emulator.env()))).resources["RemoteTrainingSystem"]
+        yield Made(WmlProvider(WmlSession(Credentials.from_environment(emulator.env()))).resources["RemoteTrainingSystem"],
+                   written_stack(tmp_path))
 
 
-PROVIDERS: dict[str, tuple[Callable[[Stack, Path], Iterator[ResourceType]], str, str, tuple[str, object], frozenset[type]]] = {
-    "memory": (_memory, "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", ("description", "changed"),
-               frozenset({NameCheckable, Adoptable, Searchable})),
-    "local": (_local, "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", ("description", "changed"),
-              frozenset({NameCheckable, Adoptable, Forgettable})),
-    "workspace": (_workspace, "CertificateAuthority/issuer", "CertificateAuthority/other", ("renew_before_days", 10),
-                  frozenset({Discoverable, Adoptable, Forgettable})),
-    "wml": (_wml, "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", ("description", "changed"),
-            frozenset({NameCheckable, Adoptable, Searchable, Forgettable})),
+def _nvflare(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Made]:
+    """The stack's sites on the module's NVFlare server, recorded in a store of this test's own."""
+    from fldecl.providers.nvflare.sites import Sites
+    from fldecl.providers.store import ResourceStore
+
+    deployed: Made = request.getfixturevalue("nvflare_sites")
+    assert isinstance(deployed.resource_type, Sites)
+    store = ResourceStore(tmp_path / "nvflare.db")
+    yield Made(Sites(deployed.resource_type.deployment, store, deployed.resource_type.model_content), deployed.stack, deployed.related)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def nvflare_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
+    """A stack on nvflare whose parties' sites join by hand (``launch: manual``: their kits are built, nothing started), and
+    its server, run by its operators (``launch: manual``) from the kit of the stack's CA: one server for the module."""
+    pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
+    from fldecl.providers import providers_for
+    from fldecl.providers.nvflare.deployment import Authority
+    from fldecl.providers.nvflare.sites import Sites
+
+    directory = write_stack(tmp_path_factory.mktemp("nvflare") / "stack", "conformance", model=False, parties=2,
+                            backend="nvflare", settings="{server: {launch: manual}}", launch="manual")
+    stack = load_stack(directory)
+    resources, ctx = providers_for(stack.backend, stack.state_dir, stack.backend_settings).resources, context(stack)
+    ca = resources["CertificateAuthority"].create(CreateRequest(build_desired(stack, "CertificateAuthority/issuer", {})), ctx)
+    sites = resources["RemoteTrainingSystem"]
+    assert isinstance(sites, Sites)
+    deployment = sites.deployment
+    deployment.ensure_server_kits(Authority(directory / ca.attributes["key_file"], directory / ca.attributes["cert_file"]))
+    try:
+        deployment.start(deployment.settings.server_name)
+        related = {ca.address: ca}
+        for certificate in ("PartyCertificate/party-1", "PartyCertificate/party-2"):  # issued while the server starts
+            made = resources["PartyCertificate"].create(CreateRequest(build_desired(stack, certificate, related)), ctx)
+            related[made.address] = made
+        deployment.wait_for_server()
+        yield Made(sites, stack, related)
+    finally:
+        deployment.stop(deployment.settings.server_name)
+
+
+@dataclass(frozen=True)
+class Row:
+    """How one provider is held to the contract: its resource type for a test (``make``), the two declared resources it
+    makes, an in-place change, and the capabilities it opts into."""
+
+    make: Callable[[pytest.FixtureRequest, Path], Iterator[Made]]
+    owned: str
+    foreign: str
+    change: tuple[str, object]
+    capabilities: frozenset[type]
+
+
+PARTIES = ("RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2")
+PROVIDERS = {
+    "memory": Row(_memory, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable, Searchable})),
+    "local": Row(_local, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable, Forgettable})),
+    "workspace": Row(_workspace, "CertificateAuthority/issuer", "CertificateAuthority/other", ("renew_before_days", 10),
+                     frozenset({Discoverable, Adoptable, Forgettable})),
+    "wml": Row(_wml, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable, Searchable, Forgettable})),
+    "nvflare": Row(_nvflare, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable})),
 }
 CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable, Forgettable)
 
@@ -126,13 +208,9 @@ CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable, Forgettable)
 def subject(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Subject]:
     for name in ("WML_CLIENT_VERIFY_REQUESTS", "REQUESTS_CA_BUNDLE", "WML_PASSWORD", "WML_SPACE_ID"):
         monkeypatch.delenv(name, raising=False)
-    directory = write_stack(tmp_path / "stack", "conformance", model=False, parties=2)
-    (directory / "other-ca.yaml").write_text(SECOND_CA)
-    stack = load_stack(directory)
-    stack.state_dir.mkdir(exist_ok=True)
-    make, owned, foreign, change, capabilities = PROVIDERS[request.param]
-    for resource_type in make(stack, tmp_path):
-        yield Subject(resource_type, stack, owned, foreign, change, capabilities)
+    row = PROVIDERS[request.param]
+    for made in row.make(request, tmp_path):
+        yield Subject(made.resource_type, made.stack, row.owned, row.foreign, row.change, row.capabilities, made.related)
 
 
 def test_create_read_update_delete(subject: Subject) -> None:
@@ -146,7 +224,7 @@ def test_create_read_update_delete(subject: Subject) -> None:
     assert diff_attributes(desired.kind, read[made.id].attributes, desired.attributes) == []
 
     field, value = subject.change
-    changed = build_desired(subject.stack, subject.owned, {})
+    changed = subject.desired(subject.owned)
     changed.attributes[field] = value
     updated = subject.resource_type.update(UpdateRequest(read[made.id], changed, (field,)), subject.ctx)
     assert updated.id == made.id
@@ -235,10 +313,12 @@ def test_forgetting_stops_owning_without_deleting(subject: Subject) -> None:
 
 def test_each_family_registers_the_kinds_its_classes_declare_once() -> None:
     from fldecl.providers.local import LocalRecords
+    from fldecl.providers.nvflare import NvflareResources
     from fldecl.providers.wml import WmlResources
     from fldecl.providers.workspace import WorkspaceRecords
 
     assert sorted(LocalRecords.registry) == ["Model", "RemoteTrainingSystem", "Training"]
+    assert sorted(NvflareResources.registry) == ["RemoteTrainingSystem", "Training"]  # its models are stored as local stores them
     assert sorted(WmlResources.registry) == ["Model", "RemoteTrainingSystem", "Training"]
     assert sorted(WorkspaceRecords.registry) == ["CertificateAuthority", "DataSplit", "PartyCertificate"]
     with pytest.raises(TypeError, match="Models serves Model in this family already"):

@@ -48,18 +48,12 @@ class LocalRecords(ResourceFamily):
         self.store.delete(request.current.id)
 
     def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
-        wanted = set(request.names)
-        return [Unowned(self.kind, backend_name(record), record.id, tuple(record.tags)) for record in self.store.list(self.kind)
-                if ctx.owner_tag not in record.tags and backend_name(record) in wanted]
+        return self.store.same_name(self.kind, request.names, ctx.owner_tag)
 
     def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
         """Tag the record and take it under the manifest's name; its backend name stays as it is, for the plan to compare."""
-        desired = request.desired
-        record = self.store.get(request.resource_id)
-        if record is None or record.kind != desired.kind:
-            raise NotFoundError(f"no {desired.kind} with id {request.resource_id} in the local backend")
-        tags = record.tags + [t for t in desired.tags if t not in record.tags]
-        adopted = self.store.update(record.id, name=desired.name, tags=tags, attributes=with_backend_name(record))
+        adopted = self.store.adopt(request.resource_id, request.desired, "local",
+                                   lambda record: {"attributes": with_backend_name(record)})
         return self.observe(adopted, ctx)
 
 
@@ -73,13 +67,8 @@ class LocalRecords(ResourceFamily):
         return f"removed the tag {ctx.owner_tag}; the resource stays in the local backend"
 
 
-def backend_name(record: Record) -> str:
-    """The record's name as WML would show it (records made before names could differ hold only the manifest name)."""
-    return str(record.attributes.get(NAME_ATTRIBUTE) or record.entity.get("name") or record.name)
-
-
 def with_backend_name(record: Record) -> dict[str, Any]:
-    return {**record.attributes, NAME_ATTRIBUTE: backend_name(record)}
+    return {**record.attributes, NAME_ATTRIBUTE: record.backend_name}
 
 
 def entity(desired: Desired, **fields: Any) -> dict[str, Any]:

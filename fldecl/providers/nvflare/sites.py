@@ -6,7 +6,8 @@ unless the party keeps it: a CSR party adds its own ``startup/client.key``), bui
 and the admin's kits first if they are missing, starts what runs on this machine and waits until
 the site has connected. A plan reads, in one admin call, which sites are connected; a site this
 machine should run whose process is gone (or whose server is) is updated in place, which starts it again
-and leaves the trainings that name it alone.
+and leaves the trainings that name it alone. A plan says when a site it would create is in this deployment
+under another stack's name (a renamed stack's, say), and ``fldecl import`` takes it over, its kit and process as they are.
 
 Kits are planned like the sites they belong to (:class:`~fldecl.core.contract.Composite`): each
 site's plan line says when its kit, and the server's and the admin's (built with the first site),
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fldecl.core.contract import (
+    AdoptRequest,
     CreateRequest,
     DeleteRequest,
     Desired,
@@ -33,6 +35,8 @@ from fldecl.core.contract import (
     PlannedChange,
     ProviderContext,
     ReadRequest,
+    SameNameRequest,
+    Unowned,
     UpdateRequest,
 )
 from fldecl.core.errors import ProviderError
@@ -88,6 +92,15 @@ class Sites(NvflareResources):
         self.store.delete(request.current.id)
         if not self.store.list(self.kind, ctx.owner_tag):
             self.stop_server()
+
+    def same_name(self, request: SameNameRequest, ctx: ProviderContext) -> list[Unowned]:
+        """Sites recorded in this deployment without the stack's tag under names a plan would create: the plan names them and the import."""
+        return self.store.same_name(self.kind, request.names, ctx.owner_tag)
+
+    def adopt(self, request: AdoptRequest, ctx: ProviderContext) -> Observed:
+        """Tag the site's record and take it under the manifest's name; its kit and process stay, for the next plan to compare."""
+        record = self.store.adopt(request.resource_id, request.desired, "nvflare")
+        return self._observe(record, self.deployment.connected_sites())
 
     def part_changes(self, request: PartsRequest, ctx: ProviderContext) -> list[PartChange]:
         """The kits a change of a site builds, rebuilds or removes: the site's own, and the server's and the admin's
