@@ -159,17 +159,17 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
 
 @guarded
 def output(stack_dir: Path, backend: str | None, as_json: bool, address: str | None) -> None:
-    stack = load(stack_dir, backend)
+    rec = reconciler(load(stack_dir, backend))
+    values = rec.outputs()
     if address:
-        click.echo(reconciler(stack).owned(address).id)
+        click.echo(values[address] if address in values else rec.owned(address).id)
         return
-    observed = reconciler(stack).observe()
     if as_json:
-        click.echo(json.dumps({obs.address: obs.id for obs in observed}, indent=2, sort_keys=True))
+        click.echo(json.dumps(values, indent=2, sort_keys=True))
     else:
         from fldecl.render.state_text import print_outputs  # lazy: rich's tables, which plans do not draw
 
-        print_outputs(observed, console())
+        print_outputs(values, console())
 
 
 @guarded

@@ -174,11 +174,13 @@ def show(stack_dir: Path, backend: str | None, as_json: bool) -> None:
 @main.command()
 @STACK_DIR
 @BACKEND
-@click.option("--json", "as_json", is_flag=True, help="As JSON: {KIND/NAME: id}.")
-@click.option("--raw", "address", metavar="KIND/NAME", help="Print only this resource's id, as a plain value (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="As JSON: {KIND/NAME: id, KIND/NAME.NAME: value, BACKEND.NAME: value}.")
+@click.option("--raw", "address", metavar="NAME",
+              help="Print only this value, as plain text (for scripts): a resource's id (KIND/NAME) or another output's.")
 def output(stack_dir: Path, backend: str | None, as_json: bool, address: str | None) -> None:
-    """Print the id of each resource the stack owns: what a party needs to join (its remote training
-    system's id, the training's id), as plain values, like `terraform output`."""
+    """Print the id of each resource the stack owns, and what else a party needs to join, as plain values,
+    like `terraform output`: its remote training system's id, the training's id, and on nvflare each
+    participant's startup kit directory (KIND/NAME.kit for a site, nvflare.server_kit, nvflare.admin_kit)."""
     from fldecl.cli import commands  # lazy: `fldecl --help` imports click alone
 
     commands.output(stack_dir, backend, as_json, address)

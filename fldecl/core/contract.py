@@ -6,7 +6,7 @@ the reconciler core talks to a backend only through it. Four operations are requ
 (:class:`ReadRequest`, :class:`CreateRequest`, :class:`UpdateRequest`, :class:`DeleteRequest`);
 the rest are capabilities a resource type opts into, as Terraform's ``ResourceWithImportState``,
 and that the core checks with ``isinstance``: :class:`Discoverable`, :class:`NameCheckable`,
-:class:`Adoptable`, :class:`Searchable`, :class:`Forgettable`.
+:class:`Adoptable`, :class:`Searchable`, :class:`Forgettable`, :class:`Composite`.
 
 A resource type never sees manifests: it receives a resource's *attributes* (its ``spec`` with
 references already resolved to the ids of the resources they name) and returns what it observes,
@@ -61,6 +61,8 @@ class Observed:
     its id and so leaves what depends on it alone.
     ``document`` is the backend's own record, as it holds it: ``show --json`` prints it, and
     only the provider that made it reads it back. ``details`` is the kind's own (see :class:`Details`).
+    ``outputs`` are named values the resource offers parties and scripts besides its id (an NVFlare
+    site's kit directory): ``fldecl output`` prints each as ``KIND/NAME.NAME``.
     """
 
     kind: str
@@ -75,6 +77,7 @@ class Observed:
     updated_at: str | None = None
     details: Details | None = None
     document: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -335,6 +338,58 @@ class Searchable(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PlannedChange:
+    """What a plan does to one resource, as a provider is told: ``action`` (``create``, ``update``, ``replace`` or
+    ``delete``) and its attributes after it (``None`` for a delete; a reference to what is made by the same apply
+    is not known yet)."""
+
+    action: str
+    after: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PartChange:
+    """What apply does to a part of a resource that its attributes do not show (an NVFlare site's startup kit).
+
+    ``action`` is ``create``, ``update`` or ``delete``, as a plan's; ``part`` names the part and where it is;
+    ``reason`` says why, if the action alone does not.
+    """
+
+    action: str
+    part: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PartsRequest:
+    """What a plan does to one resource, for its resource type to say what that does to the resource's parts.
+
+    ``change`` is the resource's own planned change; ``current`` the resource as the backend holds it (None for a
+    create); ``desired`` as declared, references resolved to what exists now (None for a delete);
+    ``dependencies`` what the plan does to the resources this one depends on, by address (those it changes only).
+    """
+
+    change: PlannedChange
+    current: Observed | None
+    desired: Desired | None
+    dependencies: Mapping[str, PlannedChange] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Composite(Protocol):
+    """A resource type whose resources hold parts their attributes do not show (an NVFlare site's startup kit).
+
+    What a change does to them is stated on the resource's plan line, so that a reviewer sees each part built,
+    rebuilt (and why) or removed before approving, and apply then does exactly that. A part that must change while
+    the attributes do not (a kit file edited) makes the resource's ``update_reason``, as any in-place update.
+    """
+
+    def part_changes(self, request: PartsRequest, ctx: ProviderContext) -> list[PartChange]:
+        """What apply does to the parts of ``request``'s resource; asked only for a resource the plan changes."""
+        ...
+
+
 class Backend(Protocol):
     """What a backend does besides its resource types: hold the stack's lock."""
 
@@ -346,6 +401,15 @@ class Backend(Protocol):
 
     def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
         """Break the lock ``lock_id`` a dead run left (``fldecl force-unlock``); says what was broken."""
+        ...
+
+
+@runtime_checkable
+class WithOutputs(Protocol):
+    """A backend that holds values of its own, which no one resource holds (the NVFlare server's kit directory)."""
+
+    def outputs(self, ctx: ProviderContext) -> dict[str, str]:
+        """Named values for parties and scripts, which ``fldecl output`` prints as ``BACKEND.NAME``; only what exists."""
         ...
 
 

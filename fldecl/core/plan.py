@@ -16,7 +16,7 @@ from typing import Any
 
 from fldecl.core import schema
 from fldecl.core.attributes import backend_name, desired_attributes
-from fldecl.core.contract import Desired, Observed, Unowned
+from fldecl.core.contract import Desired, Observed, PartChange, Unowned
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import Graph, declared_graph, references
 from fldecl.core.plain import ValueEnum, plain_copy
@@ -68,6 +68,8 @@ class ResourceChange:
     same_name: list[Unowned] = field(default_factory=list)
     #: What the plan takes over as it finds it (files kept by a destroy, or made before the first apply), and where.
     adopted: str = ""
+    #: What the change does to the resource's parts that its attributes do not show (see :class:`~fldecl.core.contract.Composite`).
+    parts: list[PartChange] = field(default_factory=list)
 
     @property
     def address(self) -> str:

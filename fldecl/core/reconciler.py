@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from fldecl.core.attributes import backend_name
 from fldecl.core.contract import (
     Adoptable,
     AdoptRequest,
     ApplyOptions,
+    Composite,
     Discoverable,
     DiscoverRequest,
     ForgetRequest,
@@ -28,6 +29,8 @@ from fldecl.core.contract import (
     Membership,
     NameCheckable,
     Observed,
+    PartsRequest,
+    PlannedChange,
     ProviderContext,
     Providers,
     ReadRequest,
@@ -35,10 +38,11 @@ from fldecl.core.contract import (
     Searchable,
     Selection,
     Unowned,
+    WithOutputs,
 )
 from fldecl.core.errors import PlanError
 from fldecl.core.graph import declared_graph
-from fldecl.core.plan import Plan, build_desired, make_plan, private_key_files
+from fldecl.core.plan import DELETE, Plan, build_desired, make_plan, private_key_files
 from fldecl.core.retry import RetryPolicy, with_retries
 from fldecl.core.schema import kinds
 from fldecl.core.stack import Declaration, Stack
@@ -112,7 +116,38 @@ class Reconciler:
         found = {o.address: o.status or "found" for o in discovered if private_key_files(o.kind, o.attributes)}
         for change in plan.changes:
             change.adopted = found.get(change.address, "")
+        self._note_parts(plan)
         return plan
+
+    def _note_parts(self, plan: Plan) -> None:
+        """Each change of a :class:`Composite` resource learns what it does to the resource's parts; a no-op costs nothing."""
+        planned = {c.address: PlannedChange(c.action_label, c.after) for c in plan.changes if not c.is_noop and not c.duplicate}
+        composite = [c for c in plan.changes
+                     if c.address in planned and isinstance(self.providers.resources.get(c.kind), Composite)]
+        if not composite:
+            return
+        graph = declared_graph(self.stack)
+        current = {c.address: c.current for c in plan.changes if c.current is not None and not c.duplicate}
+        for change in composite:
+            declared = change.address in self.stack.declarations and change.only is not DELETE
+            desired = build_desired(self.stack, change.address, current, graph) if declared else None
+            needed = graph.closure([change.address]) - {change.address} if declared else set()
+            request = PartsRequest(planned[change.address], change.current, desired,
+                                   {address: planned[address] for address in sorted(needed) if address in planned})
+            resource_type = cast(Composite, self.providers.resources[change.kind])
+            change.parts = with_retries(functools.partial(resource_type.part_changes, request, self.ctx), self.retry)
+
+    def outputs(self) -> dict[str, str]:
+        """What ``fldecl output`` prints: each owned resource's id at its address and its outputs at ``ADDRESS.NAME``,
+        then the backend's own at ``BACKEND.NAME``."""
+        values: dict[str, str] = {}
+        for obs in sorted(self.observe(), key=lambda o: (o.address, o.created_at or "")):
+            values.setdefault(obs.address, obs.id)
+            values.update((f"{obs.address}.{name}", value) for name, value in sorted(obs.outputs.items()))
+        backend = self.providers.backend
+        if isinstance(backend, WithOutputs):
+            values.update((f"{self.stack.backend}.{name}", value) for name, value in sorted(backend.outputs(self.ctx).items()))
+        return values
 
     def apply(self, plan: Plan, listener: ApplyListener, options: ApplyOptions | None = None) -> ApplyResult:
         from fldecl.core.apply import Applier  # lazy: threads and futures, which a plan does not need

@@ -59,6 +59,7 @@ def _change(change: ResourceChange, sensitive: list[str]) -> dict[str, Any]:
         },
         "reasons": change.reasons,
         "adopted": change.adopted or None,
+        "parts": [{"action": part.action, "part": part.part, "reason": part.reason} for part in change.parts],
         "same_name_unowned": [{"id": found.id, "name": found.name, "owner": owner_of(found.tags)} for found in change.same_name],
     }, sensitive)
     return document

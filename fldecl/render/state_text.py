@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -60,10 +60,11 @@ def _state_row(stack: Stack, obs: Observed) -> tuple[str, str, str, str]:
     return resource, obs.id, status, (obs.created_at or "")[:16].replace("T", " ")
 
 
-def print_outputs(observed: list[Observed], console: Console) -> None:
-    """``fldecl output``: each owned resource's id, as ``KIND/NAME = "id"``, what a party or a script needs."""
-    for obs in sorted(observed, key=lambda o: o.address):
-        console.print(Text(f"{obs.address} = {json.dumps(obs.id)}"))
+def print_outputs(values: Mapping[str, str], console: Console) -> None:
+    """``fldecl output``: each owned resource's id, as ``KIND/NAME = "id"``, and the other values a party or a script
+    needs (``KIND/NAME.kit = "..."``), in the order given."""
+    for name, value in values.items():
+        console.print(Text(f"{name} = {json.dumps(value)}"))
 
 
 def print_rounds(address: str, progress: TrainingProgress, console: Console) -> None:

@@ -16,6 +16,8 @@ from fldecl.variables import SENSITIVE_VALUE, masked
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<="}
 VERBS = {"create": "will be created", "update": "will be updated in place", "replace": "must be replaced", "delete": "will be destroyed",
          "adopt": "will be adopted from the files kept in the stack"}
+#: What apply does to a part of a resource (a kit), in a plan's words.
+PART_VERBS = {"create": "built", "update": "rebuilt", "delete": "removed"}
 INDENT = "    "
 _ABSENT = object()
 
@@ -32,10 +34,13 @@ def scalar(value: Any, sensitive: Iterable[str] = ()) -> str:
 
 
 def change_lines(change: ResourceChange, sensitive: Iterable[str] = ()) -> list[str]:
-    """The indented detail lines of one resource change: reasons, then its attributes as a nested diff."""
+    """The indented detail lines of one resource change: reasons, what it does to the resource's parts, then its
+    attributes as a nested diff."""
     lines = []
     if change.action_label in ("replace", "delete", "update"):
         lines += [f"{INDENT}# {reason}" for reason in change.reasons]
+    lines += [f"{INDENT}{SYMBOLS[part.action]} {part.part}: {PART_VERBS[part.action]}{', ' + part.reason if part.reason else ''}"
+              for part in change.parts]
     if change.action_label in ("delete", "adopt"):
         return lines
     before = {} if change.action_label == "create" else change.before or {}

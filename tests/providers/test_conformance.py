@@ -19,6 +19,7 @@ import pytest
 from fldecl.core.contract import (
     Adoptable,
     AdoptRequest,
+    Composite,
     CreateRequest,
     DeleteRequest,
     Desired,
@@ -199,9 +200,9 @@ PROVIDERS = {
     "workspace": Row(_workspace, "CertificateAuthority/issuer", "CertificateAuthority/other", ("renew_before_days", 10),
                      frozenset({Discoverable, Adoptable, Forgettable})),
     "wml": Row(_wml, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable, Searchable, Forgettable})),
-    "nvflare": Row(_nvflare, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable})),
+    "nvflare": Row(_nvflare, *PARTIES, ("description", "changed"), frozenset({NameCheckable, Adoptable, Composite})),
 }
-CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable, Forgettable)
+CAPABILITIES = (Discoverable, NameCheckable, Adoptable, Searchable, Forgettable, Composite)
 
 
 @pytest.fixture(params=sorted(PROVIDERS))

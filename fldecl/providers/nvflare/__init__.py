@@ -18,7 +18,7 @@ from typing import Any, cast
 from fldecl.core.contract import Backend, ProviderContext, ResourceType
 from fldecl.core.errors import ProviderError
 from fldecl.kinds.model import MODEL
-from fldecl.kinds.training import TRAINING
+from fldecl.kinds.training import PARTY_KIND, TRAINING
 from fldecl.kinds.training_run import PartyKit, PartyRun
 from fldecl.providers.nvflare import sites, trainings  # noqa: F401  (each registers its kind)
 from fldecl.providers.nvflare.deployment import Deployment
@@ -48,6 +48,14 @@ class NvflareProvider:
 
     def force_unlock(self, lock_id: str, ctx: ProviderContext) -> str:
         return self._lock_holder.force_unlock(lock_id, ctx)
+
+    def outputs(self, ctx: ProviderContext) -> dict[str, str]:
+        """The server's and the admin's kit directories (``fldecl output``: ``nvflare.server_kit``, ``nvflare.admin_kit``),
+        while the stack has sites; each site's is its own output (``RemoteTrainingSystem/NAME.kit``)."""
+        if not self.store.list(PARTY_KIND, ctx.owner_tag):
+            return {}
+        kits = {"server_kit": self.deployment.kit_dir(self.deployment.settings.server_name), "admin_kit": self.deployment.admin_kit}
+        return {name: str(kit) for name, kit in kits.items() if kit.is_dir()}
 
     def trained_model(self, training_id: str, ctx: ProviderContext) -> bytes:
         """A ``source: training`` Model's content: the final model a party of that job saved at its site."""

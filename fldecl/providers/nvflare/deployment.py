@@ -9,8 +9,9 @@ Everything lives in the stack's ``.fldecl/nvflare/``:
   the organisation that runs the participant; ``startup/start.sh`` starts it.
 - ``run/<participant>.pgid``: the process group of a participant this machine started
   (``launch: auto``); ``logs/<participant>.log``: what its scripts print.
-- ``deployment.json``: the ports chosen once (a declared port 0 is a free port, then kept) and
-  the fingerprint of the CA the server's kit was built from.
+- ``deployment.json``: the ports chosen once (a declared port 0 is a free port, then kept), the
+  fingerprint of the CA the server's and the admin's certificates were issued from, and how their
+  kits were built (:class:`~fldecl.providers.nvflare.kits.BuiltKit`; a site's is in its record).
 """
 
 from __future__ import annotations
@@ -35,10 +36,26 @@ from fldecl.core.errors import ProviderError
 from fldecl.fl.files import write_json_atomically
 from fldecl.interrupt import pause
 from fldecl.providers.nvflare.app.messages import ADMIN_CERTIFICATE_FILE, PARTY_SETTINGS_FILE, SERVER_CERTIFICATE_FILE
-from fldecl.providers.nvflare.kits import ADMIN, CLIENT, SERVER, KitParticipant, ServerAddress, build_kit, copy_private
+from fldecl.providers.nvflare.kits import (
+    ADMIN,
+    ADMIN_IDENTITY,
+    AUTHORITY,
+    CERTIFICATE,
+    CLIENT,
+    SERVER,
+    SERVER_IDENTITY,
+    BuiltKit,
+    KitParticipant,
+    ServerAddress,
+    build_kit,
+    copy_private,
+    rebuild_reason,
+)
 from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
 
 SERVER_CERTIFICATE_DAYS = 365
+#: Where a site's kit holds the settings of the party it runs.
+PARTY_SETTINGS_PATH = f"local/{PARTY_SETTINGS_FILE}"
 #: How long apply waits for a server to accept its admin, and for a started site to connect.
 START_TIMEOUT = 90.0
 SESSION_TIMEOUT = 30.0
@@ -81,35 +98,69 @@ class Deployment:
             raise ProviderError("the NVFlare server has no kit yet: run `fldecl apply` first")
         return ServerAddress(self.settings.server_name, self.settings.host, state["fed_learn_port"], state["admin_port"])
 
-    def ensure_server_kits(self, authority: Authority) -> bool:
-        """The server's and the admin's kits, built from ``authority`` (again when the CA changed); True if (re)built."""
+    def server_kit_changes(self, ca_cert_file: Path | None = None, ca_renewed: str | None = None) -> dict[str, str]:
+        """The server's and the admin's kits that :meth:`ensure_server_kits` (re)builds, with why (``NOT_BUILT``: built).
+
+        ``ca_cert_file`` is the CA's certificate now (by default the one the kits were built from); ``ca_renewed``
+        says why, when the same apply makes the CA anew first.
+        """
+        built = self._state().get("kits", {})
+        changes = {}
+        for name in (self.settings.server_name, self.settings.admin):
+            record = BuiltKit.from_dict(built.get(name))
+            authority = ca_cert_file or (record.source_files().get(AUTHORITY) if record else None)
+            sources = {AUTHORITY: authority} if authority is not None else {}
+            sources[CERTIFICATE] = self.identity_file(name)
+            reason = rebuild_reason(record, self.kit_dir(name), sources, {AUTHORITY: ca_renewed} if ca_renewed else None)
+            if reason is not None:
+                changes[name] = reason
+        return changes
+
+    def ensure_server_kits(self, authority: Authority) -> dict[str, str]:
+        """The server's and the admin's kits, built from ``authority`` where :meth:`server_kit_changes` says; the
+        participants (re)built, with why. Their certificates are issued again only for another CA (or if lost)."""
         from fldecl import pki  # lazy: cryptography only where kits are built
 
+        changes = self.server_kit_changes(authority.cert_file)
+        if not changes:
+            return changes
         fingerprint = _fingerprint(authority.cert_file)
         state = self._state()
-        if state.get("ca_fingerprint") == fingerprint and self.kit_dir(self.settings.server_name).is_dir() and self.admin_kit.is_dir():
-            return False
         fed_learn_port = state.get("fed_learn_port") or self.settings.fed_learn_port or _free_port(self.settings.host)
         admin_port = state.get("admin_port") or self.settings.admin_port or _free_port(self.settings.host, avoid=fed_learn_port)
         address = ServerAddress(self.settings.server_name, self.settings.host, fed_learn_port, admin_port)
-        identities = self.root / "identities"
-        identities.mkdir(parents=True, exist_ok=True)
+        (self.root / "identities").mkdir(parents=True, exist_ok=True)
         names = sorted({self.settings.host, self.settings.server_name, "localhost"})
+        kits = dict(state.get("kits", {}))
         for kind, name, role, alt_names in ((SERVER, self.settings.server_name, None, names), (ADMIN, self.settings.admin, ADMIN_ROLE, [])):
-            key_file, cert_file = identities / f"{name}.key", identities / f"{name}.crt"
-            try:
-                pki.issue_certificate(authority.key_file, authority.cert_file,
-                                      pki.Subject(common_name=name, organization=self.settings.organization, unstructured_name=role),
-                                      alt_names, SERVER_CERTIFICATE_DAYS, key_file, cert_file)
-            except pki.PKIError as exc:
-                raise ProviderError(f"cannot issue the NVFlare {kind}'s certificate: {exc}") from exc
-            build_kit(KitParticipant(kind, name, self.settings.organization, cert_file, key_file, role), address,
-                      authority.cert_file, self.kit_dir(name))
-        self._save_state({**state, "ca_fingerprint": fingerprint, "fed_learn_port": fed_learn_port, "admin_port": admin_port})
-        return True
+            if name not in changes:
+                continue
+            key_file, cert_file = self.identity_file(name).with_suffix(".key"), self.identity_file(name)
+            if state.get("ca_fingerprint") != fingerprint or not key_file.is_file() or not cert_file.is_file():
+                try:
+                    pki.issue_certificate(authority.key_file, authority.cert_file,
+                                          pki.Subject(common_name=name, organization=self.settings.organization, unstructured_name=role),
+                                          alt_names, SERVER_CERTIFICATE_DAYS, key_file, cert_file)
+                except pki.PKIError as exc:
+                    raise ProviderError(f"cannot issue the NVFlare {kind}'s certificate: {exc}") from exc
+            kit = build_kit(KitParticipant(kind, name, self.settings.organization, cert_file, key_file, role), address,
+                            authority.cert_file, self.kit_dir(name))
+            kits[name] = BuiltKit.of(kit, {CERTIFICATE: cert_file, AUTHORITY: authority.cert_file}).to_dict()
+        self._save_state({**state, "ca_fingerprint": fingerprint, "fed_learn_port": fed_learn_port, "admin_port": admin_port,
+                          "kits": kits})
+        return changes
+
+    def identity_file(self, participant: str) -> Path:
+        """The certificate fldecl issued the server or the admin (its key beside it, ``.key``)."""
+        return self.root / "identities" / f"{participant}.crt"
+
+    def client_kit_sources(self, cert_file: Path, ca_cert_file: Path) -> dict[str, Path]:
+        """What a client site's kit is built from, by role: the CA's certificate, the party's, the server's and the admin's."""
+        return {AUTHORITY: ca_cert_file, CERTIFICATE: cert_file, SERVER_IDENTITY: self.identity_file(self.settings.server_name),
+                ADMIN_IDENTITY: self.identity_file(self.settings.admin)}
 
     def build_client_kit(self, site: str, cert_file: Path, key_file: Path | None, ca_cert_file: Path,
-                         party_settings: dict[str, Any] | None = None) -> Path:
+                         party_settings: dict[str, Any] | None = None) -> BuiltKit:
         """A client site's kit; without ``key_file`` (a CSR party) the site adds its own ``startup/client.key``.
 
         Its ``local/`` folder gets the settings of the party the site runs (for fldecl's Executor) and
@@ -117,12 +168,12 @@ class Deployment:
         """
         participant = KitParticipant(CLIENT, site, self.settings.organization, cert_file, key_file)
         kit = build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
-        identities = self.root / "identities"
-        shutil.copyfile(identities / f"{self.settings.server_name}.crt", kit / "local" / SERVER_CERTIFICATE_FILE)
-        shutil.copyfile(identities / f"{self.settings.admin}.crt", kit / "local" / ADMIN_CERTIFICATE_FILE)
+        sources = self.client_kit_sources(cert_file, ca_cert_file)
+        shutil.copyfile(sources[SERVER_IDENTITY], kit / "local" / SERVER_CERTIFICATE_FILE)
+        shutil.copyfile(sources[ADMIN_IDENTITY], kit / "local" / ADMIN_CERTIFICATE_FILE)
         if party_settings is not None:
-            (kit / "local" / PARTY_SETTINGS_FILE).write_text(json.dumps(party_settings, indent=2))
-        return kit
+            (kit / PARTY_SETTINGS_PATH).write_bytes(party_settings_content(party_settings))
+        return BuiltKit.of(kit, sources)
 
     def remove_kit(self, participant: str) -> None:
         shutil.rmtree(self.kit_dir(participant), ignore_errors=True)
@@ -330,6 +381,11 @@ class Deployment:
 def _environment() -> dict[str, str]:
     """The kit's scripts run ``python3``: this interpreter, where NVFlare and fldecl are installed."""
     return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
+def party_settings_content(party_settings: dict[str, Any]) -> bytes:
+    """A site's ``local/fldecl_party.json``, as its kit holds it."""
+    return json.dumps(party_settings, indent=2).encode()
 
 
 def _fingerprint(cert_file: Path) -> str:

@@ -9,14 +9,20 @@ every kit chains to the consortium's CA and a party whose certificate came from 
 key (its kit is built without ``client.key``; the party puts its own key there).
 
 Building a kit needs no CA private key: the server's and the admin's certificates are issued by
-:mod:`fldecl.providers.nvflare.identities` beforehand, like any other certificate of the stack.
+:mod:`fldecl.providers.nvflare.deployment` beforehand, like any other certificate of the stack.
+
+Each kit is recorded as it was built (:class:`BuiltKit`: the digests of the files it was built
+from and of the files it holds), so that a plan tells when it must be rebuilt, and why
+(:func:`rebuild_reason`): a certificate renewed, the CA changed, a kit file missing or edited.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,15 @@ _KIT_FILE_BASENAME = {SERVER: "server", CLIENT: "client", ADMIN: "client"}
 CA_FILE = "rootCA.pem"
 #: fldecl's NVFlare app (its Controller and Executor): allowed on every site, like NVFlare's own components.
 APP_COMPONENTS = "fldecl.providers.nvflare.app"
+#: The folders of a kit that building it writes; NVFlare writes its logs, pid files and jobs' workspaces beside them.
+KIT_FOLDERS = ("startup", "local")
+
+#: What a kit is built from, by role; the reason a plan gives when one of them changed since the kit was built.
+CERTIFICATE, AUTHORITY, SERVER_IDENTITY, ADMIN_IDENTITY = "certificate", "ca", "server certificate", "admin certificate"
+SOURCE_CHANGED = {CERTIFICATE: "its certificate changed", AUTHORITY: "the CA changed",
+                  SERVER_IDENTITY: "the server's certificate changed", ADMIN_IDENTITY: "the admin's certificate changed"}
+#: Why a kit that was never built is: a plan says it is built, not rebuilt.
+NOT_BUILT = "not built yet"
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,74 @@ def build_kit(participant: KitParticipant, server: ServerAddress, ca_cert_file: 
             shutil.rmtree(destination)
         staged.rename(destination)
     return destination
+
+
+@dataclass(frozen=True)
+class BuiltKit:
+    """A kit as it was built, recorded with it: where it is, the files it was built from (by role, with their
+    SHA-256 then) and the SHA-256 of each file its build wrote under ``startup/`` and ``local/``."""
+
+    path: str
+    sources: dict[str, tuple[str, str]]
+    files: dict[str, str]
+
+    @classmethod
+    def of(cls, kit: Path, sources: Mapping[str, Path]) -> BuiltKit:
+        """The kit just built at ``kit`` from ``sources``."""
+        return cls(str(kit), {role: (str(path), _digest(path) or "") for role, path in sources.items()}, _kit_files(kit))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BuiltKit | None:
+        """The record :meth:`to_dict` made, or None (no record: a kit never built, or built before fldecl recorded kits)."""
+        if not isinstance(data, dict) or not {"path", "sources", "files"} <= set(data):
+            return None
+        return cls(str(data["path"]), {role: (str(pair[0]), str(pair[1])) for role, pair in data["sources"].items()},
+                   dict(data["files"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sources": {role: list(pair) for role, pair in self.sources.items()}, "files": self.files}
+
+    def source_files(self) -> dict[str, Path]:
+        return {role: Path(file) for role, (file, _) in self.sources.items()}
+
+
+def rebuild_reason(built: BuiltKit | None, kit: Path, sources: Mapping[str, Path], renewed: Mapping[str, str] | None = None,
+                   expected: Mapping[str, tuple[bytes, str]] | None = None) -> str | None:
+    """Why the kit at ``kit`` must be built (:data:`NOT_BUILT`) or rebuilt, or None when it is as it should be.
+
+    ``sources`` are the files it is built from now, by role; ``renewed``, the roles whose file the same apply
+    makes anew first, with why; ``expected``, files the build writes from what fldecl computes (a site's party
+    settings), by path in the kit: their content now, and the reason when the recorded one differs.
+    """
+    if built is None:
+        return NOT_BUILT if not kit.is_dir() else "fldecl has no record of its build"
+    if not kit.is_dir():
+        return "its folder is missing"
+    renewed = renewed or {}
+    changed = [renewed[role] if role in renewed else SOURCE_CHANGED[role] for role, path in sources.items()
+               if role in renewed or built.sources.get(role, ("", ""))[1] != _digest(path)]
+    if changed:
+        return "; ".join(changed)
+    stale = [why for name, (content, why) in (expected or {}).items() if built.files.get(name) != hashlib.sha256(content).hexdigest()]
+    if stale:
+        return "; ".join(dict.fromkeys(stale))
+    missing = [name for name in built.files if not (kit / name).is_file()]
+    edited = [name for name, digest in built.files.items() if name not in missing and _digest(kit / name) != digest]
+    problems = ([f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"] if missing else []) + \
+               ([f"{', '.join(edited)} {'was' if len(edited) == 1 else 'were'} edited"] if edited else [])
+    return "; ".join(problems) or None
+
+
+def _kit_files(kit: Path) -> dict[str, str]:
+    return {str(path.relative_to(kit)): _digest(path) or "" for folder in KIT_FOLDERS for path in sorted((kit / folder).rglob("*"))
+            if path.is_file()}
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _write_site_resources(kind: str, kit: Path, final_location: Path) -> None:
