@@ -1,12 +1,14 @@
 """Where a party's encryption spends its time, per ciphertext, against SEAL's own ``encrypt_symmetric``.
 
-A party's mask of one ciphertext takes SEAL's ``encrypt_symmetric`` of zero (SEAL's noise), SEAL's
-expansion of fldecl's seeded random half, the subtraction, the decryption of the difference and its
-serialization, and the inverse NTT (16 polynomials per call, with their framing); numpy then
-encodes the values, rounds and packs. Each step is timed alone over ``--ciphertexts`` ciphertexts
-in one process, by CPU time, the steps interleaved and repeated ``--repeats`` times, the median
-counting; then a whole chunk (``_encrypt_chunk``) and ``SecretKeyring.encrypt`` of the same values,
-on one core. Figures are microseconds per ciphertext and multiples of ``encrypt_symmetric``.
+A party's mask of one ciphertext takes SEAL's ``encrypt_symmetric`` of zero (SEAL's noise) and its
+serialization, the expansion of fldecl's random half from its seed (AES-256-CTR and rejection
+sampling in numpy, a chunk at a time), the subtraction of that from the fresh random half in numpy,
+SEAL's loading and decryption of the result and its serialization, and the inverse NTT (16
+polynomials per call, with their framing); numpy then encodes the values, rounds and packs. Each
+step is timed alone over ``--ciphertexts`` ciphertexts in one process, by CPU time, the steps
+interleaved and repeated ``--repeats`` times, the median counting; then a whole chunk
+(``_encrypt_chunk``) and ``SecretKeyring.encrypt`` of the same values, on one core. Figures are
+microseconds per ciphertext and multiples of ``encrypt_symmetric``.
 
 Run: python benchmarks/he_steps.py [--levels 1,2,4] [--ciphertexts 256] [--repeats 5]
 """
@@ -23,7 +25,7 @@ import numpy as np
 from fldecl.he import SecretKeyring, packing, wire
 from fldecl.he.backend import load_backend
 from fldecl.he.params import cipher_spec
-from fldecl.he.seal_backend import SealBackend, SealCipher, ciphertext_seed
+from fldecl.he.seal_backend import SealBackend, SealCipher, _subtract_mod
 
 
 def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
@@ -37,10 +39,13 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
     assert isinstance(cipher, SealCipher)
     degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
     rows = backend.rows_per_chunk(1 << 40)
-    fresh, half, plaintext = seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
+    chunks = [(start, min(ciphertexts, start + rows)) for start in range(0, ciphertexts, rows)]
+    fresh, plaintext = seal.Ciphertext(), seal.Plaintext()
     cipher._encryptor.encrypt_symmetric(cipher._zero, fresh)
-    seeds = [ciphertext_seed(bytes(32), index) for index in range(ciphertexts)]
     none = seal.compr_mode_type.none
+    frame = fresh.to_string(none)
+    frames = np.frombuffer(bytearray(frame * ciphertexts), dtype=np.uint8).reshape(ciphertexts, -1)
+    random_halves = [backend.random_halves(bytes(32), start, stop) for start, stop in chunks]
     serialized = [b""] * ciphertexts
     values = np.random.default_rng(0).uniform(-1, 1, ciphertexts * degree).astype(np.float32)
     masks = np.random.default_rng(1).integers(0, modulus, size=(ciphertexts, degree), dtype=np.uint64)
@@ -49,17 +54,23 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
         for _ in range(ciphertexts):
             cipher._encryptor.encrypt_symmetric(cipher._zero, fresh)
 
+    def serialization() -> None:
+        for start, stop in chunks:
+            np.frombuffer(bytearray(b"".join(fresh.to_string(none) for _ in range(start, stop))), dtype=np.uint8)
+
     def expansion() -> None:
-        for seed in seeds:
-            backend.random_half(seed, half)
+        for start, stop in chunks:
+            backend.random_halves(bytes(32), start, stop)
 
     def subtraction() -> None:
-        for _ in range(ciphertexts):
-            backend.evaluator.sub_inplace(fresh, half)
+        for (start, stop), random_half in zip(chunks, random_halves, strict=True):
+            _subtract_mod(frames[start:stop, -8 * degree :].view("<u8"), random_half, modulus)
 
     def decryption() -> None:
+        ciphertext = seal.Ciphertext()
         for index in range(ciphertexts):
-            cipher._decryptor.decrypt(fresh, plaintext)
+            ciphertext.load_bytes(backend.context, frames[index].tobytes())
+            cipher._decryptor.decrypt(ciphertext, plaintext)
             serialized[index] = plaintext.to_bytes(none)
 
     def inverse_ntt() -> None:
@@ -80,9 +91,10 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
 
     return {
         "encrypt_symmetric": encrypt_symmetric,
-        "expansion": expansion,
+        "serialization": serialization,
+        "AES expansion": expansion,
         "subtraction": subtraction,
-        "decryption": decryption,
+        "load and decryption": decryption,
         "inverse NTT": inverse_ntt,
         "numpy": numpy_rounding,
         "whole chunks": whole_chunks,

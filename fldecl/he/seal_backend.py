@@ -1,23 +1,30 @@
 """CKKS on Microsoft SEAL through its Python bindings (``seal-python``, MIT).
 
 Parties encrypt symmetrically (each of them holds the secret key s), so a fresh ciphertext is
-(c0, c1) = (m + e - a*s, a) with ``a`` uniformly random: SEAL expands ``a`` from a seed when it
-loads a seeded ciphertext, in the NTT form its own seeded CKKS ciphertexts use. fldecl chooses
-that seed itself: ciphertext k of an update gets its own, derived from the party's fresh
-per-update seed and k. Only c0 leaves the party, in the coefficient domain, rounded and packed to
-the level's wire width (:mod:`fldecl.he.packing`).
+(c0, c1) = (m + e - a*s, a) with ``a`` uniformly random. Only c0 leaves the party, in the
+coefficient domain, rounded and packed to the level's wire width (:mod:`fldecl.he.packing`); ``a``
+travels as the party's fresh per-update seed, from which every holder of the key expands it again.
 
-SEAL computes the mask ``e - a*s`` of each ciphertext: it loads the seeded (0, a), takes its own
-fresh encryption of zero (e - a'*s, a') from its own noise sampler, and decrypts their difference,
-(e - a'*s + a'*s - a*s); a batch of such masks goes back to the coefficient domain in one
-ciphertext of up to 16 polynomials. numpy adds the message, which sits in the plaintext's
-coefficients (``round(value * scale)``), so the noise of a coefficient stays in that coefficient
-and one ciphertext carries N values. Bytes cross the bindings in SEAL's own uncompressed
-serialization, with no file and no call per coefficient.
+The expansion (:func:`random_halves`) is AES-256 in counter mode (``cryptography``, on the CPU's
+AES instructions), keyed by a hash of the seed: 64-bit words cut to the prime's bit length, kept
+when below the prime. Rejection sampling makes each kept word uniform modulo the prime, and ``a``
+is taken as a polynomial in NTT form, SEAL's convention for the random half of its own seeded
+ciphertexts (uniform in one domain is uniform in the other). Ciphertext k of an update reads its
+own stretch of the key stream, so no two ciphertexts, updates or contributors share a key and
+counter block, and a chunk of ciphertexts is one AES call and one numpy pass. This replaces SEAL's
+own expansion (Blake2xb, one ciphertext per call, a third of an ``encrypt_symmetric``).
+
+SEAL computes the mask ``e - a*s`` of each ciphertext: it takes its own fresh encryption of zero
+(e - a'*s, a') from its own noise sampler; numpy replaces a' with a' - a in its serialization, and
+SEAL loads and decrypts that, (e - a'*s + (a' - a)*s); a batch of such masks goes back to the
+coefficient domain in one ciphertext of up to 16 polynomials. numpy adds the message, which sits
+in the plaintext's coefficients (``round(value * scale)``), so the noise of a coefficient stays in
+that coefficient and one ciphertext carries N values. Bytes cross the bindings in SEAL's own
+uncompressed serialization, with no file and no call per coefficient.
 
 The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
-not needed for that. A party decrypts a sum by loading (0, a) for every contributor's seed, adding
-them, and letting SEAL decrypt the sum of the random halves to (sum a)*s: the sum of the first
+not needed for that. A party decrypts a sum by expanding every contributor's ``a``, adding them
+modulo the prime in numpy, and letting SEAL decrypt (0, sum a) to (sum a)*s: the sum of the first
 halves plus that is the sum of the messages and noises.
 """
 
@@ -31,6 +38,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from numpy.typing import NDArray
 
 from fldecl.he import packing, workers
@@ -47,13 +55,15 @@ _HEADER = struct.Struct("<HBBBBHQ")
 _COMPRESSION_NONE = 0
 # A ciphertext's members: parms_id, is_ntt_form, size (polynomials), poly_modulus_degree,
 # coeff_modulus_size, scale, correction_factor; then its polynomials as a DynArray (header, u64
-# count, words). A seeded one holds c0 alone, and then the seed as a UniformRandomGeneratorInfo
-# (header, prng type, 64 bytes), where c1 would be.
+# count, words).
 _METADATA = struct.Struct("<4QBQQQdQ")
 _COUNT = struct.Struct("<Q")
-_PRNG_BLAKE2XB = 1
-_SEAL_SEED_BYTES = 64
-_SEED_PERSONALIZATION = b"fldecl-he c1"
+_KEY_PERSONALIZATION = b"fldecl-he a"
+_AES_BLOCK = 16
+# Counter blocks of a ciphertext's spare draws, for the rare random half that rejects more words
+# than its share of the stream allows: ciphertext k's start at 2**127 + k * 2**64, far from the
+# main stream's, which stay below 2**127.
+_SPARE_COUNTERS = 1 << 127
 _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
 _CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
@@ -74,9 +84,51 @@ def _seal() -> Any:
     return seal
 
 
-def ciphertext_seed(seed: bytes, index: int) -> bytes:
-    """The PRNG seed of ciphertext ``index``'s random half: a keyed hash, so every ciphertext has its own."""
-    return hashlib.blake2b(index.to_bytes(8, "little"), digest_size=_SEAL_SEED_BYTES, key=seed, person=_SEED_PERSONALIZATION).digest()
+def random_halves(seed: bytes, start: int, stop: int, degree: int, modulus: int) -> Words:
+    """The random halves ``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``.
+
+    Rows of ``degree`` residues uniform below ``modulus``. Ciphertext k reads counter blocks k*B
+    to (k+1)*B of the key stream, B blocks being its share (:func:`_draws_per_row`), and in the
+    rare case that it rejects more words than its share allows, its spare stream.
+    """
+    key = hashlib.blake2b(digest_size=32, key=seed, person=_KEY_PERSONALIZATION).digest()
+    draws = _draws_per_row(degree, modulus)
+    words = _key_stream(key, start * draws * 8 // _AES_BLOCK, (stop - start) * draws, modulus).reshape(-1, draws)
+    kept = words < np.uint64(modulus)
+    if kept.all():
+        return words[:, :degree]
+    counts = kept.sum(axis=1)
+    flat = words[kept]
+    taken = (np.cumsum(counts) - counts)[:, np.newaxis] + np.arange(degree)
+    rows: Words = flat[np.minimum(taken, flat.size - 1)]  # a short row reads past its share here, and is redone below
+    for row in np.flatnonzero(counts < degree):
+        rows[row] = _spare_draws(key, start + int(row), words[row][kept[row]], degree, modulus)
+    return rows
+
+
+def _draws_per_row(degree: int, modulus: int) -> int:
+    """Words drawn per ciphertext: ``degree`` plus the expected rejections and 8 standard deviations, an even number (a block holds 2)."""
+    rejected = 1.0 - modulus / 2.0 ** modulus.bit_length()
+    spare = (degree * rejected + 8 * math.sqrt(degree * rejected)) / (1.0 - rejected)
+    return 2 * ((degree + math.ceil(spare) + 3) // 2)
+
+
+def _key_stream(key: bytes, first_block: int, count: int, modulus: int) -> Words:
+    """``count`` words of AES-256-CTR under ``key`` from counter block ``first_block``, each cut to ``modulus``'s bit length."""
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
+    words = np.frombuffer(encryptor.update(bytes(8 * count)), dtype="<u8")
+    return words & np.uint64((1 << modulus.bit_length()) - 1)
+
+
+def _spare_draws(key: bytes, index: int, kept: Words, degree: int, modulus: int) -> Words:
+    """Ciphertext ``index``'s ``a``: its ``kept`` words, then words from its spare stream until it has ``degree``."""
+    parts, have, block = [kept], kept.size, _SPARE_COUNTERS + (index << 64)
+    while have < degree:
+        words = _key_stream(key, block, degree, modulus)
+        parts.append(words[words < np.uint64(modulus)])
+        have += parts[-1].size
+        block += degree * 8 // _AES_BLOCK
+    return np.concatenate(parts)[:degree]
 
 
 class SealBackend:
@@ -107,10 +159,6 @@ class SealBackend:
         self._version = _HEADER.unpack_from(self.public_bytes())[2:4]
         self._parms_id = tuple(self.context.first_parms_id())
         self.evaluator = seal.Evaluator(self.context)
-        zeros = self._framed(_COUNT.pack(self.degree) + bytes(8 * self.degree))
-        seed_info_header = self._header(1 + _SEAL_SEED_BYTES)
-        members = self._metadata(2) + zeros + seed_info_header + bytes([_PRNG_BLAKE2XB])
-        self._seeded_prefix = self._header(len(members) + _SEAL_SEED_BYTES) + members
 
     def _build_parameters(self, parameters: CkksParameters) -> Any:
         seal = self.seal
@@ -165,24 +213,32 @@ class SealBackend:
     def _header(self, members_size: int) -> bytes:
         return _HEADER.pack(_SEAL_MAGIC, _HEADER.size, *self._version, _COMPRESSION_NONE, 0, _HEADER.size + members_size)
 
-    def _framed(self, members: bytes) -> bytes:
-        return self._header(len(members)) + members
-
     def _metadata(self, size: int) -> bytes:
         """The members of an NTT-form ciphertext of ``size`` polynomials that come before its data."""
         return _METADATA.pack(*self._parms_id, _NTT_FORM, size, self.degree, 1, self.scale, 1)
 
-    def random_half(self, seed: bytes, into: Any = None) -> Any:
-        """The ciphertext (0, a), a being what ``seed`` expands to in NTT form, checked by SEAL like any received ciphertext.
+    def frame_prefix(self, size: int) -> bytes:
+        """What comes before the words of a serialized NTT-form ciphertext of ``size`` polynomials."""
+        words = 8 * self.degree * size
+        members = self._metadata(size) + self._header(_COUNT.size + words) + _COUNT.pack(self.degree * size)
+        return self._header(len(members) + words) + members
 
-        ``into``, a ciphertext to overwrite, spares SEAL an allocation per ciphertext.
-        """
-        ciphertext = self.seal.Ciphertext() if into is None else into
-        try:
-            ciphertext.load_bytes(self.context, self._seeded_prefix + seed)
-        except (RuntimeError, ValueError) as error:
-            raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
-        return ciphertext
+    def random_halves(self, seed: bytes, start: int, stop: int) -> Words:
+        """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
+        return random_halves(seed, start, stop, self.degree, self.modulus)
+
+    def decrypt_frames(self, frames: NDArray[np.uint8], decryptor: Any) -> Words:
+        """The decryptions of serialized ciphertexts, one per row, as rows of coefficients."""
+        ciphertext, plaintext = self.seal.Ciphertext(), self.seal.Plaintext()
+        plaintexts = []
+        for frame in frames:
+            try:
+                ciphertext.load_bytes(self.context, frame.tobytes())
+            except (RuntimeError, ValueError) as error:
+                raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
+            decryptor.decrypt(ciphertext, plaintext)
+            plaintexts.append(plaintext.to_bytes(self.seal.compr_mode_type.none))
+        return self.to_coefficients(plaintexts)
 
     def polynomials(self, ciphertext: Any) -> Words:
         """A ciphertext's polynomials, one row each, read from its serialization."""
@@ -203,10 +259,8 @@ class SealBackend:
             rows = len(batch)
             if rows == 1:  # a ciphertext has at least two polynomials
                 batch.append(batch[0])
-            array_header = self._header(_COUNT.size + 8 * degree * len(batch)) + _COUNT.pack(degree * len(batch))
-            members = self._metadata(len(batch)) + array_header
             ciphertext = self.seal.Ciphertext()
-            ciphertext.load_bytes(self.context, b"".join([self._header(len(members) + 8 * degree * len(batch)), members, *batch]))
+            ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(batch)), *batch]))
             self.evaluator.transform_from_ntt_inplace(ciphertext)
             result[start : start + rows] = self.polynomials(ciphertext)[:rows]
         return result
@@ -226,11 +280,6 @@ class SealCipher:
         self._encryptor = seal.Encryptor(backend.context, secret_key)
         self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
-
-    def _scratch(self) -> tuple[Any, Any, Any]:
-        """Two ciphertexts and a plaintext that a chunk's loop overwrites for every ciphertext: SEAL reuses their memory."""
-        seal = self._backend.seal
-        return seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
@@ -288,14 +337,14 @@ class SealCipher:
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
         backend = self._backend
-        fresh, half, difference = self._scratch()
-        differences = []
-        for index in range(start, stop):
+        fresh, serialized = backend.seal.Ciphertext(), []
+        for _ in range(start, stop):
             self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
-            backend.evaluator.sub_inplace(fresh, backend.random_half(ciphertext_seed(seed, index), half))
-            self._decryptor.decrypt(fresh, difference)  # e - a'*s + (a' - a)*s
-            differences.append(difference.to_bytes(backend.seal.compr_mode_type.none))
-        return backend.to_coefficients(differences)
+            serialized.append(fresh.to_string(backend.seal.compr_mode_type.none))
+        frames = np.frombuffer(bytearray(b"".join(serialized)), dtype=np.uint8).reshape(stop - start, -1)
+        second_halves = frames[:, -8 * backend.degree :].view("<u8")
+        _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # (e - a'*s, a' - a)
+        return backend.decrypt_frames(frames, self._decryptor)  # e - a'*s + (a' - a)*s
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
         chunks = self._chunks(len(first_halves))
@@ -315,15 +364,13 @@ class SealCipher:
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        total, half, plaintext = self._scratch()
-        products = []
-        for index in range(start, stop):
-            backend.random_half(ciphertext_seed(seeds[0], index), total)
-            for seed in seeds[1:]:
-                backend.evaluator.add_inplace(total, backend.random_half(ciphertext_seed(seed, index), half))
-            self._decryptor.decrypt(total, plaintext)
-            products.append(plaintext.to_bytes(backend.seal.compr_mode_type.none))
-        return backend.to_coefficients(products)
+        prefix = backend.frame_prefix(2)
+        frames = np.zeros((stop - start, len(prefix) + 16 * backend.degree), dtype=np.uint8)
+        frames[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+        total = frames[:, -8 * backend.degree :].view("<u8")  # (0, sum a)
+        for seed in seeds:
+            _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
+        return backend.decrypt_frames(frames, self._decryptor)
 
 
 _worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over
@@ -345,7 +392,16 @@ def _worker_decrypt(first_halves: Packed, seeds: list[bytes], start: int, stop: 
 
 
 def _add_mod(left: Words, right: Words, modulus: int) -> Words:
-    """``(left + right) mod modulus``, in ``left``, for residues below a prime of at most 60 bits."""
+    """``(left + right) mod modulus``, in ``left``, for residues below a prime of at most 63 bits.
+
+    Of ``left + right`` and ``left + right - modulus``, the residue is the smaller as unsigned
+    64-bit integers: the other either exceeds the modulus or wrapped around below zero.
+    """
     left += right
-    np.subtract(left, np.uint64(modulus), out=left, where=left >= np.uint64(modulus))
-    return left
+    return np.minimum(left, left - np.uint64(modulus), out=left)
+
+
+def _subtract_mod(left: Words, right: Words, modulus: int) -> Words:
+    """``(left - right) mod modulus``, in ``left``, for residues below a prime of at most 63 bits; see :func:`_add_mod`."""
+    left -= right
+    return np.minimum(left, left + np.uint64(modulus), out=left)

@@ -27,7 +27,8 @@ MAGIC = b"FLHE"
 # 3: random halves expand in NTT form (SEAL's own convention for a seeded CKKS ciphertext) and
 # secret keys are stored uncompressed; older objects are refused by version, not decrypted to noise.
 # 4: the digest is BLAKE3 instead of SHA-256 (same size).
-FORMAT_VERSION = 4
+# 5: random halves expand from a seed by AES-256-CTR and rejection sampling, not by SEAL's Blake2xb.
+FORMAT_VERSION = 5
 _PREFIX = struct.Struct("<4sBBI")
 _LENGTH = struct.Struct("<I")
 _DIGEST_SIZE = 32

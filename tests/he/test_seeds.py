@@ -7,9 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, packing, seeds, wire
+from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, packing, seal_backend, seeds, wire
 from fldecl.he.backend import load_backend
-from fldecl.he.seal_backend import SealBackend, ciphertext_seed
+from fldecl.he.params import CIPHER_SPECS
+from fldecl.he.seal_backend import SealBackend, random_halves
 
 VALUE_COUNT = 5_000
 PARTY_NAMES = ("Party_1", "Party_2", "Party_3")
@@ -64,20 +65,57 @@ def test_every_ciphertext_gets_fresh_randomness(keyring: SecretKeyring) -> None:
     halves = first[FIRST_HALF:] + second[FIRST_HALF:]
     assert len(set(halves)) == len(halves) == 6
     assert seeds.unpack_list(first[SEED_LIST])[0].seed != seeds.unpack_list(second[SEED_LIST])[0].seed
-    seed = bytes(seeds.SEED_SIZE)
-    assert len({ciphertext_seed(seed, index) for index in range(100)}) == 100
 
 
-def test_seal_expands_the_same_random_half_from_the_same_seed(keyring: SecretKeyring) -> None:
+def _assert_uniform_below(rows: np.ndarray, modulus: int) -> None:
+    """Every residue below the modulus; mean, and counts in 64 equal bins (chi-square, 63 degrees of freedom), as a uniform sample's."""
+    sample = rows.reshape(-1)
+    assert sample.dtype == np.uint64 and int(sample.max()) < modulus
+    fractions = sample.astype(np.float64) / modulus
+    assert abs(fractions.mean() - 0.5) < 5 * np.sqrt(1 / 12 / sample.size)
+    counts = np.bincount((fractions * 64).astype(np.int64), minlength=64)
+    expected = sample.size / 64
+    assert float(((counts - expected) ** 2 / expected).sum()) < 120  # p < 1e-5 for a uniform sample
+
+
+@pytest.mark.parametrize("name", list(CIPHER_SPECS))
+def test_random_halves_are_uniform_below_the_prime_and_fixed_by_seed_and_index(name: str) -> None:
+    backend = SealBackend(CIPHER_SPECS[name])
+    seed = bytes(range(32))
+    rows = backend.random_halves(seed, 0, 64)
+    assert rows.shape == (64, backend.degree)
+    _assert_uniform_below(rows, backend.modulus)
+    assert np.array_equal(backend.random_halves(seed, 0, 64), rows)
+    assert np.array_equal(backend.random_halves(seed, 10, 13), rows[10:13])  # a chunk reads its own stretch, wherever it starts
+    assert len({row.tobytes() for row in rows}) == 64
+    other = backend.random_halves(bytes(32), 0, 64)
+    assert not np.any(np.all(other == rows, axis=1))
+
+
+def test_rejected_words_are_replaced_from_a_spare_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prime just above a power of two rejects half the words drawn; with no margin, most rows need their spare stream."""
+    modulus, degree = (1 << 40) + 15, 256
+    monkeypatch.setattr(seal_backend, "_draws_per_row", lambda degree, modulus: degree)
+    rows = random_halves(bytes(32), 0, 200, degree, modulus)
+    _assert_uniform_below(rows, modulus)
+    assert np.array_equal(random_halves(bytes(32), 7, 9, degree, modulus), rows[7:9])
+    assert len({row.tobytes() for row in rows}) == 200
+    monkeypatch.undo()
+    with_margin = random_halves(bytes(32), 0, 200, degree, modulus)
+    _assert_uniform_below(with_margin, modulus)
+    assert np.array_equal(random_halves(bytes(32), 5, 6, degree, modulus), with_margin[5:6])
+
+
+def test_a_party_decrypts_what_it_encrypted_only_with_the_right_seed(keyring: SecretKeyring) -> None:
     backend = load_backend(keyring.parameters)
     assert isinstance(backend, SealBackend)
-    seed = ciphertext_seed(bytes(range(32)), 0)
-    first, again = (backend.polynomials(backend.random_half(seed)) for _ in range(2))
-    other = backend.polynomials(backend.random_half(ciphertext_seed(bytes(range(32)), 1)))
-    random_half = first[1].tolist()
-    assert random_half == again[1].tolist()
-    assert random_half != other[1].tolist()
-    assert np.all(first[0] == 0)
+    cipher = backend.cipher(wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1])
+    values = np.random.default_rng(3).uniform(-1, 1, 2 * backend.degree)
+    first_halves = np.concatenate(list(cipher.encrypt(values, bytes(32))))
+    decrypted = np.concatenate(list(cipher.decrypt(first_halves, [bytes(32)])))
+    assert np.max(np.abs(decrypted - values)) < 1e-6
+    wrong = np.concatenate(list(cipher.decrypt(first_halves, [bytes(31) + b"\1"])))
+    assert np.max(np.abs(wrong - values)) > 100  # noise over the whole range of the prime
 
 
 def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
