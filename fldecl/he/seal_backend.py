@@ -356,20 +356,19 @@ class SealCipher:
         backend = self._backend
         modulus, width = backend.modulus, backend.parameters.wire_bits
         sums = packing.decompress(packing.unpack_rows(first_halves, width), modulus, width)
-        residues = _add_mod(sums, self._random_products(seeds, start, stop), modulus)
-        centered = residues.view(np.int64)
-        np.subtract(centered, np.int64(modulus), out=centered, where=residues > np.uint64(modulus // 2))
+        centered = _centered(_add_mod(sums, self._random_products(seeds, start, stop), modulus), modulus)
         return (centered * (1.0 / backend.scale)).reshape(-1)
 
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
         prefix = backend.frame_prefix(2)
+        total = np.array(backend.random_halves(seeds[0], start, stop))
+        for seed in seeds[1:]:
+            _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
         frames = np.zeros((stop - start, len(prefix) + 16 * backend.degree), dtype=np.uint8)
         frames[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
-        total = frames[:, -8 * backend.degree :].view("<u8")  # (0, sum a)
-        for seed in seeds:
-            _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
+        frames[:, -8 * backend.degree :].view("<u8")[:] = total  # (0, sum a)
         return backend.decrypt_frames(frames, self._decryptor)
 
 
@@ -405,3 +404,13 @@ def _subtract_mod(left: Words, right: Words, modulus: int) -> Words:
     """``(left - right) mod modulus``, in ``left``, for residues below a prime of at most 63 bits; see :func:`_add_mod`."""
     left -= right
     return np.minimum(left, left + np.uint64(modulus), out=left)
+
+
+def _centered(residues: Words, modulus: int) -> NDArray[np.int64]:
+    """Residues below ``modulus`` as signed integers within +-modulus/2, in place: ``(residue + h) mod modulus - h``, h = modulus // 2."""
+    half = modulus // 2
+    residues += np.uint64(half)
+    np.minimum(residues, residues - np.uint64(modulus), out=residues)
+    centered = residues.view(np.int64)
+    centered -= np.int64(half)
+    return centered
