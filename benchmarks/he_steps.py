@@ -43,8 +43,8 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
     fresh, plaintext = seal.Ciphertext(), seal.Plaintext()
     cipher._encryptor.encrypt_symmetric(cipher._zero, fresh)
     none = seal.compr_mode_type.none
-    frame = fresh.to_string(none)
-    frames = np.frombuffer(bytearray(frame * ciphertexts), dtype=np.uint8).reshape(ciphertexts, -1)
+    frames = backend.ciphertext_frames(ciphertexts)
+    frames[:] = np.frombuffer(fresh.to_string(none), dtype=np.uint8)
     random_halves = [backend.random_halves(bytes(32), start, stop) for start, stop in chunks]
     serialized = [b""] * ciphertexts
     values = np.random.default_rng(0).uniform(-1, 1, ciphertexts * degree).astype(np.float32)
@@ -56,7 +56,8 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
 
     def serialization() -> None:
         for start, stop in chunks:
-            np.frombuffer(bytearray(b"".join(fresh.to_string(none) for _ in range(start, stop))), dtype=np.uint8)
+            for frame in backend.ciphertext_frames(stop - start):
+                frame[:] = np.frombuffer(fresh.to_string(none), dtype=np.uint8)
 
     def expansion() -> None:
         for start, stop in chunks:

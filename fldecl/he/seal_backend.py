@@ -223,6 +223,16 @@ class SealBackend:
         members = self._metadata(size) + self._header(_COUNT.size + words) + _COUNT.pack(self.degree * size)
         return self._header(len(members) + words) + members
 
+    def ciphertext_frames(self, count: int) -> NDArray[np.uint8]:
+        """``count`` zeroed rows, each the size of a serialized NTT-form ciphertext of two polynomials.
+
+        Each row's polynomials (its last words) start 8-byte aligned, where numpy works on them as
+        words at full speed.
+        """
+        size = len(self.frame_prefix(2)) + 16 * self.degree
+        padding = -size % 8
+        return np.zeros((count, padding + size), dtype=np.uint8)[:, padding:]
+
     def random_halves(self, seed: bytes, start: int, stop: int) -> Words:
         """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
         return random_halves(seed, start, stop, self.degree, self.modulus)
@@ -337,11 +347,10 @@ class SealCipher:
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
         backend = self._backend
-        fresh, serialized = backend.seal.Ciphertext(), []
-        for _ in range(start, stop):
+        fresh, frames = backend.seal.Ciphertext(), backend.ciphertext_frames(stop - start)
+        for frame in frames:
             self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
-            serialized.append(fresh.to_string(backend.seal.compr_mode_type.none))
-        frames = np.frombuffer(bytearray(b"".join(serialized)), dtype=np.uint8).reshape(stop - start, -1)
+            frame[:] = np.frombuffer(fresh.to_string(backend.seal.compr_mode_type.none), dtype=np.uint8)
         second_halves = frames[:, -8 * backend.degree :].view("<u8")
         _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # (e - a'*s, a' - a)
         return backend.decrypt_frames(frames, self._decryptor)  # e - a'*s + (a' - a)*s
@@ -363,12 +372,12 @@ class SealCipher:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
         prefix = backend.frame_prefix(2)
-        total = np.array(backend.random_halves(seeds[0], start, stop))
+        frames = backend.ciphertext_frames(stop - start)
+        frames[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+        total = frames[:, -8 * backend.degree :].view("<u8")  # (0, sum a)
+        total[:] = backend.random_halves(seeds[0], start, stop)
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
-        frames = np.zeros((stop - start, len(prefix) + 16 * backend.degree), dtype=np.uint8)
-        frames[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
-        frames[:, -8 * backend.degree :].view("<u8")[:] = total  # (0, sum a)
         return backend.decrypt_frames(frames, self._decryptor)
 
 
