@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from blake3 import blake3
 
 from fldecl.he import HEError, SecretKeyring, aggregate, contributors, wire
 from fldecl.he.params import CIPHER_SPECS
@@ -88,6 +89,18 @@ def test_flipped_byte_is_rejected(keyring: SecretKeyring, update: bytes) -> None
     tampered[len(tampered) // 2] ^= 0x01
     with pytest.raises(HEError, match="ciphertext is corrupt: checksum mismatch"):
         aggregate(keyring.public_context(), [update, bytes(tampered)])
+
+
+def test_a_blob_of_an_older_format_is_refused_by_version_not_decrypted_to_noise(keyring: SecretKeyring, update: bytes) -> None:
+    """Format 4 expanded random halves with SEAL's Blake2xb: such a blob is refused by its version, by both sides."""
+    older = bytearray(update[: -len(blake3().digest())])
+    older[len(wire.MAGIC)] = wire.FORMAT_VERSION - 1
+    blob = bytes(older) + blake3(older).digest()
+    message = f"ciphertext has format version {wire.FORMAT_VERSION - 1}; this fldecl reads {wire.FORMAT_VERSION}"
+    with pytest.raises(HEError, match=message):
+        aggregate(keyring.public_context(), [update, blob])
+    with pytest.raises(HEError, match=message):
+        keyring.decrypt(blob)
 
 
 def test_truncated_blob_is_rejected(keyring: SecretKeyring, update: bytes) -> None:
