@@ -11,8 +11,10 @@ when below the prime. Rejection sampling makes each kept word uniform modulo the
 is taken as a polynomial in NTT form, SEAL's convention for the random half of its own seeded
 ciphertexts (uniform in one domain is uniform in the other). Ciphertext k of an update reads its
 own stretch of the key stream, so no two ciphertexts, updates or contributors share a key and
-counter block, and a chunk of ciphertexts is one AES call and one numpy pass. This replaces SEAL's
-own expansion (Blake2xb, one ciphertext per call, a third of an ``encrypt_symmetric``).
+counter block, and a chunk of ciphertexts is one AES call and one numpy pass. Only the public half
+is drawn this way (the seed travels in the clear, as ``a`` would in a full ciphertext); the noise
+``e``, the secret key and every product with it stay SEAL's. This replaces SEAL's own expansion of
+a seeded ciphertext (Blake2xb, one ciphertext per call, a third of an ``encrypt_symmetric``).
 
 SEAL computes the mask ``e - a*s`` of each ciphertext: it takes its own fresh encryption of zero
 (e - a'*s, a') from its own noise sampler; numpy replaces a' with a' - a in its serialization, and
