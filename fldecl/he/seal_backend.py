@@ -239,8 +239,8 @@ class SealBackend:
         """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
         return random_halves(seed, start, stop, self.degree, self.modulus)
 
-    def decrypt_frames(self, frames: NDArray[np.uint8], decryptor: Any) -> Words:
-        """The decryptions of serialized ciphertexts, one per row, as rows of coefficients."""
+    def decrypt_frames(self, frames: NDArray[np.uint8], decryptor: Any) -> list[bytes]:
+        """The decryptions of serialized ciphertexts, one per row, as serialized NTT-form plaintexts."""
         ciphertext, plaintext = self.seal.Ciphertext(), self.seal.Plaintext()
         plaintexts = []
         for frame in frames:
@@ -250,7 +250,7 @@ class SealBackend:
                 raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
             decryptor.decrypt(ciphertext, plaintext)
             plaintexts.append(plaintext.to_bytes(self.seal.compr_mode_type.none))
-        return self.to_coefficients(plaintexts)
+        return plaintexts
 
     def polynomials(self, ciphertext: Any) -> Words:
         """A ciphertext's polynomials, one row each, read from its serialization."""
@@ -306,9 +306,9 @@ class SealCipher:
         """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
         backend = self._backend
         degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-        messages = np.zeros((stop - start) * degree, dtype=np.float64)
-        messages[: values.size] = values
         first_halves = self._masks(seed, start, stop).view(np.int64)  # m + e - a*s, congruent to c0: compress reduces it
+        messages = np.zeros((stop - start) * degree, dtype=np.float64)  # after the masks, whose buffers are gone by now
+        messages[: values.size] = values
         first_halves += self._encode(messages).reshape(-1, degree)
         return packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
@@ -355,7 +355,9 @@ class SealCipher:
             frame[:] = np.frombuffer(fresh.to_string(backend.seal.compr_mode_type.none), dtype=np.uint8)
         second_halves = frames[:, -8 * backend.degree :].view("<u8")
         _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # (e - a'*s, a' - a)
-        return backend.decrypt_frames(frames, self._decryptor)  # e - a'*s + (a' - a)*s
+        plaintexts = backend.decrypt_frames(frames, self._decryptor)  # e - a'*s + (a' - a)*s
+        del frames, second_halves  # freed before the inverse NTT's buffers are: a party's peak memory
+        return backend.to_coefficients(plaintexts)
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
         chunks = self._chunks(len(first_halves))
@@ -380,7 +382,9 @@ class SealCipher:
         total[:] = backend.random_halves(seeds[0], start, stop)
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
-        return backend.decrypt_frames(frames, self._decryptor)
+        plaintexts = backend.decrypt_frames(frames, self._decryptor)
+        del frames, total  # freed before the inverse NTT's buffers are: a party's peak memory
+        return backend.to_coefficients(plaintexts)
 
 
 _worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over
