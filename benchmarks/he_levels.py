@@ -5,14 +5,25 @@ the seed's MLP 784-256-100-50-10) from 3 parties: each party encrypts its update
 (upload), the aggregator adds the blobs (download: what it sends back to every party), one party
 decrypts the sum and divides by the number of contributors. Every step runs in a fresh process
 of its own, after a warm-up, so that its peak memory is its own: the peak resident set size above
-what the process held before the step (the kernel's high-water mark, reset before the step), as a
-multiple of the float32 update. Times are the best of ``--repeats`` rounds (3 below a million
-values, else 1), each with a fresh key; the error is the worst of them.
+what the process held before the step (the kernel's high-water mark, reset before the step), plus
+the memory its worker processes hold for themselves, as a multiple of the float32 update. Times
+are the best of ``--repeats`` rounds (3 below a million values, else 1), each with a fresh key,
+and within each round the best of 3 runs of the step below a million values (SEAL's own work
+likewise, in the same process); the error is the worst of them.
 
-In the same processes, SEAL itself, through the same bindings: ``encrypt_symmetric`` of as many
-ciphertexts as the party's update takes (what fldecl's encryption is compared with), and the
-expansion of as many seeded ciphertexts as the party's decryption loads (one per contributor per
-ciphertext: what its decryption is compared with). The add is counted in values added per second
+The steps are measured in a party's steady state: from ``PARALLEL_VALUES`` values on, a party
+shares its work with worker processes it started in its first round and keeps (they take about a
+second to start), so the warm-up of such updates encrypts and decrypts that many values, which
+starts them. Wall
+time is what a party waits; CPU time adds up the party's and its workers' work during the step.
+Both are printed, and so are their ratios to SEAL's: on a machine with a free second core the wall
+ratio is what a party sees, and the CPU ratio is what its cores spend.
+
+In the same processes, right after the step, SEAL itself, through the same bindings, on one core
+(its bindings hold Python's interpreter lock): ``encrypt_symmetric`` of as many ciphertexts as the
+party's update takes (what fldecl's encryption is compared with), and the expansion of as many
+seeded ciphertexts as the party's decryption loads (one per contributor per ciphertext: what its
+decryption is compared with). The add is counted in values added per second
 (3 parties x the update). Sizes are per party and per round, as multiples of the float32 update.
 
 Below a million values a plain TenSEAL setup is measured too (CKKSVector, N=8192, [60,40,60],
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import resource
@@ -44,7 +56,7 @@ import numpy as np
 
 from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors, wire, workers
 from fldecl.he.backend import load_backend
-from fldecl.he.seal_backend import SealBackend, ciphertext_seed
+from fldecl.he.seal_backend import PARALLEL_VALUES, SealBackend, ciphertext_seed
 
 SEED_MODEL_VALUES = 232_220
 PARTY_COUNT = 3
@@ -95,27 +107,58 @@ def _status_bytes(field: str) -> int:
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its children that have exited."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    """CPU time of this process (the clock SEAL's figures use), of its children that have exited, and of its running workers."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime + workers.cpu_seconds()
 
 
-def measured(action: Callable[[], Result]) -> tuple[Result, Step]:
-    """Run a step: its wall and CPU time, and its peak memory above what the process held before it.
+def timing_runs(value_count: int) -> int:
+    """Times a step (and SEAL's own work) is timed in one process, the best counting: 3 below a million values, where a step is short."""
+    return 3 if value_count < 1_000_000 else 1
+
+
+def measured(action: Callable[[], Result], runs: int) -> tuple[Result, Step]:
+    """Run a step ``runs`` times: its best wall and CPU time, and its peak memory above what the process held before the first run.
 
     Linux resets the high-water mark (VmHWM, which getrusage's ru_maxrss reports) on writing 5 to
     /proc/self/clear_refs; where it cannot, the process's lifetime peak stands in (an upper bound).
-    Worker processes the step started count by the memory they hold for themselves (their shared
-    libraries are the party's too), and by their CPU time once stopped.
+    The party's worker processes count by all the memory they hold for themselves (their shared
+    libraries are the party's too), and by the CPU time they spent during the step. They are
+    stopped afterwards, so that SEAL's own figures are measured with no other work of the party's.
     """
     before = _status_bytes("VmRSS")
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
     cpu = _cpu_seconds()
     result, seconds = timed(action)
+    cpu = _cpu_seconds() - cpu
     peak = max(0, _status_bytes("VmHWM") - before) + workers.private_bytes()
+    if runs > 1:
+        more_seconds, more_cpu = best_time(action, runs - 1)
+        seconds, cpu = min(seconds, more_seconds), min(cpu, more_cpu)
     workers.shutdown()
-    return result, Step(seconds, _cpu_seconds() - cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
+    return result, Step(seconds, cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
+
+
+def best_time(action: Callable[[], object], runs: int) -> tuple[float, float]:
+    """The best wall and the best CPU seconds of ``runs`` runs of ``action``."""
+    times = []
+    for _ in range(runs):
+        start, cpu = time.perf_counter(), _cpu_seconds()
+        action()
+        times.append((time.perf_counter() - start, _cpu_seconds() - cpu))
+    return min(wall for wall, _ in times), min(cpu for _, cpu in times)
+
+
+def warm_up(keyring: SecretKeyring, value_count: int) -> None:
+    """A party's earlier rounds: SEAL's memory pools, numpy's caches, and the workers if an update this large uses them.
+
+    The C heap then gives its free memory back to the system, so that the step's peak counts
+    what the step allocates, not what it reuses from the warm-up.
+    """
+    keyring.decrypt(keyring.encrypt(np.zeros(PARALLEL_VALUES if value_count >= PARALLEL_VALUES else 10), "warm-up"))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def party_update(index: int, value_count: int) -> np.ndarray:
@@ -129,59 +172,72 @@ def _seal_backend(keyring: SecretKeyring) -> tuple[SealBackend, Any]:
     return backend, backend.context.from_secret_str(secret_key)
 
 
-def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int) -> tuple[float, float]:
-    """Wall and CPU seconds of SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
+def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int, runs: int) -> tuple[float, float]:
+    """Best wall and CPU seconds of SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
     import seal
 
     backend, secret_key = _seal_backend(keyring)
     encryptor = seal.Encryptor(backend.context, secret_key)
     plaintext = seal.CKKSEncoder(backend.context).encode(0.5, backend.scale)
     ciphertext = seal.Ciphertext()
-    start, cpu = time.perf_counter(), time.process_time()
-    for _ in range(ciphertexts):
-        encryptor.encrypt_symmetric(plaintext, ciphertext)
-    return time.perf_counter() - start, time.process_time() - cpu
+
+    def encrypt_all() -> None:
+        for _ in range(ciphertexts):
+            encryptor.encrypt_symmetric(plaintext, ciphertext)
+
+    return best_time(encrypt_all, runs)
 
 
-def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int) -> tuple[float, float]:
-    """Wall and CPU seconds of SEAL's loading ``ciphertexts`` x ``seeds`` seeded ciphertexts: the expansion of their random halves."""
+def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int, runs: int) -> tuple[float, float]:
+    """Best wall and CPU seconds of SEAL's loading ``ciphertexts`` x ``seeds`` seeded ciphertexts: the expansion of their random halves."""
     backend, _ = _seal_backend(keyring)
-    start, cpu = time.perf_counter(), time.process_time()
-    for index in range(ciphertexts):
-        for seed in range(seeds):
-            backend.random_half(ciphertext_seed(bytes([seed]) * 32, index))
-    return time.perf_counter() - start, time.process_time() - cpu
+
+    def expand_all() -> None:
+        for index in range(ciphertexts):
+            for seed in range(seeds):
+                backend.random_half(ciphertext_seed(bytes([seed]) * 32, index))
+
+    return best_time(expand_all, runs)
 
 
 def encrypt_step(keyring_bytes: bytes, index: int, value_count: int, blob_path: str, with_seal: bool) -> Step:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     update = party_update(index, value_count)
-    keyring.encrypt(update[:10], PARTY_NAMES[index])  # warm-up: SEAL's memory pools, numpy's caches
-    blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]))
+    warm_up(keyring, value_count)
+    runs = timing_runs(value_count)
+    blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]), runs)
     Path(blob_path).write_bytes(blob)
     ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
-    return step.with_seal(*seal_encrypt_seconds(keyring, ciphertexts)) if with_seal else step
+    return step.with_seal(*seal_encrypt_seconds(keyring, ciphertexts, runs)) if with_seal else step
 
 
-def add_step(public_context: bytes, blob_paths: list[str], total_path: str) -> Step:
+def add_step(public_context: bytes, blob_paths: list[str], total_path: str, value_count: int) -> Step:
     blobs = [Path(path).read_bytes() for path in blob_paths]
     aggregate(public_context, blobs[:1])  # warm-up: SEAL's context, the thread pool
-    total, step = measured(lambda: aggregate(public_context, blobs))
+    total, step = measured(lambda: aggregate(public_context, blobs), timing_runs(value_count))
     Path(total_path).write_bytes(total)
     return step
+
+
+def mean_of(keyring: SecretKeyring, total: bytes) -> np.ndarray:
+    """The decrypted sum divided by the number of contributors, in place: the division allocates nothing."""
+    values = keyring.decrypt(total)
+    values /= contributors(total)
+    return values
 
 
 def decrypt_step(keyring_bytes: bytes, total_path: str, value_count: int) -> tuple[Step, float]:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     total = Path(total_path).read_bytes()
-    keyring.decrypt(keyring.encrypt(np.zeros(10), "warm-up"))
-    mean, step = measured(lambda: keyring.decrypt(total) / contributors(total))
+    warm_up(keyring, value_count)
+    runs = timing_runs(value_count)
+    mean, step = measured(lambda: mean_of(keyring, total), runs)
     expected = np.zeros(value_count)
     for index in range(PARTY_COUNT):
         expected += party_update(index, value_count)
     error = float(np.max(np.abs(mean - expected / PARTY_COUNT)))
     ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
-    return step.with_seal(*seal_expansion_seconds(keyring, ciphertexts, PARTY_COUNT)), error
+    return step.with_seal(*seal_expansion_seconds(keyring, ciphertexts, PARTY_COUNT, runs)), error
 
 
 def in_fresh_process(function: Callable[..., Result], *arguments: Any) -> Result:
@@ -197,7 +253,7 @@ def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
         in_fresh_process(encrypt_step, keyring_bytes, index, value_count, path, index == 0) for index, path in enumerate(blob_paths)
     ]
     total_path = str(directory / "total.blob")
-    added = in_fresh_process(add_step, keyring.public_context(), blob_paths, total_path)
+    added = in_fresh_process(add_step, keyring.public_context(), blob_paths, total_path, value_count)
     decrypted, error = in_fresh_process(decrypt_step, keyring_bytes, total_path, value_count)
     spec = CIPHER_SPECS[name]
     fastest = min(encrypts, key=lambda step: step.seconds)
@@ -301,7 +357,7 @@ def print_speed(rows: list[Measurement], value_count: int) -> None:
         "\nenc s: one party's encryption (M/s: values per second); SEAL s: SEAL's encrypt_symmetric of as many ciphertexts, same "
         "process; x SEAL: the ratio of wall times, cpu x: of CPU times (workers included); add s: the aggregator's sum of "
         f"{PARTY_COUNT} blobs, M/s counting every value added, per second of wall and of CPU time (cpu); dec s: the sum "
-        f"decrypted and divided; exp. s: SEAL's expansion "
+        f"decrypted and divided in place; exp. s: SEAL's expansion "
         f"of its {PARTY_COUNT} x cts seeded ciphertexts; peak: extra memory at the step's peak, x the float32 update\n"
     )
 

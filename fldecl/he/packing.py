@@ -176,8 +176,12 @@ def decompress(values: Words, modulus: int, width: int) -> Words:
     """``round(t * modulus / 2**width) mod modulus``: the residues :func:`compress` rounded, within half a step."""
     dropped = modulus.bit_length() - width
     gap = (1 << modulus.bit_length()) - modulus
-    residues = (values << np.uint64(dropped)) - np.rint(values.astype(np.float64) * (gap / 2.0**width)).astype(np.uint64)
-    return np.where(residues >= np.uint64(modulus), residues - np.uint64(modulus), residues)
+    correction = values.astype(np.float64)
+    correction *= gap / 2.0**width
+    residues = values << np.uint64(dropped)
+    residues -= np.rint(correction, out=correction).astype(np.uint64)
+    np.subtract(residues, np.uint64(modulus), out=residues, where=residues >= np.uint64(modulus))
+    return residues
 
 
 def add(terms: list[Words], width: int) -> Words:

@@ -28,7 +28,7 @@ import math
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,12 +58,14 @@ _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
 _CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
-# numpy and SEAL) holds about 20 MB of its own and takes a second to start, which larger updates
-# repay and fit within 3x the float32 update with (a party keeps its workers for later rounds).
-_PARALLEL_VALUES = 10_000_000
+# numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
+# workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the
+# worker fits within 3x from here on (at 4 M values a decryption peaked at 3.6x).
+PARALLEL_VALUES = 10_000_000
 
 
 Chunk = tuple[int, int]  # ciphertexts start to stop
+Result = TypeVar("Result")
 
 
 def _seal() -> Any:
@@ -170,9 +172,12 @@ class SealBackend:
         """The members of an NTT-form ciphertext of ``size`` polynomials that come before its data."""
         return _METADATA.pack(*self._parms_id, _NTT_FORM, size, self.degree, 1, self.scale, 1)
 
-    def random_half(self, seed: bytes) -> Any:
-        """The ciphertext (0, a), a being what ``seed`` expands to in NTT form, checked by SEAL like any received ciphertext."""
-        ciphertext = self.seal.Ciphertext()
+    def random_half(self, seed: bytes, into: Any = None) -> Any:
+        """The ciphertext (0, a), a being what ``seed`` expands to in NTT form, checked by SEAL like any received ciphertext.
+
+        ``into``, a ciphertext to overwrite, spares SEAL an allocation per ciphertext.
+        """
+        ciphertext = self.seal.Ciphertext() if into is None else into
         try:
             ciphertext.load_bytes(self.context, self._seeded_prefix + seed)
         except (RuntimeError, ValueError) as error:
@@ -185,17 +190,23 @@ class SealBackend:
         count = ciphertext.size() * self.degree
         return np.frombuffer(data, dtype="<u8", count=count, offset=len(data) - 8 * count).reshape(-1, self.degree)
 
-    def to_coefficients(self, polynomials: Words) -> Words:
-        """Rows of NTT-form polynomials in the coefficient domain, up to 16 rows per SEAL call."""
-        result = np.empty_like(polynomials)
-        for start in range(0, len(polynomials), _MAX_POLYNOMIALS):
-            batch = polynomials[start : start + _MAX_POLYNOMIALS]
+    def to_coefficients(self, plaintexts: Sequence[bytes]) -> Words:
+        """Serialized NTT-form plaintexts, as rows of coefficients: SEAL transforms them up to 16 at a time.
+
+        Each batch is framed as one ciphertext whose polynomials are the plaintexts' last words,
+        joined straight from their serializations.
+        """
+        degree = self.degree
+        result = np.empty((len(plaintexts), degree), dtype=np.uint64)
+        for start in range(0, len(plaintexts), _MAX_POLYNOMIALS):
+            batch = [memoryview(data)[-8 * degree :] for data in plaintexts[start : start + _MAX_POLYNOMIALS]]
             rows = len(batch)
             if rows == 1:  # a ciphertext has at least two polynomials
-                batch = np.concatenate([batch, batch])
-            words = np.ascontiguousarray(batch, dtype="<u8").tobytes()
+                batch.append(batch[0])
+            array_header = self._header(_COUNT.size + 8 * degree * len(batch)) + _COUNT.pack(degree * len(batch))
+            members = self._metadata(len(batch)) + array_header
             ciphertext = self.seal.Ciphertext()
-            ciphertext.load_bytes(self.context, self._framed(self._metadata(len(batch)) + self._framed(_COUNT.pack(batch.size) + words)))
+            ciphertext.load_bytes(self.context, b"".join([self._header(len(members) + 8 * degree * len(batch)), members, *batch]))
             self.evaluator.transform_from_ntt_inplace(ciphertext)
             result[start : start + rows] = self.polynomials(ciphertext)[:rows]
         return result
@@ -216,36 +227,58 @@ class SealCipher:
         self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
 
+    def _scratch(self) -> tuple[Any, Any, Any]:
+        """Two ciphertexts and a plaintext that a chunk's loop overwrites for every ciphertext: SEAL reuses their memory."""
+        seal = self._backend.seal
+        return seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
+
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
+        degree = self._backend.degree
+        chunks = self._chunks(math.ceil(values.size / degree))
+
+        def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
+            return values[start * degree : stop * degree], seed
+
+        return self._spread(chunks, self._encrypt_chunk, _worker_encrypt, arguments)
+
+    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
+        """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
         backend = self._backend
         degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-        chunks = self._chunks(math.ceil(values.size / degree))
-        masks = self._spread(chunks, self._masks, _worker_masks, seed)
-        for (start, stop), mask in zip(chunks, masks, strict=True):
-            messages = np.zeros((stop - start) * degree, dtype=np.float64)
-            chunk = values[start * degree : stop * degree]
-            messages[: chunk.size] = chunk
-            first_halves = mask.view(np.int64)  # m + e - a*s, congruent to c0: compress reduces it
-            first_halves += self._encode(messages).reshape(-1, degree)
-            yield packing.pack_rows(packing.compress(first_halves, modulus, width), width)
+        messages = np.zeros((stop - start) * degree, dtype=np.float64)
+        messages[: values.size] = values
+        first_halves = self._masks(seed, start, stop).view(np.int64)  # m + e - a*s, congruent to c0: compress reduces it
+        first_halves += self._encode(messages).reshape(-1, degree)
+        return packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
     def _chunks(self, count: int) -> list[Chunk]:
         step = self._backend.rows_per_chunk(count)
         return [(start, min(count, start + step)) for start in range(0, count, step)]
 
-    def _spread(self, chunks: list[Chunk], here: Callable[..., Words], there: Callable[..., Words], argument: Any) -> Iterator[Words]:
-        """``here(argument, start, stop)`` of every chunk in order, shared with the party's other cores if the work is large."""
+    def _spread(
+        self,
+        chunks: list[Chunk],
+        here: Callable[..., Result],
+        there: Callable[..., Result],
+        arguments: Callable[[int, int], tuple[Any, ...]],
+    ) -> Iterator[Result]:
+        """``here(*arguments(start, stop), start, stop)`` of every chunk in order, shared with the party's other cores if the work is large.
+
+        A worker runs ``there`` with the same arguments, with its own copy of this cipher.
+        """
         backend = self._backend
         executor = None
-        if chunks and chunks[-1][1] * backend.degree >= _PARALLEL_VALUES:
+        if chunks and chunks[-1][1] * backend.degree >= PARALLEL_VALUES:
             key = (backend.parameters, hashlib.sha256(self._secret_key_bytes).digest())
             executor = workers.pool(key, _start_worker, (backend.parameters.to_json(), backend.public_bytes(), self._secret_key_bytes))
 
-        def in_worker(chunk: Chunk) -> Future[Words]:
+        def in_worker(chunk: Chunk) -> Future[Result]:
             assert executor is not None
-            return executor.submit(there, argument, *chunk)
+            return executor.submit(there, *arguments(*chunk), *chunk)
 
-        return workers.spread(chunks, lambda chunk: here(argument, *chunk), None if executor is None else in_worker, workers.cores() - 1)
+        return workers.spread(
+            chunks, lambda chunk: here(*arguments(*chunk), *chunk), None if executor is None else in_worker, workers.cores() - 1
+        )
 
     def _encode(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
         """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
@@ -254,39 +287,42 @@ class SealCipher:
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
-        backend, seal = self._backend, self._backend.seal
-        fresh, difference = seal.Ciphertext(), seal.Plaintext()
-        masks = np.empty((stop - start, backend.degree), dtype=np.uint64)
-        for row, index in enumerate(range(start, stop)):
+        backend = self._backend
+        fresh, half, difference = self._scratch()
+        differences = []
+        for index in range(start, stop):
             self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
-            backend.evaluator.sub_inplace(fresh, backend.random_half(ciphertext_seed(seed, index)))
+            backend.evaluator.sub_inplace(fresh, backend.random_half(ciphertext_seed(seed, index), half))
             self._decryptor.decrypt(fresh, difference)  # e - a'*s + (a' - a)*s
-            masks[row] = _plaintext_words(difference, backend.degree)
-        return backend.to_coefficients(masks)
+            differences.append(difference.to_bytes(backend.seal.compr_mode_type.none))
+        return backend.to_coefficients(differences)
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
+        chunks = self._chunks(len(first_halves))
+        seed_list = list(seeds)
+        return self._spread(chunks, self._decrypt_chunk, _worker_decrypt, lambda start, stop: (first_halves[start:stop], seed_list))
+
+    def _decrypt_chunk(self, first_halves: Packed, seeds: list[bytes], start: int, stop: int) -> NDArray[np.float64]:
+        """The values of ciphertexts ``start`` to ``stop``, whose summed first halves are ``first_halves``."""
         backend = self._backend
         modulus, width = backend.modulus, backend.parameters.wire_bits
-        chunks = self._chunks(len(first_halves))
-        products = self._spread(chunks, self._random_products, _worker_products, list(seeds))
-        for (start, stop), product in zip(chunks, products, strict=True):
-            sums = packing.decompress(packing.unpack_rows(first_halves[start:stop], width), modulus, width)
-            residues = _add_mod(sums, product, modulus)
-            centered = residues.view(np.int64)
-            np.subtract(centered, np.int64(modulus), out=centered, where=residues > np.uint64(modulus // 2))
-            yield (centered * (1.0 / backend.scale)).reshape(-1)
+        sums = packing.decompress(packing.unpack_rows(first_halves, width), modulus, width)
+        residues = _add_mod(sums, self._random_products(seeds, start, stop), modulus)
+        centered = residues.view(np.int64)
+        np.subtract(centered, np.int64(modulus), out=centered, where=residues > np.uint64(modulus // 2))
+        return (centered * (1.0 / backend.scale)).reshape(-1)
 
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        plaintext = backend.seal.Plaintext()
-        products = np.empty((stop - start, backend.degree), dtype=np.uint64)
-        for row, index in enumerate(range(start, stop)):
-            total = backend.random_half(ciphertext_seed(seeds[0], index))
+        total, half, plaintext = self._scratch()
+        products = []
+        for index in range(start, stop):
+            backend.random_half(ciphertext_seed(seeds[0], index), total)
             for seed in seeds[1:]:
-                backend.evaluator.add_inplace(total, backend.random_half(ciphertext_seed(seed, index)))
+                backend.evaluator.add_inplace(total, backend.random_half(ciphertext_seed(seed, index), half))
             self._decryptor.decrypt(total, plaintext)
-            products[row] = _plaintext_words(plaintext, backend.degree)
+            products.append(plaintext.to_bytes(backend.seal.compr_mode_type.none))
         return backend.to_coefficients(products)
 
 
@@ -298,20 +334,14 @@ def _start_worker(parameters_json: bytes, public_bytes: bytes, secret_key: bytes
     _worker_cipher = SealBackend(CkksParameters.from_json(parameters_json), public_bytes).cipher(secret_key)
 
 
-def _worker_masks(seed: bytes, start: int, stop: int) -> Words:
+def _worker_encrypt(values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
     assert _worker_cipher is not None
-    return _worker_cipher._masks(seed, start, stop)
+    return _worker_cipher._encrypt_chunk(values, seed, start, stop)
 
 
-def _worker_products(seeds: list[bytes], start: int, stop: int) -> Words:
+def _worker_decrypt(first_halves: Packed, seeds: list[bytes], start: int, stop: int) -> NDArray[np.float64]:
     assert _worker_cipher is not None
-    return _worker_cipher._random_products(seeds, start, stop)
-
-
-def _plaintext_words(plaintext: Any, degree: int) -> Words:
-    """A plaintext's coefficients: the last words of its serialization."""
-    data: bytes = plaintext.to_bytes(_seal().compr_mode_type.none)
-    return np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
+    return _worker_cipher._decrypt_chunk(first_halves, seeds, start, stop)
 
 
 def _add_mod(left: Words, right: Words, modulus: int) -> Words:

@@ -78,6 +78,18 @@ def private_bytes() -> int:
     return total
 
 
+def cpu_seconds() -> float:
+    """CPU time the running workers have used so far, summed (Linux; 0 elsewhere or without workers)."""
+    if _pool is None:
+        return 0.0
+    ticks = 0
+    for pid in list(getattr(_pool[1], "_processes", None) or {}):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime and stime, the stat fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _start_worker(initializer: Callable[..., None], *arguments: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     initializer(*arguments)

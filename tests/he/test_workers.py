@@ -39,7 +39,7 @@ def test_spread_computes_here_what_dead_workers_could_not() -> None:
 
 @pytest.mark.skipif(workers.cores() < 2, reason="workers start only where a party has a second core")
 def test_a_large_update_is_shared_with_worker_processes(level_1_keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(seal_backend, "_PARALLEL_VALUES", 0)  # what 10 M values would do, on a small update
+    monkeypatch.setattr(seal_backend, "PARALLEL_VALUES", 0)  # what 10 M values would do, on a small update
     updates = np.random.default_rng(3).uniform(-1, 1, size=(2, 50_000))
     try:
         blobs = [level_1_keyring.encrypt(update, f"Party_{index}") for index, update in enumerate(updates)]
