@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from fldecl.core.contract import ProviderContext
 from fldecl.emulator import EmulatorServer
 from fldecl.providers.wml.connection import Credentials, WmlSession
@@ -17,6 +19,8 @@ from fldecl.providers.wml.rest import RestReads
 from tests.conftest import run_cli
 from tests.core.stacks import write_stack
 from tests.wml.conftest import cli_env
+
+pytestmark = pytest.mark.slow
 
 PARTIES = 6
 
