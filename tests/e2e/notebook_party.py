@@ -9,6 +9,7 @@ two calls; it imports nothing of fldecl.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 from ibm_watsonx_ai import APIClient, Credentials
@@ -21,6 +22,7 @@ def main(kit_file: str) -> None:
                                                    instance_id=env["WML_INSTANCE_ID"], version=env["WML_VERSION"],
                                                    verify=env["WML_CA_BUNDLE"]))
     wml_client.set.default_project(env["WML_PROJECT_ID"])
+    print(f"ibm-watsonx-ai {wml_client.version} on Python {platform.python_version()}", flush=True)  # the notebook's client
     kit: dict[str, object] = {}
     with open(kit_file, encoding="utf-8") as cell:
         exec(cell.read(), kit)  # the notebook cell the party pastes

@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import EXAMPLE, run_cli
 
+pytestmark = pytest.mark.slow
+
 TRAINED_MODEL = """\
 ---
 apiVersion: fldecl/v1

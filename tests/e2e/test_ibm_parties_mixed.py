@@ -1,8 +1,9 @@
 """One training, both of IBM's clients: Party_2 declares runtime 23.1 (``ibm-watson-machine-learning``, Python 3.10),
 Party_1 and Party_3 run the default runtime 24.1 (``ibm-watsonx-ai`` 1.3.39, Python 3.11); a scikit-learn classifier
-(SGDClassifier on digits), every party with ``fldecl party run``. Plain ``iter_avg``, and ``crypto_iter_avg`` under
-HElayers, where the keys one party generates are opened by parties of both runtimes and the aggregator keeps the
-public context alone."""
+(SGDClassifier on digits). Plain ``iter_avg``, where Party_3 joins with only its ``fldecl party config`` output and
+IBM's party notebook code (the others with ``fldecl party run``); and ``crypto_iter_avg`` under HElayers, every party
+with ``fldecl party run``, where the keys one party generates are opened by parties of both runtimes and the aggregator
+keeps the public context alone."""
 
 from __future__ import annotations
 
@@ -26,14 +27,16 @@ from tests.e2e.ibm_parties import (  # noqa: F401
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(("fusion_type", "name"), [("iter_avg", "mixed-sgd"), ("crypto_iter_avg", "mixed-he")])
-def test_parties_on_both_ibm_runtimes(wml_both_runtimes: Wml, tmp_path: Path, fusion_type: str, name: str) -> None:
+@pytest.mark.parametrize(("fusion_type", "name", "notebook_party"),
+                         [("iter_avg", "mixed-sgd", "Party_3"), ("crypto_iter_avg", "mixed-he", None)])
+def test_parties_on_both_ibm_runtimes(wml_both_runtimes: Wml, tmp_path: Path, fusion_type: str, name: str,
+                                      notebook_party: str | None) -> None:
     stack = seed_stack(tmp_path, name)
     to_scikit_learn(stack, fusion_type)
     run_on_runtime(stack, "Party_2", "runtime-23.1-py3.10")
     outputs: dict[str, str] = {}
-    training = train_with_ibm_parties(wml_both_runtimes.env, stack, outputs=outputs)
-    check_both_runtimes_ran(outputs)
+    training = train_with_ibm_parties(wml_both_runtimes.env, stack, notebook_party=notebook_party, outputs=outputs)
+    check_both_runtimes_ran(outputs, notebook_party)
     if fusion_type == "crypto_iter_avg":
         import pyhelayers
 

@@ -7,7 +7,11 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLE, run_cli
+
+pytestmark = pytest.mark.slow
 
 RAISING_HANDLER = '''\
 from ibmfl.data.data_handler import DataHandler

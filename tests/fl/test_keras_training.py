@@ -1,4 +1,13 @@
-"""A Keras (TensorFlow) model trains like the others: every encryption level, and in plaintext, with the same result."""
+"""A Keras (TensorFlow) model trains like the others: every encryption level, and in plaintext, with the same result.
+
+Level 1 is proven through the CLI by
+``tests/e2e/test_framework_examples.py::test_tensorflow_trains_encrypted_and_in_plaintext_to_the_same_accuracy``
+(the TensorFlow example stack, ``crypto_iter_avg`` at level 1 within half a point of ``iter_avg``), so this
+module trains the other levels only, each compared with a plaintext training of the same net and seed.
+These are also the suite's only whole trainings at levels 2 to 4 (``tests/he`` proves each level's
+encrypt, fuse and decrypt on vectors), so none of them can go. Each run starts TensorFlow in three party
+processes, which is most of its cost.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +23,13 @@ pytestmark = pytest.mark.slow
 KERAS_NET = {"framework": "tensorflow", "seed": 0, "input_shape": [64],
              "layers": [{"type": "Dense", "units": 16, "activation": "relu"}, {"type": "Dense", "units": 10, "activation": "softmax"}],
              "compile": {"optimizer": "adam", "learning_rate": 0.01}}
-LEVELS = ("encryption_level_1", "encryption_level_2", "encryption_level_3", "encryption_level_4")
+#: Level 1 is trained with Keras through the CLI (see the module's docstring).
+LEVELS = ("encryption_level_2", "encryption_level_3", "encryption_level_4")
 
 
 @pytest.fixture(scope="module")
 def keras_runs(stack, tmp_path_factory):
-    """The small Keras net on the flat digits: once in plaintext, once at each encryption level, same seed."""
+    """The small Keras net on the flat digits: once in plaintext, once at each of ``LEVELS``, same seed."""
     spec = {"type": "tensorflow_2.14", "software_spec": {"name": "runtime-24.1-py3.11"}, "source": {"architecture": KERAS_NET}}
     zip_path = stack.root / "models" / "keras_net.zip"
     zip_path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +44,7 @@ def keras_runs(stack, tmp_path_factory):
     return runs
 
 
-def test_every_encryption_level_trains_to_the_plaintext_accuracy(keras_runs):
+def test_every_other_encryption_level_trains_to_the_plaintext_accuracy(keras_runs):
     _, plain = keras_runs["iter_avg"]
     assert plain.state == "completed", plain.reason
     first, second = (record["fused"]["accuracy"] for record in plain.rounds)
@@ -47,7 +57,7 @@ def test_every_encryption_level_trains_to_the_plaintext_accuracy(keras_runs):
 
 
 def test_the_final_model_is_a_keras_savedmodel_every_party_shares(keras_runs):
-    job, result = keras_runs["encryption_level_1"]
+    job, result = keras_runs["encryption_level_2"]
     models = [get_parameters(load_model(result.final_models[name], job.model_file, trusted=True)) for name in PARTIES]
     assert [array.shape for array in models[0]] == [(64, 16), (16,), (16, 10), (10,)]
     for other in models[1:]:

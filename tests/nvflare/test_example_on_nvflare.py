@@ -3,7 +3,9 @@
 ``FLDECL_BACKEND=nvflare fldecl apply`` provisions the kits from the stack's CA, starts the server
 and the sites from them (free ports on 127.0.0.1), and runs fldecl's round workflow as an NVFlare
 job; plan then converges, show prints the rounds, and destroy deletes the stack's job (and no
-one else's) and stops every process it started.
+one else's) and stops every process it started. Before the destroy, the Training is changed and three
+applies are killed while they create its new job: the running server and sites of this stack serve that
+test too, so no second deployment is started for it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from tests.conftest import EXAMPLE, run_cli
 pytestmark = pytest.mark.slow
 NVFLARE = {"FLDECL_BACKEND": "nvflare", "COLUMNS": "160"}
 SITES = ("Party_1", "Party_2", "Party_3")
+OWNER = "fldecl.stack.mnist-fhe"
+CREATING = "Training/aggregator_he: Creating..."
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +120,35 @@ def test_party_run_runs_a_site_from_its_kit_in_the_foreground_and_party_config_n
     restarted = run_cli("apply", str(example), "--auto-approve", env=NVFLARE, timeout=600)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert deployment.connected_sites() == set(SITES)
+
+
+def apply_killed_while_creating(stack: Path, delay: float) -> None:
+    environment = {**os.environ, **NVFLARE, "NO_COLOR": "1"}
+    apply = subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(stack), "--auto-approve"], env=environment,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert apply.stdout is not None
+    for line in apply.stdout:
+        if CREATING in line:
+            time.sleep(delay)
+            if apply.poll() is None:
+                os.kill(apply.pid, signal.SIGKILL)
+            break
+    apply.wait()
+
+
+def test_three_killed_applies_then_an_apply_leave_exactly_one_job(example: Path, applied: subprocess.CompletedProcess[str]) -> None:
+    """The Training changed (one round; a change replaces it): each apply deletes the old job and is killed -9 at a later
+    moment of the new one's create (before the admin session is up, around the submit, after it); an apply that finds
+    the job already made has nothing to create and runs to its end. A last apply converges, and the server holds
+    exactly one job of the stack."""
+    training = example / "training.yaml"
+    training.write_text(training.read_text().replace("rounds: 2", "rounds: 1"))
+    for delay in (0.0, 4.0, 9.0):
+        apply_killed_while_creating(example, delay)
+    again = run_cli("apply", str(example), "--auto-approve", env=NVFLARE, timeout=900)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with deployment_of(example).session() as session:
+        assert len(jobs.owned_jobs(session, OWNER)) == 1
 
 
 def test_destroy_deletes_the_stacks_job_only_and_stops_what_apply_started(example: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -23,13 +24,23 @@ TRAINED_MODEL = {"apiVersion": "fldecl/v1", "kind": "Model", "metadata": {"name"
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
     """An emulator on 127.0.0.1 whose trainings run from pending to completed in 1.5 s."""
-    with EmulatorServer(data_dir=tmp_path / "emulator", port=0, simulate_trainings=True, training_seconds=1.5) as server:
+    with simulating_emulator(tmp_path) as server:
         yield server
+
+
+def simulating_emulator(directory: Path) -> EmulatorServer:
+    """An emulator on 127.0.0.1 keeping its data under ``directory``, whose trainings run from pending to completed in 1.5 s."""
+    return EmulatorServer(data_dir=directory / "emulator", port=0, simulate_trainings=True, training_seconds=1.5)
 
 
 @pytest.fixture
 def wml_env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The emulator's ``WML_*`` variables, set in this process too (the client's TLS variables are restored after)."""
+    return set_emulator_env(emulator, monkeypatch)
+
+
+def set_emulator_env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Set the emulator's ``WML_*`` variables in this process through ``monkeypatch``, which restores them, and return them."""
     for name in ("WML_CLIENT_VERIFY_REQUESTS", "REQUESTS_CA_BUNDLE", "WML_PASSWORD", "WML_SPACE_ID"):
         monkeypatch.delenv(name, raising=False)
     for name, value in emulator.env().items():
@@ -47,18 +58,20 @@ def cli_env(environment: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Callable[..., Path]:
     """A copy of the example with two parties (fewer RSA keys to make), renamed so stacks do not share tags."""
+    return functools.partial(example_copy, tmp_path)
 
-    def make(name: str = "mnist-fhe", trained_model: bool = False) -> Path:
-        stack = tmp_path / name
-        shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
-        for manifest in sorted(stack.glob("*.yaml")):
-            documents = [_trimmed(doc, name) for doc in yaml.safe_load_all(manifest.read_text()) if _kept(doc)]
-            if trained_model and manifest.name == "model.yaml":
-                documents.append(TRAINED_MODEL)
-            manifest.write_text(yaml.safe_dump_all(documents, sort_keys=False))
-        return stack
 
-    return make
+def example_copy(root: Path, name: str = "mnist-fhe", trained_model: bool = False) -> Path:
+    """The example under ``root/name`` with two parties, its stack named ``name``, and a Model stored from its
+    training if ``trained_model``."""
+    stack = root / name
+    shutil.copytree(EXAMPLE, stack, ignore=shutil.ignore_patterns(".fldecl", "pki", "data"))
+    for manifest in sorted(stack.glob("*.yaml")):
+        documents = [_trimmed(doc, name) for doc in yaml.safe_load_all(manifest.read_text()) if _kept(doc)]
+        if trained_model and manifest.name == "model.yaml":
+            documents.append(TRAINED_MODEL)
+        manifest.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return stack
 
 
 def _kept(document: dict[str, Any]) -> bool:

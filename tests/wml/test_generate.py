@@ -1,5 +1,6 @@
-"""IBM's admin notebook flow, made with IBM's client against the emulator, adopted with
-``fldecl import --generate-into``: the imports it prints, then a clean plan, then edits that update in place."""
+"""IBM's admin notebook flow, made with IBM's client against the emulator and tagged as the notebook tags
+(``Federated Learning``, a space inside), adopted with ``fldecl import --generate-into``: a stack that takes the tag
+and validates, the imports it prints, then a clean plan, then edits that update in place."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from fldecl.providers.wml.connection import Credentials, WmlSession
 from tests.conftest import run_cli
 from tests.wml.conftest import cli_env
 
-NOTEBOOK_TAGS = ["wml_fl_fhe_nb_example"]
+NOTEBOOK_TAGS = ["Federated Learning"]  # as IBM's admin notebook tags, a space inside: WML takes it
 
 
 def notebook(client: Any, directory: Path, tags: list[str] = NOTEBOOK_TAGS) -> dict[str, Any]:
@@ -71,8 +72,10 @@ def test_the_admin_notebook_is_adopted_and_plans_clean(emulator: EmulatorServer,
                                                       tmp_path: Path) -> None:
     stack = tmp_path / "consortium"
     before = held(emulator, wml_env)
-    generated = fldecl(wml_env, "import", "--generate-into", str(stack), "--tag", "wml_fl_fhe_nb_example")
+    generated = fldecl(wml_env, "import", "--generate-into", str(stack), "--tag", "Federated Learning")
     assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert yaml.safe_load((stack / "stack.yaml").read_text())["spec"]["tags"] == ["Federated Learning"]
+    assert fldecl(wml_env, "validate", str(stack)).returncode == 0
     imports = [line.strip() for line in generated.stdout.splitlines() if line.strip().startswith("fldecl import ")]
     assert imports == [f"fldecl import Model/MNIST_init_model {made['model']} {stack}",
                        f"fldecl import RemoteTrainingSystem/Remote_Party_1 {made['parties'][0]} {stack}",
@@ -144,27 +147,8 @@ def test_mistakes_change_nothing(emulator: EmulatorServer, wml_env: dict[str, st
     occupied.mkdir()
     (occupied / "stack.yaml").write_text("apiVersion: fldecl/v1\nkind: Stack\nmetadata: {name: occupied}\nspec: {backend: wml}\n")
     (occupied / "models.yaml").write_text("# the user's own file\n")
-    clash = fldecl(wml_env, "import", "--generate-into", str(occupied), "--tag", "wml_fl_fhe_nb_example")
+    clash = fldecl(wml_env, "import", "--generate-into", str(occupied), "--tag", "Federated Learning")
     assert clash.returncode == 1 and "models.yaml exists already" in clash.stderr
     assert sorted(path.name for path in occupied.iterdir() if path.name != ".fldecl") == ["models.yaml", "stack.yaml"]
     assert (occupied / "models.yaml").read_text() == "# the user's own file\n"
     assert "Traceback" not in unknown.stderr + nothing.stderr + clash.stderr
-
-
-def test_resources_tagged_as_ibms_admin_notebook_tags_them_are_adopted(emulator: EmulatorServer, wml_env: dict[str, str],
-                                                                       tmp_path: Path) -> None:
-    """IBM's admin notebook tags `Federated Learning`, with a space: the stack written from it takes the tag,
-    validates and, once the printed imports ran, plans clean."""
-    made = notebook(WmlSession(Credentials.from_environment(wml_env)).client, tmp_path, ["Federated Learning"])
-    stack = tmp_path / "consortium"
-    generated = fldecl(wml_env, "import", "--generate-into", str(stack), "--tag", "Federated Learning")
-    assert generated.returncode == 0, generated.stdout + generated.stderr
-    assert yaml.safe_load((stack / "stack.yaml").read_text())["spec"]["tags"] == ["Federated Learning"]
-    assert fldecl(wml_env, "validate", str(stack)).returncode == 0
-    imports = [shlex.split(line.strip())[1:] for line in generated.stdout.splitlines() if line.strip().startswith("fldecl import ")]
-    assert len(imports) == 3 and imports[0][2] == made["model"]
-    for command in imports:
-        imported = fldecl(wml_env, *command)
-        assert imported.returncode == 0, imported.stderr
-    planned = fldecl(wml_env, "plan", str(stack), "--detailed-exitcode")
-    assert planned.returncode == 0, planned.stdout + planned.stderr

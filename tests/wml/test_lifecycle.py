@@ -7,10 +7,14 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
+import pytest
+
 from fldecl.emulator import EmulatorServer
 from fldecl.providers.wml.connection import Credentials, WmlSession
 from tests.conftest import run_cli
 from tests.wml.conftest import cli_env
+
+pytestmark = pytest.mark.slow
 
 NOTEBOOK_TAG = "wml_fl_fhe_nb_example"
 

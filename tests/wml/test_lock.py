@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from fldecl.core.contract import ProviderContext
 from fldecl.emulator import EmulatorServer
 from fldecl.providers.wml.connection import Credentials, WmlSession
@@ -17,6 +19,8 @@ from fldecl.providers.wml.rest import RestReads
 from tests.conftest import run_cli
 from tests.core.stacks import write_stack
 from tests.wml.conftest import cli_env
+
+pytestmark = pytest.mark.slow
 
 PARTIES = 6
 
@@ -35,23 +39,42 @@ def owned_names(emulator: EmulatorServer, stack_name: str) -> Counter[str]:
     return Counter(d["metadata"]["name"] for d in documents if f"fldecl.stack.{stack_name}" in (d["metadata"].get("tags") or []))
 
 
+#: ``fldecl ARGS`` started, with the CLI and IBM's client imported, when a line arrives on stdin: two of them are
+#: released together, so both applies reach the lock within milliseconds (the imports take seconds, and vary).
+AT_THE_SIGNAL = """
+import sys
+from fldecl.cli.main import main
+import fldecl.providers.wml, ibm_watson_machine_learning
+print("ready", flush=True)
+sys.stdin.readline()
+main(args=sys.argv[1:], prog_name="fldecl")
+"""
+ROUNDS = 4
+
+
 def test_concurrent_applies_from_two_checkouts_never_both_write(tmp_path: Path, emulator: EmulatorServer) -> None:
     env = cli_env(emulator.env())
-    emulator.set_faults(latency_ms=100)  # each apply takes long enough for the other to start meanwhile
-    contended = 0
-    for round_number in range(10):
+    emulator.set_faults(latency_ms=100)  # each apply holds the lock for seconds: the other, started with it, must wait
+    for round_number in range(ROUNDS):
         name = f"race-{round_number}"
         checkouts = [write_stack(tmp_path / f"{name}-{side}", name, pki=False, model=False, parties=PARTIES) for side in "ab"]
-        runs = [subprocess.Popen([sys.executable, "-m", "fldecl", "apply", str(checkout), "--backend", "wml", "--auto-approve",
-                                  "--lock-timeout", "120", "--parallelism", "1"], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
+        runs = [subprocess.Popen([sys.executable, "-c", AT_THE_SIGNAL, "apply", str(checkout), "--backend", "wml",
+                                  "--auto-approve", "--lock-timeout", "120", "--parallelism", "1"], env=env,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 for checkout in checkouts]
+        for run in runs:
+            assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+        for run in runs:
+            assert run.stdin is not None
+            run.stdin.write("go\n")
+            run.stdin.flush()
         outputs = [run.communicate(timeout=300)[0] for run in runs]
         assert [run.returncode for run in runs] == [0, 0], outputs
         assert owned_names(emulator, name) == Counter({f"Party_{i}": 1 for i in range(1, PARTIES + 1)}), outputs
-        assert sum("Apply complete!" in output for output in outputs) == 1, "the second saw the first's work: nothing to do"
-        contended += any("lock: waiting for apply on" in output for output in outputs)
-    assert contended >= 3, "most rounds overlap: one apply waited for the other's lock"
+        assert [("Apply complete!" in output) for output in outputs].count(True) == 1, "the second saw the first's work"
+        winner, loser = sorted(range(2), key=lambda side: "Apply complete!" not in outputs[side])
+        assert "lock: waiting for" not in outputs[winner], outputs
+        assert f"lock: waiting for apply on {socket.gethostname()} (pid {runs[winner].pid})" in outputs[loser], outputs
 
 
 HOLD_AND_HANG = """

@@ -11,25 +11,32 @@ import json
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fldecl.core.contract import Observed
-from fldecl.emulator import EmulatorServer
 from tests.conftest import run_cli
-from tests.wml.conftest import cli_env
+from tests.wml.conftest import cli_env, example_copy, set_emulator_env, simulating_emulator
 from tests.wml.test_reconcile import apply, open_stack
 
 DRIVER = Path(__file__).with_name("party_kit_driver.py")
 PARTY_TOKEN = "party-token-3c9e1f"
 
 
-@pytest.fixture
-def applied(emulator: EmulatorServer, wml_env: dict[str, str], make_stack: Any) -> tuple[Path, dict[str, Observed]]:
+@pytest.fixture(scope="module")
+def wml_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One emulator for the module's tests, which only read what ``applied`` made; its variables set in this process."""
+    with simulating_emulator(tmp_path_factory.mktemp("kit")) as emulator, pytest.MonkeyPatch.context() as monkeypatch:
+        yield set_emulator_env(emulator, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def applied(wml_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Observed]]:
     """The example on the emulator, its training started; Party_1's handler info refers to a sensitive variable."""
-    stack = make_stack()
+    stack = example_copy(tmp_path_factory.mktemp("stack"))
     (stack / "stack.yaml").write_text((stack / "stack.yaml").read_text().rstrip() + "\n  sensitive_variables: [PARTY_TOKEN]\n")
     rts = stack / "rts.yaml"
     with_token = "npz_file: data/data_party_1.npz\n        token: ${PARTY_TOKEN}"

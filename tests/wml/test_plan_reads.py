@@ -13,6 +13,7 @@ from fldecl.providers.wml.connection import Credentials, WmlSession
 from tests.conftest import run_cli
 from tests.core.stacks import write_stack
 from tests.wml.conftest import cli_env
+from tests.wml.test_reconcile import apply, open_stack
 
 PLAN_IN_PROCESS = """
 import sys
@@ -24,18 +25,25 @@ print("ibm_watson_machine_learning" in sys.modules)
 """
 
 
-def test_a_no_op_plan_does_not_import_ibms_client(tmp_path: Path, emulator: EmulatorServer) -> None:
-    env = cli_env(emulator.env())
-    stack = write_stack(tmp_path / "stack", pki=False, model=False, parties=3)
-    assert run_cli("apply", str(stack), "--backend", "wml", "--auto-approve", env=env).returncode == 0
+def applied_stack(directory: Path) -> Path:
+    """A stack of three parties, applied in this process (IBM's client is imported here once, not per command)."""
+    stack = write_stack(directory / "stack", pki=False, model=False, parties=3)
+    rec, _ = open_stack(stack)
+    apply(rec)
+    return stack
+
+
+def test_a_no_op_plan_does_not_import_ibms_client(tmp_path: Path, emulator: EmulatorServer, wml_env: dict[str, str]) -> None:
+    env = cli_env(wml_env)
+    stack = applied_stack(tmp_path)
     planned = subprocess.run([sys.executable, "-c", PLAN_IN_PROCESS, str(stack)], env=env, capture_output=True, text=True)
     assert planned.stdout.splitlines() == ["0 to create, 0 to update, 0 to replace, 0 to delete", "False"], planned.stderr
 
 
-def test_the_stacks_reads_cost_its_own_size_and_survive_faults(tmp_path: Path, emulator: EmulatorServer) -> None:
-    env = cli_env(emulator.env())
-    stack = write_stack(tmp_path / "stack", pki=False, model=False, parties=3)
-    assert run_cli("apply", str(stack), "--backend", "wml", "--auto-approve", env=env).returncode == 0
+def test_the_stacks_reads_cost_its_own_size_and_survive_faults(tmp_path: Path, emulator: EmulatorServer,
+                                                               wml_env: dict[str, str]) -> None:
+    env = cli_env(wml_env)
+    stack = applied_stack(tmp_path)
     emulator.reset_stats()
     assert run_cli("plan", str(stack), "--backend", "wml", "--detailed-exitcode", env=env).returncode == 0
     alone = emulator.stats()["total"]

@@ -1,21 +1,34 @@
-"""Kits from the stack's PKI: NVFlare's own scripts start the participants, mutual TLS admits only the stack's CA."""
+"""One real NVFlare server and two sites, from kits of a fresh CA, serve this module: the kits, and the jobs on it.
+
+Kits from the stack's PKI: NVFlare's own scripts start the participants, mutual TLS admits only the stack's CA.
+Jobs: the ownership tag in ``custom_props``, the retry-safe submit token. The jobs here carry no training (their
+app stops at once): what is tested is how fldecl finds, submits and deletes them. Both parts share the module's
+deployment (``running``), which is what costs: a server, two sites and five RSA-4096 keys.
+"""
 
 from __future__ import annotations
 
 import json
 import stat
 import time
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from fldecl.core.contract import DeleteRequest, ProviderContext, ReadRequest
+from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.app.messages import ADMIN_CERTIFICATE_FILE, SERVER_CERTIFICATE_FILE
 from fldecl.providers.nvflare.kits import APP_COMPONENTS
-from tests.nvflare.conftest import SITES, Running, make_authority
+from fldecl.providers.nvflare.trainings import Trainings
+from tests.nvflare.conftest import SITES, Running, Silent, make_authority
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
+
+OWNER = "fldecl.stack.jobs-test"
+NO_TRAINING = {"quorum_size": 1}
 
 
 def test_every_kit_chains_to_the_stack_ca_with_rsa_4096_keys_owner_only(running: Running) -> None:
@@ -72,3 +85,61 @@ def test_a_site_whose_certificate_comes_from_another_ca_is_refused(running: Runn
     finally:
         deployment.stop("intruder")
     assert not deployment.running("intruder")
+
+
+def context(running: Running, tmp_path: Path) -> ProviderContext:
+    return ProviderContext("jobs-test", tmp_path, running.state_dir, OWNER, Silent())
+
+
+def write(tmp_path: Path, name: str, tags: list[str], content: str = "initial") -> Path:
+    parties = [jobs.JobParty(site, site, False, "") for site in SITES]
+    return jobs.write_job(tmp_path / name, name, {**NO_TRAINING, "name": name}, parties, content.encode(), tags, name,
+                          {"rounds": 1})
+
+
+def test_a_resubmitted_job_is_the_same_job_and_a_deleted_one_gets_a_new_token(running: Running, tmp_path: Path) -> None:
+    folder = write(tmp_path, "twice", [OWNER])
+    with running.deployment.session() as session:
+        first = jobs.submit(session, folder, OWNER, "twice")
+        assert jobs.submit(session, folder, OWNER, "twice") == first
+        assert [job["job_id"] for job in jobs.owned_jobs(session, OWNER)] == [first]
+        jobs.abort_and_delete(session, first)
+        assert jobs.owned_jobs(session, OWNER) == []
+        again = jobs.submit(session, folder, OWNER, "twice")
+        assert again != first
+        assert [job["job_id"] for job in jobs.owned_jobs(session, OWNER)] == [again]
+        jobs.abort_and_delete(session, again)
+
+
+def test_jobs_without_the_stacks_tag_are_never_read_or_deleted(running: Running, tmp_path: Path) -> None:
+    trainings = Trainings(running.deployment, running.deployment_store(), lambda model_id: tmp_path / "unused")
+    ctx = context(running, tmp_path)
+    with running.deployment.session() as session:
+        foreign = jobs.submit(session, write(tmp_path, "someone-elses", ["fldecl.stack.another"]), "fldecl.stack.another", "x")
+        ours = jobs.submit(session, write(tmp_path, "ours", [OWNER]), OWNER, "ours")
+    observed = trainings.read(ReadRequest(OWNER), ctx)
+    assert [obs.id for obs in observed] == [ours]
+    assert observed[0].name == "ours" and observed[0].attributes == {"rounds": 1}
+    for obs in observed:
+        trainings.delete(DeleteRequest(obs), ctx)
+    assert trainings.read(ReadRequest(OWNER), ctx) == []
+    with running.deployment.session() as session:
+        assert foreign in {job["job_id"] for job in session.list_jobs()}
+        jobs.abort_and_delete(session, foreign)
+
+
+def test_a_job_state_in_fldecls_words() -> None:
+    assert jobs.training_state("FINISHED:COMPLETED") == "completed"
+    assert jobs.training_state("FINISHED:ABORTED") == "canceled"
+    assert jobs.training_state("FINISHED:EXECUTION_EXCEPTION") == "failed"
+    assert jobs.training_state("RUNNING") == "running"
+    assert jobs.ownership({"custom_props": {"other": 1}}) is None
+
+
+def test_signing_in_prints_nothing_of_nvflares(running: Running, capfd: pytest.CaptureFixture[str]) -> None:
+    """NVFlare's admin client talks to a person at its console ("Connecting to FLARE ..."): none of that reaches fldecl's output."""
+    running.deployment._close_session()  # sign in afresh
+    with running.deployment.session() as session:
+        assert session.get_connected_client_list()
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == "", captured
