@@ -29,9 +29,10 @@ def cli():
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files holding slow tests run first, each file's tests in their order.
 
-    ``make test`` hands whole files to two workers (``--dist loadfile``) in this order: the long
-    trainings start at once and the quick files fill in around them, instead of one long file
-    starting last while the other worker idles.
+    ``make test`` hands whole files to three workers (``--dist loadfile``; a third keeps both cores
+    busy while a test waits on a timeout or a server) in this order: the long trainings start at
+    once and the quick files fill in around them, instead of one long file starting last while the
+    other workers idle.
     """
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
