@@ -49,6 +49,7 @@ from fldecl.providers.nvflare.kits import (
     ServerAddress,
     build_kit,
     copy_private,
+    file_digest,
     rebuild_reason,
 )
 from fldecl.providers.nvflare.settings import ADMIN_ROLE, NvflareSettings
@@ -124,7 +125,7 @@ class Deployment:
         changes = self.server_kit_changes(authority.cert_file)
         if not changes:
             return changes
-        fingerprint = _fingerprint(authority.cert_file)
+        fingerprint = file_digest(authority.cert_file)
         state = self._state()
         fed_learn_port = state.get("fed_learn_port") or self.settings.fed_learn_port or _free_port(self.settings.host)
         admin_port = state.get("admin_port") or self.settings.admin_port or _free_port(self.settings.host, avoid=fed_learn_port)
@@ -387,11 +388,6 @@ def party_settings_content(party_settings: dict[str, Any]) -> bytes:
     """A site's ``local/fldecl_party.json``, as its kit holds it."""
     return json.dumps(party_settings, indent=2).encode()
 
-
-def _fingerprint(cert_file: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(cert_file.read_bytes()).hexdigest()
 
 
 def _free_port(host: str, avoid: int = 0) -> int:

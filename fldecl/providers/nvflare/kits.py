@@ -108,7 +108,7 @@ class BuiltKit:
     @classmethod
     def of(cls, kit: Path, sources: Mapping[str, Path]) -> BuiltKit:
         """The kit just built at ``kit`` from ``sources``."""
-        return cls(str(kit), {role: (str(path), _digest(path) or "") for role, path in sources.items()}, _kit_files(kit))
+        return cls(str(kit), {role: (str(path), file_digest(path) or "") for role, path in sources.items()}, _kit_files(kit))
 
     @classmethod
     def from_dict(cls, data: Any) -> BuiltKit | None:
@@ -139,25 +139,26 @@ def rebuild_reason(built: BuiltKit | None, kit: Path, sources: Mapping[str, Path
         return "its folder is missing"
     renewed = renewed or {}
     changed = [renewed[role] if role in renewed else SOURCE_CHANGED[role] for role, path in sources.items()
-               if role in renewed or built.sources.get(role, ("", ""))[1] != _digest(path)]
+               if role in renewed or built.sources.get(role, ("", ""))[1] != file_digest(path)]
     if changed:
         return "; ".join(changed)
     stale = [why for name, (content, why) in (expected or {}).items() if built.files.get(name) != hashlib.sha256(content).hexdigest()]
     if stale:
         return "; ".join(dict.fromkeys(stale))
     missing = [name for name in built.files if not (kit / name).is_file()]
-    edited = [name for name, digest in built.files.items() if name not in missing and _digest(kit / name) != digest]
+    edited = [name for name, digest in built.files.items() if name not in missing and file_digest(kit / name) != digest]
     problems = ([f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"] if missing else []) + \
                ([f"{', '.join(edited)} {'was' if len(edited) == 1 else 'were'} edited"] if edited else [])
     return "; ".join(problems) or None
 
 
 def _kit_files(kit: Path) -> dict[str, str]:
-    return {str(path.relative_to(kit)): _digest(path) or "" for folder in KIT_FOLDERS for path in sorted((kit / folder).rglob("*"))
+    return {str(path.relative_to(kit)): file_digest(path) or "" for folder in KIT_FOLDERS for path in sorted((kit / folder).rglob("*"))
             if path.is_file()}
 
 
-def _digest(path: Path) -> str | None:
+def file_digest(path: Path) -> str | None:
+    """A file's SHA-256 (hex), or None when it cannot be read."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
