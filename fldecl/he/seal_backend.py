@@ -225,32 +225,38 @@ class SealBackend:
         members = self._metadata(size) + self._header(_COUNT.size + words) + _COUNT.pack(self.degree * size)
         return self._header(len(members) + words) + members
 
-    def ciphertext_frames(self, count: int) -> NDArray[np.uint8]:
-        """``count`` zeroed rows, each the size of a serialized NTT-form ciphertext of two polynomials.
-
-        Each row's polynomials (its last words) start 8-byte aligned, where numpy works on them as
-        words at full speed.
-        """
-        size = len(self.frame_prefix(2)) + 16 * self.degree
-        padding = -size % 8
-        return np.zeros((count, padding + size), dtype=np.uint8)[:, padding:]
-
     def random_halves(self, seed: bytes, start: int, stop: int) -> Words:
         """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
         return random_halves(seed, start, stop, self.degree, self.modulus)
 
-    def decrypt_frames(self, frames: NDArray[np.uint8], decryptor: Any) -> list[bytes]:
-        """The decryptions of serialized ciphertexts, one per row, as serialized NTT-form plaintexts."""
-        ciphertext, plaintext = self.seal.Ciphertext(), self.seal.Plaintext()
-        plaintexts = []
-        for frame in frames:
-            try:
-                ciphertext.load_bytes(self.context, frame.tobytes())
-            except (RuntimeError, ValueError) as error:
-                raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
-            decryptor.decrypt(ciphertext, plaintext)
-            plaintexts.append(plaintext.to_bytes(self.seal.compr_mode_type.none))
-        return plaintexts
+    def secret_plaintext(self, secret_key: bytes) -> Any:
+        """The secret key s as SEAL holds it, a plaintext in NTT form: a secret key serializes as its plaintext."""
+        plaintext = self.seal.Plaintext()
+        try:
+            plaintext.load_bytes(self.context, secret_key)
+        except (RuntimeError, ValueError, TypeError) as error:
+            raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
+        return plaintext
+
+    def products_with_secret(self, rows: Words, secret: Any, addends: Words | None = None) -> Words:
+        """``rows * s + addends`` in the coefficient domain, in place of ``rows``, for rows of NTT-form polynomials.
+
+        SEAL computes it 16 rows at a time: the rows framed as one ciphertext, multiplied by the
+        secret key's plaintext, the addends (framed likewise) added, and the whole transformed
+        back from the NTT domain in one call.
+        """
+        evaluator = self.evaluator
+        product, addend = self.seal.Ciphertext(), self.seal.Ciphertext()
+        for start in range(0, len(rows), _MAX_POLYNOMIALS):
+            stop = min(len(rows), start + _MAX_POLYNOMIALS)
+            self._load(product, rows[start:stop])
+            evaluator.multiply_plain_inplace(product, secret)
+            if addends is not None:
+                self._load(addend, addends[start:stop])
+                evaluator.add_inplace(product, addend)
+            evaluator.transform_from_ntt_inplace(product)
+            rows[start:stop] = self.polynomials(product)[: stop - start]
+        return rows
 
     def polynomials(self, ciphertext: Any) -> Words:
         """A ciphertext's polynomials, one row each, read from its serialization."""
@@ -258,24 +264,10 @@ class SealBackend:
         count = ciphertext.size() * self.degree
         return np.frombuffer(data, dtype="<u8", count=count, offset=len(data) - 8 * count).reshape(-1, self.degree)
 
-    def to_coefficients(self, plaintexts: Sequence[bytes]) -> Words:
-        """Serialized NTT-form plaintexts, as rows of coefficients: SEAL transforms them up to 16 at a time.
-
-        Each batch is framed as one ciphertext whose polynomials are the plaintexts' last words,
-        joined straight from their serializations.
-        """
-        degree = self.degree
-        result = np.empty((len(plaintexts), degree), dtype=np.uint64)
-        for start in range(0, len(plaintexts), _MAX_POLYNOMIALS):
-            batch = [memoryview(data)[-8 * degree :] for data in plaintexts[start : start + _MAX_POLYNOMIALS]]
-            rows = len(batch)
-            if rows == 1:  # a ciphertext has at least two polynomials
-                batch.append(batch[0])
-            ciphertext = self.seal.Ciphertext()
-            ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(batch)), *batch]))
-            self.evaluator.transform_from_ntt_inplace(ciphertext)
-            result[start : start + rows] = self.polynomials(ciphertext)[:rows]
-        return result
+    def _load(self, ciphertext: Any, rows: Words) -> None:
+        """Rows of NTT-form polynomials into ``ciphertext``, as its polynomials (a lone row twice: a ciphertext has at least two)."""
+        parts = [memoryview(rows)] * (2 if len(rows) == 1 else 1)
+        ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(rows) * len(parts)), *parts]))
 
     def rows_per_chunk(self, ciphertexts: int) -> int:
         """Ciphertexts a party handles at once: 16 K values, or a 32nd of a smaller update, so that its temporaries stay small."""
@@ -290,7 +282,7 @@ class SealCipher:
         self._backend = backend
         self._secret_key_bytes = secret_key_bytes
         self._encryptor = seal.Encryptor(backend.context, secret_key)
-        self._decryptor = seal.Decryptor(backend.context, secret_key)
+        self._secret = backend.secret_plaintext(secret_key_bytes)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
@@ -306,10 +298,8 @@ class SealCipher:
         """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
         backend = self._backend
         degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-        first_halves = self._masks(seed, start, stop).view(np.int64)  # m + e - a*s, congruent to c0: compress reduces it
-        messages = np.zeros((stop - start) * degree, dtype=np.float64)  # after the masks, whose buffers are gone by now
-        messages[: values.size] = values
-        first_halves += self._encode(messages).reshape(-1, degree)
+        first_halves = self._masks(seed, start, stop).view(np.int64)  # e - a*s; m + e - a*s below, congruent to c0: compress reduces it
+        first_halves.reshape(-1)[: values.size] += self._encode(values)  # the padding of the last ciphertext carries zeros
         return packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
     def _chunks(self, count: int) -> list[Chunk]:
@@ -341,23 +331,25 @@ class SealCipher:
             chunks, lambda chunk: here(*arguments(*chunk), *chunk), None if executor is None else in_worker, workers.cores() - 1
         )
 
-    def _encode(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
+    def _encode(self, values: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
         """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
-        values *= self._backend.scale
-        return np.rint(values, out=values).astype(np.int64)
+        scaled = np.multiply(values, self._backend.scale, dtype=np.float64)
+        return np.rint(scaled, out=scaled).astype(np.int64)
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
         backend = self._backend
-        fresh, frames = backend.seal.Ciphertext(), backend.ciphertext_frames(stop - start)
-        for frame in frames:
+        degree, none = backend.degree, backend.seal.compr_mode_type.none
+        first_halves = np.empty((stop - start, degree), dtype=np.uint64)
+        second_halves = np.empty_like(first_halves)
+        fresh = backend.seal.Ciphertext()
+        for first_half, second_half in zip(first_halves, second_halves, strict=True):
             self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
-            frame[:] = np.frombuffer(fresh.to_string(backend.seal.compr_mode_type.none), dtype=np.uint8)
-        second_halves = frames[:, -8 * backend.degree :].view("<u8")
-        _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # (e - a'*s, a' - a)
-        plaintexts = backend.decrypt_frames(frames, self._decryptor)  # e - a'*s + (a' - a)*s
-        del frames, second_halves  # freed before the inverse NTT's buffers are: a party's peak memory
-        return backend.to_coefficients(plaintexts)
+            data = fresh.to_string(none)
+            first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
+            second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
+        _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # a' - a
+        return backend.products_with_secret(second_halves, self._secret, first_halves)  # e - a'*s + (a' - a)*s
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
         chunks = self._chunks(len(first_halves))
@@ -375,16 +367,10 @@ class SealCipher:
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        prefix = backend.frame_prefix(2)
-        frames = backend.ciphertext_frames(stop - start)
-        frames[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
-        total = frames[:, -8 * backend.degree :].view("<u8")  # (0, sum a)
-        total[:] = backend.random_halves(seeds[0], start, stop)
+        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # SEAL reads rows as they lie in memory
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
-        plaintexts = backend.decrypt_frames(frames, self._decryptor)
-        del frames, total  # freed before the inverse NTT's buffers are: a party's peak memory
-        return backend.to_coefficients(plaintexts)
+        return backend.products_with_secret(total, self._secret)
 
 
 _worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over
