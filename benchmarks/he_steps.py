@@ -38,7 +38,7 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
     cipher = backend.cipher(wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1])
     assert isinstance(cipher, SealCipher)
     degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-    rows = backend.rows_per_chunk(1 << 40)
+    rows = backend.rows_per_chunk(1 << 40, width / 8)
     chunks = [(start, min(ciphertexts, start + rows)) for start in range(0, ciphertexts, rows)]
     fresh = seal.Ciphertext()
     cipher._encryptor.encrypt_symmetric(cipher._zero, fresh)

@@ -11,23 +11,25 @@ when below the prime. Rejection sampling makes each kept word uniform modulo the
 is taken as a polynomial in NTT form, SEAL's convention for the random half of its own seeded
 ciphertexts (uniform in one domain is uniform in the other). Ciphertext k of an update reads its
 own stretch of the key stream, so no two ciphertexts, updates or contributors share a key and
-counter block, and a chunk of ciphertexts is one AES call and one numpy pass. Only the public half
+counter block, and a batch of ciphertexts is one AES call and one numpy pass. Only the public half
 is drawn this way (the seed travels in the clear, as ``a`` would in a full ciphertext); the noise
 ``e``, the secret key and every product with it stay SEAL's. This replaces SEAL's own expansion of
 a seeded ciphertext (Blake2xb, one ciphertext per call, a third of an ``encrypt_symmetric``).
 
 SEAL computes the mask ``e - a*s`` of each ciphertext: it takes its own fresh encryption of zero
-(e - a'*s, a') from its own noise sampler; numpy replaces a' with a' - a in its serialization, and
-SEAL loads and decrypts that, (e - a'*s + (a' - a)*s); a batch of such masks goes back to the
-coefficient domain in one ciphertext of up to 16 polynomials. numpy adds the message, which sits
-in the plaintext's coefficients (``round(value * scale)``), so the noise of a coefficient stays in
-that coefficient and one ciphertext carries N values. Bytes cross the bindings in SEAL's own
-uncompressed serialization, with no file and no call per coefficient.
+(c0' = e - a'*s, a') from its own noise sampler, numpy takes the difference a' - a, and SEAL
+computes c0' + (a' - a)*s = e - a*s for a batch of up to 16 ciphertexts at once: the differences
+framed as the polynomials of one NTT-form ciphertext, multiplied by the secret key's plaintext
+(``multiply_plain``), the c0' framed likewise and added, and the batch transformed back to the
+coefficient domain in one call. numpy adds the message, which sits in the plaintext's
+coefficients (``round(value * scale)``), so the noise of a coefficient stays in that coefficient
+and one ciphertext carries N values. Bytes cross the bindings in SEAL's own uncompressed
+serialization, with no file and no call per coefficient.
 
 The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
 not needed for that. A party decrypts a sum by expanding every contributor's ``a``, adding them
-modulo the prime in numpy, and letting SEAL decrypt (0, sum a) to (sum a)*s: the sum of the first
-halves plus that is the sum of the messages and noises.
+modulo the prime in numpy, and letting SEAL compute (sum a)*s in the same batches: the sum of the
+first halves plus that is the sum of the messages and noises.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ _AES_BLOCK = 16
 _SPARE_COUNTERS = 1 << 127
 _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
-_CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
+_BATCH_VALUES = 32_768  # coefficients SEAL multiplies and transforms in one call, at most
+_CHUNK_VALUES = 65_536  # values per chunk: what a party holds at once besides its input and output
+_MEMORY_MULTIPLE = 3  # a party's peak extra memory, at most, in float32 updates
+_FLOAT32_BYTES = 4
+_SERIALIZATION_BYTES = 64  # per coefficient: SEAL's serialization of a two-polynomial ciphertext, with its stream's copies
+_TEMPORARY_BYTES = 64  # per value of a chunk: its rows, their SEAL frames and numpy's temporaries
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
 # numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
 # workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the
@@ -118,8 +125,11 @@ def _draws_per_row(degree: int, modulus: int) -> int:
 def _key_stream(key: bytes, first_block: int, count: int, modulus: int) -> Words:
     """``count`` words of AES-256-CTR under ``key`` from counter block ``first_block``, each cut to ``modulus``'s bit length."""
     encryptor = Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
-    words = np.frombuffer(encryptor.update(bytes(8 * count)), dtype="<u8")
-    return words & np.uint64((1 << modulus.bit_length()) - 1)
+    words = np.empty(count + 2, dtype="<u8")  # the cipher wants a block's room beyond the data to write into
+    encryptor.update_into(bytes(8 * count), words.view(np.uint8))
+    words = words[:count]
+    words &= np.uint64((1 << modulus.bit_length()) - 1)
+    return words
 
 
 def _spare_draws(key: bytes, index: int, kept: Words, degree: int, modulus: int) -> Words:
@@ -247,8 +257,8 @@ class SealBackend:
         """
         evaluator = self.evaluator
         product, addend = self.seal.Ciphertext(), self.seal.Ciphertext()
-        for start in range(0, len(rows), _MAX_POLYNOMIALS):
-            stop = min(len(rows), start + _MAX_POLYNOMIALS)
+        for start in range(0, len(rows), self.batch_rows):
+            stop = min(len(rows), start + self.batch_rows)
             self._load(product, rows[start:stop])
             evaluator.multiply_plain_inplace(product, secret)
             if addends is not None:
@@ -269,9 +279,21 @@ class SealBackend:
         parts = [memoryview(rows)] * (2 if len(rows) == 1 else 1)
         ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(rows) * len(parts)), *parts]))
 
-    def rows_per_chunk(self, ciphertexts: int) -> int:
-        """Ciphertexts a party handles at once: 16 K values, or a 32nd of a smaller update, so that its temporaries stay small."""
-        return max(1, min(_CHUNK_VALUES, ciphertexts * self.degree // 32) // self.degree)
+    @property
+    def batch_rows(self) -> int:
+        """Polynomials SEAL multiplies and transforms in one call: up to 16, and at most 32 K coefficients."""
+        return max(1, min(_MAX_POLYNOMIALS, _BATCH_VALUES // self.degree))
+
+    def rows_per_chunk(self, ciphertexts: int, output_bytes: float) -> int:
+        """Ciphertexts a party handles at once: 64 K values, fewer where that would take its peak memory beyond 3x the float32 update.
+
+        Besides its output (``output_bytes`` per value), a party then holds SEAL's serialization
+        of a two-polynomial ciphertext (about four copies of it, fixed) and a chunk's temporaries
+        (about 64 bytes per value of the chunk).
+        """
+        budget = ciphertexts * self.degree * (_MEMORY_MULTIPLE * _FLOAT32_BYTES - output_bytes) - _SERIALIZATION_BYTES * self.degree
+        rows = int(budget // (_TEMPORARY_BYTES * self.degree))
+        return max(1, min(_CHUNK_VALUES // self.degree, rows))
 
 
 class SealCipher:
@@ -287,7 +309,7 @@ class SealCipher:
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
-        chunks = self._chunks(math.ceil(values.size / degree))
+        chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8)
 
         def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
             return values[start * degree : stop * degree], seed
@@ -297,13 +319,13 @@ class SealCipher:
     def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
         """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
         backend = self._backend
-        degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
+        modulus, width = backend.modulus, backend.parameters.wire_bits
         first_halves = self._masks(seed, start, stop).view(np.int64)  # e - a*s; m + e - a*s below, congruent to c0: compress reduces it
         first_halves.reshape(-1)[: values.size] += self._encode(values)  # the padding of the last ciphertext carries zeros
         return packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
-    def _chunks(self, count: int) -> list[Chunk]:
-        step = self._backend.rows_per_chunk(count)
+    def _chunks(self, count: int, output_bytes: float) -> list[Chunk]:
+        step = self._backend.rows_per_chunk(count, output_bytes)
         return [(start, min(count, start + step)) for start in range(0, count, step)]
 
     def _spread(
@@ -334,25 +356,29 @@ class SealCipher:
     def _encode(self, values: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
         """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
         scaled = np.multiply(values, self._backend.scale, dtype=np.float64)
-        return np.rint(scaled, out=scaled).astype(np.int64)
+        return np.rint(scaled, out=np.empty(scaled.shape, dtype=np.int64), casting="unsafe")
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
         backend = self._backend
-        degree, none = backend.degree, backend.seal.compr_mode_type.none
-        first_halves = np.empty((stop - start, degree), dtype=np.uint64)
-        second_halves = np.empty_like(first_halves)
+        degree, batch, none = backend.degree, backend.batch_rows, backend.seal.compr_mode_type.none
+        masks = np.empty((stop - start, degree), dtype=np.uint64)
+        first_halves = np.empty((min(batch, stop - start), degree), dtype=np.uint64)
         fresh = backend.seal.Ciphertext()
-        for first_half, second_half in zip(first_halves, second_halves, strict=True):
-            self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
-            data = fresh.to_string(none)
-            first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
-            second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
-        _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # a' - a
-        return backend.products_with_secret(second_halves, self._secret, first_halves)  # e - a'*s + (a' - a)*s
+        for first in range(start, stop, batch):
+            last = min(stop, first + batch)
+            second_halves, batch_first_halves = masks[first - start : last - start], first_halves[: last - first]
+            for first_half, second_half in zip(batch_first_halves, second_halves, strict=True):
+                self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
+                data = fresh.to_string(none)
+                first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
+                second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
+            _subtract_mod(second_halves, backend.random_halves(seed, first, last), backend.modulus)  # a' - a
+            backend.products_with_secret(second_halves, self._secret, batch_first_halves)  # e - a'*s + (a' - a)*s
+        return masks
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
-        chunks = self._chunks(len(first_halves))
+        chunks = self._chunks(len(first_halves), 8)  # a float64 per value
         seed_list = list(seeds)
         return self._spread(chunks, self._decrypt_chunk, _worker_decrypt, lambda start, stop: (first_halves[start:stop], seed_list))
 
