@@ -126,7 +126,7 @@ def _key_stream(key: bytes, first_block: int, count: int, modulus: int) -> Words
     """``count`` words of AES-256-CTR under ``key`` from counter block ``first_block``, each cut to ``modulus``'s bit length."""
     encryptor = Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
     words = np.empty(count + 2, dtype="<u8")  # the cipher wants a block's room beyond the data to write into
-    encryptor.update_into(bytes(8 * count), words.view(np.uint8))
+    encryptor.update_into(bytes(8 * count), words.view(np.uint8).data)
     words = words[:count]
     words &= np.uint64((1 << modulus.bit_length()) - 1)
     return words
@@ -276,7 +276,7 @@ class SealBackend:
 
     def _load(self, ciphertext: Any, rows: Words) -> None:
         """Rows of NTT-form polynomials into ``ciphertext``, as its polynomials (a lone row twice: a ciphertext has at least two)."""
-        parts = [memoryview(rows)] * (2 if len(rows) == 1 else 1)
+        parts = [np.ascontiguousarray(rows).data] * (2 if len(rows) == 1 else 1)
         ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(rows) * len(parts)), *parts]))
 
     @property
@@ -356,7 +356,8 @@ class SealCipher:
     def _encode(self, values: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
         """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
         scaled = np.multiply(values, self._backend.scale, dtype=np.float64)
-        return np.rint(scaled, out=np.empty(scaled.shape, dtype=np.int64), casting="unsafe")
+        encoded: NDArray[np.int64] = np.rint(scaled, out=np.empty(scaled.shape, dtype=np.int64), casting="unsafe")
+        return encoded
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
@@ -393,7 +394,7 @@ class SealCipher:
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # SEAL reads rows as they lie in memory
+        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # the products are written in place
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
         return backend.products_with_secret(total, self._secret)
