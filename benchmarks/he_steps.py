@@ -1,12 +1,13 @@
 """Where a party's encryption spends its time, per ciphertext, against SEAL's own ``encrypt_symmetric``.
 
 A party's mask of one ciphertext takes SEAL's ``encrypt_symmetric`` of zero (SEAL's noise) and its
-serialization, the expansion of fldecl's random half from its seed (AES-256-CTR and rejection
-sampling in numpy, a chunk at a time), the subtraction of that from the fresh random half in numpy,
-SEAL's loading and decryption of the result and its serialization, and the inverse NTT (16
-polynomials per call, with their framing); numpy then encodes the values, rounds and packs. Each
-step is timed alone over ``--ciphertexts`` ciphertexts in one process, by CPU time, the steps
-interleaved and repeated ``--repeats`` times, the median counting; then a whole chunk
+serialization into two rows (c0' and a'), the expansion of fldecl's random half from its seed
+(AES-256-CTR and rejection sampling in numpy, a batch at a time), the subtraction of that from a'
+in numpy, and SEAL's product of a batch of differences with the secret key, the addition of the
+c0' and the inverse NTT (up to 16 polynomials per call, with their framing and serialization);
+numpy then encodes the values, rounds and packs. Each step is timed alone over ``--ciphertexts``
+ciphertexts in one process, by CPU time, in a party's chunks of a large update, the steps
+interleaved and repeated ``--repeats`` times, the median counting; then whole chunks
 (``_encrypt_chunk``) and ``SecretKeyring.encrypt`` of the same values, on one core. Figures are
 microseconds per ciphertext and multiples of ``encrypt_symmetric``.
 

@@ -118,6 +118,45 @@ def test_a_party_decrypts_what_it_encrypted_only_with_the_right_seed(keyring: Se
     assert np.max(np.abs(wrong - values)) > 100  # noise over the whole range of the prime
 
 
+@pytest.mark.parametrize("rows", [1, 3, 17])
+def test_batched_products_with_the_key_equal_seals_decryption_of_each_ciphertext(keyring: SecretKeyring, rows: int) -> None:
+    import seal
+
+    backend = load_backend(keyring.parameters)
+    assert isinstance(backend, SealBackend)
+    secret_key = wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1]
+    decryptor = seal.Decryptor(backend.context, backend.context.from_secret_str(secret_key))
+    random = np.random.default_rng(rows)
+    second_halves, first_halves = random.integers(0, backend.modulus, size=(2, rows, backend.degree), dtype=np.uint64)
+
+    def decrypted(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """SEAL's decryption of the NTT-form ciphertext (first, second), in the coefficient domain."""
+        ciphertext, plaintext = seal.Ciphertext(), seal.Plaintext()
+        ciphertext.load_bytes(backend.context, backend.frame_prefix(2) + first.tobytes() + second.tobytes())
+        decryptor.decrypt(ciphertext, plaintext)
+        words = plaintext.to_bytes()[-8 * backend.degree :]
+        ciphertext.load_bytes(backend.context, backend.frame_prefix(2) + words + words)
+        backend.evaluator.transform_from_ntt_inplace(ciphertext)
+        return backend.polynomials(ciphertext)[0]
+
+    secret = backend.secret_plaintext(secret_key)
+    products = backend.products_with_secret(second_halves.copy(), secret, first_halves)
+    assert all(np.array_equal(products[row], decrypted(first_halves[row], second_halves[row])) for row in range(rows))
+    zeros = np.zeros(backend.degree, dtype=np.uint64)
+    alone = backend.products_with_secret(second_halves.copy(), secret)
+    assert all(np.array_equal(alone[row], decrypted(zeros, second_halves[row])) for row in range(rows))
+
+
+def test_compression_reads_any_integer_congruent_to_the_residue(keyring: SecretKeyring) -> None:
+    backend = load_backend(keyring.parameters)
+    modulus, width = backend.modulus, keyring.parameters.wire_bits
+    residues = np.random.default_rng(4).integers(0, modulus, size=4096, dtype=np.uint64)
+    expected = packing.compress(residues, modulus, width)
+    for multiple in (-2, -1, 1, 3):
+        congruent = residues.astype(np.int64) + np.int64(multiple * modulus)
+        assert np.array_equal(packing.compress(congruent, modulus, width), expected)
+
+
 def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
     degree = keyring.parameters.poly_modulus_degree
     values = np.random.default_rng(5).uniform(-1, 1, size=3 * degree)
