@@ -75,7 +75,7 @@ _CHUNK_VALUES = 65_536  # values per chunk: what a party holds at once besides i
 _MEMORY_MULTIPLE = 3  # a party's peak extra memory, at most, in float32 updates
 _FLOAT32_BYTES = 4
 _SERIALIZATION_BYTES = 64  # per coefficient: SEAL's serialization of a two-polynomial ciphertext, with its stream's copies
-_TEMPORARY_BYTES = 64  # per value of a chunk: its rows, their SEAL frames and numpy's temporaries
+_TEMPORARY_BYTES = 96  # per value of a chunk: its rows, their SEAL frames and numpy's temporaries, with the heap's slack
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
 # numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
 # workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the
@@ -251,9 +251,9 @@ class SealBackend:
     def products_with_secret(self, rows: Words, secret: Any, addends: Words | None = None) -> Words:
         """``rows * s + addends`` in the coefficient domain, in place of ``rows``, for rows of NTT-form polynomials.
 
-        SEAL computes it 16 rows at a time: the rows framed as one ciphertext, multiplied by the
-        secret key's plaintext, the addends (framed likewise) added, and the whole transformed
-        back from the NTT domain in one call.
+        SEAL computes it a batch of rows at a time (:attr:`batch_rows`): the rows framed as one
+        ciphertext, multiplied by the secret key's plaintext, the addends (framed likewise) added,
+        and the whole transformed back from the NTT domain in one call.
         """
         evaluator = self.evaluator
         product, addend = self.seal.Ciphertext(), self.seal.Ciphertext()
@@ -289,7 +289,7 @@ class SealBackend:
 
         Besides its output (``output_bytes`` per value), a party then holds SEAL's serialization
         of a two-polynomial ciphertext (about four copies of it, fixed) and a chunk's temporaries
-        (about 64 bytes per value of the chunk).
+        (about 96 bytes per value of the chunk, measured).
         """
         budget = ciphertexts * self.degree * (_MEMORY_MULTIPLE * _FLOAT32_BYTES - output_bytes) - _SERIALIZATION_BYTES * self.degree
         rows = int(budget // (_TEMPORARY_BYTES * self.degree))

@@ -147,6 +147,29 @@ def test_batched_products_with_the_key_equal_seals_decryption_of_each_ciphertext
     assert all(np.array_equal(alone[row], decrypted(zeros, second_halves[row])) for row in range(rows))
 
 
+def test_chunks_hold_64k_values_unless_the_update_is_too_small_for_that_within_3x(keyring: SecretKeyring) -> None:
+    for spec in CIPHER_SPECS.values():
+        backend = load_backend(spec)
+        assert isinstance(backend, SealBackend)
+        wire_bytes = spec.wire_bits / 8
+        assert backend.rows_per_chunk(1 << 20, wire_bytes) * backend.degree == 65_536
+        assert backend.rows_per_chunk(1, wire_bytes) == backend.rows_per_chunk(1, 8) == 1
+        small = -(-232_220 // backend.degree)
+        assert 1 <= backend.rows_per_chunk(small, 8) <= backend.rows_per_chunk(small, wire_bytes) < 65_536 // backend.degree
+
+
+def test_a_chunk_of_several_batches_and_a_lone_row_round_trips(keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    degree = keyring.parameters.poly_modulus_degree
+    monkeypatch.setattr(seal_backend, "_SERIALIZATION_BYTES", 0)  # one chunk for the whole small update...
+    monkeypatch.setattr(seal_backend, "_TEMPORARY_BYTES", 1)
+    monkeypatch.setattr(seal_backend, "_BATCH_VALUES", 2 * degree)  # ...in batches of two rows: 5 ciphertexts end with a lone one
+    backend = load_backend(keyring.parameters)
+    assert isinstance(backend, SealBackend)
+    assert (backend.rows_per_chunk(5, 8), backend.batch_rows) == (5, 2)
+    values = np.random.default_rng(8).uniform(-1, 1, 5 * degree - 3)
+    np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
+
+
 def test_compression_reads_any_integer_congruent_to_the_residue(keyring: SecretKeyring) -> None:
     backend = load_backend(keyring.parameters)
     modulus, width = backend.modulus, keyring.parameters.wire_bits
