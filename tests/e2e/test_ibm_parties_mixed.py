@@ -24,7 +24,7 @@ from tests.e2e.ibm_parties import (  # noqa: F401
     wml_both_runtimes,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=170)
 
 
 @pytest.mark.parametrize(("fusion_type", "name", "notebook_party"),
