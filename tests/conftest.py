@@ -27,12 +27,18 @@ def cli():
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files holding slow tests run first, each file's tests in their order.
+    """Files run longest first, each file's tests in their order.
 
-    ``make test`` hands whole files to three workers (``--dist loadfile``; a third keeps both cores
-    busy while a test waits on a timeout or a server) in this order: the long trainings start at
-    once and the quick files fill in around them, instead of one long file starting last while the
-    other workers idle.
+    ``make test`` hands whole files to three workers (``--dist loadfile --no-loadscope-reorder``; a
+    third worker keeps both cores busy while a test waits on a timeout or a server) in this order:
+    the long trainings start at once and the quick files fill in around them, instead of a long file
+    starting last while the other workers idle. A file's cost is the sum of its ``slow(seconds=N)``
+    marks (a module's mark counts once), about what it takes on a quiet 2-core machine.
     """
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    marks: dict[Path, dict[int, float]] = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark is not None:
+            marks.setdefault(item.path, {})[id(mark)] = float(mark.kwargs.get("seconds", 60))
+    cost = {path: sum(seconds.values()) for path, seconds in marks.items()}
+    items.sort(key=lambda item: -cost.get(item.path, 0.0))

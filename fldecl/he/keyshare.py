@@ -31,6 +31,7 @@ from fldecl.he.errors import HEError
 from fldecl.he.keyring import SecretKeyring
 from fldecl.pki.chain import is_ca, is_signed_by, validity_window
 from fldecl.pki.facts import EXPIRED, NOT_YET_VALID
+from fldecl.pki.files import private_key_from_pem
 
 BUNDLE_FORMAT = "fldecl-he-keyshare/1"
 MIN_RSA_BITS = 2048
@@ -264,7 +265,7 @@ def _rsa_public_key(certificate: x509.Certificate) -> rsa.RSAPublicKey:
 
 def _load_private_key(pem: bytes, label: str) -> rsa.RSAPrivateKey:
     try:
-        key = serialization.load_pem_private_key(pem, password=None)
+        key = private_key_from_pem(pem)
     except (ValueError, TypeError) as error:
         raise KeyShareError(f"{label} is not an unencrypted PEM private key: {error}") from error
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -71,7 +71,7 @@ def test_a_lock_whose_holder_was_killed_is_free_at_once(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=22)
 def test_ctrl_c_stops_a_local_training_and_its_processes(tmp_path: Path) -> None:
     import json
     import shutil

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.wml.conftest import cli_env, emulator, make_stack, wml_env  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=45)
 
 ALL = ["CertificateAuthority/issuer", "DataSplit/digits", "Model/pytorch", "PartyCertificate/party-1", "PartyCertificate/party-2",
        "RemoteTrainingSystem/Party_1", "RemoteTrainingSystem/Party_2", "Training/aggregator_he"]

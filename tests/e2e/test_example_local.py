@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import EXAMPLE, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=120)
 
 TRAINED_MODEL = """\
 ---

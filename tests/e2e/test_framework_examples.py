@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=110)
 
 
 def copy_stack(tmp_path: Path, name: str) -> Path:

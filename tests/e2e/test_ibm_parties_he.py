@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e.ibm_parties import Wml, add_trained_model, check_show_and_store, seed_stack, train_with_ibm_parties, wml  # noqa: F401
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=55)
 
 
 def test_seed_flow_with_crypto_iter_avg_and_helayers(wml: Wml, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.e2e.ibm_parties import Wml, add_trained_model, check_show_and_store, edit, seed_stack, train_with_ibm_parties, wml  # noqa: F401
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=200)
 
 TF_STACK = ROOT / "manifests" / "mnist-tf-fhe"
 PARTY_SECONDS = 900  # building the declared model and starting TensorFlow take minutes on a busy machine

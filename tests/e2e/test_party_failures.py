@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import EXAMPLE, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=25)
 
 RAISING_HANDLER = '''\
 from ibmfl.data.data_handler import DataHandler

@@ -18,7 +18,7 @@ from fldecl.models import build_zip, get_parameters, load_model
 
 from .flstack import PARTIES, build_job
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=90)
 
 KERAS_NET = {"framework": "tensorflow", "seed": 0, "input_shape": [64],
              "layers": [{"type": "Dense", "units": 16, "activation": "relu"}, {"type": "Dense", "units": 10, "activation": "softmax"}],

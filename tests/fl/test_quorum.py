@@ -71,7 +71,7 @@ def _kill_party_3_in_round_2(processes):
     return on_tasks
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=22)
 def test_a_dead_party_that_is_not_required_leaves_the_quorum_to_finish(make_job):
     job = make_job(required=False, quorum=0.6)
     processes = {}
@@ -85,7 +85,7 @@ def test_a_dead_party_that_is_not_required_leaves_the_quorum_to_finish(make_job)
     assert any(event["kind"] == "party_lost" and event["party"] == "Party_3" for event in document["events"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=21)
 def test_a_dead_required_party_fails_the_training(make_job):
     job = make_job(required=False, quorum=0.6)
     roster = roster_of(job)

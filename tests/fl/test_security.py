@@ -28,7 +28,7 @@ def _recording(received):
     return relaying(on_replies=on_replies)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=15)
 def test_the_aggregator_receives_no_secret_key_and_cannot_open_the_keys(stack, make_job):
     job = make_job(rounds=1)
     received = []

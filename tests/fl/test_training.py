@@ -24,7 +24,7 @@ def mnist_runs(stack, tmp_path_factory):
     return results, events
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=45)
 def test_encrypted_training_completes_and_accuracy_rises(mnist_runs):
     (job, result), events = mnist_runs[0]["crypto_iter_avg"], mnist_runs[1]
     assert result.state == "completed", result.reason
@@ -45,7 +45,7 @@ def test_encrypted_training_completes_and_accuracy_rises(mnist_runs):
     assert status["state"] == "completed" and status["rounds_completed"] == 2
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=1)
 def test_every_party_keeps_the_same_final_model(mnist_runs):
     job, result = mnist_runs[0]["crypto_iter_avg"]
     models = [get_parameters(load_model(result.final_models[name], job.model_file, trusted=True)) for name in PARTIES]
@@ -54,7 +54,7 @@ def test_every_party_keeps_the_same_final_model(mnist_runs):
             np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=1)
 def test_encrypted_accuracy_matches_plaintext_within_a_tenth_of_a_point(mnist_runs):
     crypto = mnist_runs[0]["crypto_iter_avg"][1]
     plain = mnist_runs[0]["iter_avg"][1]

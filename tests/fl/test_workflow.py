@@ -98,7 +98,7 @@ def _workflow(stack, job, tasks_class=PartyTasks):
     return RoundWorkflow(job, transport, status), parties
 
 
-@pytest.mark.parametrize("fusion_type", ["iter_avg", pytest.param("crypto_iter_avg", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("fusion_type", ["iter_avg", pytest.param("crypto_iter_avg", marks=pytest.mark.slow(seconds=8))])
 def test_a_training_runs_over_a_transport_without_a_network(stack, make_job, fusion_type):
     job = make_job(fusion_type=fusion_type, rounds=2)
     workflow, parties = _workflow(stack, job)

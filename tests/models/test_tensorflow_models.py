@@ -34,7 +34,7 @@ def keras_zip(keras_spec: dict) -> bytes:
     return build_zip(keras_spec, TF_STACK)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=10)
 def test_the_example_builds_a_compiled_savedmodel_in_wml_layout(keras_zip: bytes) -> None:
     assert zipfile.ZipFile(io.BytesIO(keras_zip)).namelist() == SAVED_MODEL
     model = load_model(keras_zip, "model_architecture", trusted=True)
@@ -50,7 +50,7 @@ def test_the_example_builds_a_compiled_savedmodel_in_wml_layout(keras_zip: bytes
         set_parameters(model, [arrays[1], *arrays[1:]])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=5)
 def test_builds_are_byte_identical_and_the_seed_changes_them(keras_spec: dict, keras_zip: bytes) -> None:
     assert build_zip(keras_spec, TF_STACK) == keras_zip
     reseeded = copy.deepcopy(keras_spec)
@@ -67,7 +67,7 @@ def test_plans_hash_a_keras_declaration_without_tensorflow() -> None:
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=1)
 def test_untrusted_loading_is_refused_and_a_missing_savedmodel_is_explained(keras_zip: bytes) -> None:
     with pytest.raises(ModelTrustError, match=r"trusted: true"):
         load_model(keras_zip, "model_architecture", trusted=False)
@@ -80,7 +80,7 @@ def test_untrusted_loading_is_refused_and_a_missing_savedmodel_is_explained(kera
         load_model(keras_zip, "model", trusted=True)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=1)
 def test_a_users_zip_with_a_keras_h5_file_or_a_savedmodel_at_its_root_loads(keras_zip: bytes, tmp_path: Path) -> None:
     model = load_model(keras_zip, "model_architecture", trusted=True)
     model.save(tmp_path / "model.h5")

@@ -27,6 +27,7 @@ from tests.nvflare.conftest import SITES, Running, Silent, make_authority
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
+pytestmark = pytest.mark.slow(seconds=110)
 OWNER = "fldecl.stack.jobs-test"
 NO_TRAINING = {"quorum_size": 1}
 

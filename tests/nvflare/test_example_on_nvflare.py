@@ -28,7 +28,7 @@ from fldecl.providers.nvflare.deployment import Deployment
 from fldecl.providers.nvflare.settings import NvflareSettings
 from tests.conftest import EXAMPLE, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=280)
 NVFLARE = {"FLDECL_BACKEND": "nvflare", "COLUMNS": "160"}
 SITES = ("Party_1", "Party_2", "Party_3")
 OWNER = "fldecl.stack.mnist-fhe"

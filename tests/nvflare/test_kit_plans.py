@@ -132,7 +132,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     Deployment(stack / ".fldecl", NvflareSettings()).stop("server")  # whatever a failed test left running
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=50)
 def test_apply_builds_the_kits_and_output_names_each(applied: Path) -> None:
     kits = applied / ".fldecl" / "nvflare" / "kits"
     assert all((kits / participant / "startup").is_dir() for participant in ("server", "admin@fldecl.local", *SITES))
@@ -147,7 +147,7 @@ def test_apply_builds_the_kits_and_output_names_each(applied: Path) -> None:
     assert run_cli("output", str(applied), "--raw", "RemoteTrainingSystem/party-2.kit").stdout == f"{kits / 'site-2'}\n"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=19)
 def test_a_renewed_certificate_or_an_edited_file_rebuilds_that_kit_and_nothing_else(applied: Path) -> None:
     kits = applied / ".fldecl" / "nvflare" / "kits"
     (kits / "site-1" / "startup" / "start.sh").write_text("#!/bin/sh\necho edited\n")
@@ -168,7 +168,7 @@ def test_a_renewed_certificate_or_an_edited_file_rebuilds_that_kit_and_nothing_e
     assert run_cli("plan", str(applied), "--detailed-exitcode").returncode == 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=16)
 def test_a_removed_partys_kit_goes(applied: Path) -> None:
     write_stack(applied, parties=(1,))
     planned = run_cli("plan", str(applied))

@@ -15,7 +15,7 @@ from fldecl.providers.nvflare.settings import NvflareSettings
 from tests.conftest import EXAMPLE, run_cli
 from tests.example_stack import add_trained_model, to_scikit_learn
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=85)
 NVFLARE = {"FLDECL_BACKEND": "nvflare", "COLUMNS": "160"}
 SITES = ("Party_1", "Party_2", "Party_3")
 

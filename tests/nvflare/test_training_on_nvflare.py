@@ -36,7 +36,7 @@ from fldecl.vocabulary import TERMINAL_STATES
 from tests.fl.flstack import PARTIES, Stack, assert_no_outsider_can_open_the_keys, create_stack, party_settings
 from tests.nvflare.conftest import Silent, SiteToRun, deployed
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=250)
 OWNER = "fldecl.stack.nvflare-training-test"
 #: No training here waits for a party longer than this; a test fails if its job outlives it by much. A step
 #: (admission, keys, a round's training or evaluation) takes under 10 s on a loaded 2-core machine; every step

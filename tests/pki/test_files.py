@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fldecl.pki import files
+from fldecl.pki.keys import generate_private_key, private_key_pem
 
 
 @pytest.fixture
@@ -52,3 +54,15 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
         files.write_atomically(path, b"new", files.PRIVATE_KEY_FILE_MODE)
     assert path.read_bytes() == b"old"
     assert [entry.name for entry in tmp_path.iterdir()] == ["key.pem"]
+
+
+def test_a_keys_rsa_check_is_remembered_for_its_bytes_only() -> None:
+    """One process loads the same key file several times and checks it once; other bytes are checked, a failure is not remembered."""
+    key = generate_private_key()
+    numbers = key.private_numbers()
+    inconsistent = rsa.RSAPrivateNumbers(numbers.p, numbers.q, numbers.d, numbers.dmp1 ^ 2, numbers.dmq1, numbers.iqmp,
+                                         numbers.public_numbers).private_key(unsafe_skip_rsa_key_validation=True)
+    for _ in range(2):
+        assert files.private_key_from_pem(private_key_pem(key)).private_numbers() == numbers
+        with pytest.raises(ValueError):
+            files.private_key_from_pem(private_key_pem(inconsistent))

@@ -19,6 +19,8 @@ from fldecl.providers.wml.connection import Credentials, WmlSession
 from tests.conftest import run_cli
 from tests.wml.conftest import cli_env
 
+pytestmark = pytest.mark.slow(seconds=55)
+
 NOTEBOOK_TAGS = ["Federated Learning"]  # as IBM's admin notebook tags, a space inside: WML takes it
 
 

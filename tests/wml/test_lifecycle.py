@@ -14,7 +14,7 @@ from fldecl.providers.wml.connection import Credentials, WmlSession
 from tests.conftest import run_cli
 from tests.wml.conftest import cli_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=40)
 
 NOTEBOOK_TAG = "wml_fl_fhe_nb_example"
 

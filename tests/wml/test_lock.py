@@ -20,7 +20,7 @@ from tests.conftest import run_cli
 from tests.core.stacks import write_stack
 from tests.wml.conftest import cli_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=80)
 
 PARTIES = 6
 
