@@ -360,21 +360,26 @@ class SealCipher:
         return encoded
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
-        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
+        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero.
+
+        A batch at a time: SEAL's fresh encryptions of zero as two rows each (c0' and a'), a' - a
+        in place, then SEAL's product of the batch with the key, plus the c0'.
+        """
         backend = self._backend
         degree, batch, none = backend.degree, backend.batch_rows, backend.seal.compr_mode_type.none
         masks = np.empty((stop - start, degree), dtype=np.uint64)
-        first_halves = np.empty((min(batch, stop - start), degree), dtype=np.uint64)
+        first_halves = np.empty((min(batch, stop - start), degree), dtype=np.uint64)  # one batch's c0', reused
         fresh = backend.seal.Ciphertext()
-        for first in range(start, stop, batch):
-            last = min(stop, first + batch)
-            second_halves, batch_first_halves = masks[first - start : last - start], first_halves[: last - first]
+        for batch_start in range(start, stop, batch):
+            batch_stop = min(stop, batch_start + batch)
+            second_halves = masks[batch_start - start : batch_stop - start]
+            batch_first_halves = first_halves[: batch_stop - batch_start]
             for first_half, second_half in zip(batch_first_halves, second_halves, strict=True):
                 self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
                 data = fresh.to_string(none)
                 first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
                 second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
-            _subtract_mod(second_halves, backend.random_halves(seed, first, last), backend.modulus)  # a' - a
+            _subtract_mod(second_halves, backend.random_halves(seed, batch_start, batch_stop), backend.modulus)  # a' - a
             backend.products_with_secret(second_halves, self._secret, batch_first_halves)  # e - a'*s + (a' - a)*s
         return masks
 
