@@ -2,6 +2,8 @@
 # `make test` and `make benchmarks` also set up .venv-party, where IBM's party runtime 24.1 runs (its pins differ).
 # `make test` sets up .venv-party-23 too, for IBM's party runtime 23.1 (pins of its own, Python 3.10): the end-to-end
 # tests run parties of both runtimes in one training.
+# The virtual environments `make test` needs build at once: pip mostly waits on downloads and the disk.
+MAKEFLAGS += --jobs=3
 VENV ?= .venv
 PARTY_VENV ?= .venv-party
 PYTHON ?= python3
