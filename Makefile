@@ -53,7 +53,7 @@ test: $(STAMP) $(PARTY_STAMP) $(PARTY23_STAMP)
 	$(VENV)/bin/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 benchmarks: $(STAMP) $(PARTY_STAMP)
-	for name in plan_speed local_plan_apply he_levels fl_rounds party_failure wml_plan_apply wml_party_rounds nvflare_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
+	for name in plan_speed local_plan_apply he_levels he_bindings fl_rounds party_failure wml_plan_apply wml_party_rounds nvflare_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 ## Remove what `make example` made (keys included).
 clean-example: $(STAMP)
