@@ -119,6 +119,30 @@ def test_a_kit_is_rebuilt_when_a_source_changes_or_a_file_is_edited_and_only_the
         .sources[AUTHORITY][1] != built.sources[AUTHORITY][1]
 
 
+def test_a_server_moved_to_other_ports_rebuilds_every_kit_that_names_it(tmp_path: Path) -> None:
+    authority = make_authority(tmp_path / "pki")
+    issuer = Running(Deployment(tmp_path / ".fldecl", NvflareSettings()), authority, tmp_path / ".fldecl")
+    issuer.deployment.ensure_server_kits(authority)
+    key, cert = issuer.issue("site-1", tmp_path / "pki")
+    built = issuer.deployment.build_client_kit("site-1", cert, key, authority.cert_file)
+    chosen = issuer.deployment.server_address()  # ports left to fldecl: chosen once, then kept
+    assert Deployment(tmp_path / ".fldecl", NvflareSettings()).server_kit_changes() == {}
+
+    moved = Deployment(tmp_path / ".fldecl", NvflareSettings(fed_learn_port=chosen.fed_learn_port + 1, admin_port=chosen.admin_port))
+    why = f"the server's address changed ({chosen.describe()} -> {moved.server_address().describe()})"
+    assert moved.server_kit_changes() == {"server": why, moved.settings.admin: why}
+    sources = moved.client_kit_sources(cert, authority.cert_file)
+    assert rebuild_reason(built, moved.kit_dir("site-1"), sources, address=moved.planned_address()) == why
+    assert moved.ensure_server_kits(authority) == {"server": why, moved.settings.admin: why}
+    assert json.loads((moved.kit_dir("server") / "startup" / "fed_server.json").read_text())["servers"][0]["service"]["target"] \
+        .endswith(f":{chosen.fed_learn_port + 1}")
+    rebuilt = moved.build_client_kit("site-1", cert, key, authority.cert_file)
+    assert moved.server_kit_changes() == {}
+    assert rebuild_reason(rebuilt, moved.kit_dir("site-1"), sources, address=moved.planned_address()) is None
+    back = Deployment(tmp_path / ".fldecl", NvflareSettings())  # the port left to fldecl again: the one now in use
+    assert back.server_address() == moved.server_address() and back.server_kit_changes() == {}
+
+
 # The lifecycle through the CLI, on a real server --------------------------------------------------------------------
 
 
