@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fldecl.core.errors import ProviderError
 from fldecl.providers.nvflare.deployment import PARTY_SETTINGS_PATH, Deployment, party_settings_content
 from fldecl.providers.nvflare.kits import AUTHORITY, CERTIFICATE, NOT_BUILT, BuiltKit, rebuild_reason
 from fldecl.providers.nvflare.settings import NvflareSettings
@@ -141,6 +142,18 @@ def test_a_server_moved_to_other_ports_rebuilds_every_kit_that_names_it(tmp_path
     assert rebuild_reason(rebuilt, moved.kit_dir("site-1"), sources, address=moved.planned_address()) is None
     back = Deployment(tmp_path / ".fldecl", NvflareSettings())  # the port left to fldecl again: the one now in use
     assert back.server_address() == moved.server_address() and back.server_kit_changes() == {}
+
+
+def test_a_manual_server_that_is_down_is_unreachable_at_once(tmp_path: Path) -> None:
+    """Nothing listens at the admin port: sign-in fails on the refused connection, not after NVFlare's retries."""
+    authority = make_authority(tmp_path / "pki")
+    deployment = Deployment(tmp_path / ".fldecl", NvflareSettings(launch_server=False))
+    deployment.ensure_server_kits(authority)
+    with pytest.raises(ProviderError, match=f"cannot reach the NVFlare server at 127.0.0.1:{deployment.server_address().admin_port}: "
+                                            "Connection refused"):
+        with deployment.session():
+            pass
+    assert deployment.connected_sites() is None
 
 
 # The lifecycle through the CLI, on a real server --------------------------------------------------------------------

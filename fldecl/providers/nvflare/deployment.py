@@ -60,6 +60,7 @@ PARTY_SETTINGS_PATH = f"local/{PARTY_SETTINGS_FILE}"
 #: How long apply waits for a server to accept its admin, and for a started site to connect.
 START_TIMEOUT = 90.0
 SESSION_TIMEOUT = 30.0
+_PROBE_SECONDS = 5.0  # a TCP connect to the admin port: a listening server answers within it
 _STOP_TIMEOUT = 15.0
 _POLL_SECONDS = 0.5
 
@@ -310,6 +311,7 @@ class Deployment:
 
         if not self.admin_kit.is_dir():
             raise ProviderError("the NVFlare admin has no kit yet: run `fldecl apply` first")
+        self._probe(timeout)
         set_output_format("json")  # whatever else NVFlare prints for a person goes to stderr, never into fldecl's output
         # Its connection attempts log each refused connect while a server starts: fldecl reports what failed in the end.
         logging.getLogger("nvflare").setLevel(logging.CRITICAL)
@@ -328,6 +330,14 @@ class Deployment:
         # session: close it first. threading's own exit hook (concurrent.futures uses it) runs before those joins.
         threading._register_atexit(self._close_on_exit)  # type: ignore[attr-defined]
         return session
+
+    def _probe(self, timeout: float) -> None:
+        """Fail at once when nothing listens at the server's admin port: NVFlare's sign-in would retry for ``timeout``."""
+        host, port = self._admin_endpoint()
+        try:
+            socket.create_connection((host, port), timeout=min(timeout, _PROBE_SECONDS)).close()
+        except OSError as exc:
+            raise ProviderError(f"cannot reach the NVFlare server at {host}:{port}: {exc.strerror or exc}") from None
 
     def _close_on_exit(self) -> None:
         with self._session_lock:
@@ -375,8 +385,12 @@ class Deployment:
             pause(_POLL_SECONDS * 2)
 
     def _address_text(self) -> str:
-        state = self._state()
-        return f"{self.settings.host}:{state.get('admin_port', self.settings.admin_port)}"
+        host, port = self._admin_endpoint()
+        return f"{host}:{port}"
+
+    def _admin_endpoint(self) -> tuple[str, int]:
+        """Where the admin's kit signs in: the server's host and the admin port its kits were built with."""
+        return self.settings.host, int(self._state().get("admin_port", self.settings.admin_port))
 
     # -- state --------------------------------------------------------------------------------------------------------
 
