@@ -2,6 +2,8 @@
 # `make test` and `make benchmarks` also set up .venv-party, where IBM's party runtime 24.1 runs (its pins differ).
 # `make test` sets up .venv-party-23 too, for IBM's party runtime 23.1 (pins of its own, Python 3.10): the end-to-end
 # tests run parties of both runtimes in one training.
+# The virtual environments `make test` needs build at once: pip mostly waits on downloads and the disk.
+MAKEFLAGS += --jobs=3
 VENV ?= .venv
 PARTY_VENV ?= .venv-party
 PYTHON ?= python3
@@ -51,7 +53,7 @@ test: $(STAMP) $(PARTY_STAMP) $(PARTY23_STAMP)
 	$(VENV)/bin/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder
 
 benchmarks: $(STAMP) $(PARTY_STAMP)
-	for name in plan_speed local_plan_apply he_levels fl_rounds party_failure wml_plan_apply wml_party_rounds nvflare_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
+	for name in plan_speed local_plan_apply he_levels he_bindings fl_rounds party_failure wml_plan_apply wml_party_rounds nvflare_rounds; do $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 ## Remove what `make example` made (keys included).
 clean-example: $(STAMP)

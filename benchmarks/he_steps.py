@@ -1,12 +1,13 @@
 """Where a party's encryption spends its time, per ciphertext, against SEAL's own ``encrypt_symmetric``.
 
 A party's mask of one ciphertext takes SEAL's ``encrypt_symmetric`` of zero (SEAL's noise) and its
-serialization, the expansion of fldecl's random half from its seed (AES-256-CTR and rejection
-sampling in numpy, a chunk at a time), the subtraction of that from the fresh random half in numpy,
-SEAL's loading and decryption of the result and its serialization, and the inverse NTT (16
-polynomials per call, with their framing); numpy then encodes the values, rounds and packs. Each
-step is timed alone over ``--ciphertexts`` ciphertexts in one process, by CPU time, the steps
-interleaved and repeated ``--repeats`` times, the median counting; then a whole chunk
+serialization into two rows (c0' and a'), the expansion of fldecl's random half from its seed
+(AES-256-CTR and rejection sampling in numpy, a batch at a time), the subtraction of that from a'
+in numpy, and SEAL's product of a batch of differences with the secret key, the addition of the
+c0' and the inverse NTT (up to 16 polynomials per call, with their framing and serialization);
+numpy then encodes the values, rounds and packs. Each step is timed alone over ``--ciphertexts``
+ciphertexts in one process, by CPU time, in a party's chunks of a large update, the steps
+interleaved and repeated ``--repeats`` times, the median counting; then whole chunks
 (``_encrypt_chunk``) and ``SecretKeyring.encrypt`` of the same values, on one core. Figures are
 microseconds per ciphertext and multiples of ``encrypt_symmetric``.
 
@@ -38,15 +39,13 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
     cipher = backend.cipher(wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1])
     assert isinstance(cipher, SealCipher)
     degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-    rows = backend.rows_per_chunk(1 << 40)
+    rows = backend.rows_per_chunk(1 << 40, width / 8)
     chunks = [(start, min(ciphertexts, start + rows)) for start in range(0, ciphertexts, rows)]
-    fresh, plaintext = seal.Ciphertext(), seal.Plaintext()
+    fresh = seal.Ciphertext()
     cipher._encryptor.encrypt_symmetric(cipher._zero, fresh)
     none = seal.compr_mode_type.none
-    frames = backend.ciphertext_frames(ciphertexts)
-    frames[:] = np.frombuffer(fresh.to_string(none), dtype=np.uint8)
-    random_halves = [backend.random_halves(bytes(32), start, stop) for start, stop in chunks]
-    serialized = [b""] * ciphertexts
+    random_halves = [np.ascontiguousarray(backend.random_halves(bytes(32), start, stop)) for start, stop in chunks]
+    halves = np.random.default_rng(2).integers(0, modulus, size=(2, ciphertexts, degree), dtype=np.uint64)
     values = np.random.default_rng(0).uniform(-1, 1, ciphertexts * degree).astype(np.float32)
     masks = np.random.default_rng(1).integers(0, modulus, size=(ciphertexts, degree), dtype=np.uint64)
 
@@ -56,8 +55,12 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
 
     def serialization() -> None:
         for start, stop in chunks:
-            for frame in backend.ciphertext_frames(stop - start):
-                frame[:] = np.frombuffer(fresh.to_string(none), dtype=np.uint8)
+            first_halves = np.empty((stop - start, degree), dtype=np.uint64)
+            second_halves = np.empty_like(first_halves)
+            for first_half, second_half in zip(first_halves, second_halves, strict=True):
+                data = fresh.to_string(none)
+                first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
+                second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
 
     def expansion() -> None:
         for start, stop in chunks:
@@ -65,38 +68,28 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
 
     def subtraction() -> None:
         for (start, stop), random_half in zip(chunks, random_halves, strict=True):
-            _subtract_mod(frames[start:stop, -8 * degree :].view("<u8"), random_half, modulus)
+            _subtract_mod(halves[1, start:stop], random_half, modulus)
 
-    def decryption() -> None:
-        ciphertext = seal.Ciphertext()
-        for index in range(ciphertexts):
-            ciphertext.load_bytes(backend.context, frames[index].tobytes())
-            cipher._decryptor.decrypt(ciphertext, plaintext)
-            serialized[index] = plaintext.to_bytes(none)
-
-    def inverse_ntt() -> None:
-        for start in range(0, ciphertexts, rows):
-            backend.to_coefficients(serialized[start : start + rows])
+    def products() -> None:
+        for start, stop in chunks:
+            backend.products_with_secret(halves[1, start:stop].copy(), cipher._secret, halves[0, start:stop])
 
     def numpy_rounding() -> None:
-        for start in range(0, ciphertexts, rows):
-            messages = np.zeros(rows * degree)
-            messages[:] = values[start * degree : (start + rows) * degree]
-            first_halves = masks[start : start + rows].view(np.int64).copy()
-            first_halves += cipher._encode(messages).reshape(-1, degree)
+        for start, stop in chunks:
+            first_halves = masks[start:stop].view(np.int64).copy()
+            first_halves.reshape(-1)[:] += cipher._encode(values[start * degree : stop * degree])
             packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
     def whole_chunks() -> None:
-        for start in range(0, ciphertexts, rows):
-            cipher._encrypt_chunk(values[start * degree : (start + rows) * degree], bytes(32), start, start + rows)
+        for start, stop in chunks:
+            cipher._encrypt_chunk(values[start * degree : stop * degree], bytes(32), start, stop)
 
     return {
         "encrypt_symmetric": encrypt_symmetric,
         "serialization": serialization,
         "AES expansion": expansion,
         "subtraction": subtraction,
-        "load and decryption": decryption,
-        "inverse NTT": inverse_ntt,
+        "product with s, add, inverse NTT": products,
         "numpy": numpy_rounding,
         "whole chunks": whole_chunks,
         "keyring.encrypt": lambda: keyring.encrypt(values, "Party_1"),

@@ -163,11 +163,12 @@ def compress(residues: NDArray[np.integer[Any]], modulus: int, width: int) -> Wo
     kind = residues.dtype.type
     dropped = modulus.bit_length() - width
     gap = (1 << modulus.bit_length()) - modulus
-    fraction = (residues & kind((1 << dropped) - 1)).astype(np.float64)
-    fraction += residues.astype(np.float64) * (gap / modulus)
+    fraction = np.multiply(residues, gap / modulus, dtype=np.float64)
+    low = residues & kind((1 << dropped) - 1)
+    fraction += low
     fraction *= 1.0 / 2.0**dropped
     whole = residues >> kind(dropped)
-    whole += np.rint(fraction, out=fraction).astype(residues.dtype)
+    whole += np.rint(fraction, out=low, casting="unsafe")
     whole &= kind((1 << width) - 1)
     return whole.view(np.uint64)
 

@@ -11,23 +11,25 @@ when below the prime. Rejection sampling makes each kept word uniform modulo the
 is taken as a polynomial in NTT form, SEAL's convention for the random half of its own seeded
 ciphertexts (uniform in one domain is uniform in the other). Ciphertext k of an update reads its
 own stretch of the key stream, so no two ciphertexts, updates or contributors share a key and
-counter block, and a chunk of ciphertexts is one AES call and one numpy pass. Only the public half
+counter block, and a batch of ciphertexts is one AES call and one numpy pass. Only the public half
 is drawn this way (the seed travels in the clear, as ``a`` would in a full ciphertext); the noise
 ``e``, the secret key and every product with it stay SEAL's. This replaces SEAL's own expansion of
 a seeded ciphertext (Blake2xb, one ciphertext per call, a third of an ``encrypt_symmetric``).
 
 SEAL computes the mask ``e - a*s`` of each ciphertext: it takes its own fresh encryption of zero
-(e - a'*s, a') from its own noise sampler; numpy replaces a' with a' - a in its serialization, and
-SEAL loads and decrypts that, (e - a'*s + (a' - a)*s); a batch of such masks goes back to the
-coefficient domain in one ciphertext of up to 16 polynomials. numpy adds the message, which sits
-in the plaintext's coefficients (``round(value * scale)``), so the noise of a coefficient stays in
-that coefficient and one ciphertext carries N values. Bytes cross the bindings in SEAL's own
-uncompressed serialization, with no file and no call per coefficient.
+(c0' = e - a'*s, a') from its own noise sampler, numpy takes the difference a' - a, and SEAL
+computes c0' + (a' - a)*s = e - a*s for a batch of up to 16 ciphertexts at once: the differences
+framed as the polynomials of one NTT-form ciphertext, multiplied by the secret key's plaintext
+(``multiply_plain``), the c0' framed likewise and added, and the batch transformed back to the
+coefficient domain in one call. numpy adds the message, which sits in the plaintext's
+coefficients (``round(value * scale)``), so the noise of a coefficient stays in that coefficient
+and one ciphertext carries N values. Bytes cross the bindings in SEAL's own uncompressed
+serialization, with no file and no call per coefficient.
 
 The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
 not needed for that. A party decrypts a sum by expanding every contributor's ``a``, adding them
-modulo the prime in numpy, and letting SEAL decrypt (0, sum a) to (sum a)*s: the sum of the first
-halves plus that is the sum of the messages and noises.
+modulo the prime in numpy, and letting SEAL compute (sum a)*s in the same batches: the sum of the
+first halves plus that is the sum of the messages and noises.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ _AES_BLOCK = 16
 _SPARE_COUNTERS = 1 << 127
 _NTT_FORM = 1
 _MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
-_CHUNK_VALUES = 16_384  # values per chunk: what a party holds at once besides its input and output
+_BATCH_VALUES = 32_768  # coefficients SEAL multiplies and transforms in one call, at most
+_CHUNK_VALUES = 65_536  # values per chunk: what a party holds at once besides its input and output
+_MEMORY_MULTIPLE = 3  # a party's peak extra memory, at most, in float32 updates
+_FLOAT32_BYTES = 4
+_SERIALIZATION_BYTES = 64  # per coefficient: SEAL's serialization of a two-polynomial ciphertext, with its stream's copies
+_TEMPORARY_BYTES = 96  # per value of a chunk: its rows, their SEAL frames and numpy's temporaries, with the heap's slack
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
 # numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
 # workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the
@@ -118,8 +125,11 @@ def _draws_per_row(degree: int, modulus: int) -> int:
 def _key_stream(key: bytes, first_block: int, count: int, modulus: int) -> Words:
     """``count`` words of AES-256-CTR under ``key`` from counter block ``first_block``, each cut to ``modulus``'s bit length."""
     encryptor = Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
-    words = np.frombuffer(encryptor.update(bytes(8 * count)), dtype="<u8")
-    return words & np.uint64((1 << modulus.bit_length()) - 1)
+    words = np.empty(count + 2, dtype="<u8")  # the cipher wants a block's room beyond the data to write into
+    encryptor.update_into(bytes(8 * count), words.view(np.uint8).data)
+    words = words[:count]
+    words &= np.uint64((1 << modulus.bit_length()) - 1)
+    return words
 
 
 def _spare_draws(key: bytes, index: int, kept: Words, degree: int, modulus: int) -> Words:
@@ -225,32 +235,38 @@ class SealBackend:
         members = self._metadata(size) + self._header(_COUNT.size + words) + _COUNT.pack(self.degree * size)
         return self._header(len(members) + words) + members
 
-    def ciphertext_frames(self, count: int) -> NDArray[np.uint8]:
-        """``count`` zeroed rows, each the size of a serialized NTT-form ciphertext of two polynomials.
-
-        Each row's polynomials (its last words) start 8-byte aligned, where numpy works on them as
-        words at full speed.
-        """
-        size = len(self.frame_prefix(2)) + 16 * self.degree
-        padding = -size % 8
-        return np.zeros((count, padding + size), dtype=np.uint8)[:, padding:]
-
     def random_halves(self, seed: bytes, start: int, stop: int) -> Words:
         """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
         return random_halves(seed, start, stop, self.degree, self.modulus)
 
-    def decrypt_frames(self, frames: NDArray[np.uint8], decryptor: Any) -> list[bytes]:
-        """The decryptions of serialized ciphertexts, one per row, as serialized NTT-form plaintexts."""
-        ciphertext, plaintext = self.seal.Ciphertext(), self.seal.Plaintext()
-        plaintexts = []
-        for frame in frames:
-            try:
-                ciphertext.load_bytes(self.context, frame.tobytes())
-            except (RuntimeError, ValueError) as error:
-                raise HEError(f"ciphertext is corrupt: SEAL cannot load it ({error})") from error
-            decryptor.decrypt(ciphertext, plaintext)
-            plaintexts.append(plaintext.to_bytes(self.seal.compr_mode_type.none))
-        return plaintexts
+    def secret_plaintext(self, secret_key: bytes) -> Any:
+        """The secret key s as SEAL holds it, a plaintext in NTT form: a secret key serializes as its plaintext."""
+        plaintext = self.seal.Plaintext()
+        try:
+            plaintext.load_bytes(self.context, secret_key)
+        except (RuntimeError, ValueError, TypeError) as error:
+            raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
+        return plaintext
+
+    def products_with_secret(self, rows: Words, secret: Any, addends: Words | None = None) -> Words:
+        """``rows * s + addends`` in the coefficient domain, in place of ``rows``, for rows of NTT-form polynomials.
+
+        SEAL computes it a batch of rows at a time (:attr:`batch_rows`): the rows framed as one
+        ciphertext, multiplied by the secret key's plaintext, the addends (framed likewise) added,
+        and the whole transformed back from the NTT domain in one call.
+        """
+        evaluator = self.evaluator
+        product, addend = self.seal.Ciphertext(), self.seal.Ciphertext()
+        for start in range(0, len(rows), self.batch_rows):
+            stop = min(len(rows), start + self.batch_rows)
+            self._load(product, rows[start:stop])
+            evaluator.multiply_plain_inplace(product, secret)
+            if addends is not None:
+                self._load(addend, addends[start:stop])
+                evaluator.add_inplace(product, addend)
+            evaluator.transform_from_ntt_inplace(product)
+            rows[start:stop] = self.polynomials(product)[: stop - start]
+        return rows
 
     def polynomials(self, ciphertext: Any) -> Words:
         """A ciphertext's polynomials, one row each, read from its serialization."""
@@ -258,28 +274,26 @@ class SealBackend:
         count = ciphertext.size() * self.degree
         return np.frombuffer(data, dtype="<u8", count=count, offset=len(data) - 8 * count).reshape(-1, self.degree)
 
-    def to_coefficients(self, plaintexts: Sequence[bytes]) -> Words:
-        """Serialized NTT-form plaintexts, as rows of coefficients: SEAL transforms them up to 16 at a time.
+    def _load(self, ciphertext: Any, rows: Words) -> None:
+        """Rows of NTT-form polynomials into ``ciphertext``, as its polynomials (a lone row twice: a ciphertext has at least two)."""
+        parts = [np.ascontiguousarray(rows).data] * (2 if len(rows) == 1 else 1)
+        ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(rows) * len(parts)), *parts]))
 
-        Each batch is framed as one ciphertext whose polynomials are the plaintexts' last words,
-        joined straight from their serializations.
+    @property
+    def batch_rows(self) -> int:
+        """Polynomials SEAL multiplies and transforms in one call: up to 16, and at most 32 K coefficients."""
+        return max(1, min(_MAX_POLYNOMIALS, _BATCH_VALUES // self.degree))
+
+    def rows_per_chunk(self, ciphertexts: int, output_bytes: float) -> int:
+        """Ciphertexts a party handles at once: 64 K values, fewer where that would take its peak memory beyond 3x the float32 update.
+
+        Besides its output (``output_bytes`` per value), a party then holds SEAL's serialization
+        of a two-polynomial ciphertext (about four copies of it, fixed) and a chunk's temporaries
+        (about 96 bytes per value of the chunk, measured).
         """
-        degree = self.degree
-        result = np.empty((len(plaintexts), degree), dtype=np.uint64)
-        for start in range(0, len(plaintexts), _MAX_POLYNOMIALS):
-            batch = [memoryview(data)[-8 * degree :] for data in plaintexts[start : start + _MAX_POLYNOMIALS]]
-            rows = len(batch)
-            if rows == 1:  # a ciphertext has at least two polynomials
-                batch.append(batch[0])
-            ciphertext = self.seal.Ciphertext()
-            ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(batch)), *batch]))
-            self.evaluator.transform_from_ntt_inplace(ciphertext)
-            result[start : start + rows] = self.polynomials(ciphertext)[:rows]
-        return result
-
-    def rows_per_chunk(self, ciphertexts: int) -> int:
-        """Ciphertexts a party handles at once: 16 K values, or a 32nd of a smaller update, so that its temporaries stay small."""
-        return max(1, min(_CHUNK_VALUES, ciphertexts * self.degree // 32) // self.degree)
+        budget = ciphertexts * self.degree * (_MEMORY_MULTIPLE * _FLOAT32_BYTES - output_bytes) - _SERIALIZATION_BYTES * self.degree
+        rows = int(budget // (_TEMPORARY_BYTES * self.degree))
+        return max(1, min(_CHUNK_VALUES // self.degree, rows))
 
 
 class SealCipher:
@@ -290,12 +304,12 @@ class SealCipher:
         self._backend = backend
         self._secret_key_bytes = secret_key_bytes
         self._encryptor = seal.Encryptor(backend.context, secret_key)
-        self._decryptor = seal.Decryptor(backend.context, secret_key)
+        self._secret = backend.secret_plaintext(secret_key_bytes)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
-        chunks = self._chunks(math.ceil(values.size / degree))
+        chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8)
 
         def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
             return values[start * degree : stop * degree], seed
@@ -305,15 +319,13 @@ class SealCipher:
     def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
         """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
         backend = self._backend
-        degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
-        first_halves = self._masks(seed, start, stop).view(np.int64)  # m + e - a*s, congruent to c0: compress reduces it
-        messages = np.zeros((stop - start) * degree, dtype=np.float64)  # after the masks, whose buffers are gone by now
-        messages[: values.size] = values
-        first_halves += self._encode(messages).reshape(-1, degree)
+        modulus, width = backend.modulus, backend.parameters.wire_bits
+        first_halves = self._masks(seed, start, stop).view(np.int64)  # e - a*s; m + e - a*s below, congruent to c0: compress reduces it
+        first_halves.reshape(-1)[: values.size] += self._encode(values)  # the padding of the last ciphertext carries zeros
         return packing.pack_rows(packing.compress(first_halves, modulus, width), width)
 
-    def _chunks(self, count: int) -> list[Chunk]:
-        step = self._backend.rows_per_chunk(count)
+    def _chunks(self, count: int, output_bytes: float) -> list[Chunk]:
+        step = self._backend.rows_per_chunk(count, output_bytes)
         return [(start, min(count, start + step)) for start in range(0, count, step)]
 
     def _spread(
@@ -341,26 +353,38 @@ class SealCipher:
             chunks, lambda chunk: here(*arguments(*chunk), *chunk), None if executor is None else in_worker, workers.cores() - 1
         )
 
-    def _encode(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
+    def _encode(self, values: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
         """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
-        values *= self._backend.scale
-        return np.rint(values, out=values).astype(np.int64)
+        scaled = np.multiply(values, self._backend.scale, dtype=np.float64)
+        encoded: NDArray[np.int64] = np.rint(scaled, out=np.empty(scaled.shape, dtype=np.int64), casting="unsafe")
+        return encoded
 
     def _masks(self, seed: bytes, start: int, stop: int) -> Words:
-        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero."""
+        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero.
+
+        A batch at a time: SEAL's fresh encryptions of zero as two rows each (c0' and a'), a' - a
+        in place, then SEAL's product of the batch with the key, plus the c0'.
+        """
         backend = self._backend
-        fresh, frames = backend.seal.Ciphertext(), backend.ciphertext_frames(stop - start)
-        for frame in frames:
-            self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
-            frame[:] = np.frombuffer(fresh.to_string(backend.seal.compr_mode_type.none), dtype=np.uint8)
-        second_halves = frames[:, -8 * backend.degree :].view("<u8")
-        _subtract_mod(second_halves, backend.random_halves(seed, start, stop), backend.modulus)  # (e - a'*s, a' - a)
-        plaintexts = backend.decrypt_frames(frames, self._decryptor)  # e - a'*s + (a' - a)*s
-        del frames, second_halves  # freed before the inverse NTT's buffers are: a party's peak memory
-        return backend.to_coefficients(plaintexts)
+        degree, batch, none = backend.degree, backend.batch_rows, backend.seal.compr_mode_type.none
+        masks = np.empty((stop - start, degree), dtype=np.uint64)
+        first_halves = np.empty((min(batch, stop - start), degree), dtype=np.uint64)  # one batch's c0', reused
+        fresh = backend.seal.Ciphertext()
+        for batch_start in range(start, stop, batch):
+            batch_stop = min(stop, batch_start + batch)
+            second_halves = masks[batch_start - start : batch_stop - start]
+            batch_first_halves = first_halves[: batch_stop - batch_start]
+            for first_half, second_half in zip(batch_first_halves, second_halves, strict=True):
+                self._encryptor.encrypt_symmetric(self._zero, fresh)  # (e - a'*s, a'), e from SEAL's sampler
+                data = fresh.to_string(none)
+                first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
+                second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
+            _subtract_mod(second_halves, backend.random_halves(seed, batch_start, batch_stop), backend.modulus)  # a' - a
+            backend.products_with_secret(second_halves, self._secret, batch_first_halves)  # e - a'*s + (a' - a)*s
+        return masks
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
-        chunks = self._chunks(len(first_halves))
+        chunks = self._chunks(len(first_halves), 8)  # a float64 per value
         seed_list = list(seeds)
         return self._spread(chunks, self._decrypt_chunk, _worker_decrypt, lambda start, stop: (first_halves[start:stop], seed_list))
 
@@ -375,16 +399,10 @@ class SealCipher:
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        prefix = backend.frame_prefix(2)
-        frames = backend.ciphertext_frames(stop - start)
-        frames[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
-        total = frames[:, -8 * backend.degree :].view("<u8")  # (0, sum a)
-        total[:] = backend.random_halves(seeds[0], start, stop)
+        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # the products are written in place
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
-        plaintexts = backend.decrypt_frames(frames, self._decryptor)
-        del frames, total  # freed before the inverse NTT's buffers are: a party's peak memory
-        return backend.to_coefficients(plaintexts)
+        return backend.products_with_secret(total, self._secret)
 
 
 _worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over

@@ -18,6 +18,8 @@ from fldecl.pki.keys import private_key_pem
 
 PRIVATE_KEY_FILE_MODE = PRIVATE_FILE_MODE
 PUBLIC_FILE_MODE = 0o644
+#: SHA-256 of the PEM keys this process generated, or whose RSA consistency check passed in it.
+_validated_keys: set[bytes] = set()
 
 Parsed = TypeVar("Parsed")
 
@@ -27,7 +29,10 @@ class EncryptedKeyError(PKIError):
 
 
 def write_private_key(path: Path, key: PrivateKeyTypes) -> None:
-    write_atomically(path, private_key_pem(key), PRIVATE_KEY_FILE_MODE)
+    """Write a key this process generated: reading the same bytes back later in the process skips the RSA check."""
+    pem = private_key_pem(key)
+    write_atomically(path, pem, PRIVATE_KEY_FILE_MODE)
+    _validated_keys.add(hashlib.sha256(pem).digest())
 
 
 def write_certificate(path: Path, cert: x509.Certificate) -> None:
@@ -63,14 +68,12 @@ def load_private_key(path: Path, *, validate: bool = True) -> PrivateKeyTypes:
         ) from None
 
 
-_validated_keys: set[bytes] = set()  # SHA-256 of the PEM keys whose RSA consistency check passed in this process
-
-
 def private_key_from_pem(data: bytes, *, validate: bool = True) -> PrivateKeyTypes:
     """An unencrypted PEM key, its RSA consistency check run once per process for the same bytes.
 
     The check costs about 0.3 s for a 4096-bit key, and one apply or party loads the same key file
-    several times (the CA's for each certificate it issues; a party's for TLS, then for its keys).
+    several times (a key it just wrote, to inspect it; the CA's for each certificate it issues; a
+    party's for TLS, then for its keys).
     Raises ``ValueError`` for what is not a key and ``TypeError`` for an encrypted one, as
     ``cryptography`` does.
     """

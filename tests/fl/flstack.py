@@ -152,8 +152,8 @@ def party_settings(stack: Stack, name: str, data: str, cert_name: str | None = N
 
 
 def build_job(stack: Stack, work_dir: Path, model: str = "small_net", data: str = "digits", required: bool = True,
-              **overrides: object) -> TrainingJob:
-    """A 3-party job over the session's stack, all parties local; keyword arguments override fields."""
+              parties: tuple[str, ...] = PARTIES, **overrides: object) -> TrainingJob:
+    """A job of ``parties`` (the stack's three by default) over the session's stack, all local; keyword arguments override fields."""
     zip_path, model_file, model_type = stack.model(model)
     fields = {
         "training_id": uuid.uuid4().hex,
@@ -173,12 +173,12 @@ def build_job(stack: Stack, work_dir: Path, model: str = "small_net", data: str 
         "seed": 0,
         "quorum": 1.0,
         "max_timeout": 60,
-        "parties": [{"name": name, "required": required, "cert_file": str(stack.cert(name))} for name in PARTIES],
+        "parties": [{"name": name, "required": required, "cert_file": str(stack.cert(name))} for name in parties],
         "ca_cert_file": str(stack.ca_cert),
         "aggregator_cert_file": str(stack.cert("aggregator")),
         "aggregator_key_file": str(stack.key("aggregator")),
         "work_dir": str(work_dir),
-        "local_parties": [party_settings(stack, name, data) for name in PARTIES],
+        "local_parties": [party_settings(stack, name, data) for name in parties],
     }
     fields.update(overrides)
     return TrainingJob(**fields)

@@ -118,6 +118,68 @@ def test_a_party_decrypts_what_it_encrypted_only_with_the_right_seed(keyring: Se
     assert np.max(np.abs(wrong - values)) > 100  # noise over the whole range of the prime
 
 
+@pytest.mark.parametrize("rows", [1, 3, 17])
+def test_batched_products_with_the_key_equal_seals_decryption_of_each_ciphertext(keyring: SecretKeyring, rows: int) -> None:
+    import seal
+
+    backend = load_backend(keyring.parameters)
+    assert isinstance(backend, SealBackend)
+    secret_key = wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1]
+    decryptor = seal.Decryptor(backend.context, backend.context.from_secret_str(secret_key))
+    random = np.random.default_rng(rows)
+    second_halves, first_halves = random.integers(0, backend.modulus, size=(2, rows, backend.degree), dtype=np.uint64)
+
+    def decrypted(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """SEAL's decryption of the NTT-form ciphertext (first, second), in the coefficient domain."""
+        ciphertext, plaintext = seal.Ciphertext(), seal.Plaintext()
+        ciphertext.load_bytes(backend.context, backend.frame_prefix(2) + first.tobytes() + second.tobytes())
+        decryptor.decrypt(ciphertext, plaintext)
+        words = plaintext.to_bytes()[-8 * backend.degree :]
+        ciphertext.load_bytes(backend.context, backend.frame_prefix(2) + words + words)
+        backend.evaluator.transform_from_ntt_inplace(ciphertext)
+        return backend.polynomials(ciphertext)[0]
+
+    secret = backend.secret_plaintext(secret_key)
+    products = backend.products_with_secret(second_halves.copy(), secret, first_halves)
+    assert all(np.array_equal(products[row], decrypted(first_halves[row], second_halves[row])) for row in range(rows))
+    zeros = np.zeros(backend.degree, dtype=np.uint64)
+    alone = backend.products_with_secret(second_halves.copy(), secret)
+    assert all(np.array_equal(alone[row], decrypted(zeros, second_halves[row])) for row in range(rows))
+
+
+def test_chunks_hold_64k_values_unless_the_update_is_too_small_for_that_within_3x(keyring: SecretKeyring) -> None:
+    for spec in CIPHER_SPECS.values():
+        backend = load_backend(spec)
+        assert isinstance(backend, SealBackend)
+        wire_bytes = spec.wire_bits / 8
+        assert backend.rows_per_chunk(1 << 20, wire_bytes) * backend.degree == 65_536
+        assert backend.rows_per_chunk(1, wire_bytes) == backend.rows_per_chunk(1, 8) == 1
+        small = -(-232_220 // backend.degree)
+        assert 1 <= backend.rows_per_chunk(small, 8) <= backend.rows_per_chunk(small, wire_bytes) < 65_536 // backend.degree
+
+
+def test_a_chunk_of_several_batches_and_a_lone_row_round_trips(keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    degree = keyring.parameters.poly_modulus_degree
+    monkeypatch.setattr(seal_backend, "_SERIALIZATION_BYTES", 0)  # one chunk for the whole small update...
+    monkeypatch.setattr(seal_backend, "_TEMPORARY_BYTES", 1)
+    monkeypatch.setattr(seal_backend, "_BATCH_VALUES", 2 * degree)  # ...in batches of two rows: 5 ciphertexts end with a lone one
+    backend = load_backend(keyring.parameters)
+    assert isinstance(backend, SealBackend)
+    assert backend.rows_per_chunk(5, 8) >= 5 and backend.batch_rows == 2
+    values = np.random.default_rng(8).uniform(-1, 1, 5 * degree - 3)
+    np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
+
+
+def test_compression_reads_any_integer_congruent_to_the_residue(keyring: SecretKeyring) -> None:
+    backend = load_backend(keyring.parameters)
+    modulus, width = backend.modulus, keyring.parameters.wire_bits
+    residues = np.random.default_rng(4).integers(0, modulus, size=4096, dtype=np.uint64)
+    expected = packing.compress(residues, modulus, width)
+    for multiple in (-2, -1, 1, 3):
+        congruent = residues.astype(np.int64) + np.int64(multiple * modulus)
+        assert np.array_equal(packing.compress(congruent, modulus, width), expected)
+
+
 def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
     degree = keyring.parameters.poly_modulus_degree
     values = np.random.default_rng(5).uniform(-1, 1, size=3 * degree)
