@@ -1,9 +1,10 @@
 """One real NVFlare server and two sites, from kits of a fresh CA, serve this module: the kits, and the jobs on it.
 
 Kits from the stack's PKI: NVFlare's own scripts start the participants, mutual TLS admits only the stack's CA.
-Jobs: the ownership tag in ``custom_props``, the retry-safe submit token. The jobs here carry no training (their
-app stops at once): what is tested is how fldecl finds, submits and deletes them. Both parts share the module's
-deployment (``running``), which is what costs: a server, two sites and five RSA-4096 keys.
+Jobs: the ownership tag in ``custom_props``, the retry-safe submit token. The jobs here carry no training and
+require a site that never connects (``UNSCHEDULED``), so NVFlare never schedules them and starts no process for
+them: what is tested is how fldecl finds, submits and deletes them. Both parts share the module's deployment (``running``),
+which is what costs: a server, two sites and five RSA-4096 keys.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from tests.nvflare.conftest import SITES, Running, Silent, make_authority
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
-pytestmark = pytest.mark.slow(seconds=110)
+pytestmark = pytest.mark.slow(seconds=60)
 OWNER = "fldecl.stack.jobs-test"
 NO_TRAINING = {"quorum_size": 1}
+#: The parties of a job NVFlare never schedules: a required site that never connects (a job with no site is refused).
+UNSCHEDULED = [jobs.JobParty("absent", "absent-site", True, "")]
 
 
 def test_every_kit_chains_to_the_stack_ca_with_rsa_4096_keys_owner_only(running: Running) -> None:
@@ -93,8 +96,7 @@ def context(running: Running, tmp_path: Path) -> ProviderContext:
 
 
 def write(tmp_path: Path, name: str, tags: list[str], content: str = "initial") -> Path:
-    parties = [jobs.JobParty(site, site, False, "") for site in SITES]
-    return jobs.write_job(tmp_path / name, name, {**NO_TRAINING, "name": name}, parties, content.encode(), tags, name,
+    return jobs.write_job(tmp_path / name, name, {**NO_TRAINING, "name": name}, UNSCHEDULED, content.encode(), tags, name,
                           {"rounds": 1})
 
 

@@ -253,16 +253,29 @@ class Deployment:
         self._pgid_file(participant).unlink(missing_ok=True)
         self._stop_job_processes(participant)
 
+    def site_runs_here(self, site: str) -> bool:
+        """Whether ``site`` runs on this machine: the process apply started, or one started from its kit by hand
+        (``fldecl party run``). NVFlare's server goes on listing a site that stopped without signing out (a crash,
+        a Ctrl-C) until its heartbeat times out, ten minutes later: what runs here is the truth for a site of this machine."""
+        return self.running(site) or bool(self._kit_processes(site, "nvflare.private.fed.app.client.client_train"))
+
+    def _kit_processes(self, participant: str, module: str) -> list[Any]:
+        """The processes of NVFlare's ``module`` (a prefix) that run from ``participant``'s kit."""
+        import psutil
+
+        kit = {str(self.kit_dir(participant)), str(self.kit_dir(participant).resolve())}  # as the kit's scripts name it
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            command = process.info.get("cmdline") or []
+            if any(part.startswith(module) for part in command) and kit & set(command):
+                found.append(process)
+        return found
+
     def _stop_job_processes(self, participant: str) -> None:
         """NVFlare starts each job's process in a session of its own: stop those that run from this participant's kit."""
         import psutil
 
-        kit = str(self.kit_dir(participant))
-        found = []
-        for process in psutil.process_iter(["cmdline"]):
-            command = process.info.get("cmdline") or []
-            if any(part.startswith("nvflare.private.fed.app") for part in command) and kit in command:
-                found.append(process)
+        found = self._kit_processes(participant, "nvflare.private.fed.app")
         for process in found:
             with contextlib.suppress(psutil.Error):
                 process.terminate()

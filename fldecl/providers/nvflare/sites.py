@@ -186,11 +186,11 @@ class Sites(NvflareResources):
             if self.deployment.server_stopped():
                 observed.status = "server not running"
                 observed.update_reason = "the NVFlare server is not running; apply starts it again"
+        elif record.entity.get("launch") == "auto" and not self.deployment.site_runs_here(site):
+            observed.status = NOT_RUNNING  # whatever the server still lists
+            observed.update_reason = f"the process of site {site} is not running; apply starts it again"
         elif site in connected:
             observed.status = CONNECTED
-        elif record.entity.get("launch") == "auto" and not self.deployment.running(site):
-            observed.status = NOT_RUNNING
-            observed.update_reason = f"the process of site {site} is not running; apply starts it again"
         else:
             observed.status = KNOWN
         built = BuiltKit.from_dict(record.entity.get(KIT_BUILD))

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from nvflare.apis.event_type import EventType
 from nvflare.apis.executor import Executor
 from nvflare.apis.fl_constant import ReturnCode
-from nvflare.apis.shareable import make_reply
+from nvflare.apis.shareable import Shareable, make_reply
 
 from fldecl.fl import protocol
 from fldecl.fl.errors import PartyError
@@ -31,6 +32,7 @@ from fldecl.providers.nvflare.app.messages import (
     ADMIN_CERTIFICATE_FILE,
     HELLO,
     PARTY_SETTINGS_FILE,
+    PROBE_TOPIC,
     SERVER_CERTIFICATE_FILE,
     from_shareable,
     to_shareable,
@@ -45,6 +47,10 @@ class PartyExecutor(Executor):  # type: ignore[misc]
         self.tasks: PartyTasks | None = None
         self.load_failure: str | None = None
         self.stopped: str | None = None
+
+    def handle_event(self, event_type: str, fl_ctx: Any) -> None:
+        if event_type == EventType.START_RUN:  # the Controller probes whether a site it waits for is still there
+            fl_ctx.get_engine().register_aux_message_handler(PROBE_TOPIC, _reachable)
 
     def execute(self, task_name: str, shareable: Any, fl_ctx: Any, abort_signal: Any) -> Any:
         try:
@@ -100,3 +106,7 @@ class PartyExecutor(Executor):  # type: ignore[misc]
     def _stop(self, reason: str) -> Message:
         self.stopped = reason
         return protocol.error_message(reason)
+
+
+def _reachable(topic: str, request: Any, fl_ctx: Any) -> Shareable:
+    return make_reply(ReturnCode.OK)

@@ -15,6 +15,8 @@ from typing import Any
 from fldecl.fl.protocol import Message
 
 HELLO = "hello"
+#: The topic of the auxiliary message by which the Controller checks that a site it waits for is still reachable.
+PROBE_TOPIC = "fldecl.probe"
 #: A site's settings for the party it runs, in its kit's ``local/`` folder (written when the kit is built).
 PARTY_SETTINGS_FILE = "fldecl_party.json"
 #: The server's certificate, in each client kit's ``local/`` folder: a party never seals the training's keys for it.

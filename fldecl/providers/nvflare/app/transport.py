@@ -5,6 +5,13 @@ workflow's timeout; the reply is caught by the task's ``result_received_cb`` (NV
 finished task's results). A site that does not answer in time, whose client is dead, or that
 replies with an error is a :class:`~fldecl.fl.transport.NoAnswer`.
 
+NVFlare's sites pull their tasks, and its server learns that a site died only when the site's
+heartbeat times out (ten minutes by default): a killed site would cost every later step the whole
+``max_timeout``. So while a task waits, the Controller probes the sites that have not answered
+every few seconds with an auxiliary message; a site the server can no longer route to twice in a
+row has lost its connection, and the party is gone at once, as a party whose TCP connection
+closed is on the local runtime.
+
 Admission: NVFlare already authenticated each site by its certificate over mutual TLS (its name is
 the certificate's common name). The Controller greets every site of the training with ``hello``;
 the certificate a site answers with must name that site, and the workflow's roster then matches
@@ -27,11 +34,16 @@ from fldecl.fl import protocol
 from fldecl.fl.errors import TrainingCanceled
 from fldecl.fl.protocol import Message
 from fldecl.fl.transport import AdmissionEvent, Admit, Candidate, Joined, NoAnswer, Refusal, Refused, Reply, Traffic
-from fldecl.providers.nvflare.app.messages import HELLO, from_shareable, size, to_shareable
+from fldecl.providers.nvflare.app.messages import HELLO, PROBE_TOPIC, from_shareable, size, to_shareable
 
 TASK_NAME = "fldecl"
 _POLL_SECONDS = 0.05
 _TELL_TIMEOUT = 10
+#: How often the sites that have not answered a task yet are probed, how long a probe waits, and how many failed
+#: probes in a row make a site lost (one may fail while a connection is re-made).
+_PROBE_SECONDS = 3.0
+_PROBE_TIMEOUT = 2.0
+_PROBE_FAILURES = 2
 
 
 @dataclass
@@ -104,11 +116,25 @@ class NvflareTransport:
             outstanding[party] = self._send(site, message, timeout)
             self._traffic[party][1] += size(message)
         deadline = time.monotonic() + timeout
-        while any(not (out.replied or self._finished(out)) for out in outstanding.values()) and time.monotonic() < deadline:
+        failed_probes: dict[str, int] = {}
+        next_probe = time.monotonic() + _PROBE_SECONDS
+        while True:
+            waiting = [party for party, out in outstanding.items()
+                       if not (out.replied or self._finished(out)) and failed_probes.get(party, 0) < _PROBE_FAILURES]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            if time.monotonic() >= next_probe:
+                unreachable = self._unreachable([outstanding[party].site for party in waiting])
+                for party in waiting:
+                    failed_probes[party] = failed_probes.get(party, 0) + 1 if outstanding[party].site in unreachable else 0
+                next_probe = time.monotonic() + _PROBE_SECONDS
             self._pause()
         for party, out in outstanding.items():
             if not out.replied and not self._finished(out):
                 self.controller.cancel_task(out.task, fl_ctx=self.fl_ctx)
+            if failed_probes.get(party, 0) >= _PROBE_FAILURES and not out.replied:
+                replies[party] = NoAnswer(party, "lost its connection to the server", gone=True)
+                continue
             reply = self._message(out, party, timeout)
             if isinstance(reply, Message):
                 self._traffic[party][0] += size(reply)
@@ -167,6 +193,15 @@ class NvflareTransport:
         if message.type == protocol.ERROR:
             return NoAnswer(who, "stopped with an error", gone=True, party_error=str(message.fields.get("reason", "no reason given")))
         return message
+
+    def _unreachable(self, sites: list[str]) -> set[str]:
+        """Those of ``sites`` the server cannot route a message to now (a site that answers at all is reachable)."""
+        from nvflare.apis.fl_constant import ReturnCode
+        from nvflare.apis.shareable import Shareable
+
+        replies = self.fl_ctx.get_engine().send_aux_request(targets=sites, topic=PROBE_TOPIC, request=Shareable(),
+                                                            timeout=_PROBE_TIMEOUT, fl_ctx=self.fl_ctx, optional=True) or {}
+        return {site for site, reply in replies.items() if reply.get_return_code() == ReturnCode.COMMUNICATION_ERROR}
 
     @staticmethod
     def _finished(out: _Outstanding) -> bool:
