@@ -310,7 +310,7 @@ class SealCipher:
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
         chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8)
-        scratch = self._scratch(chunks[0][1] - chunks[0][0])
+        scratch = self._scratch(max((stop - start for start, stop in chunks), default=0))
 
         def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
             return values[start * degree : stop * degree], seed
@@ -320,9 +320,7 @@ class SealCipher:
 
         return self._spread(chunks, here, _worker_encrypt, arguments)
 
-    def _encrypt_chunk(
-        self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int, scratch: Words | None = None
-    ) -> Packed:
+    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int, scratch: Words | None = None) -> Packed:
         """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``; see :meth:`_masks` for ``scratch``."""
         backend = self._backend
         modulus, width = backend.modulus, backend.parameters.wire_bits
