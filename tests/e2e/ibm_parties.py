@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fldecl.emulator import EmulatorServer
 from tests.conftest import EXAMPLE, ROOT
@@ -84,9 +85,20 @@ def run_on_runtime(stack: Path, party: str, runtime: str) -> None:
     edit(stack / "rts.yaml", lambda doc: doc["spec"]["party"].update(runtime=runtime) if doc["metadata"]["name"] == party else None)
 
 
+def without_party_3(stack: Path) -> tuple[str, ...]:
+    """The stack's training with Party_1 and Party_2 only (Party_3's certificate and system go); the parties left."""
+    for manifest, name in (("rts.yaml", "Party_3"), ("pki.yaml", "party-3")):
+        documents = [document for document in yaml.safe_load_all((stack / manifest).read_text()) if document["metadata"]["name"] != name]
+        (stack / manifest).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    edit(stack / "training.yaml", lambda document: document["spec"]["remote_training"].update(remote_training_systems=[
+        system for system in document["spec"]["remote_training"]["remote_training_systems"] if system["name"] != "Party_3"]))
+    return PARTIES[:2]
+
+
 def train_with_ibm_parties(env: dict[str, str], stack: Path, notebook_party: str | None = None,
-                           outputs: dict[str, str] | None = None, party_seconds: float = PARTY_SECONDS) -> dict[str, Any]:
-    """Apply without waiting, run the three parties, and return the training as ``show --json`` reports it.
+                           outputs: dict[str, str] | None = None, party_seconds: float = PARTY_SECONDS,
+                           parties: tuple[str, ...] = PARTIES) -> dict[str, Any]:
+    """Apply without waiting, run ``parties`` (all three by default), and return the training as ``show --json`` reports it.
 
     Each party joins with ``fldecl party run``, except ``notebook_party``, which is handed only its
     ``fldecl party config --format python`` output and joins with IBM's party notebook code.
@@ -94,8 +106,8 @@ def train_with_ibm_parties(env: dict[str, str], stack: Path, notebook_party: str
     """
     applied = fldecl(env, "apply", str(stack), "--auto-approve", "--no-wait")
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    parties = [party_process(env, stack, name, name == notebook_party) for name in PARTIES]
-    for name, party in zip(PARTIES, parties, strict=True):
+    processes = [party_process(env, stack, name, name == notebook_party) for name in parties]
+    for name, party in zip(parties, processes, strict=True):
         output = party.communicate(timeout=party_seconds)[0]
         assert party.returncode == 0, output[-3000:]
         assert name == notebook_party or "the training completed" in output
@@ -118,13 +130,14 @@ def party_process(env: dict[str, str], stack: Path, name: str, from_notebook: bo
     return subprocess.Popen(command, env=env, cwd=stack.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, Any], metric: str) -> None:
+def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, Any], metric: str,
+                         parties: tuple[str, ...] = PARTIES) -> None:
     """Two rounds with every party's score, the table and the PNG, the stored trained Model, and a clean destroy."""
     assert training["status"] == "completed (2/2 rounds)"
     rounds = training["details"]["rounds"]
     assert [record["round"] for record in rounds] == [1, 2]
     for record in rounds:
-        assert set(record["parties"]) == set(PARTIES)
+        assert set(record["parties"]) == set(parties)
         assert all(0.0 <= party["metrics"][f"fused_{metric}"] <= 1.0 for party in record["parties"].values())
     for record in rounds:  # counted on the websocket of each party `fldecl party run` ran (WML does not report bytes)
         ran_here = [party for name, party in record["parties"].items() if (stack / ".fldecl" / "parties" / name).is_dir()]
@@ -140,4 +153,5 @@ def check_show_and_store(env: dict[str, str], stack: Path, training: dict[str, A
     assert "Model/trained: Creation complete" in stored.stdout
     destroyed = fldecl(env, "destroy", str(stack), "--auto-approve")
     assert destroyed.returncode == 0
-    assert "Destroy complete! 0 created, 0 updated, 11 deleted." in destroyed.stdout  # the stack's 10 and the trained Model
+    # The CA, the data split, the model, the training, each party's certificate and system, and the trained Model.
+    assert f"Destroy complete! 0 created, 0 updated, {5 + 2 * len(parties)} deleted." in destroyed.stdout

@@ -18,6 +18,9 @@ from fldecl.models import get_parameters, load_model
 
 from .flstack import Background, assert_no_outsider_can_open_the_keys, party_log, party_settings, relaying, serve_with_local_parties
 
+#: Enough parties for a round whose fused model or a party's update is tampered with: each party is a process to start.
+TWO_PARTIES = ("Party_1", "Party_2")
+
 
 def _recording(received):
     """A relay that keeps every reply the parties sent."""
@@ -105,7 +108,7 @@ def _flip_a_byte_of_party_2s_update(replies):
 
 
 def test_a_tampered_ciphertext_fails_the_round_with_the_reason(make_job):
-    job = make_job(rounds=1)
+    job = make_job(rounds=1, parties=TWO_PARTIES)
     aggregator = Aggregator(job, relay=relaying(on_replies=_flip_a_byte_of_party_2s_update))
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "failed"
@@ -176,7 +179,7 @@ def _editing_the_fused_model(edit):
     ids=["tampered", "truncated"],
 )
 def test_an_edited_seed_list_fails_the_round_with_the_reason(make_job, edit, reason):
-    job = make_job(rounds=1)
+    job = make_job(rounds=1, parties=TWO_PARTIES)
     aggregator = Aggregator(job, relay=_editing_the_fused_model(edit))
     serve_with_local_parties(aggregator)
     assert aggregator.status.state == "failed"

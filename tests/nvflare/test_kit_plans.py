@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fldecl.core.errors import ProviderError
 from fldecl.providers.nvflare.deployment import PARTY_SETTINGS_PATH, Deployment, party_settings_content
 from fldecl.providers.nvflare.kits import AUTHORITY, CERTIFICATE, NOT_BUILT, BuiltKit, rebuild_reason
 from fldecl.providers.nvflare.settings import NvflareSettings
@@ -117,6 +118,42 @@ def test_a_kit_is_rebuilt_when_a_source_changes_or_a_file_is_edited_and_only_the
     assert deployment.identity_file("server").read_bytes() != server_certificate
     assert BuiltKit.from_dict(json.loads((tmp_path / ".fldecl" / "nvflare" / "deployment.json").read_text())["kits"]["server"]) \
         .sources[AUTHORITY][1] != built.sources[AUTHORITY][1]
+
+
+def test_a_server_moved_to_other_ports_rebuilds_every_kit_that_names_it(tmp_path: Path) -> None:
+    authority = make_authority(tmp_path / "pki")
+    issuer = Running(Deployment(tmp_path / ".fldecl", NvflareSettings()), authority, tmp_path / ".fldecl")
+    issuer.deployment.ensure_server_kits(authority)
+    key, cert = issuer.issue("site-1", tmp_path / "pki")
+    built = issuer.deployment.build_client_kit("site-1", cert, key, authority.cert_file)
+    chosen = issuer.deployment.server_address()  # ports left to fldecl: chosen once, then kept
+    assert Deployment(tmp_path / ".fldecl", NvflareSettings()).server_kit_changes() == {}
+
+    moved = Deployment(tmp_path / ".fldecl", NvflareSettings(fed_learn_port=chosen.fed_learn_port + 1, admin_port=chosen.admin_port))
+    why = f"the server's address changed ({chosen.describe()} -> {moved.server_address().describe()})"
+    assert moved.server_kit_changes() == {"server": why, moved.settings.admin: why}
+    sources = moved.client_kit_sources(cert, authority.cert_file)
+    assert rebuild_reason(built, moved.kit_dir("site-1"), sources, address=moved.planned_address()) == why
+    assert moved.ensure_server_kits(authority) == {"server": why, moved.settings.admin: why}
+    assert json.loads((moved.kit_dir("server") / "startup" / "fed_server.json").read_text())["servers"][0]["service"]["target"] \
+        .endswith(f":{chosen.fed_learn_port + 1}")
+    rebuilt = moved.build_client_kit("site-1", cert, key, authority.cert_file)
+    assert moved.server_kit_changes() == {}
+    assert rebuild_reason(rebuilt, moved.kit_dir("site-1"), sources, address=moved.planned_address()) is None
+    back = Deployment(tmp_path / ".fldecl", NvflareSettings())  # the port left to fldecl again: the one now in use
+    assert back.server_address() == moved.server_address() and back.server_kit_changes() == {}
+
+
+def test_a_manual_server_that_is_down_is_unreachable_at_once(tmp_path: Path) -> None:
+    """Nothing listens at the admin port: sign-in fails on the refused connection, not after NVFlare's retries."""
+    authority = make_authority(tmp_path / "pki")
+    deployment = Deployment(tmp_path / ".fldecl", NvflareSettings(launch_server=False))
+    deployment.ensure_server_kits(authority)
+    with pytest.raises(ProviderError, match=f"cannot reach the NVFlare server at 127.0.0.1:{deployment.server_address().admin_port}: "
+                                            "Connection refused"):
+        with deployment.session():
+            pass
+    assert deployment.connected_sites() is None
 
 
 # The lifecycle through the CLI, on a real server --------------------------------------------------------------------

@@ -60,6 +60,7 @@ PARTY_SETTINGS_PATH = f"local/{PARTY_SETTINGS_FILE}"
 #: How long apply waits for a server to accept its admin, and for a started site to connect.
 START_TIMEOUT = 90.0
 SESSION_TIMEOUT = 30.0
+_PROBE_SECONDS = 5.0  # a TCP connect to the admin port: a listening server answers within it
 _STOP_TIMEOUT = 15.0
 _POLL_SECONDS = 0.5
 
@@ -93,11 +94,21 @@ class Deployment:
         return self.kit_dir(self.settings.admin)
 
     def server_address(self) -> ServerAddress:
-        """The server's address, with the ports chosen when its kit was first built."""
-        state = self._state()
-        if "fed_learn_port" not in state:
+        """Where the server listens, as the stack declares it: its host and ports, a port it leaves to fldecl (0) as
+        chosen when the server's kit was first built."""
+        address = self.planned_address()
+        if address is None:
             raise ProviderError("the NVFlare server has no kit yet: run `fldecl apply` first")
-        return ServerAddress(self.settings.server_name, self.settings.host, state["fed_learn_port"], state["admin_port"])
+        return address
+
+    def planned_address(self) -> ServerAddress | None:
+        """:meth:`server_address`, or None while a port left to fldecl is not chosen yet (no kit built)."""
+        state = self._state()
+        fed_learn_port = self.settings.fed_learn_port or state.get("fed_learn_port")
+        admin_port = self.settings.admin_port or state.get("admin_port")
+        if not fed_learn_port or not admin_port:
+            return None
+        return ServerAddress(self.settings.server_name, self.settings.host, int(fed_learn_port), int(admin_port))
 
     def server_kit_changes(self, ca_cert_file: Path | None = None, ca_renewed: str | None = None) -> dict[str, str]:
         """The server's and the admin's kits that :meth:`ensure_server_kits` (re)builds, with why (``NOT_BUILT``: built).
@@ -112,7 +123,8 @@ class Deployment:
             authority = ca_cert_file or (record.source_files().get(AUTHORITY) if record else None)
             sources = {AUTHORITY: authority} if authority is not None else {}
             sources[CERTIFICATE] = self.identity_file(name)
-            reason = rebuild_reason(record, self.kit_dir(name), sources, {AUTHORITY: ca_renewed} if ca_renewed else None)
+            reason = rebuild_reason(record, self.kit_dir(name), sources, {AUTHORITY: ca_renewed} if ca_renewed else None,
+                                    address=self.planned_address())
             if reason is not None:
                 changes[name] = reason
         return changes
@@ -127,8 +139,8 @@ class Deployment:
             return changes
         fingerprint = file_digest(authority.cert_file)
         state = self._state()
-        fed_learn_port = state.get("fed_learn_port") or self.settings.fed_learn_port or _free_port(self.settings.host)
-        admin_port = state.get("admin_port") or self.settings.admin_port or _free_port(self.settings.host, avoid=fed_learn_port)
+        fed_learn_port = self.settings.fed_learn_port or state.get("fed_learn_port") or _free_port(self.settings.host)
+        admin_port = self.settings.admin_port or state.get("admin_port") or _free_port(self.settings.host, avoid=fed_learn_port)
         address = ServerAddress(self.settings.server_name, self.settings.host, fed_learn_port, admin_port)
         (self.root / "identities").mkdir(parents=True, exist_ok=True)
         names = sorted({self.settings.host, self.settings.server_name, "localhost"})
@@ -146,7 +158,7 @@ class Deployment:
                     raise ProviderError(f"cannot issue the NVFlare {kind}'s certificate: {exc}") from exc
             kit = build_kit(KitParticipant(kind, name, self.settings.organization, cert_file, key_file, role), address,
                             authority.cert_file, self.kit_dir(name))
-            kits[name] = BuiltKit.of(kit, {CERTIFICATE: cert_file, AUTHORITY: authority.cert_file}).to_dict()
+            kits[name] = BuiltKit.of(kit, {CERTIFICATE: cert_file, AUTHORITY: authority.cert_file}, address).to_dict()
         self._save_state({**state, "ca_fingerprint": fingerprint, "fed_learn_port": fed_learn_port, "admin_port": admin_port,
                           "kits": kits})
         return changes
@@ -168,13 +180,14 @@ class Deployment:
         the server's and the admin's certificates: the CA issued them, and a party never seals a training's keys for them.
         """
         participant = KitParticipant(CLIENT, site, self.settings.organization, cert_file, key_file)
-        kit = build_kit(participant, self.server_address(), ca_cert_file, self.kit_dir(site))
+        address = self.server_address()
+        kit = build_kit(participant, address, ca_cert_file, self.kit_dir(site))
         sources = self.client_kit_sources(cert_file, ca_cert_file)
         shutil.copyfile(sources[SERVER_IDENTITY], kit / "local" / SERVER_CERTIFICATE_FILE)
         shutil.copyfile(sources[ADMIN_IDENTITY], kit / "local" / ADMIN_CERTIFICATE_FILE)
         if party_settings is not None:
             (kit / PARTY_SETTINGS_PATH).write_bytes(party_settings_content(party_settings))
-        return BuiltKit.of(kit, sources)
+        return BuiltKit.of(kit, sources, address)
 
     def remove_kit(self, participant: str) -> None:
         shutil.rmtree(self.kit_dir(participant), ignore_errors=True)
@@ -298,6 +311,7 @@ class Deployment:
 
         if not self.admin_kit.is_dir():
             raise ProviderError("the NVFlare admin has no kit yet: run `fldecl apply` first")
+        self._probe(timeout)
         set_output_format("json")  # whatever else NVFlare prints for a person goes to stderr, never into fldecl's output
         # Its connection attempts log each refused connect while a server starts: fldecl reports what failed in the end.
         logging.getLogger("nvflare").setLevel(logging.CRITICAL)
@@ -316,6 +330,14 @@ class Deployment:
         # session: close it first. threading's own exit hook (concurrent.futures uses it) runs before those joins.
         threading._register_atexit(self._close_on_exit)  # type: ignore[attr-defined]
         return session
+
+    def _probe(self, timeout: float) -> None:
+        """Fail at once when nothing listens at the server's admin port: NVFlare's sign-in would retry for ``timeout``."""
+        host, port = self._admin_endpoint()
+        try:
+            socket.create_connection((host, port), timeout=min(timeout, _PROBE_SECONDS)).close()
+        except OSError as exc:
+            raise ProviderError(f"cannot reach the NVFlare server at {host}:{port}: {exc.strerror or exc}") from None
 
     def _close_on_exit(self) -> None:
         with self._session_lock:
@@ -363,8 +385,12 @@ class Deployment:
             pause(_POLL_SECONDS * 2)
 
     def _address_text(self) -> str:
-        state = self._state()
-        return f"{self.settings.host}:{state.get('admin_port', self.settings.admin_port)}"
+        host, port = self._admin_endpoint()
+        return f"{host}:{port}"
+
+    def _admin_endpoint(self) -> tuple[str, int]:
+        """Where the admin's kit signs in: the server's host and the admin port its kits were built with."""
+        return self.settings.host, int(self._state().get("admin_port", self.settings.admin_port))
 
     # -- state --------------------------------------------------------------------------------------------------------
 

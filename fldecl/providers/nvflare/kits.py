@@ -13,7 +13,7 @@ Building a kit needs no CA private key: the server's and the admin's certificate
 
 Each kit is recorded as it was built (:class:`BuiltKit`: the digests of the files it was built
 from and of the files it holds), so that a plan tells when it must be rebuilt, and why
-(:func:`rebuild_reason`): a certificate renewed, the CA changed, a kit file missing or edited.
+(:func:`rebuild_reason`): a certificate renewed, the CA changed, the server moved, a kit file missing or edited.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class ServerAddress:
     host: str
     fed_learn_port: int
     admin_port: int
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.fed_learn_port}, admin port {self.admin_port}"
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,19 @@ def build_kit(participant: KitParticipant, server: ServerAddress, ca_cert_file: 
 @dataclass(frozen=True)
 class BuiltKit:
     """A kit as it was built, recorded with it: where it is, the files it was built from (by role, with their
-    SHA-256 then) and the SHA-256 of each file its build wrote under ``startup/`` and ``local/``."""
+    SHA-256 then), the SHA-256 of each file its build wrote under ``startup/`` and ``local/``, and the server's
+    address it points at (:meth:`ServerAddress.describe`; empty in records made before fldecl kept it)."""
 
     path: str
     sources: dict[str, tuple[str, str]]
     files: dict[str, str]
+    address: str = ""
 
     @classmethod
-    def of(cls, kit: Path, sources: Mapping[str, Path]) -> BuiltKit:
-        """The kit just built at ``kit`` from ``sources``."""
-        return cls(str(kit), {role: (str(path), file_digest(path) or "") for role, path in sources.items()}, _kit_files(kit))
+    def of(cls, kit: Path, sources: Mapping[str, Path], address: ServerAddress) -> BuiltKit:
+        """The kit just built at ``kit`` from ``sources``, for the server at ``address``."""
+        return cls(str(kit), {role: (str(path), file_digest(path) or "") for role, path in sources.items()}, _kit_files(kit),
+                   address.describe())
 
     @classmethod
     def from_dict(cls, data: Any) -> BuiltKit | None:
@@ -116,22 +122,24 @@ class BuiltKit:
         if not isinstance(data, dict) or not {"path", "sources", "files"} <= set(data):
             return None
         return cls(str(data["path"]), {role: (str(pair[0]), str(pair[1])) for role, pair in data["sources"].items()},
-                   dict(data["files"]))
+                   dict(data["files"]), str(data.get("address", "")))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "sources": {role: list(pair) for role, pair in self.sources.items()}, "files": self.files}
+        return {"path": self.path, "sources": {role: list(pair) for role, pair in self.sources.items()}, "files": self.files,
+                "address": self.address}
 
     def source_files(self) -> dict[str, Path]:
         return {role: Path(file) for role, (file, _) in self.sources.items()}
 
 
 def rebuild_reason(built: BuiltKit | None, kit: Path, sources: Mapping[str, Path], renewed: Mapping[str, str] | None = None,
-                   expected: Mapping[str, tuple[bytes, str]] | None = None) -> str | None:
+                   expected: Mapping[str, tuple[bytes, str]] | None = None, address: ServerAddress | None = None) -> str | None:
     """Why the kit at ``kit`` must be built (:data:`NOT_BUILT`) or rebuilt, or None when it is as it should be.
 
     ``sources`` are the files it is built from now, by role; ``renewed``, the roles whose file the same apply
     makes anew first, with why; ``expected``, files the build writes from what fldecl computes (a site's party
-    settings), by path in the kit: their content now, and the reason when the recorded one differs.
+    settings), by path in the kit: their content now, and the reason when the recorded one differs; ``address``,
+    where the server listens now (every kit names it).
     """
     if built is None:
         return NOT_BUILT if not kit.is_dir() else "fldecl has no record of its build"
@@ -140,6 +148,8 @@ def rebuild_reason(built: BuiltKit | None, kit: Path, sources: Mapping[str, Path
     renewed = renewed or {}
     changed = [renewed[role] if role in renewed else SOURCE_CHANGED[role] for role, path in sources.items()
                if role in renewed or built.sources.get(role, ("", ""))[1] != file_digest(path)]
+    if address is not None and built.address and built.address != address.describe():
+        changed.append(f"the server's address changed ({built.address} -> {address.describe()})")
     if changed:
         return "; ".join(changed)
     stale = [why for name, (content, why) in (expected or {}).items() if built.files.get(name) != hashlib.sha256(content).hexdigest()]

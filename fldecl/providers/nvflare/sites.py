@@ -194,7 +194,8 @@ class Sites(NvflareResources):
         else:
             observed.status = KNOWN
         built = BuiltKit.from_dict(record.entity.get(KIT_BUILD))
-        why = rebuild_reason(built, self.deployment.kit_dir(site), built.source_files() if built else {}) if site else None
+        why = rebuild_reason(built, self.deployment.kit_dir(site), built.source_files() if built else {},
+                             address=self.deployment.planned_address()) if site else None
         if why is not None:
             _add_update_reason(observed, self._kit_reason(site, why))
         return observed
@@ -213,7 +214,7 @@ class Sites(NvflareResources):
         sources = self.deployment.client_kit_sources(identity.cert_file(ctx.stack_dir),
                                                      ctx.stack_dir / identity.authority.attributes["cert_file"])
         expected = {PARTY_SETTINGS_PATH: (party_settings_content(self._settings(site, identity, ctx)), "its party's settings changed")}
-        return rebuild_reason(built, self.deployment.kit_dir(site), sources, renewed, expected)
+        return rebuild_reason(built, self.deployment.kit_dir(site), sources, renewed, expected, self.deployment.planned_address())
 
     def _entity(self, site: str, identity: PartyIdentity, built: BuiltKit) -> dict[str, Any]:
         return {"site": site, "kit": str(self.deployment.kit_dir(site)), "launch": _launch(identity), KIT_BUILD: built.to_dict()}
