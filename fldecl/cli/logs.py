@@ -66,7 +66,8 @@ def logs(training: str, stack_dir: Path, backend: str | None, follow: bool, part
 
 
 def _follow(rec: Reconciler, address: str, current: Observed, files: list[LogFile], tail: LogTail) -> None:
-    """Print new lines as they come and each change of the training's state, until it ends."""
+    """Print new lines as they come and each change of the training's state, until it ends: its final state last,
+    after whatever its processes wrote up to then."""
     reported, checked = current.status, time.monotonic()
     while not _ended(current):
         pause(POLL_SECONDS)
@@ -74,10 +75,12 @@ def _follow(rec: Reconciler, address: str, current: Observed, files: list[LogFil
         if time.monotonic() - checked >= STATE_EVERY_SECONDS:
             checked = time.monotonic()
             current, files = training_logs(rec, address)
-            if current.status != reported:
+            if current.status != reported and not _ended(current):
                 reported = current.status
                 console().print(Text(f"{address}: {current.status}", style="cyan"))
     tail.print_new(files, final=True)
+    if current.status != reported:
+        console().print(Text(f"{address}: {current.status}", style="cyan"))
 
 
 def _ended(training: Observed) -> bool:
