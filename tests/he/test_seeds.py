@@ -170,6 +170,25 @@ def test_a_chunk_of_several_batches_and_a_lone_row_round_trips(keyring: SecretKe
     np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
 
 
+def test_chunks_that_share_one_scratch_round_trip_the_last_one_shorter(keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    degree = keyring.parameters.poly_modulus_degree
+    monkeypatch.setattr(SealBackend, "rows_per_chunk", lambda self, ciphertexts, output_bytes: 2)  # chunks of 2, 2 and 1 rows
+    scratches: list[np.ndarray] = []
+    masks = seal_backend.SealCipher._masks
+
+    def recording_masks(
+        cipher: seal_backend.SealCipher, seed: bytes, start: int, stop: int, scratch: np.ndarray | None = None
+    ) -> np.ndarray:
+        assert scratch is not None
+        scratches.append(scratch)
+        return masks(cipher, seed, start, stop, scratch)
+
+    monkeypatch.setattr(seal_backend.SealCipher, "_masks", recording_masks)
+    values = np.random.default_rng(9).uniform(-1, 1, 5 * degree - 3)
+    np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
+    assert len(scratches) == 3 and all(scratch is scratches[0] for scratch in scratches)
+
+
 def test_compression_reads_any_integer_congruent_to_the_residue(keyring: SecretKeyring) -> None:
     backend = load_backend(keyring.parameters)
     modulus, width = backend.modulus, keyring.parameters.wire_bits
