@@ -374,9 +374,8 @@ class SealCipher:
         A batch at a time: SEAL's fresh encryptions of zero as two rows each (c0' and a'), a' - a
         in place, then SEAL's product of the batch with the key, plus the c0'. The masks and the
         c0' are written into ``scratch`` (:meth:`_scratch`), reused chunk after chunk, or into new
-        arrays: new arrays per chunk, freed among SEAL's serializations, fragment the heap. With
-        the scratch, and one serialization at a time (:meth:`_encrypt_zero`), the seed's MLP's
-        encryption peaked at 2.69-2.98x the float32 update at level 4 (3.04-3.16x before).
+        arrays: new arrays per chunk, freed among SEAL's serializations, fragment the heap, which
+        takes a small update's peak memory beyond 3x the float32 update.
         """
         backend = self._backend
         batch, rows = backend.batch_rows, stop - start

@@ -428,7 +428,6 @@ def party_settings_content(party_settings: dict[str, Any]) -> bytes:
     return json.dumps(party_settings, indent=2).encode()
 
 
-
 def _free_port(host: str, avoid: int = 0) -> int:
     """A port the OS considers free on ``host`` now (the server binds it moments later)."""
     while True:
