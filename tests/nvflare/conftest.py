@@ -7,7 +7,8 @@ module skips itself when the nvflare extra is not installed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,18 @@ from typing import Any
 import pytest
 
 from fldecl import pki
+from fldecl.core.contract import ProviderContext, ReadRequest
+from fldecl.kinds.training_run import TrainingProgress, progress_of
+from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.deployment import Authority, Deployment
 from fldecl.providers.nvflare.settings import NvflareSettings
+from fldecl.providers.nvflare.trainings import Trainings
 from fldecl.providers.store import ResourceStore
+from fldecl.vocabulary import TERMINAL_STATES
 
 SITES = ("site-1", "site-2")
+#: The parties of a job NVFlare never schedules: a required site that never connects (a job with no site is refused).
+UNSCHEDULED = [jobs.JobParty("absent", "absent-site", True, "")]
 
 
 @dataclass
@@ -97,3 +105,23 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         sites.append(SiteToRun(site, cert, key))
     with deployed(root / ".fldecl", authority, sites) as deployment:
         yield Running(deployment, authority, root / ".fldecl")
+
+
+def trainings_of(deployment: Deployment) -> Trainings:
+    """The Training resource type over ``deployment`` and the records beside it, as a plan reads it (no model is stored)."""
+    return Trainings(deployment, ResourceStore(deployment.root.parent / "nvflare.db"), lambda model_id: Path("unused"))
+
+
+def ended_training(deployment: Deployment, context: ProviderContext, within: float, job_id: str | None = None,
+                   ended: Callable[[TrainingProgress], bool] = lambda progress: progress.state in TERMINAL_STATES) -> TrainingProgress:
+    """The progress of the stack's training (``job_id``, else its only one), as a plan reads it, once it has ``ended``;
+    fails if that takes longer than ``within`` seconds."""
+    trainings, deadline = trainings_of(deployment), time.monotonic() + within
+    while True:
+        (observed,) = [obs for obs in trainings.read(ReadRequest(context.owner_tag), context) if job_id in (None, obs.id)]
+        progress = progress_of(observed)
+        assert progress is not None
+        if ended(progress):
+            return progress
+        assert time.monotonic() < deadline, f"training {observed.id} has not ended after {within:.0f} s"
+        time.sleep(2)

@@ -24,15 +24,13 @@ from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.app.messages import ADMIN_CERTIFICATE_FILE, SERVER_CERTIFICATE_FILE
 from fldecl.providers.nvflare.kits import APP_COMPONENTS
 from fldecl.providers.nvflare.trainings import Trainings
-from tests.nvflare.conftest import SITES, Running, Silent, make_authority
+from tests.nvflare.conftest import SITES, UNSCHEDULED, Running, Silent, make_authority
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
 pytestmark = pytest.mark.slow(seconds=60)
 OWNER = "fldecl.stack.jobs-test"
 NO_TRAINING = {"quorum_size": 1}
-#: The parties of a job NVFlare never schedules: a required site that never connects (a job with no site is refused).
-UNSCHEDULED = [jobs.JobParty("absent", "absent-site", True, "")]
 
 
 def test_every_kit_chains_to_the_stack_ca_with_rsa_4096_keys_owner_only(running: Running) -> None:

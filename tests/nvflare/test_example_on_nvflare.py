@@ -25,18 +25,16 @@ import pytest
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
-from fldecl.core.contract import ProviderContext, ReadRequest
+from fldecl.core.contract import ProviderContext
 from fldecl.fl.status import read_status
-from fldecl.kinds.training_run import progress_of
+from fldecl.kinds.training_run import TrainingProgress
 from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.deployment import Deployment
 from fldecl.providers.nvflare.settings import NvflareSettings
-from fldecl.providers.nvflare.trainings import Trainings
-from fldecl.providers.store import ResourceStore
 from fldecl.vocabulary import TERMINAL_STATES
 from tests.conftest import EXAMPLE, run_cli
 from tests.example_stack import add_trained_model, to_scikit_learn
-from tests.nvflare.conftest import Silent
+from tests.nvflare.conftest import UNSCHEDULED, Silent, ended_training
 
 pytestmark = pytest.mark.slow(seconds=175)
 NVFLARE = {"FLDECL_BACKEND": "nvflare", "COLUMNS": "160"}
@@ -150,20 +148,14 @@ def apply_killed_while_creating(stack: Path, delay: float) -> None:
 def finished_training(stack: Path, within: float) -> dict[str, Any]:
     """The status its Controller wrote of the stack's one training, once it ended (it may still run after an apply that
     found it made) and the server stored it; fails if that takes longer than ``within`` seconds."""
-    deployment = deployment_of(stack)
-    trainings = Trainings(deployment, ResourceStore(stack / ".fldecl" / "nvflare.db"), lambda model_id: Path("unused"))
-    context = ProviderContext("mnist-fhe", stack, stack / ".fldecl", OWNER, Silent())
-    deadline = time.monotonic() + within
-    while True:
-        (observed,) = trainings.read(ReadRequest(OWNER), context)
-        progress = progress_of(observed)
-        assert progress is not None
-        if progress.state in TERMINAL_STATES and progress.work_dir:
-            status = read_status(Path(progress.work_dir)) or {}
-            if status.get("state") in TERMINAL_STATES:
-                return status
-        assert time.monotonic() < deadline, f"training {observed.id} still runs, or was not stored, after {within:.0f} s"
-        time.sleep(2)
+
+    def stored(progress: TrainingProgress) -> bool:
+        return progress.state in TERMINAL_STATES and bool(progress.work_dir) and \
+            (read_status(Path(str(progress.work_dir))) or {}).get("state") in TERMINAL_STATES
+
+    progress = ended_training(deployment_of(stack), ProviderContext("mnist-fhe", stack, stack / ".fldecl", OWNER, Silent()), within,
+                              ended=stored)
+    return read_status(Path(str(progress.work_dir))) or {}
 
 
 def test_three_killed_applies_then_an_apply_leave_exactly_one_job_which_trains_scikit_learn(
@@ -203,8 +195,8 @@ def test_destroy_deletes_the_stacks_job_only_and_stops_what_apply_started(exampl
                                                                          tmp_path: Path) -> None:
     deployment = deployment_of(example)
     # It requires a site that never connects, so NVFlare never schedules it: someone else's job, and no process to start.
-    foreign_folder = jobs.write_job(tmp_path / "foreign", "foreign", {"quorum_size": 1, "name": "foreign"},
-                                    [jobs.JobParty("absent", "absent-site", True, "")], b"x", ["someone.else"], "foreign", {})
+    foreign_folder = jobs.write_job(tmp_path / "foreign", "foreign", {"quorum_size": 1, "name": "foreign"}, UNSCHEDULED, b"x",
+                                    ["someone.else"], "foreign", {})
     with deployment.session() as session:
         foreign = jobs.submit(session, foreign_folder, "someone.else", "foreign")
     assert run_cli("plan", str(example), "--detailed-exitcode", env=NVFLARE).returncode == 0

@@ -17,7 +17,6 @@ import pickle
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -25,17 +24,14 @@ import pytest
 
 pytest.importorskip("nvflare", reason="the nvflare extra is not installed (pip install 'fldecl[nvflare]')")
 
-from fldecl.core.contract import ProviderContext, ReadRequest
+from fldecl.core.contract import ProviderContext
 from fldecl.fl.protocol import Message
 from fldecl.fl.status import read_status
-from fldecl.kinds.training_run import TrainingProgress, progress_of
+from fldecl.kinds.training_run import TrainingProgress
 from fldecl.providers.nvflare import jobs
 from fldecl.providers.nvflare.deployment import Authority, Deployment
-from fldecl.providers.nvflare.trainings import Trainings
-from fldecl.providers.store import ResourceStore
-from fldecl.vocabulary import TERMINAL_STATES
 from tests.fl.flstack import PARTIES, Stack, assert_no_outsider_can_open_the_keys, create_stack, party_settings
-from tests.nvflare.conftest import Silent, SiteToRun, deployed
+from tests.nvflare.conftest import Silent, SiteToRun, deployed, ended_training, trainings_of
 
 pytestmark = pytest.mark.slow(seconds=140)
 OWNER = "fldecl.stack.nvflare-training-test"
@@ -78,9 +74,6 @@ class Parties:
     stack: Stack
     deployment: Deployment
 
-    def trainings(self) -> Trainings:
-        return Trainings(self.deployment, ResourceStore(self.deployment.root.parent / "nvflare.db"), lambda model_id: Path("unused"))
-
     def context(self) -> ProviderContext:
         return ProviderContext("nvflare-training-test", self.stack.root, self.deployment.root.parent, OWNER, Silent())
 
@@ -118,15 +111,7 @@ def submit(parties: Parties, name: str, *, rounds: int = 1, quorum: float = 1.0,
 
 def finished(parties: Parties, job_id: str, within: float) -> TrainingProgress:
     """The training's progress once it ended, as a plan reads it; fails if that takes longer than ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        (observed,) = [obs for obs in parties.trainings().read(ReadRequest(OWNER), parties.context()) if obs.id == job_id]
-        progress = progress_of(observed)
-        assert progress is not None
-        if progress.state in TERMINAL_STATES:
-            return progress
-        assert time.monotonic() < deadline, f"training {job_id} still runs after {within:.0f} s"
-        time.sleep(2)
+    return ended_training(parties.deployment, parties.context(), within, job_id)
 
 
 def test_the_server_cannot_open_the_keys_or_decrypt_what_it_fused(parties: Parties) -> None:
@@ -146,7 +131,7 @@ def test_the_server_cannot_open_the_keys_or_decrypt_what_it_fused(parties: Parti
 def kill_once(parties: Parties, job_id: str, site: str, reached: str, has_reached: Callable[[dict[str, Any]], bool]) -> None:
     """kill -9 every process of ``site`` (its own and its job's, as a power cut would) once the training's status says
     it ``has_reached`` that point (``reached`` names it)."""
-    status_dir = parties.trainings().live_status_dir(job_id)
+    status_dir = trainings_of(parties.deployment).live_status_dir(job_id)
     deadline = time.monotonic() + 300
     while not has_reached(read_status(status_dir) or {}):
         assert time.monotonic() < deadline, f"the training never reached {reached}"
