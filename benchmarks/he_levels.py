@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import psutil
 
 from fldecl.he import CIPHER_SPECS, CkksParameters, SecretKeyring, aggregate, contributors, wire, workers
 from fldecl.he.backend import load_backend
@@ -112,8 +113,17 @@ def _status_bytes(field: str) -> int:
 
 def _cpu_seconds() -> float:
     """CPU time of this process (the clock SEAL's figures use), of its children that have exited, and of its running workers."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime + workers.cpu_seconds()
+    exited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + exited.ru_utime + exited.ru_stime + _over_workers(lambda worker: sum(worker.cpu_times()[:2]))
+
+
+def _over_workers(measure: Callable[[psutil.Process], float]) -> float:
+    """``measure`` of each running worker, summed; a worker that is gone counts 0."""
+    total = 0.0
+    for pid in workers.pids():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += measure(psutil.Process(pid))
+    return total
 
 
 def timing_runs(value_count: int) -> int:
@@ -136,7 +146,7 @@ def measured(action: Callable[[], Result], runs: int) -> tuple[Result, Step]:
     cpu = _cpu_seconds()
     result, seconds = timed(action)
     cpu = _cpu_seconds() - cpu
-    peak = max(0, _status_bytes("VmHWM") - before) + workers.private_bytes()
+    peak = max(0, _status_bytes("VmHWM") - before) + int(_over_workers(lambda worker: worker.memory_full_info().uss))
     if runs > 1:
         more_seconds, more_cpu = best_time(action, runs - 1)
         seconds, cpu = min(seconds, more_seconds), min(cpu, more_cpu)

@@ -12,14 +12,12 @@ the party's main module: a script must keep its work under ``if __name__ == "__m
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import signal
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 Task = TypeVar("Task")
@@ -61,33 +59,9 @@ def shutdown() -> None:
         _pool = None
 
 
-def private_bytes() -> int:
-    """Memory the workers hold for themselves, summed: what stopping them would free (Linux; 0 elsewhere or without workers).
-
-    Their shared libraries' pages are the party's too, so they do not count; a worker's memory
-    stays flat once it runs (it holds a chunk at a time).
-    """
-    if _pool is None:
-        return 0
-    total = 0
-    for pid in list(getattr(_pool[1], "_processes", None) or {}):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1]) * 1024
-    return total
-
-
-def cpu_seconds() -> float:
-    """CPU time the running workers have used so far, summed (Linux; 0 elsewhere or without workers)."""
-    if _pool is None:
-        return 0.0
-    ticks = 0
-    for pid in list(getattr(_pool[1], "_processes", None) or {}):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime and stime, the stat fields 14 and 15
-    return ticks / os.sysconf("SC_CLK_TCK")
+def pids() -> list[int]:
+    """The running workers' process ids, for whoever measures them."""
+    return [] if _pool is None else list(getattr(_pool[1], "_processes", None) or {})
 
 
 def _start_worker(initializer: Callable[..., None], *arguments: Any) -> None:
