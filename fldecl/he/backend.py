@@ -11,6 +11,7 @@ in the parameter table.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, cast
@@ -73,8 +74,15 @@ class CkksBackend(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=8)
 def load_backend(parameters: CkksParameters, public_bytes: bytes | None = None) -> CkksBackend:
-    """Build the backend for a parameter set, from the table or from a received context."""
+    """The backend for a parameter set, from the table or from a received context.
+
+    A backend holds no secret and is built once per process for the same parameters: building one
+    makes the library's context anew (its primes checked, its transform tables computed), about a
+    millisecond that an aggregator would otherwise spend again on every sum, a fifth of a small
+    model's add.
+    """
     try:
         module_name, class_name = _BACKENDS[parameters.library]
     except KeyError:
