@@ -6,10 +6,13 @@ the seed's MLP 784-256-100-50-10) from 3 parties: each party encrypts its update
 decrypts the sum and divides by the number of contributors. Every step runs in a fresh process
 of its own, after a warm-up, so that its peak memory is its own: the peak resident set size above
 what the process held before the step (the kernel's high-water mark, reset before the step), plus
-the memory its worker processes hold for themselves, as a multiple of the float32 update. Times
-are the best of ``--repeats`` rounds (3 below a million values, else 1), each with a fresh key,
-and within each round the best of 3 runs of the step below a million values (SEAL's own work
-likewise, in the same process); the error is the worst of them.
+the memory its worker processes hold for themselves, as a multiple of the float32 update. There
+are ``--repeats`` rounds (3 below a million values, else 1), each with a fresh key; within each
+process a step runs 5 times below a million values (else once), each run followed by SEAL's own
+work for the same ciphertexts, so that a drift in the machine's speed weighs on both alike, and
+the best of each counts. A step compared with SEAL shows the process (a party's, in a round) whose
+wall ratio to SEAL is the median; the add shows its fastest round; peaks and the error are the
+worst of all.
 
 The steps are measured in a party's steady state: from ``PARALLEL_VALUES`` values on, a party
 shares its work with worker processes it started in its first round and keeps (they take about a
@@ -19,7 +22,7 @@ time is what a party waits; CPU time adds up the party's and its workers' work d
 Both are printed, and so are their ratios to SEAL's: on a machine with a free second core the wall
 ratio is what a party sees, and the CPU ratio is what its cores spend.
 
-In the same processes, right after the step, SEAL itself, through the same bindings, on one core
+In the same processes, in turns with the step, SEAL itself, through the same bindings, on one core
 (its bindings hold Python's interpreter lock): ``encrypt_symmetric`` of as many ciphertexts as the
 party's update takes (what fldecl's encryption is compared with), and SEAL's loading of as many
 seeded ciphertexts as random halves the party's decryption expands, one per contributor per
@@ -50,7 +53,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,12 +82,14 @@ class Step:
     seconds: float
     cpu_seconds: float  # the step's processes, its workers included
     peak_bytes: int  # above what the process held before the step, plus what its workers held
-    seal_seconds: float  # SEAL's own work for the same ciphertexts, same process
+    seal_seconds: float  # SEAL's own work for the same ciphertexts, same process, in turns with the step
     seal_cpu_seconds: float
     output_bytes: int
 
-    def with_seal(self, seconds: float, cpu_seconds: float) -> Step:
-        return Step(self.seconds, self.cpu_seconds, self.peak_bytes, seconds, cpu_seconds, self.output_bytes)
+    @property
+    def ratio(self) -> float:
+        """Wall time over SEAL's."""
+        return self.seconds / self.seal_seconds
 
 
 @dataclass(frozen=True)
@@ -127,40 +132,45 @@ def _over_workers(measure: Callable[[psutil.Process], float]) -> float:
 
 
 def timing_runs(value_count: int) -> int:
-    """Times a step (and SEAL's own work) is timed in one process, the best counting: 3 below a million values, where a step is short."""
-    return 3 if value_count < 1_000_000 else 1
+    """Times a step (and SEAL's own work) is timed in one process, the best counting: 5 below a million values, where a step is short."""
+    return 5 if value_count < 1_000_000 else 1
 
 
-def measured(action: Callable[[], Result], runs: int) -> tuple[Result, Step]:
+def measured(action: Callable[[], Result], runs: int, seal_work: Callable[[], object] | None = None) -> tuple[Result, Step]:
     """Run a step ``runs`` times: its best wall and CPU time, and its peak memory above what the process held before the first run.
 
-    Linux resets the high-water mark (VmHWM, which getrusage's ru_maxrss reports) on writing 5 to
-    /proc/self/clear_refs; where it cannot, the process's lifetime peak stands in (an upper bound).
-    The party's worker processes count by all the memory they hold for themselves (their shared
-    libraries are the party's too), and by the CPU time they spent during the step. They are
-    stopped afterwards, so that SEAL's own figures are measured with no other work of the party's.
+    ``seal_work``, SEAL's own work for the same ciphertexts, runs after each run of the step, and
+    its best times count likewise. Linux resets the high-water mark (VmHWM, which getrusage's
+    ru_maxrss reports) on writing 5 to /proc/self/clear_refs; where it cannot, the process's
+    lifetime peak stands in (an upper bound). The party's worker processes count by all the
+    memory they hold for themselves (their shared libraries are the party's too), and by the CPU
+    time they spent during the step; they are idle while SEAL works, and stopped at the end.
     """
     before = _status_bytes("VmRSS")
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
     cpu = _cpu_seconds()
     result, seconds = timed(action)
-    cpu = _cpu_seconds() - cpu
+    times = [(seconds, _cpu_seconds() - cpu)]
     peak = max(0, _status_bytes("VmHWM") - before) + int(_over_workers(lambda worker: worker.memory_full_info().uss))
-    if runs > 1:
-        more_seconds, more_cpu = best_time(action, runs - 1)
-        seconds, cpu = min(seconds, more_seconds), min(cpu, more_cpu)
+    seal_times = []
+    for run in range(runs):
+        if run:
+            times.append(_times(action))
+        if seal_work is not None:
+            seal_times.append(_times(seal_work))
     workers.shutdown()
-    return result, Step(seconds, cpu, peak, 0.0, 0.0, len(result) if isinstance(result, bytes) else 0)
+    return result, Step(*_best(times), peak, *_best(seal_times or [(0.0, 0.0)]), len(result) if isinstance(result, bytes) else 0)
 
 
-def best_time(action: Callable[[], object], runs: int) -> tuple[float, float]:
-    """The best wall and the best CPU seconds of ``runs`` runs of ``action``."""
-    times = []
-    for _ in range(runs):
-        start, cpu = time.perf_counter(), _cpu_seconds()
-        action()
-        times.append((time.perf_counter() - start, _cpu_seconds() - cpu))
+def _times(action: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of ``action``."""
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    action()
+    return time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def _best(times: list[tuple[float, float]]) -> tuple[float, float]:
     return min(wall for wall, _ in times), min(cpu for _, cpu in times)
 
 
@@ -186,8 +196,8 @@ def _seal_backend(keyring: SecretKeyring) -> tuple[SealBackend, Any]:
     return backend, backend.context.from_secret_str(secret_key)
 
 
-def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int, runs: int) -> tuple[float, float]:
-    """Best wall and CPU seconds of SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
+def seal_encryption(keyring: SecretKeyring, ciphertexts: int) -> Callable[[], None]:
+    """SEAL's ``encrypt_symmetric`` of ``ciphertexts`` encoded plaintexts, through the same bindings."""
     import seal
 
     backend, secret_key = _seal_backend(keyring)
@@ -199,7 +209,7 @@ def seal_encrypt_seconds(keyring: SecretKeyring, ciphertexts: int, runs: int) ->
         for _ in range(ciphertexts):
             encryptor.encrypt_symmetric(plaintext, ciphertext)
 
-    return best_time(encrypt_all, runs)
+    return encrypt_all
 
 
 def seeded_random_half(backend: SealBackend, seed: bytes) -> bytes:
@@ -211,8 +221,8 @@ def seeded_random_half(backend: SealBackend, seed: bytes) -> bytes:
     return backend._header(len(members)) + members
 
 
-def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int, runs: int) -> tuple[float, float]:
-    """Best wall and CPU seconds of SEAL's loading ``ciphertexts`` x ``seeds`` seeded ciphertexts: SEAL's own expansion of them."""
+def seal_expansion(keyring: SecretKeyring, ciphertexts: int, seeds: int) -> Callable[[], None]:
+    """SEAL's loading of ``ciphertexts`` x ``seeds`` seeded ciphertexts: SEAL's own expansion of them."""
     import seal
 
     backend, _ = _seal_backend(keyring)
@@ -226,18 +236,18 @@ def seal_expansion_seconds(keyring: SecretKeyring, ciphertexts: int, seeds: int,
                 ciphertext_seed = hashlib.blake2b(index.to_bytes(8, "little"), digest_size=SEAL_SEED_BYTES, key=key).digest()
                 ciphertext.load_bytes(backend.context, prefix + ciphertext_seed)
 
-    return best_time(expand_all, runs)
+    return expand_all
 
 
-def encrypt_step(keyring_bytes: bytes, index: int, value_count: int, blob_path: str, with_seal: bool) -> Step:
+def encrypt_step(keyring_bytes: bytes, index: int, value_count: int, blob_path: str) -> Step:
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     update = party_update(index, value_count)
     warm_up(keyring, value_count)
-    runs = timing_runs(value_count)
-    blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]), runs)
-    Path(blob_path).write_bytes(blob)
     ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
-    return step.with_seal(*seal_encrypt_seconds(keyring, ciphertexts, runs)) if with_seal else step
+    seal_work = seal_encryption(keyring, ciphertexts)
+    blob, step = measured(lambda: keyring.encrypt(update, PARTY_NAMES[index]), timing_runs(value_count), seal_work)
+    Path(blob_path).write_bytes(blob)
+    return step
 
 
 def add_step(public_context: bytes, blob_paths: list[str], total_path: str, value_count: int) -> Step:
@@ -259,14 +269,14 @@ def decrypt_step(keyring_bytes: bytes, total_path: str, value_count: int) -> tup
     keyring = SecretKeyring.from_bytes(keyring_bytes)
     total = Path(total_path).read_bytes()
     warm_up(keyring, value_count)
-    runs = timing_runs(value_count)
-    mean, step = measured(lambda: mean_of(keyring, total), runs)
+    ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
+    seal_work = seal_expansion(keyring, ciphertexts, PARTY_COUNT)
+    mean, step = measured(lambda: mean_of(keyring, total), timing_runs(value_count), seal_work)
     expected = np.zeros(value_count)
     for index in range(PARTY_COUNT):
         expected += party_update(index, value_count)
     error = float(np.max(np.abs(mean - expected / PARTY_COUNT)))
-    ciphertexts = -(-value_count // keyring.parameters.values_per_ciphertext)
-    return step.with_seal(*seal_expansion_seconds(keyring, ciphertexts, PARTY_COUNT, runs)), error
+    return step, error
 
 
 def in_fresh_process(function: Callable[..., Result], *arguments: Any) -> Result:
@@ -278,33 +288,33 @@ def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
     keyring = SecretKeyring.generate(name)
     keyring_bytes = keyring.to_bytes()
     blob_paths = [str(directory / f"{party}.blob") for party in PARTY_NAMES]
-    encrypts = [
-        in_fresh_process(encrypt_step, keyring_bytes, index, value_count, path, index == 0) for index, path in enumerate(blob_paths)
-    ]
+    encrypts = [in_fresh_process(encrypt_step, keyring_bytes, index, value_count, path) for index, path in enumerate(blob_paths)]
     total_path = str(directory / "total.blob")
     added = in_fresh_process(add_step, keyring.public_context(), blob_paths, total_path, value_count)
     decrypted, error = in_fresh_process(decrypt_step, keyring_bytes, total_path, value_count)
     spec = CIPHER_SPECS[name]
-    fastest = min(encrypts, key=lambda step: step.seconds)
-    encrypt = Step(
-        fastest.seconds, fastest.cpu_seconds, max(step.peak_bytes for step in encrypts), encrypts[0].seal_seconds,
-        encrypts[0].seal_cpu_seconds, max(step.output_bytes for step in encrypts),
-    )
+    encrypt = median_ratio(encrypts)
     ciphertexts = -(-value_count // spec.values_per_ciphertext)
     return Measurement(f"{name}: {describe_level(spec)}", ciphertexts, encrypt, added, decrypted, error, spec.max_error)
 
 
-def best_of(runs: list[Measurement]) -> Measurement:
-    """The fastest of each step (with SEAL's time from the same run), the largest sizes, peaks and error."""
+def median_ratio(steps: list[Step]) -> Step:
+    """The step whose wall ratio to SEAL is the median (the upper one of an even count), with the largest peak and size of all."""
+    median = sorted(steps, key=lambda step: step.ratio)[len(steps) // 2]
+    return replace(median, peak_bytes=max(step.peak_bytes for step in steps), output_bytes=max(step.output_bytes for step in steps))
 
-    def best(steps: list[Step]) -> Step:
-        fastest = min(steps, key=lambda step: step.seconds)
-        peak, output = max(step.peak_bytes for step in steps), max(step.output_bytes for step in steps)
-        return Step(fastest.seconds, fastest.cpu_seconds, peak, fastest.seal_seconds, fastest.seal_cpu_seconds, output)
 
+def fastest(steps: list[Step]) -> Step:
+    """The fastest step, with the largest peak and size of all."""
+    best = min(steps, key=lambda step: step.seconds)
+    return replace(best, peak_bytes=max(step.peak_bytes for step in steps), output_bytes=max(step.output_bytes for step in steps))
+
+
+def combined(rounds: list[Measurement]) -> Measurement:
+    """Rounds of one level as one: the median ratio of the steps compared with SEAL, the fastest add, the worst error."""
     return Measurement(
-        runs[0].name, runs[0].ciphertexts, best([run.encrypt for run in runs]), best([run.add for run in runs]),
-        best([run.decrypt for run in runs]), max(run.max_error for run in runs), runs[0].bound,
+        rounds[0].name, rounds[0].ciphertexts, median_ratio([run.encrypt for run in rounds]), fastest([run.add for run in rounds]),
+        median_ratio([run.decrypt for run in rounds]), max(run.max_error for run in rounds), rounds[0].bound,
     )
 
 
@@ -446,7 +456,7 @@ def main() -> None:
     plaintext_megabytes = value_count * FLOAT32_BYTES / 1e6
     print(f"{value_count:,} values, {PARTY_COUNT} parties, {plaintext_megabytes:.2f} MB of float32 each way, {os.cpu_count()} CPUs\n")
     with tempfile.TemporaryDirectory(prefix="fldecl-he-bench-") as directory:
-        rows = [best_of([measure_level(name, value_count, Path(directory)) for _ in range(repeats)]) for name in names]
+        rows = [combined([measure_level(name, value_count, Path(directory)) for _ in range(repeats)]) for name in names]
     print_speed(rows, value_count)
     tenseal_row = None
     if value_count < TENSEAL_LIMIT:
