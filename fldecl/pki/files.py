@@ -61,7 +61,7 @@ def load_private_key(path: Path, *, validate: bool = True) -> PrivateKeyTypes:
     try:
         return _parse_pem(path, "private key",
                           lambda data: private_key_from_pem(data, validate=validate),
-                          lambda data: serialization.load_der_private_key(data, None))
+                          lambda data: serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=not validate))
     except TypeError:  # cryptography's signal that the key needs a password
         raise EncryptedKeyError(
             f"private key {path} is encrypted with a password; the parties need an unencrypted key"
