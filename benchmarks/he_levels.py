@@ -217,7 +217,7 @@ def seeded_random_half(backend: SealBackend, seed: bytes) -> bytes:
     degree = backend.degree
     zeros = backend._header(8 + 8 * degree) + (degree).to_bytes(8, "little") + bytes(8 * degree)
     seed_info = backend._header(1 + len(seed)) + bytes([SEAL_PRNG_BLAKE2XB]) + seed
-    members = backend._metadata(2) + zeros + seed_info
+    members = backend._metadata(2, True) + zeros + seed_info
     return backend._header(len(members)) + members
 
 

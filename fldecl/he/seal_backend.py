@@ -16,24 +16,25 @@ is drawn this way (the seed travels in the clear, as ``a`` would in a full ciphe
 ``e``, the secret key and every product with it stay SEAL's. This replaces SEAL's own expansion of
 a seeded ciphertext (Blake2xb, one ciphertext per call, a third of an ``encrypt_symmetric``).
 
-SEAL computes the mask ``e - a*s`` of each ciphertext: it takes its own fresh encryption of zero
-(c0' = e - a'*s, a') from its own noise sampler, numpy takes the difference a' - a, and SEAL
-computes c0' + (a' - a)*s = e - a*s for a batch of up to 16 ciphertexts at once: the differences
-framed as the polynomials of one NTT-form ciphertext, multiplied by the secret key's plaintext
-(``multiply_plain``), the c0' framed likewise and added, and the batch transformed back to the
-coefficient domain in one call. numpy adds the message, which sits in the plaintext's
-coefficients (``round(value * scale)``), so the noise of a coefficient stays in that coefficient
-and one ciphertext carries N values. Bytes cross the bindings in SEAL's own uncompressed
-serialization, with no file and no call per coefficient.
+SEAL computes the mask ``e - a*s`` of each ciphertext, one ciphertext at a time: its own fresh
+encryption of zero (c0' = e - a'*s, a'), e from its own noise sampler, minus the ciphertext (0, a)
+is (c0', a' - a), and SEAL's decryption of that, c0' + (a' - a)*s, is e - a*s in the NTT domain.
+SEAL's inverse NTT of that one polynomial (:class:`InverseTransform`) brings it to the coefficient
+domain, where the message sits in the plaintext's coefficients (``round(value * scale)``), so the
+noise of a coefficient stays in that coefficient and one ciphertext carries N values; numba adds
+the message, rounds and packs (:mod:`fldecl.he.codec`). Bytes cross the bindings in SEAL's own
+uncompressed serialization, with no file and no call per coefficient, and a party holds SEAL's
+objects of one ciphertext at a time, whatever the size of the update.
 
 The aggregator adds the wire values modulo 2**wire_bits and keeps every contributor's seed; SEAL is
 not needed for that. A party decrypts a sum by expanding every contributor's ``a``, adding them
-modulo the prime in numpy, and letting SEAL compute (sum a)*s in the same batches: the sum of the
-first halves plus that is the sum of the messages and noises.
+modulo the prime in numpy, and letting SEAL decrypt (0, sum a) into (sum a)*s the same way: the
+sum of the first halves plus that is the sum of the messages and noises.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import struct
@@ -49,6 +50,7 @@ from fldecl.he import packing, workers
 from fldecl.he.errors import HEError
 from fldecl.he.packing import Packed, Words
 from fldecl.he.params import CkksParameters
+from fldecl.he.wire import Buffer
 
 _SECURITY_LEVELS = {128: "tc128", 192: "tc192", 256: "tc256"}
 
@@ -68,14 +70,16 @@ _AES_BLOCK = 16
 # than its share of the stream allows: ciphertext k's start at 2**127 + k * 2**64, far from the
 # main stream's, which stay below 2**127.
 _SPARE_COUNTERS = 1 << 127
-_NTT_FORM = 1
-_MAX_POLYNOMIALS = 16  # SEAL's largest ciphertext: masks go back to the coefficient domain 16 at a time
-_BATCH_VALUES = 32_768  # coefficients SEAL multiplies and transforms in one call, at most
 _CHUNK_VALUES = 65_536  # values per chunk: what a party holds at once besides its input and output
 _MEMORY_MULTIPLE = 3  # a party's peak extra memory, at most, in float32 updates
 _FLOAT32_BYTES = 4
-_SERIALIZATION_BYTES = 64  # per coefficient: SEAL's serialization of a two-polynomial ciphertext, with its stream's copies
-_TEMPORARY_BYTES = 96  # per value of a chunk: its rows, their SEAL frames and numpy's temporaries, with the heap's slack
+# What a party holds besides its input and output, measured with the heap's slack. Per coefficient of a ciphertext:
+# SEAL's objects of the one in hand (a fresh encryption, a loaded one, two plaintexts) and their serializations.
+_CIPHERTEXT_BYTES = 40
+# Per value of a chunk, encrypting: its random halves (the masks, written over them), the key stream's input, the
+# packed rows; decrypting: the sum of the random halves, each contributor's with the key stream's input, the values.
+_ENCRYPTION_CHUNK_BYTES = 32
+_DECRYPTION_CHUNK_BYTES = 64
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
 # numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
 # workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the
@@ -171,6 +175,7 @@ class SealBackend:
         self._version = _HEADER.unpack_from(self.public_bytes())[2:4]
         self._parms_id = tuple(self.context.first_parms_id())
         self.evaluator = seal.Evaluator(self.context)
+        self._frame_prefixes: dict[tuple[int, bool], bytes] = {}
 
     def _build_parameters(self, parameters: CkksParameters) -> Any:
         seal = self.seal
@@ -225,75 +230,102 @@ class SealBackend:
     def _header(self, members_size: int) -> bytes:
         return _HEADER.pack(_SEAL_MAGIC, _HEADER.size, *self._version, _COMPRESSION_NONE, 0, _HEADER.size + members_size)
 
-    def _metadata(self, size: int) -> bytes:
-        """The members of an NTT-form ciphertext of ``size`` polynomials that come before its data."""
-        return _METADATA.pack(*self._parms_id, _NTT_FORM, size, self.degree, 1, self.scale, 1)
+    def _metadata(self, size: int, ntt_form: bool) -> bytes:
+        """The members of a ciphertext of ``size`` polynomials that come before its data."""
+        return _METADATA.pack(*self._parms_id, int(ntt_form), size, self.degree, 1, self.scale, 1)
 
-    def frame_prefix(self, size: int) -> bytes:
-        """What comes before the words of a serialized NTT-form ciphertext of ``size`` polynomials."""
-        words = 8 * self.degree * size
-        members = self._metadata(size) + self._header(_COUNT.size + words) + _COUNT.pack(self.degree * size)
-        return self._header(len(members) + words) + members
+    def frame_prefix(self, size: int, ntt_form: bool = True) -> bytes:
+        """What comes before the words of a serialized ciphertext of ``size`` polynomials (made once per shape)."""
+        prefix = self._frame_prefixes.get((size, ntt_form))
+        if prefix is None:
+            words = 8 * self.degree * size
+            members = self._metadata(size, ntt_form) + self._header(_COUNT.size + words) + _COUNT.pack(self.degree * size)
+            prefix = self._frame_prefixes[size, ntt_form] = self._header(len(members) + words) + members
+        return prefix
 
     def random_halves(self, seed: bytes, start: int, stop: int) -> Words:
         """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
         return random_halves(seed, start, stop, self.degree, self.modulus)
 
-    def secret_plaintext(self, secret_key: bytes) -> Any:
-        """The secret key s as SEAL holds it, a plaintext in NTT form: a secret key serializes as its plaintext."""
-        plaintext = self.seal.Plaintext()
-        try:
-            plaintext.load_bytes(self.context, secret_key)
-        except (RuntimeError, ValueError, TypeError) as error:
-            raise HEError(f"secret keyring is corrupt: SEAL cannot load the key ({error})") from error
-        return plaintext
-
-    def products_with_secret(self, rows: Words, secret: Any, addends: Words | None = None) -> Words:
-        """``rows * s + addends`` in the coefficient domain, in place of ``rows``, for rows of NTT-form polynomials.
-
-        SEAL computes it a batch of rows at a time (:attr:`batch_rows`): the rows framed as one
-        ciphertext, multiplied by the secret key's plaintext, the addends (framed likewise) added,
-        and the whole transformed back from the NTT domain in one call.
-        """
-        evaluator = self.evaluator
-        product, addend = self.seal.Ciphertext(), self.seal.Ciphertext()
-        for start in range(0, len(rows), self.batch_rows):
-            stop = min(len(rows), start + self.batch_rows)
-            self._load(product, rows[start:stop])
-            evaluator.multiply_plain_inplace(product, secret)
-            if addends is not None:
-                self._load(addend, addends[start:stop])
-                evaluator.add_inplace(product, addend)
-            evaluator.transform_from_ntt_inplace(product)
-            rows[start:stop] = self.polynomials(product)[: stop - start]
-        return rows
+    def load(self, ciphertext: Any, polynomials: Sequence[Buffer], ntt_form: bool = True) -> Any:
+        """``ciphertext`` made of ``polynomials`` (contiguous rows of words), in the NTT domain unless ``ntt_form`` is False."""
+        ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(polynomials), ntt_form), *polynomials]))
+        return ciphertext
 
     def polynomials(self, ciphertext: Any) -> Words:
         """A ciphertext's polynomials, one row each, read from its serialization."""
-        data: bytes = ciphertext.to_string(self.seal.compr_mode_type.none)
-        count = ciphertext.size() * self.degree
-        return np.frombuffer(data, dtype="<u8", count=count, offset=len(data) - 8 * count).reshape(-1, self.degree)
+        data = ciphertext.to_string(self.seal.compr_mode_type.none)
+        return _trailing_words(data, ciphertext.size() * self.degree).reshape(-1, self.degree)
 
-    def _load(self, ciphertext: Any, rows: Words) -> None:
-        """Rows of NTT-form polynomials into ``ciphertext``, as its polynomials (a lone row twice: a ciphertext has at least two)."""
-        parts = [np.ascontiguousarray(rows).data] * (2 if len(rows) == 1 else 1)
-        ciphertext.load_bytes(self.context, b"".join([self.frame_prefix(len(rows) * len(parts)), *parts]))
+    @functools.cached_property
+    def inverse_transform(self) -> InverseTransform:
+        """SEAL's inverse NTT of one polynomial; built on first use, by a party (the aggregator never needs it)."""
+        return InverseTransform(self)
 
-    @property
-    def batch_rows(self) -> int:
-        """Polynomials SEAL multiplies and transforms in one call: up to 16, and at most 32 K coefficients."""
-        return max(1, min(_MAX_POLYNOMIALS, _BATCH_VALUES // self.degree))
-
-    def rows_per_chunk(self, ciphertexts: int, output_bytes: float) -> int:
+    def rows_per_chunk(self, ciphertexts: int, output_bytes: float, chunk_bytes: int) -> int:
         """Ciphertexts a party handles at once: 64 K values, fewer where that would take its peak memory beyond 3x the float32 update.
 
-        Besides its output (``output_bytes`` per value), a party then holds SEAL's serialization
-        of a two-polynomial ciphertext (about four copies of it, fixed) and a chunk's temporaries
-        (about 96 bytes per value of the chunk, measured).
+        Besides its output (``output_bytes`` per value), a party then holds SEAL's objects of one
+        ciphertext (:data:`_CIPHERTEXT_BYTES`) and a chunk's arrays (``chunk_bytes`` per value).
         """
-        budget = ciphertexts * self.degree * (_MEMORY_MULTIPLE * _FLOAT32_BYTES - output_bytes) - _SERIALIZATION_BYTES * self.degree
-        rows = int(budget // (_TEMPORARY_BYTES * self.degree))
+        budget = ciphertexts * self.degree * (_MEMORY_MULTIPLE * _FLOAT32_BYTES - output_bytes) - _CIPHERTEXT_BYTES * self.degree
+        rows = int(budget // (chunk_bytes * self.degree))
         return max(1, min(_CHUNK_VALUES // self.degree, rows))
+
+
+class InverseTransform:
+    """SEAL's inverse NTT of one polynomial modulo the data prime, through a BFV batch encoder.
+
+    SEAL transforms ciphertexts, which have two polynomials or more; a party needs one per
+    ciphertext back in the coefficient domain (c0 + c1*s, see :meth:`SealCipher._secret_products`),
+    and framing it as two would transform it twice. A batch encoder whose plaintext modulus is
+    that prime encodes by writing a vector into the NTT domain in its slot order and transforming
+    it back, with the tables of the same prime and root. So NTT-form words put in slot order
+    come out as their coefficients. The slot order is read from SEAL once: the NTT, by the CKKS
+    context, of the encoding of 0 to N-1.
+    """
+
+    def __init__(self, backend: SealBackend) -> None:
+        seal = backend.seal
+        self._degree = backend.degree
+        parameters = seal.EncryptionParameters(seal.scheme_type.bfv)
+        parameters.set_poly_modulus_degree(backend.degree)
+        # It never encrypts: its ciphertext modulus only has to be larger than the prime and coprime to it.
+        other_bits = 59 if backend.modulus.bit_length() == 60 else 60
+        parameters.set_coeff_modulus(seal.CoeffModulus.Create(backend.degree, [other_bits, other_bits]))
+        parameters.set_plain_modulus(backend.modulus)
+        context = seal.SEALContext(parameters, False, seal.sec_level_type.none)
+        if not context.parameters_set():
+            raise HEError(f"SEAL cannot batch modulo the prime of {backend.parameters.name}: {context.parameter_error_message()}")
+        self._encoder = seal.BatchEncoder(context)
+        self._slot_order = self._read_slot_order(backend)
+        # The encoder's input and output, reused: a vector it reads (numpy writes into it in place) and a plaintext.
+        self._slots = seal.VectorUInt([0] * backend.degree)
+        self._slot_words: Words = np.asarray(self._slots)
+        self._coefficients = seal.Plaintext()
+
+    def _read_slot_order(self, backend: SealBackend) -> NDArray[np.intp]:
+        """Where each slot's value sits in the NTT domain, from SEAL's own transform of the encoding of 0 to N-1."""
+        coefficients = _trailing_words(self._encoder.encode(np.arange(self._degree, dtype=np.uint64)).to_bytes(), self._degree)
+        ciphertext = backend.load(backend.seal.Ciphertext(), [coefficients.data, coefficients.data], ntt_form=False)
+        backend.evaluator.transform_to_ntt_inplace(ciphertext)
+        positions = backend.polynomials(ciphertext)[0]
+        if not np.array_equal(np.sort(positions), np.arange(self._degree, dtype=np.uint64)):
+            raise HEError("SEAL's batch encoder transforms with other tables than its ciphertexts: this build of SEAL is not supported")
+        order = np.empty(self._degree, dtype=np.intp)
+        order[positions.astype(np.intp)] = np.arange(self._degree)
+        return order
+
+    def __call__(self, plaintext: Any) -> Words:
+        """The coefficients of an NTT-form plaintext of one polynomial."""
+        np.take(_trailing_words(plaintext.to_bytes(), self._degree), self._slot_order, out=self._slot_words)
+        self._encoder.encode(self._slots, self._coefficients)
+        return _trailing_words(self._coefficients.to_bytes(), self._degree)
+
+
+def _trailing_words(data: bytes, count: int) -> Words:
+    """The last ``count`` 64-bit words of a SEAL serialization: a ciphertext's or plaintext's data, with no copy."""
+    return np.frombuffer(data, dtype="<u8", count=count, offset=len(data) - 8 * count)
 
 
 class SealCipher:
@@ -304,33 +336,31 @@ class SealCipher:
         self._backend = backend
         self._secret_key_bytes = secret_key_bytes
         self._encryptor = seal.Encryptor(backend.context, secret_key)
-        self._secret = backend.secret_plaintext(secret_key_bytes)
+        self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
+        self._zero_row = bytes(8 * backend.degree)
+        # SEAL's objects, reused ciphertext after ciphertext: a fresh encryption, a loaded one, a decryption
+        self._fresh, self._loaded, self._plaintext = seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
-        chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8)
-        scratch = self._scratch(max((stop - start for start, stop in chunks), default=0))
+        chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8, _ENCRYPTION_CHUNK_BYTES)
 
         def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
             return values[start * degree : stop * degree], seed
 
-        def here(values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
-            return self._encrypt_chunk(values, seed, start, stop, scratch)
+        return self._spread(chunks, self._encrypt_chunk, _worker_encrypt, arguments)
 
-        return self._spread(chunks, here, _worker_encrypt, arguments)
+    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
+        """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
+        from fldecl.he import codec  # loads numba's compiler: a party's work only
 
-    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int, scratch: Words | None = None) -> Packed:
-        """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``; see :meth:`_masks` for ``scratch``."""
         backend = self._backend
-        modulus, width = backend.modulus, backend.parameters.wire_bits
-        # e - a*s; m + e - a*s below, congruent to c0: compress reduces it
-        first_halves = self._masks(seed, start, stop, scratch).view(np.int64)
-        first_halves.reshape(-1)[: values.size] += self._encode(values)  # the padding of the last ciphertext carries zeros
-        return packing.pack_rows(packing.compress(first_halves, modulus, width), width)
+        masks = self._masks(seed, start, stop).view(np.int64)  # e - a*s; m + e - a*s is c0
+        return codec.encode(masks, values, backend.scale, backend.modulus, backend.parameters.wire_bits)
 
-    def _chunks(self, count: int, output_bytes: float) -> list[Chunk]:
-        step = self._backend.rows_per_chunk(count, output_bytes)
+    def _chunks(self, count: int, output_bytes: float, chunk_bytes: int) -> list[Chunk]:
+        step = self._backend.rows_per_chunk(count, output_bytes, chunk_bytes)
         return [(start, min(count, start + step)) for start in range(0, count, step)]
 
     def _spread(
@@ -358,73 +388,48 @@ class SealCipher:
             chunks, lambda chunk: here(*arguments(*chunk), *chunk), None if executor is None else in_worker, workers.cores() - 1
         )
 
-    def _encode(self, values: NDArray[np.floating[Any]]) -> NDArray[np.int64]:
-        """``round(value * scale)``: each value in its own coefficient, a signed integer well below the prime."""
-        scaled = np.multiply(values, self._backend.scale, dtype=np.float64)
-        encoded: NDArray[np.int64] = np.rint(scaled, out=np.empty(scaled.shape, dtype=np.int64), casting="unsafe")
-        return encoded
-
-    def _scratch(self, rows: int) -> Words:
-        """Room for the masks of a chunk of up to ``rows`` ciphertexts and one batch's c0' (:meth:`_masks`)."""
-        return np.empty((rows + min(self._backend.batch_rows, rows), self._backend.degree), dtype=np.uint64)
-
-    def _masks(self, seed: bytes, start: int, stop: int, scratch: Words | None = None) -> Words:
+    def _masks(self, seed: bytes, start: int, stop: int) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero.
 
-        A batch at a time: SEAL's fresh encryptions of zero as two rows each (c0' and a'), a' - a
-        in place, then SEAL's product of the batch with the key, plus the c0'. The masks and the
-        c0' are written into ``scratch`` (:meth:`_scratch`), reused chunk after chunk, or into new
-        arrays: new arrays per chunk, freed among SEAL's serializations, fragment the heap, which
-        takes a small update's peak memory beyond 3x the float32 update.
+        One ciphertext at a time: SEAL's fresh encryption of zero (e - a'*s, a'), e from SEAL's
+        sampler, minus (0, a), is (e - a'*s, a' - a), which decrypts to e - a*s. Each mask is
+        written over its ``a``, which is read before.
         """
         backend = self._backend
-        batch, rows = backend.batch_rows, stop - start
-        scratch = self._scratch(rows) if scratch is None else scratch
-        masks = scratch[:rows]
-        first_halves = scratch[len(scratch) - min(batch, rows) :]  # one batch's c0', reused; after any chunk's masks
-        fresh = backend.seal.Ciphertext()
-        for batch_start in range(start, stop, batch):
-            batch_stop = min(stop, batch_start + batch)
-            second_halves = masks[batch_start - start : batch_stop - start]
-            batch_first_halves = first_halves[: batch_stop - batch_start]
-            for rows_of_zero in zip(batch_first_halves, second_halves, strict=True):
-                self._encrypt_zero(fresh, *rows_of_zero)
-            _subtract_mod(second_halves, backend.random_halves(seed, batch_start, batch_stop), backend.modulus)  # a' - a
-            backend.products_with_secret(second_halves, self._secret, batch_first_halves)  # e - a'*s + (a' - a)*s
+        masks = backend.random_halves(seed, start, stop)
+        for row in masks:
+            self._encryptor.encrypt_symmetric(self._zero, self._fresh)
+            backend.evaluator.sub_inplace(self._fresh, backend.load(self._loaded, [self._zero_row, row.data]))
+            row[:] = self._secret_products(self._fresh)
         return masks
 
-    def _encrypt_zero(self, fresh: Any, first_half: Words, second_half: Words) -> None:
-        """SEAL's fresh encryption of zero (e - a'*s, a'), e from SEAL's sampler, into two rows.
-
-        Its serialization is freed before the next one is made: two at once weigh on a small
-        update's peak memory.
-        """
-        degree = self._backend.degree
-        self._encryptor.encrypt_symmetric(self._zero, fresh)
-        data = fresh.to_string(self._backend.seal.compr_mode_type.none)
-        first_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 16 * degree)
-        second_half[:] = np.frombuffer(data, dtype="<u8", count=degree, offset=len(data) - 8 * degree)
+    def _secret_products(self, ciphertext: Any) -> Words:
+        """c0 + c1*s of an NTT-form ciphertext (c0, c1), in the coefficient domain: SEAL's decryption, transformed back."""
+        self._decryptor.decrypt(ciphertext, self._plaintext)
+        return self._backend.inverse_transform(self._plaintext)
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
-        chunks = self._chunks(len(first_halves), 8)  # a float64 per value
+        chunks = self._chunks(len(first_halves), 8, _DECRYPTION_CHUNK_BYTES)  # a float64 per value
         seed_list = list(seeds)
         return self._spread(chunks, self._decrypt_chunk, _worker_decrypt, lambda start, stop: (first_halves[start:stop], seed_list))
 
     def _decrypt_chunk(self, first_halves: Packed, seeds: list[bytes], start: int, stop: int) -> NDArray[np.float64]:
         """The values of ciphertexts ``start`` to ``stop``, whose summed first halves are ``first_halves``."""
+        from fldecl.he import codec  # loads numba's compiler: a party's work only
+
         backend = self._backend
-        modulus, width = backend.modulus, backend.parameters.wire_bits
-        sums = packing.decompress(packing.unpack_rows(first_halves, width), modulus, width)
-        centered = _centered(_add_mod(sums, self._random_products(seeds, start, stop), modulus), modulus)
-        return (centered * (1.0 / backend.scale)).reshape(-1)
+        products = self._random_products(seeds, start, stop)
+        return codec.decode(first_halves, products, backend.modulus, backend.parameters.wire_bits, backend.scale)
 
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # the products are written in place
+        total = backend.random_halves(seeds[0], start, stop)  # the products are written in place
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
-        return backend.products_with_secret(total, self._secret)
+        for row in total:
+            row[:] = self._secret_products(backend.load(self._loaded, [self._zero_row, row.data]))  # 0 + (sum a)*s
+        return total
 
 
 _worker_cipher: SealCipher | None = None  # in a worker process: the party's cipher, as the party handed it over
@@ -453,19 +458,3 @@ def _add_mod(left: Words, right: Words, modulus: int) -> Words:
     """
     left += right
     return np.minimum(left, left - np.uint64(modulus), out=left)
-
-
-def _subtract_mod(left: Words, right: Words, modulus: int) -> Words:
-    """``(left - right) mod modulus``, in ``left``, for residues below a prime of at most 63 bits; see :func:`_add_mod`."""
-    left -= right
-    return np.minimum(left, left + np.uint64(modulus), out=left)
-
-
-def _centered(residues: Words, modulus: int) -> NDArray[np.int64]:
-    """Residues below ``modulus`` as signed integers within +-modulus/2, in place: ``(residue + h) mod modulus - h``, h = modulus // 2."""
-    half = modulus // 2
-    residues += np.uint64(half)
-    np.minimum(residues, residues - np.uint64(modulus), out=residues)
-    centered = residues.view(np.int64)
-    centered -= np.int64(half)
-    return centered

@@ -7,6 +7,7 @@ import pytest
 
 from fldecl.he import packing
 from fldecl.he.params import CIPHER_SPECS, CkksParameters
+from tests.he.wire_bits import pack_bits, unpack_bits
 
 LENGTH_BYTES = 4  # a frame puts each row after its length: rows sit at every alignment
 
@@ -26,10 +27,10 @@ def test_packed_add_is_the_sum_modulo_the_wire_width(spec: CkksParameters, terms
     size = packing.packed_size(degree, width)
     framed = [np.zeros((rows, LENGTH_BYTES + size), dtype=np.uint8) for _ in range(terms + 1)]
     for frame, term in zip(framed, values, strict=False):
-        frame[:, LENGTH_BYTES:] = packing.pack_rows(term, width)
+        frame[:, LENGTH_BYTES:] = pack_bits(term, width)
     out = framed[-1][:, LENGTH_BYTES:]
     packing.add_packed([frame[:, LENGTH_BYTES:] for frame in framed[:-1]], out, width)
     expected = np.zeros((rows, degree), dtype=np.uint64)
     for term in values:
         expected = (expected + term) & largest
-    assert np.array_equal(packing.unpack_rows(out, width), expected)
+    assert np.array_equal(unpack_bits(out, width, degree), expected)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, packing, seal_backend, seeds, wire
+from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, seal_backend, seeds, wire
 from fldecl.he.backend import load_backend
-from fldecl.he.params import CIPHER_SPECS
+from fldecl.he.params import CIPHER_SPECS, CkksParameters
 from fldecl.he.seal_backend import SealBackend, random_halves
 
 VALUE_COUNT = 5_000
@@ -118,33 +118,21 @@ def test_a_party_decrypts_what_it_encrypted_only_with_the_right_seed(keyring: Se
     assert np.max(np.abs(wrong - values)) > 100  # noise over the whole range of the prime
 
 
-@pytest.mark.parametrize("rows", [1, 3, 17])
-def test_batched_products_with_the_key_equal_seals_decryption_of_each_ciphertext(keyring: SecretKeyring, rows: int) -> None:
+@pytest.mark.parametrize("spec", list(CIPHER_SPECS.values()), ids=list(CIPHER_SPECS))
+def test_the_inverse_transform_of_one_polynomial_is_seals_own_transform_of_a_ciphertext(spec: CkksParameters) -> None:
     import seal
 
-    backend = load_backend(keyring.parameters)
+    backend = load_backend(spec)
     assert isinstance(backend, SealBackend)
-    secret_key = wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1]
+    secret_key = backend.generate_secret_key()
     decryptor = seal.Decryptor(backend.context, backend.context.from_secret_str(secret_key))
-    random = np.random.default_rng(rows)
-    second_halves, first_halves = random.integers(0, backend.modulus, size=(2, rows, backend.degree), dtype=np.uint64)
-
-    def decrypted(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """SEAL's decryption of the NTT-form ciphertext (first, second), in the coefficient domain."""
-        ciphertext, plaintext = seal.Ciphertext(), seal.Plaintext()
-        ciphertext.load_bytes(backend.context, backend.frame_prefix(2) + first.tobytes() + second.tobytes())
-        decryptor.decrypt(ciphertext, plaintext)
-        words = plaintext.to_bytes()[-8 * backend.degree :]
-        ciphertext.load_bytes(backend.context, backend.frame_prefix(2) + words + words)
-        backend.evaluator.transform_from_ntt_inplace(ciphertext)
-        return backend.polynomials(ciphertext)[0]
-
-    secret = backend.secret_plaintext(secret_key)
-    products = backend.products_with_secret(second_halves.copy(), secret, first_halves)
-    assert all(np.array_equal(products[row], decrypted(first_halves[row], second_halves[row])) for row in range(rows))
-    zeros = np.zeros(backend.degree, dtype=np.uint64)
-    alone = backend.products_with_secret(second_halves.copy(), secret)
-    assert all(np.array_equal(alone[row], decrypted(zeros, second_halves[row])) for row in range(rows))
+    random = np.random.default_rng(spec.poly_modulus_degree)
+    first, second = random.integers(0, backend.modulus, size=(2, backend.degree), dtype=np.uint64)
+    ciphertext, plaintext = seal.Ciphertext(), seal.Plaintext()
+    decryptor.decrypt(backend.load(ciphertext, [first.data, np.zeros_like(first).data]), plaintext)  # first + 0*s: first itself
+    backend.load(ciphertext, [first.data, second.data])
+    backend.evaluator.transform_from_ntt_inplace(ciphertext)
+    assert np.array_equal(backend.inverse_transform(plaintext), backend.polynomials(ciphertext)[0])
 
 
 def test_chunks_hold_64k_values_unless_the_update_is_too_small_for_that_within_3x(keyring: SecretKeyring) -> None:
@@ -152,51 +140,30 @@ def test_chunks_hold_64k_values_unless_the_update_is_too_small_for_that_within_3
         backend = load_backend(spec)
         assert isinstance(backend, SealBackend)
         wire_bytes = spec.wire_bits / 8
-        assert backend.rows_per_chunk(1 << 20, wire_bytes) * backend.degree == 65_536
-        assert backend.rows_per_chunk(1, wire_bytes) == backend.rows_per_chunk(1, 8) == 1
+        encryption, decryption = (wire_bytes, seal_backend._ENCRYPTION_CHUNK_BYTES), (8, seal_backend._DECRYPTION_CHUNK_BYTES)
+        for uses in (encryption, decryption):
+            assert backend.rows_per_chunk(1 << 20, *uses) * backend.degree == 65_536
+        assert backend.rows_per_chunk(1, *encryption) == backend.rows_per_chunk(1, *decryption) == 1
         small = -(-232_220 // backend.degree)
-        assert 1 <= backend.rows_per_chunk(small, 8) <= backend.rows_per_chunk(small, wire_bytes) < 65_536 // backend.degree
+        assert 1 <= backend.rows_per_chunk(small, *decryption) <= backend.rows_per_chunk(small, *encryption) < 65_536 // backend.degree
 
 
-def test_a_chunk_of_several_batches_and_a_lone_row_round_trips(keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_update_in_chunks_of_two_ciphertexts_round_trips_the_last_chunk_shorter(
+    keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
     degree = keyring.parameters.poly_modulus_degree
-    monkeypatch.setattr(seal_backend, "_SERIALIZATION_BYTES", 0)  # one chunk for the whole small update...
-    monkeypatch.setattr(seal_backend, "_TEMPORARY_BYTES", 1)
-    monkeypatch.setattr(seal_backend, "_BATCH_VALUES", 2 * degree)  # ...in batches of two rows: 5 ciphertexts end with a lone one
-    backend = load_backend(keyring.parameters)
-    assert isinstance(backend, SealBackend)
-    assert backend.rows_per_chunk(5, 8) >= 5 and backend.batch_rows == 2
+    chunks: list[tuple[int, int]] = []
+    encrypt_chunk = seal_backend.SealCipher._encrypt_chunk
+
+    def recording(cipher: seal_backend.SealCipher, values: np.ndarray, seed: bytes, start: int, stop: int) -> np.ndarray:
+        chunks.append((start, stop))
+        return encrypt_chunk(cipher, values, seed, start, stop)
+
+    monkeypatch.setattr(seal_backend.SealBackend, "rows_per_chunk", lambda backend, ciphertexts, output_bytes, chunk_bytes: 2)
+    monkeypatch.setattr(seal_backend.SealCipher, "_encrypt_chunk", recording)
     values = np.random.default_rng(8).uniform(-1, 1, 5 * degree - 3)
     np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
-
-
-def test_chunks_that_share_one_scratch_round_trip_the_last_one_shorter(keyring: SecretKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
-    degree = keyring.parameters.poly_modulus_degree
-    monkeypatch.setattr(SealBackend, "rows_per_chunk", lambda self, ciphertexts, output_bytes: 2)  # chunks of 2, 2 and 1 rows
-    scratches: list[np.ndarray] = []
-    masks = seal_backend.SealCipher._masks
-
-    def recording_masks(
-        cipher: seal_backend.SealCipher, seed: bytes, start: int, stop: int, scratch: np.ndarray | None = None
-    ) -> np.ndarray:
-        assert scratch is not None
-        scratches.append(scratch)
-        return masks(cipher, seed, start, stop, scratch)
-
-    monkeypatch.setattr(seal_backend.SealCipher, "_masks", recording_masks)
-    values = np.random.default_rng(9).uniform(-1, 1, 5 * degree - 3)
-    np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
-    assert len(scratches) == 3 and all(scratch is scratches[0] for scratch in scratches)
-
-
-def test_compression_reads_any_integer_congruent_to_the_residue(keyring: SecretKeyring) -> None:
-    backend = load_backend(keyring.parameters)
-    modulus, width = backend.modulus, keyring.parameters.wire_bits
-    residues = np.random.default_rng(4).integers(0, modulus, size=4096, dtype=np.uint64)
-    expected = packing.compress(residues, modulus, width)
-    for multiple in (-2, -1, 1, 3):
-        congruent = residues.astype(np.int64) + np.int64(multiple * modulus)
-        assert np.array_equal(packing.compress(congruent, modulus, width), expected)
+    assert chunks == [(0, 2), (2, 4), (4, 5)]
 
 
 def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
@@ -210,20 +177,6 @@ def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretK
     decrypted = keyring.decrypt(keyring.encrypt(spike, "Party_1"))
     assert abs(decrypted[7] - 100.0) <= keyring.parameters.worst_case_error
     assert np.max(np.abs(np.delete(decrypted, 7))) <= keyring.parameters.worst_case_error
-
-
-def test_compression_rounds_to_the_nearest_wire_value_and_commutes_with_addition(keyring: SecretKeyring) -> None:
-    backend = load_backend(keyring.parameters)
-    modulus, width = backend.modulus, keyring.parameters.wire_bits
-    residues = np.random.default_rng(9).integers(0, modulus, size=(3, 4096), dtype=np.uint64)
-    residues[0, :3] = [0, modulus - 1, modulus // 2]
-    exact = [[((int(value) << width) + modulus // 2) // modulus % (1 << width) for value in row] for row in residues]
-    assert [packing.compress(row, modulus, width).tolist() for row in residues] == exact
-    step = modulus / 2**width
-    total = packing.decompress(packing.add([packing.compress(row, modulus, width) for row in residues], width), modulus, width)
-    difference = (total.astype(object) - residues.astype(object).sum(axis=0)) % modulus
-    centered = np.array([value - modulus if value > modulus // 2 else value for value in difference], dtype=float)
-    assert np.max(np.abs(centered)) <= 3 * step / 2 + 1
 
 
 def test_a_party_decrypts_its_own_update_from_first_halves_and_its_seed(
