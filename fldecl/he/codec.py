@@ -3,8 +3,9 @@
 Encoding a value, rounding its first half to the wire width and packing it is a few integer and
 float operations per value; numpy spends a pass over the rows and a temporary array on each, which
 made them cost a party as much as a fifth of SEAL's own encryption. numba compiles each direction
-into one pass per row, with no temporaries, and releases the interpreter lock while it runs. The
-arithmetic is the one the format describes, value for value, so blobs are the same bytes.
+into two loops per row: the arithmetic, over contiguous rows, which the compiler vectorizes, and
+the packing or unpacking, a value at a time. The arithmetic is the one the format describes, value
+for value, so blobs are the same bytes.
 
 Only a party imports this module (it loads numba's compiler); the aggregator adds packed rows with
 numpy and needs neither.
@@ -21,16 +22,16 @@ from numpy.typing import NDArray
 from fldecl.he.packing import Packed, Words, packed_size
 
 # Compiled and cached beside this module, so a party compiles only on its first run. The row kernels are compiled for
-# their signatures when this module loads, arrays of any layout (``A``) at once: a kernel never compiles in a round.
+# their one signature each when this module loads (contiguous arrays, read-only or not): none compiles in a round.
 _compiled = numba.njit(cache=True, nogil=True)
 _ENCODE_SIGNATURES = [
     numba.void(
-        numba.int64[:, :], numba.types.Array(kind, 1, "A", readonly=True), numba.float64, numba.int64, numba.int64, numba.uint64[:, ::1]
+        numba.int64[:, ::1], numba.types.Array(kind, 1, "C", readonly=True), numba.float64, numba.int64, numba.int64, numba.uint64[:, ::1]
     )
     for kind in (numba.float32, numba.float64)
 ]
 _DECODE_SIGNATURE = numba.void(
-    numba.types.Array(numba.uint8, 2, "A", readonly=True), numba.uint64[:, :], numba.int64, numba.int64, numba.float64, numba.float64[::1]
+    numba.types.Array(numba.uint8, 2, "C", readonly=True), numba.uint64[:, ::1], numba.int64, numba.int64, numba.float64, numba.float64[::1]
 )
 
 _WORD_BITS = 64
@@ -47,7 +48,7 @@ def encode(first_halves: NDArray[np.int64], values: NDArray[np.floating[Any]], s
     _check(width)
     rows, degree = first_halves.shape
     out = np.empty((rows, degree * width // _WORD_BITS), dtype=np.uint64)
-    flat = values.reshape(-1)
+    flat = np.ascontiguousarray(values.reshape(-1))
     _encode(first_halves, flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float64), scale, modulus, width, out)
     return out.view(np.uint8)
 
@@ -55,14 +56,15 @@ def encode(first_halves: NDArray[np.int64], values: NDArray[np.floating[Any]], s
 def decode(packed: Packed, products: Words, modulus: int, width: int, scale: float) -> NDArray[np.float64]:
     """The values that packed sums of first halves carry, given ``(sum a)*s`` of each ciphertext: ``(c0 + a*s) / scale``, centered.
 
-    ``packed`` may be a view with any row stride (rows inside a received blob).
+    ``packed`` may be a view with any row stride (rows inside a received blob): a chunk's rows are
+    copied together first, a small cost that lets the compiler read each value's bytes at once.
     """
     _check(width)
     rows, degree = products.shape
     if packed.shape != (rows, packed_size(degree, width)):
         raise ValueError(f"{packed.shape} packed bytes do not hold {rows} rows of {degree} values of {width} bits")
     out = np.empty(rows * degree, dtype=np.float64)
-    _decode(packed, products, modulus, width, 1.0 / scale, out)
+    _decode(np.ascontiguousarray(packed), products, modulus, width, 1.0 / scale, out)
     return out
 
 
@@ -99,21 +101,24 @@ def _encode(first_halves: NDArray[np.int64], values: NDArray[Any], scale: float,
     rows, degree = first_halves.shape
     dropped, _, ratio, step = _rounding(modulus, width)
     mask = np.uint64((1 << width) - 1)
+    wires = np.empty(degree, dtype=np.uint64)
     for row in range(rows):
+        # Rounded first, in a loop the compiler vectorizes; then packed, a value at a time into 64-bit words.
+        carried = min(degree, max(0, values.size - row * degree))  # values this row carries; the rest carry zeros
+        for column in range(carried):
+            residue = first_halves[row, column] + np.int64(np.rint(np.float64(values[row * degree + column]) * scale))
+            wires[column] = _to_wire(residue, dropped, ratio, step, mask)
+        for column in range(carried, degree):
+            wires[column] = _to_wire(first_halves[row, column], dropped, ratio, step, mask)
         word, filled, index = np.uint64(0), 0, 0  # the 64-bit word being filled, its bits so far, its index in the row
         for column in range(degree):
-            residue = first_halves[row, column]
-            position = row * degree + column
-            if position < values.size:
-                residue += np.int64(np.rint(np.float64(values[position]) * scale))
-            wire = _to_wire(residue, dropped, ratio, step, mask)
-            word |= wire << np.uint64(filled)
+            word |= wires[column] << np.uint64(filled)
             filled += width
             if filled >= _WORD_BITS:
                 out[row, index] = word
                 index += 1
                 filled -= _WORD_BITS
-                word = wire >> np.uint64(width - filled) if filled else np.uint64(0)
+                word = wires[column] >> np.uint64(width - filled) if filled else np.uint64(0)
 
 
 @numba.njit(_DECODE_SIGNATURE, cache=True, nogil=True)
@@ -123,16 +128,24 @@ def _decode(packed: Packed, products: Words, modulus: int, width: int, inverse_s
     mask = np.uint64((1 << width) - 1)
     prime = np.uint64(modulus)
     half = np.uint64(modulus // 2)
+    wires = np.empty(degree, dtype=np.uint64)
     for row in range(rows):
-        bits, filled, offset = np.uint64(0), 0, 0  # bits read but not yet used, how many, the next byte's index
+        # Unpacked first: value j's bits start in byte j * width // 8, and the 8 bytes from there hold all of them (the
+        # last values' bytes run past the row, and are read one at a time); then the rest, in a loop that vectorizes.
+        size = packed.shape[1]
         for column in range(degree):
-            while filled < width:
-                bits |= np.uint64(packed[row, offset]) << np.uint64(filled)
-                filled += 8
-                offset += 1
-            total = _from_wire(bits & mask, dropped, gap, width, modulus) + products[row, column]
-            bits >>= np.uint64(width)
-            filled -= width
+            start = column * width
+            first = start >> 3
+            word = np.uint64(0)
+            if first + 8 <= size:
+                for byte in range(8):
+                    word |= np.uint64(packed[row, first + byte]) << np.uint64(8 * byte)
+            else:
+                for byte in range(size - first):
+                    word |= np.uint64(packed[row, first + byte]) << np.uint64(8 * byte)
+            wires[column] = (word >> np.uint64(start & 7)) & mask
+        for column in range(degree):
+            total = _from_wire(wires[column], dropped, gap, width, modulus) + products[row, column]
             total = total - prime if total >= prime else total
             centered = np.int64(total) - np.int64(prime) if total > half else np.int64(total)
             out[row * degree + column] = centered * inverse_scale

@@ -76,9 +76,9 @@ _FLOAT32_BYTES = 4
 # What a party holds besides its input and output, measured with the heap's slack. Per coefficient of a ciphertext:
 # SEAL's objects of the one in hand (a fresh encryption, a loaded one, two plaintexts) and their serializations.
 _CIPHERTEXT_BYTES = 40
-# Per value of a chunk, encrypting: its random halves (the masks, written over them), the key stream's input, the
-# packed rows; decrypting: the sum of the random halves, each contributor's with the key stream's input, the values.
-_ENCRYPTION_CHUNK_BYTES = 32
+# Per value of a chunk, encrypting: its random halves, the key stream's input, the masks, the packed rows; decrypting:
+# the sum of the random halves, each contributor's with the key stream's input, the packed rows' copy, the values.
+_ENCRYPTION_CHUNK_BYTES = 40
 _DECRYPTION_CHUNK_BYTES = 64
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
 # numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
@@ -107,9 +107,9 @@ def random_halves(seed: bytes, start: int, stop: int, degree: int, modulus: int)
     key = hashlib.blake2b(digest_size=32, key=seed, person=_KEY_PERSONALIZATION).digest()
     draws = _draws_per_row(degree, modulus)
     words = _key_stream(key, start * draws * 8 // _AES_BLOCK, (stop - start) * draws, modulus).reshape(-1, draws)
-    kept = words < np.uint64(modulus)
-    if kept.all():
+    if words.max() < np.uint64(modulus):  # every word kept, as almost always: each row is its first ``degree`` words
         return words[:, :degree]
+    kept = words < np.uint64(modulus)
     counts = kept.sum(axis=1)
     flat = words[kept]
     taken = (np.cumsum(counts) - counts)[:, np.newaxis] + np.arange(degree)
@@ -130,10 +130,16 @@ def _key_stream(key: bytes, first_block: int, count: int, modulus: int) -> Words
     """``count`` words of AES-256-CTR under ``key`` from counter block ``first_block``, each cut to ``modulus``'s bit length."""
     encryptor = Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
     words = np.empty(count + 2, dtype="<u8")  # the cipher wants a block's room beyond the data to write into
-    encryptor.update_into(bytes(8 * count), words.view(np.uint8).data)
+    encryptor.update_into(_zeros(8 * count), words.view(np.uint8).data)
     words = words[:count]
     words &= np.uint64((1 << modulus.bit_length()) - 1)
     return words
+
+
+@functools.lru_cache(maxsize=4)
+def _zeros(size: int) -> bytes:
+    """The key stream's input, kept for the next chunk of the same size: a new one, past 128 KB, is new pages to fault in."""
+    return bytes(size)
 
 
 def _spare_draws(key: bytes, index: int, kept: Words, degree: int, modulus: int) -> Words:
@@ -345,19 +351,27 @@ class SealCipher:
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         degree = self._backend.degree
         chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8, _ENCRYPTION_CHUNK_BYTES)
+        # The chunks' masks, in one array reused chunk after chunk: new arrays per chunk, freed among SEAL's
+        # serializations, fragment the heap, which takes a small update's peak memory beyond 3x the float32 update.
+        masks = np.empty((max((stop - start for start, stop in chunks), default=0), degree), dtype=np.uint64)
 
         def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
             return values[start * degree : stop * degree], seed
 
-        return self._spread(chunks, self._encrypt_chunk, _worker_encrypt, arguments)
+        def here(values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
+            return self._encrypt_chunk(values, seed, start, stop, masks[: stop - start])
 
-    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
-        """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``."""
+        return self._spread(chunks, here, _worker_encrypt, arguments)
+
+    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int, masks: Words | None = None) -> Packed:
+        """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``; their masks go into ``masks`` if given."""
         from fldecl.he import codec  # loads numba's compiler: a party's work only
 
         backend = self._backend
-        masks = self._masks(seed, start, stop).view(np.int64)  # e - a*s; m + e - a*s is c0
-        return codec.encode(masks, values, backend.scale, backend.modulus, backend.parameters.wire_bits)
+        if masks is None:
+            masks = np.empty((stop - start, backend.degree), dtype=np.uint64)
+        self._masks(seed, start, stop, masks)  # e - a*s; m + e - a*s is c0
+        return codec.encode(masks.view(np.int64), values, backend.scale, backend.modulus, backend.parameters.wire_bits)
 
     def _chunks(self, count: int, output_bytes: float, chunk_bytes: int) -> list[Chunk]:
         step = self._backend.rows_per_chunk(count, output_bytes, chunk_bytes)
@@ -388,20 +402,18 @@ class SealCipher:
             chunks, lambda chunk: here(*arguments(*chunk), *chunk), None if executor is None else in_worker, workers.cores() - 1
         )
 
-    def _masks(self, seed: bytes, start: int, stop: int) -> Words:
-        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain: c0 of an encryption of zero.
+    def _masks(self, seed: bytes, start: int, stop: int, masks: Words) -> None:
+        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain, into ``masks``: c0 of encryptions of zero.
 
         One ciphertext at a time: SEAL's fresh encryption of zero (e - a'*s, a'), e from SEAL's
-        sampler, minus (0, a), is (e - a'*s, a' - a), which decrypts to e - a*s. Each mask is
-        written over its ``a``, which is read before.
+        sampler, minus (0, a), is (e - a'*s, a' - a), which decrypts to e - a*s. ``masks`` are
+        contiguous rows, over which numba's loops vectorize.
         """
         backend = self._backend
-        masks = backend.random_halves(seed, start, stop)
-        for row in masks:
+        for mask, random_half in zip(masks, backend.random_halves(seed, start, stop), strict=True):
             self._encryptor.encrypt_symmetric(self._zero, self._fresh)
-            backend.evaluator.sub_inplace(self._fresh, backend.load(self._loaded, [self._zero_row, row.data]))
-            row[:] = self._secret_products(self._fresh)
-        return masks
+            backend.evaluator.sub_inplace(self._fresh, backend.load(self._loaded, [self._zero_row, random_half.data]))
+            mask[:] = self._secret_products(self._fresh)
 
     def _secret_products(self, ciphertext: Any) -> Words:
         """c0 + c1*s of an NTT-form ciphertext (c0, c1), in the coefficient domain: SEAL's decryption, transformed back."""
@@ -424,7 +436,7 @@ class SealCipher:
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        total = backend.random_halves(seeds[0], start, stop)  # the products are written in place
+        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # the products are written in place
         for seed in seeds[1:]:
             _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
         for row in total:

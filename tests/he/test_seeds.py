@@ -155,9 +155,9 @@ def test_an_update_in_chunks_of_two_ciphertexts_round_trips_the_last_chunk_short
     chunks: list[tuple[int, int]] = []
     encrypt_chunk = seal_backend.SealCipher._encrypt_chunk
 
-    def recording(cipher: seal_backend.SealCipher, values: np.ndarray, seed: bytes, start: int, stop: int) -> np.ndarray:
+    def recording(cipher: seal_backend.SealCipher, values: np.ndarray, seed: bytes, start: int, stop: int, *masks: np.ndarray) -> np.ndarray:
         chunks.append((start, stop))
-        return encrypt_chunk(cipher, values, seed, start, stop)
+        return encrypt_chunk(cipher, values, seed, start, stop, *masks)
 
     monkeypatch.setattr(seal_backend.SealBackend, "rows_per_chunk", lambda backend, ciphertexts, output_bytes, chunk_bytes: 2)
     monkeypatch.setattr(seal_backend.SealCipher, "_encrypt_chunk", recording)
