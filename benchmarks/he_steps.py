@@ -7,7 +7,7 @@ serializations in between); the random halves ``a`` expand from the seed by AES-
 rejection sampling in numpy, a chunk at a time, and numba adds the values, rounds and packs.
 Each step is timed alone over ``--ciphertexts`` ciphertexts in one process, by CPU time, in a
 party's chunks of a large update, the steps interleaved and repeated ``--repeats`` times, the
-median counting; then whole chunks (``_encrypt_chunk``) and ``SecretKeyring.encrypt`` of the same
+median counting; then the cipher's whole encryption (``SealCipher.encrypt``) and ``SecretKeyring.encrypt`` of the same
 values, on one core. Figures are microseconds per ciphertext and multiples of ``encrypt_symmetric``.
 
 Run: python benchmarks/he_steps.py [--levels 1,2,4] [--ciphertexts 256] [--repeats 5]
@@ -72,9 +72,9 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
         for start, stop in chunks:
             codec.encode(masks[start:stop], values[start * degree : stop * degree], backend.scale, modulus, width)
 
-    def whole_chunks() -> None:
-        for start, stop in chunks:
-            cipher._encrypt_chunk(values[start * degree : stop * degree], bytes(32), start, stop)
+    def whole_encryption() -> None:
+        for _ in cipher.encrypt(values, bytes(32)):
+            pass
 
     return {
         "encrypt_symmetric": encrypt_symmetric,
@@ -83,7 +83,7 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
         "inverse NTT": inverse_transform,
         "AES expansion": expansion,
         "numba rounding": rounding,
-        "whole chunks": whole_chunks,
+        "SealCipher.encrypt": whole_encryption,
         "keyring.encrypt": lambda: keyring.encrypt(values, "Party_1"),
     }
 

@@ -40,7 +40,7 @@ import math
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -88,7 +88,6 @@ PARALLEL_VALUES = 10_000_000
 
 
 Chunk = tuple[int, int]  # ciphertexts start to stop
-Result = TypeVar("Result")
 
 
 def _seal() -> Any:
@@ -349,44 +348,35 @@ class SealCipher:
         self._fresh, self._loaded, self._plaintext = seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
-        degree = self._backend.degree
-        chunks = self._chunks(math.ceil(values.size / degree), self._backend.parameters.wire_bits / 8, _ENCRYPTION_CHUNK_BYTES)
-        # The chunks' masks, in one array reused chunk after chunk: new arrays per chunk, freed among SEAL's
-        # serializations, fragment the heap, which takes a small update's peak memory beyond 3x the float32 update.
-        masks = np.empty((max((stop - start for start, stop in chunks), default=0), degree), dtype=np.uint64)
-
-        def arguments(start: int, stop: int) -> tuple[NDArray[np.floating[Any]], bytes]:
-            return values[start * degree : stop * degree], seed
-
-        def here(values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
-            return self._encrypt_chunk(values, seed, start, stop, masks[: stop - start])
-
-        return self._spread(chunks, here, _worker_encrypt, arguments)
-
-    def _encrypt_chunk(self, values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int, masks: Words | None = None) -> Packed:
-        """The packed first halves of ciphertexts ``start`` to ``stop``, which carry ``values``; their masks go into ``masks`` if given."""
-        from fldecl.he import codec  # loads numba's compiler: a party's work only
+        from fldecl.he import codec  # loads numba's compiler: the party's own work, never a worker's
 
         backend = self._backend
-        if masks is None:
-            masks = np.empty((stop - start, backend.degree), dtype=np.uint64)
-        self._masks(seed, start, stop, masks)  # e - a*s; m + e - a*s is c0
-        return codec.encode(masks.view(np.int64), values, backend.scale, backend.modulus, backend.parameters.wire_bits)
+        degree = backend.degree
+        chunks = self._chunks(math.ceil(values.size / degree), backend.parameters.wire_bits / 8, _ENCRYPTION_CHUNK_BYTES)
+        # The chunks' masks, in one array reused chunk after chunk: new arrays per chunk, freed among SEAL's
+        # serializations, fragment the heap, which takes a small update's peak memory beyond 3x the float32 update.
+        scratch = np.empty((max((stop - start for start, stop in chunks), default=0), degree), dtype=np.uint64)
+
+        def here(start: int, stop: int) -> Words:
+            return self._masks(seed, start, stop, scratch[: stop - start])
+
+        modulus, width = backend.modulus, backend.parameters.wire_bits
+        for (start, stop), masks in zip(chunks, self._spread(chunks, here, _worker_masks, (seed,)), strict=True):
+            # e - a*s; m + e - a*s is c0
+            yield codec.encode(masks.view(np.int64), values[start * degree : stop * degree], backend.scale, modulus, width)
 
     def _chunks(self, count: int, output_bytes: float, chunk_bytes: int) -> list[Chunk]:
         step = self._backend.rows_per_chunk(count, output_bytes, chunk_bytes)
         return [(start, min(count, start + step)) for start in range(0, count, step)]
 
     def _spread(
-        self,
-        chunks: list[Chunk],
-        here: Callable[..., Result],
-        there: Callable[..., Result],
-        arguments: Callable[[int, int], tuple[Any, ...]],
-    ) -> Iterator[Result]:
-        """``here(*arguments(start, stop), start, stop)`` of every chunk in order, shared with the party's other cores if the work is large.
+        self, chunks: list[Chunk], here: Callable[[int, int], Words], there: Callable[..., Words], arguments: tuple[Any, ...]
+    ) -> Iterator[Words]:
+        """SEAL's work on every chunk, ``here(start, stop)``, in order, shared with the party's other cores if the work is large.
 
-        A worker runs ``there`` with the same arguments, with its own copy of this cipher.
+        A worker runs ``there(*arguments, start, stop)`` with its own copy of this cipher. Workers
+        do only SEAL's work (they load neither numba nor its compiler, a hundred megabytes and
+        more); the party encodes and decodes every chunk itself.
         """
         backend = self._backend
         executor = None
@@ -394,15 +384,13 @@ class SealCipher:
             key = (backend.parameters, hashlib.sha256(self._secret_key_bytes).digest())
             executor = workers.pool(key, _start_worker, (backend.parameters.to_json(), backend.public_bytes(), self._secret_key_bytes))
 
-        def in_worker(chunk: Chunk) -> Future[Result]:
+        def in_worker(chunk: Chunk) -> Future[Words]:
             assert executor is not None
-            return executor.submit(there, *arguments(*chunk), *chunk)
+            return executor.submit(there, *arguments, *chunk)
 
-        return workers.spread(
-            chunks, lambda chunk: here(*arguments(*chunk), *chunk), None if executor is None else in_worker, workers.cores() - 1
-        )
+        return workers.spread(chunks, lambda chunk: here(*chunk), None if executor is None else in_worker, workers.cores() - 1)
 
-    def _masks(self, seed: bytes, start: int, stop: int, masks: Words) -> None:
+    def _masks(self, seed: bytes, start: int, stop: int, masks: Words) -> Words:
         """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain, into ``masks``: c0 of encryptions of zero.
 
         One ciphertext at a time: SEAL's fresh encryption of zero (e - a'*s, a'), e from SEAL's
@@ -414,6 +402,7 @@ class SealCipher:
             self._encryptor.encrypt_symmetric(self._zero, self._fresh)
             backend.evaluator.sub_inplace(self._fresh, backend.load(self._loaded, [self._zero_row, random_half.data]))
             mask[:] = self._secret_products(self._fresh)
+        return masks
 
     def _secret_products(self, ciphertext: Any) -> Words:
         """c0 + c1*s of an NTT-form ciphertext (c0, c1), in the coefficient domain: SEAL's decryption, transformed back."""
@@ -421,17 +410,14 @@ class SealCipher:
         return self._backend.inverse_transform(self._plaintext)
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
-        chunks = self._chunks(len(first_halves), 8, _DECRYPTION_CHUNK_BYTES)  # a float64 per value
-        seed_list = list(seeds)
-        return self._spread(chunks, self._decrypt_chunk, _worker_decrypt, lambda start, stop: (first_halves[start:stop], seed_list))
-
-    def _decrypt_chunk(self, first_halves: Packed, seeds: list[bytes], start: int, stop: int) -> NDArray[np.float64]:
-        """The values of ciphertexts ``start`` to ``stop``, whose summed first halves are ``first_halves``."""
-        from fldecl.he import codec  # loads numba's compiler: a party's work only
+        from fldecl.he import codec  # loads numba's compiler: the party's own work, never a worker's
 
         backend = self._backend
-        products = self._random_products(seeds, start, stop)
-        return codec.decode(first_halves, products, backend.modulus, backend.parameters.wire_bits, backend.scale)
+        chunks = self._chunks(len(first_halves), 8, _DECRYPTION_CHUNK_BYTES)  # a float64 per value
+        seed_list = list(seeds)
+        products = self._spread(chunks, lambda start, stop: self._random_products(seed_list, start, stop), _worker_products, (seed_list,))
+        for (start, stop), chunk_products in zip(chunks, products, strict=True):
+            yield codec.decode(first_halves[start:stop], chunk_products, backend.modulus, backend.parameters.wire_bits, backend.scale)
 
     def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
         """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
@@ -452,14 +438,14 @@ def _start_worker(parameters_json: bytes, public_bytes: bytes, secret_key: bytes
     _worker_cipher = SealBackend(CkksParameters.from_json(parameters_json), public_bytes).cipher(secret_key)
 
 
-def _worker_encrypt(values: NDArray[np.floating[Any]], seed: bytes, start: int, stop: int) -> Packed:
+def _worker_masks(seed: bytes, start: int, stop: int) -> Words:
     assert _worker_cipher is not None
-    return _worker_cipher._encrypt_chunk(values, seed, start, stop)
+    return _worker_cipher._masks(seed, start, stop, np.empty((stop - start, _worker_cipher._backend.degree), dtype=np.uint64))
 
 
-def _worker_decrypt(first_halves: Packed, seeds: list[bytes], start: int, stop: int) -> NDArray[np.float64]:
+def _worker_products(seeds: list[bytes], start: int, stop: int) -> Words:
     assert _worker_cipher is not None
-    return _worker_cipher._decrypt_chunk(first_halves, seeds, start, stop)
+    return _worker_cipher._random_products(seeds, start, stop)
 
 
 def _add_mod(left: Words, right: Words, modulus: int) -> Words:

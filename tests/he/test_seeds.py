@@ -153,14 +153,14 @@ def test_an_update_in_chunks_of_two_ciphertexts_round_trips_the_last_chunk_short
 ) -> None:
     degree = keyring.parameters.poly_modulus_degree
     chunks: list[tuple[int, int]] = []
-    encrypt_chunk = seal_backend.SealCipher._encrypt_chunk
+    masks = seal_backend.SealCipher._masks
 
-    def recording(cipher: seal_backend.SealCipher, values: np.ndarray, seed: bytes, start: int, stop: int, *masks: np.ndarray) -> np.ndarray:
+    def recording(cipher: seal_backend.SealCipher, seed: bytes, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         chunks.append((start, stop))
-        return encrypt_chunk(cipher, values, seed, start, stop, *masks)
+        return masks(cipher, seed, start, stop, out)
 
     monkeypatch.setattr(seal_backend.SealBackend, "rows_per_chunk", lambda backend, ciphertexts, output_bytes, chunk_bytes: 2)
-    monkeypatch.setattr(seal_backend.SealCipher, "_encrypt_chunk", recording)
+    monkeypatch.setattr(seal_backend.SealCipher, "_masks", recording)
     values = np.random.default_rng(8).uniform(-1, 1, 5 * degree - 3)
     np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
     assert chunks == [(0, 2), (2, 4), (4, 5)]
