@@ -62,7 +62,7 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
 
     def inverse_transform() -> None:
         for _ in range(ciphertexts):
-            backend.inverse_transform(plaintext)
+            cipher._inverse_transform(plaintext)
 
     def expansion() -> None:
         for start, stop in chunks:

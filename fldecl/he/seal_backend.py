@@ -262,11 +262,6 @@ class SealBackend:
         data = ciphertext.to_string(self.seal.compr_mode_type.none)
         return _trailing_words(data, ciphertext.size() * self.degree).reshape(-1, self.degree)
 
-    @functools.cached_property
-    def inverse_transform(self) -> InverseTransform:
-        """SEAL's inverse NTT of one polynomial; built on first use, by a party (the aggregator never needs it)."""
-        return InverseTransform(self)
-
     def rows_per_chunk(self, ciphertexts: int, output_bytes: float, chunk_bytes: int) -> int:
         """Ciphertexts a party handles at once: 64 K values, fewer where that would take its peak memory beyond 3x the float32 update.
 
@@ -344,8 +339,10 @@ class SealCipher:
         self._decryptor = seal.Decryptor(backend.context, secret_key)
         self._zero = seal.CKKSEncoder(backend.context).encode(0.0, backend.scale)
         self._zero_row = bytes(8 * backend.degree)
-        # SEAL's objects, reused ciphertext after ciphertext: a fresh encryption, a loaded one, a decryption
+        # SEAL's objects, reused ciphertext after ciphertext (a cipher handles one update at a time): a fresh
+        # encryption, a loaded one, a decryption, and the inverse transform's encoder with its input and output.
         self._fresh, self._loaded, self._plaintext = seal.Ciphertext(), seal.Ciphertext(), seal.Plaintext()
+        self._inverse_transform = InverseTransform(backend)
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
         from fldecl.he import codec  # loads numba's compiler: the party's own work, never a worker's
@@ -407,7 +404,7 @@ class SealCipher:
     def _secret_products(self, ciphertext: Any) -> Words:
         """c0 + c1*s of an NTT-form ciphertext (c0, c1), in the coefficient domain: SEAL's decryption, transformed back."""
         self._decryptor.decrypt(ciphertext, self._plaintext)
-        return self._backend.inverse_transform(self._plaintext)
+        return self._inverse_transform(self._plaintext)
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
         from fldecl.he import codec  # loads numba's compiler: the party's own work, never a worker's

@@ -132,7 +132,7 @@ def test_the_inverse_transform_of_one_polynomial_is_seals_own_transform_of_a_cip
     decryptor.decrypt(backend.load(ciphertext, [first.data, np.zeros_like(first).data]), plaintext)  # first + 0*s: first itself
     backend.load(ciphertext, [first.data, second.data])
     backend.evaluator.transform_from_ntt_inplace(ciphertext)
-    assert np.array_equal(backend.inverse_transform(plaintext), backend.polynomials(ciphertext)[0])
+    assert np.array_equal(seal_backend.InverseTransform(backend)(plaintext), backend.polynomials(ciphertext)[0])
 
 
 def test_chunks_hold_64k_values_unless_the_update_is_too_small_for_that_within_3x(keyring: SecretKeyring) -> None:
