@@ -75,11 +75,11 @@ _MEMORY_MULTIPLE = 3  # a party's peak extra memory, at most, in float32 updates
 _FLOAT32_BYTES = 4
 # What a party holds besides its input and output, measured with the heap's slack. Per coefficient of a ciphertext:
 # SEAL's objects of the one in hand (a fresh encryption, a loaded one, two plaintexts) and their serializations.
-_CIPHERTEXT_BYTES = 40
+_CIPHERTEXT_BYTES = 64
 # Per value of a chunk, encrypting: its random halves, the key stream's input, the masks, the packed rows; decrypting:
 # the sum of the random halves, each contributor's with the key stream's input, the packed rows' copy, the values.
-_ENCRYPTION_CHUNK_BYTES = 40
-_DECRYPTION_CHUNK_BYTES = 64
+_ENCRYPTION_CHUNK_BYTES = 48
+_DECRYPTION_CHUNK_BYTES = 80
 # From this many values on, a party's other cores share its work: a worker (an interpreter with
 # numpy and SEAL) holds about 22 MB of its own and takes a second to start (a party keeps its
 # workers for later rounds). A decryption's float64 result alone is 2x the float32 update, so the

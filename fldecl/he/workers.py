@@ -4,9 +4,9 @@ SEAL's Python bindings hold the interpreter lock while they compute, so threads 
 work; worker processes can. A party that encrypts or decrypts a large update starts
 ``cores - 1`` of them once (``spawn``: nothing of the party's own state is inherited but what it
 hands over) and keeps them for its later rounds: one pool per process, for the last key it was
-started with. Workers compute every other chunk while the party computes the rest and writes the
-blob, in order. They ignore Ctrl-C, which stops the party, and the party stops them as it exits;
-if a worker dies, the party computes the rest itself. As with any ``spawn`` start, a worker imports
+started with. Workers do SEAL's work on every other chunk while the party does it on the rest,
+encodes every chunk and writes the blob, in order. They ignore Ctrl-C, which stops the party, and
+the party stops them as it exits; if a worker dies, the party computes the rest itself. As with any ``spawn`` start, a worker imports
 the party's main module: a script must keep its work under ``if __name__ == "__main__":``.
 """
 
