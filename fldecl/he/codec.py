@@ -1,11 +1,11 @@
 """A party's side of the wire format (:mod:`fldecl.he.packing`), compiled: values in, packed rows out, and back.
 
 Encoding a value, rounding its first half to the wire width and packing it is a few integer and
-float operations per value; numpy spends a pass over the rows and a temporary array on each, which
-made them cost a party as much as a fifth of SEAL's own encryption. numba compiles each direction
+float operations per value; numpy would spend a pass over the rows and a temporary array on each,
+about a tenth of SEAL's own encryption of the same values. numba compiles each direction
 into two loops per row: the arithmetic, over contiguous rows, which the compiler vectorizes, and
 the packing or unpacking, a value at a time. The arithmetic is the one the format describes, value
-for value, so blobs are the same bytes.
+for value: any implementation of the format makes the same bytes.
 
 Only a party imports this module (it loads numba's compiler); the aggregator adds packed rows with
 numpy and needs neither.
