@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[local,wml,nvflare,helayers,dev]'
-	# An editable install compiles nothing: compile fldecl here, for fast start-ups where PYTHONDONTWRITEBYTECODE is set.
+	# An editable install compiles nothing: compile fldecl here, for fast start-ups where PYTHONDONTWRITEBYTECODE is set,
+	# and a party's HE kernels (numba caches them beside their module), so that no party compiles them in a round.
 	$(VENV)/bin/python -m compileall -q fldecl
+	$(VENV)/bin/python -c 'import fldecl.he.codec'
 	touch $(STAMP)
 
 $(PARTY_STAMP): pyproject.toml constraints.txt
