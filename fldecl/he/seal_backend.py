@@ -345,7 +345,7 @@ class SealCipher:
         self._inverse_transform = InverseTransform(backend)
 
     def encrypt(self, values: NDArray[np.floating[Any]], seed: bytes) -> Iterator[Packed]:
-        from fldecl.he import codec  # loads numba's compiler: the party's own work, never a worker's
+        from fldecl.he import codec  # lazy: it loads numba's compiler, the party's own work and never a worker's or the aggregator's
 
         backend = self._backend
         degree = backend.degree
@@ -407,7 +407,7 @@ class SealCipher:
         return self._inverse_transform(self._plaintext)
 
     def decrypt(self, first_halves: Packed, seeds: Sequence[bytes]) -> Iterator[NDArray[np.float64]]:
-        from fldecl.he import codec  # loads numba's compiler: the party's own work, never a worker's
+        from fldecl.he import codec  # lazy: it loads numba's compiler, the party's own work and never a worker's or the aggregator's
 
         backend = self._backend
         chunks = self._chunks(len(first_halves), 8, _DECRYPTION_CHUNK_BYTES)  # a float64 per value
