@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from fldecl.he.packing import Packed, Words, packed_size
 
 # Compiled and cached beside this module, so a party compiles only on its first run. The row kernels are compiled for
-# their one signature each when this module loads (contiguous arrays, read-only or not): none compiles in a round.
+# their signatures when this module loads (contiguous arrays, read-only or not): none compiles in a round.
 _compiled = numba.njit(cache=True, nogil=True)
 _ENCODE_SIGNATURES = [
     numba.void(
@@ -128,11 +128,11 @@ def _decode(packed: Packed, products: Words, modulus: int, width: int, inverse_s
     mask = np.uint64((1 << width) - 1)
     prime = np.uint64(modulus)
     half = np.uint64(modulus // 2)
+    size = packed.shape[1]
     wires = np.empty(degree, dtype=np.uint64)
     for row in range(rows):
         # Unpacked first: value j's bits start in byte j * width // 8, and the 8 bytes from there hold all of them (the
         # last values' bytes run past the row, and are read one at a time); then the rest, in a loop that vectorizes.
-        size = packed.shape[1]
         for column in range(degree):
             start = column * width
             first = start >> 3

@@ -6,8 +6,9 @@ work; worker processes can. A party that encrypts or decrypts a large update sta
 hands over) and keeps them for its later rounds: one pool per process, for the last key it was
 started with. Workers do SEAL's work on every other chunk while the party does it on the rest,
 encodes every chunk and writes the blob, in order. They ignore Ctrl-C, which stops the party, and
-the party stops them as it exits; if a worker dies, the party computes the rest itself. As with any ``spawn`` start, a worker imports
-the party's main module: a script must keep its work under ``if __name__ == "__main__":``.
+the party stops them as it exits; if a worker dies, the party computes the rest itself. As with
+any ``spawn`` start, a worker imports the party's main module: a script must keep its work under
+``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
