@@ -300,14 +300,17 @@ def measure_level(name: str, value_count: int, directory: Path) -> Measurement:
 
 def median_ratio(steps: list[Step]) -> Step:
     """The step whose wall ratio to SEAL is the median (the upper one of an even count), with the largest peak and size of all."""
-    median = sorted(steps, key=lambda step: step.ratio)[len(steps) // 2]
-    return replace(median, peak_bytes=max(step.peak_bytes for step in steps), output_bytes=max(step.output_bytes for step in steps))
+    return _with_largest(sorted(steps, key=lambda step: step.ratio)[len(steps) // 2], steps)
 
 
 def fastest(steps: list[Step]) -> Step:
     """The fastest step, with the largest peak and size of all."""
-    best = min(steps, key=lambda step: step.seconds)
-    return replace(best, peak_bytes=max(step.peak_bytes for step in steps), output_bytes=max(step.output_bytes for step in steps))
+    return _with_largest(min(steps, key=lambda step: step.seconds), steps)
+
+
+def _with_largest(chosen: Step, steps: list[Step]) -> Step:
+    """``chosen``'s times, with the largest peak and output of ``steps``."""
+    return replace(chosen, peak_bytes=max(step.peak_bytes for step in steps), output_bytes=max(step.output_bytes for step in steps))
 
 
 def combined(rounds: list[Measurement]) -> Measurement:
