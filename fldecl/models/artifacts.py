@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from fldecl.models import keras_build
 from fldecl.models.archive import deterministic_zip, read_model_members, saved_model_directory
 from fldecl.models.errors import ModelError, ModelTrustError
 from fldecl.models.spec import architecture_of, content_hash, model_file_of, source_kind, zip_path_of
@@ -33,9 +34,7 @@ def build_zip(spec: dict[str, Any], stack_dir: Path) -> bytes:
     if model_file is None:  # not reached: the frameworks an architecture can name have a default model_file
         raise ModelError(f"model_file is required for a {architecture['framework']} architecture")
     if architecture["framework"] == "tensorflow":
-        from fldecl.models import tensorflow  # lazy: TensorFlow only for its models
-
-        return deterministic_zip(tensorflow.build_members(architecture, model_file))
+        return deterministic_zip(keras_build.build_members(architecture, model_file))
     if architecture["framework"] == "pytorch":
         from fldecl.models import pytorch  # lazy: torch only for PyTorch models
 

@@ -7,16 +7,13 @@ model as compiled. A zip the user supplies may instead hold a single Keras ``.h5
 file, which the same loader reads.
 
 Importing this module imports TensorFlow; the package imports it only inside functions that need it.
-A SavedModel names its traced functions with a counter global to the process, so one process
-saves the same model to the same bytes only the first time: :func:`build_members` therefore
-builds in a fresh Python process, which makes every build of a declaration byte-identical.
+:func:`_build_main` is the builder process of :mod:`fldecl.models.keras_build`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -30,33 +27,11 @@ from numpy.typing import NDArray
 
 from fldecl.models.archive import SAVED_MODEL_FILE, model_directory
 from fldecl.models.errors import ModelError
+from fldecl.models.keras_build import read_tree
 from fldecl.models.parameters import check_shapes
 
 LAYER_TYPES = ("Flatten", "Dense", "Dropout", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Activation", "Reshape")
 SINGLE_FILE_SUFFIXES = (".h5", ".keras")
-BUILD_SECONDS = 300
-
-
-def build_members(architecture: dict[str, Any], model_file: str) -> dict[str, bytes]:
-    """The zip members of the SavedModel of ``architecture`` at ``model_file``, built in a fresh process."""
-    command = [sys.executable, "-c", "from fldecl.models.tensorflow import _build_main; _build_main()"]
-    with tempfile.TemporaryDirectory(prefix="fldecl-tf-") as directory:
-        try:
-            built = subprocess.run(command, input=json.dumps({"architecture": architecture, "directory": directory}),
-                                   capture_output=True, text=True, timeout=BUILD_SECONDS, env=_child_environment())
-        except subprocess.TimeoutExpired as error:
-            raise ModelError(f"building the TensorFlow model took over {BUILD_SECONDS} s") from error
-        if built.returncode != 0:
-            lines = [line for line in built.stderr.strip().splitlines() if line.strip()]
-            raise ModelError(lines[-1] if lines else f"building the TensorFlow model failed (exit status {built.returncode})")
-        return _read_tree(Path(directory) / "model", model_directory(model_file))
-
-
-def _child_environment() -> dict[str, str]:
-    """This process's environment, with fldecl's own directory first on the path (it may run from a checkout)."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
 
 
 def _build_main() -> None:
@@ -115,7 +90,7 @@ def model_members(model: Any, model_file: str) -> dict[str, bytes]:
             model.save(str(path))
             return {model_file: path.read_bytes()}
         model.save(str(Path(directory) / "model"), save_format="tf")
-        return _read_tree(Path(directory) / "model", model_directory(model_file))
+        return read_tree(Path(directory) / "model", model_directory(model_file))
 
 
 def load(members: dict[str, bytes], model_file: str) -> Any:
@@ -133,12 +108,6 @@ def load(members: dict[str, bytes], model_file: str) -> Any:
             return tf.keras.models.load_model(str(path))
         except (OSError, ValueError, ImportError) as error:
             raise ModelError(f"{model_file!r} is not a loadable Keras model: {error}") from error
-
-
-def _read_tree(directory: Path, prefix: str) -> dict[str, bytes]:
-    """Every file under ``directory`` as zip members named ``prefix/relative/path``, in a stable order."""
-    return {str(PurePosixPath(prefix, *path.relative_to(directory).parts)): path.read_bytes()
-            for path in sorted(directory.rglob("*")) if path.is_file()}
 
 
 def get_parameters(model: Any) -> list[NDArray[Any]]:
