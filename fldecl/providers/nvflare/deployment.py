@@ -320,11 +320,15 @@ class Deployment:
 
     def _connect(self, timeout: float) -> Any:
         from nvflare.fuel.flare_api.flare_api import Session  # lazy: NVFlare only where the server is reached
+        from nvflare.fuel.utils.config_service import ConfigService
         from nvflare.tool.cli_output import set_output_format
 
         if not self.admin_kit.is_dir():
             raise ProviderError("the NVFlare admin has no kit yet: run `fldecl apply` first")
         self._probe(timeout)
+        # The admin's cell looks for NVFlare's optional comm_config in its config path; with none set, it walks the
+        # working directory, once per file format (a checkout with a virtual environment: seconds). The admin's kit.
+        ConfigService.initialize(section_files={}, config_path=[str(self.admin_kit)])
         set_output_format("json")  # whatever else NVFlare prints for a person goes to stderr, never into fldecl's output
         # Its connection attempts log each refused connect while a server starts: fldecl reports what failed in the end.
         logging.getLogger("nvflare").setLevel(logging.CRITICAL)
