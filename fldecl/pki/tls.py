@@ -40,8 +40,13 @@ def _configure(context: ssl.SSLContext, cert_path: Path, key_path: Path, ca_cert
 
 
 def _check_key_pair(cert_path: Path, key_path: Path) -> None:
-    """Load both files with clear errors first; an encrypted key would make OpenSSL prompt on the terminal."""
+    """Load both files with clear errors first; an encrypted key would make OpenSSL prompt on the terminal.
+
+    The key is this process's own, which plan and apply inspect with RSA's consistency check
+    (:func:`fldecl.pki.inspection.inspect`): here it is only read, not checked again, a
+    third of a second of every party's and aggregator's start.
+    """
     cert = load_certificate(cert_path)
-    key = load_private_key(key_path)
+    key = load_private_key(key_path, validate=False)
     if not is_same_public_key(key.public_key(), cert.public_key()):
         raise PKIError(f"private key {key_path} does not match certificate {cert_path}")
