@@ -26,7 +26,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fl_rounds import EXAMPLE, PARTIES, SEED_MLP, measure_training, prepare_stack, training_job
+from fl_rounds import EXAMPLE, PARTIES, measure_training, prepare_stack, seed_mlp, training_job
 
 from fldecl.emulator import EmulatorServer
 from fldecl.models import build_zip
@@ -75,8 +75,9 @@ def measure_local(root: Path) -> dict[str, float]:
     prepare_stack(root)
     model_zip = root / "models" / "seed.zip"
     model_zip.parent.mkdir(exist_ok=True)
-    model_zip.write_bytes(build_zip(SEED_MLP, root))
-    return measure_training(training_job(root, model_zip, SEED_MLP["model_file"], "crypto_iter_avg", "encryption_level_1", ROUNDS))
+    model = seed_mlp()
+    model_zip.write_bytes(build_zip(model, root))
+    return measure_training(training_job(root, model_zip, model["model_file"], "crypto_iter_avg", "encryption_level_1", ROUNDS))
 
 
 def main() -> None:

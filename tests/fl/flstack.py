@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fldecl.data import split
 from fldecl.fl.local_aggregator import Aggregator
@@ -23,6 +24,7 @@ from fldecl.he import HEError, SecretKeyring
 from fldecl.he.keyshare import KeyShareError, open_keyring
 from fldecl.models import build_zip
 from fldecl.pki import Subject, create_ca, issue_certificate
+from tests.conftest import EXAMPLE
 
 REPO = Path(__file__).resolve().parents[2]
 PARTIES = ("Party_1", "Party_2", "Party_3")
@@ -42,17 +44,8 @@ class FlatNpzHandler(DataHandler):
             return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
 '''
 
-SEED_MLP = [
-    {"type": "Flatten"},
-    {"type": "Linear", "in_features": 784, "out_features": 256},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 256, "out_features": 100},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 100, "out_features": 50},
-    {"type": "ReLU"},
-    {"type": "Linear", "in_features": 50, "out_features": 10},
-    {"type": "LogSoftmax", "dim": 1},
-]
+# The seed's MLP is the example stack's model (tests/models/test_model_artifacts.py checks its layout).
+SEED_MLP = yaml.safe_load((EXAMPLE / "model.yaml").read_text())["spec"]["source"]["architecture"]["layers"]
 SMALL_NET = [
     {"type": "Linear", "in_features": 64, "out_features": 16},
     {"type": "ReLU"},
