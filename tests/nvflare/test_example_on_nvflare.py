@@ -80,7 +80,11 @@ def test_the_stack_converges_and_show_reads_the_live_server(example: Path, appli
     planned = run_cli("plan", str(example), "--detailed-exitcode", env=NVFLARE)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert planned.stderr == ""  # nothing of NVFlare's admin client ("Connecting to FLARE ...")
-    shown = run_cli("show", str(example), env=NVFLARE)
+    # NVFlare's admin client looks for an optional comm_config in the admin's kit, never in the working directory.
+    elsewhere = example.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    (elsewhere / "comm_config.json").write_text("{not NVFlare's")
+    shown = run_cli("show", str(example), env=NVFLARE, cwd=elsewhere)
     assert shown.returncode == 0, shown.stderr
     assert "completed (2/2 rounds)" in shown.stdout and "fused accuracy" in shown.stdout and "Metrics plot:" in shown.stdout
     assert shown.stdout.count(" connected ") >= len(SITES)
