@@ -6,7 +6,7 @@ epoch, ``crypto_iter_avg`` at ``encryption_level_1``:
 * ``wml``: ``fldecl apply --no-wait`` against an in-process ``EmulatorServer``, then one
   ``fldecl party run`` per party (IBM's runtime in ``FLDECL_PARTY_PYTHON``); seconds per round and
   bytes per party per round are what the emulator's aggregator counted on each websocket.
-* ``local``: fldecl's own runtime (SEAL through TenSEAL) on the same model and data.
+* ``local``: fldecl's own runtime (SEAL through ``seal-python``) on the same model and data.
 
 Rounds after the first are averaged (the first also pays for warm-up); the key distribution is
 reported apart. Run: ``python benchmarks/wml_party_rounds.py``.

@@ -241,7 +241,7 @@ class PartyTasks:
             client.set_vector(self._codec.decode(task.payloads[0], client.size))
         except (FusionError, ValueError) as error:
             raise PartyError(f"{self.name} cannot use the fused model of round {round_number}: {error}") from error
-        except Exception as error:  # HEError from decryption, without importing tenseal for iter_avg
+        except Exception as error:  # HEError, or SEAL's own error from decryption: the party's failure, with its reason
             raise PartyError(f"{self.name} cannot decrypt the fused model of round {round_number}: {error}") from error
         self._last_metrics = client.evaluate()
         self._event("evaluated", f"{self.name} evaluated the fused model of round {round_number}", round=round_number,

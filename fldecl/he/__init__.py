@@ -1,7 +1,7 @@
 """Add-only CKKS aggregation of model updates for federated learning.
 
-Importing this package loads no crypto library; TenSEAL is imported when a keyring or context
-is first used, so the CLI starts fast.
+Importing this package loads no crypto library; SEAL (``seal-python``) is imported when a keyring or
+context is first used, so the CLI starts fast.
 """
 
 from fldecl.he.errors import HEError
