@@ -45,7 +45,7 @@ def example_documents(kind: str) -> list[dict]:
 def seed_mlp() -> dict:
     """The example stack's Model spec: the seed's MLP (``tests/models/test_model_artifacts.py`` checks its layout)."""
     (model,) = example_documents("Model")
-    return dict(model["spec"])
+    return model["spec"]
 
 
 def prepare_stack(root: Path) -> None:
