@@ -65,12 +65,14 @@ def steps(name: str, ciphertexts: int) -> dict[str, Callable[[], object]]:
             cipher._inverse_transform(plaintext)
 
     def expansion() -> None:
+        random_halves = backend.random_halves()
         for start, stop in chunks:
-            backend.random_halves(bytes(32), start, stop)
+            random_halves(bytes(32), start, stop)
 
     def rounding() -> None:
+        packed = np.empty((rows, degree * width // 64), dtype=np.uint64)
         for start, stop in chunks:
-            codec.encode(masks[start:stop], values[start * degree : stop * degree], backend.scale, modulus, width)
+            codec.encode(masks[start:stop], values[start * degree : stop * degree], backend.scale, modulus, width, packed[: stop - start])
 
     def whole_encryption() -> None:
         for _ in cipher.encrypt(values, bytes(32)):

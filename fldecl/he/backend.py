@@ -34,7 +34,8 @@ class CkksCipher(Protocol):
         """Pack a float vector into as few ciphertexts as the slots allow (zero padded); yield their first halves.
 
         First halves come in order, a few at a time, as rows of ``first_half_size`` bytes, so that
-        a party never holds more than a few of them besides the blob it writes. Ciphertext ``k``'s
+        a party never holds more than a few of them besides the blob it writes; each batch is valid
+        until the next is asked for (the rows are written into one buffer). Ciphertext ``k``'s
         random half expands from ``seed`` and ``k``, so each ciphertext has its own; ``seed`` must
         be fresh for every call and never shared with another party.
         """

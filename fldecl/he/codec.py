@@ -38,16 +38,22 @@ _WORD_BITS = 64
 MAX_WIDTH = 56  # a value and the bits of the byte it starts in fit in one 64-bit word
 
 
-def encode(first_halves: NDArray[np.int64], values: NDArray[np.floating[Any]], scale: float, modulus: int, width: int) -> Packed:
+def encode(
+    first_halves: NDArray[np.int64], values: NDArray[np.floating[Any]], scale: float, modulus: int, width: int, out: Words | None = None
+) -> Packed:
     """Rows of first halves plus ``round(value * scale)`` in each coefficient, rounded to ``width`` bits and packed.
 
     ``first_halves`` are the masks ``e - a*s`` (any integers congruent to them modulo the prime),
     one row per ciphertext; ``values`` fill the rows' coefficients in order, and the coefficients
-    past them carry zeros.
+    past them carry zeros. The packed rows are written into ``out`` if given (a row's words each).
     """
     _check(width)
     rows, degree = first_halves.shape
-    out = np.empty((rows, degree * width // _WORD_BITS), dtype=np.uint64)
+    shape = (rows, degree * width // _WORD_BITS)
+    if out is None:
+        out = np.empty(shape, dtype=np.uint64)
+    elif out.shape != shape:
+        raise ValueError(f"{out.shape} words do not hold {rows} packed rows of {degree} values of {width} bits")
     flat = np.ascontiguousarray(values.reshape(-1))
     _encode(first_halves, flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float64), scale, modulus, width, out)
     return out.view(np.uint8)

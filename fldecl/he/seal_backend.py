@@ -5,7 +5,7 @@ Parties encrypt symmetrically (each of them holds the secret key s), so a fresh 
 coefficient domain, rounded and packed to the level's wire width (:mod:`fldecl.he.packing`); ``a``
 travels as the party's fresh per-update seed, from which every holder of the key expands it again.
 
-The expansion (:func:`random_halves`) is AES-256 in counter mode (``cryptography``, on the CPU's
+The expansion (:class:`RandomHalves`) is AES-256 in counter mode (``cryptography``, on the CPU's
 AES instructions), keyed by a hash of the seed: 64-bit words cut to the prime's bit length, kept
 when below the prime. Rejection sampling makes each kept word uniform modulo the prime, and ``a``
 is taken as a polynomial in NTT form, SEAL's convention for the random half of its own seeded
@@ -43,7 +43,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from numpy.typing import NDArray
 
 from fldecl.he import packing, workers
@@ -96,26 +96,59 @@ def _seal() -> Any:
     return seal
 
 
-def random_halves(seed: bytes, start: int, stop: int, degree: int, modulus: int) -> Words:
-    """The random halves ``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``.
+class RandomHalves:
+    """The random halves ``a`` of an update's ciphertexts, expanded from contributors' seeds into one buffer, reused.
 
-    Rows of ``degree`` residues uniform below ``modulus``. Ciphertext k reads counter blocks k*B
-    to (k+1)*B of the key stream, B blocks being its share (:func:`_draws_per_row`), and in the
-    rare case that it rejects more words than its share allows, its spare stream.
+    Rows of ``degree`` residues uniform below ``modulus``. Ciphertext k of a seed reads counter
+    blocks k*B to (k+1)*B of that seed's key stream, B blocks being its share
+    (:func:`_draws_per_row`), and in the rare case that it rejects more words than its share
+    allows, its spare stream. Each seed's stream goes on where its last chunk stopped, so an update's
+    chunks in order cost one key and one cipher between them. The rows returned are valid until the
+    next call: a party's chunks reuse one buffer, where a new array per chunk, freed among SEAL's
+    serializations, fragments the heap and raises a small update's peak memory by more than the
+    chunk itself.
     """
-    key = hashlib.blake2b(digest_size=32, key=seed, person=_KEY_PERSONALIZATION).digest()
-    draws = _draws_per_row(degree, modulus)
-    words = _key_stream(key, start * draws * 8 // _AES_BLOCK, (stop - start) * draws, modulus).reshape(-1, draws)
-    if words.max() < np.uint64(modulus):  # every word kept, as almost always: each row is its first ``degree`` words
-        return words[:, :degree]
-    kept = words < np.uint64(modulus)
-    counts = kept.sum(axis=1)
-    flat = words[kept]
-    taken = (np.cumsum(counts) - counts)[:, np.newaxis] + np.arange(degree)
-    rows: Words = flat[np.minimum(taken, flat.size - 1)]  # a short row reads past its share here, and is redone below
-    for row in np.flatnonzero(counts < degree):
-        rows[row] = _spare_draws(key, start + int(row), words[row][kept[row]], degree, modulus)
-    return rows
+
+    def __init__(self, degree: int, modulus: int) -> None:
+        self._degree, self._modulus = degree, modulus
+        self._draws = _draws_per_row(degree, modulus)
+        self._streams: dict[bytes, tuple[CipherContext, int]] = {}  # per seed: its cipher, and the row it has reached
+        self._buffer: Words = np.empty(0, dtype="<u8")
+
+    def __call__(self, seed: bytes, start: int, stop: int) -> Words:
+        """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``."""
+        encryptor, reached = self._streams.get(seed, (None, -1))
+        if encryptor is None or reached != start:
+            encryptor = _encryptor(_stream_key(seed), start * self._draws * 8 // _AES_BLOCK)
+        self._streams[seed] = (encryptor, stop)
+        count = (stop - start) * self._draws
+        if self._buffer.size < count + 2:  # the cipher wants a block's room beyond the data to write into
+            self._buffer = np.empty(count + 2, dtype="<u8")
+        words = _draw(encryptor, self._buffer, count, self._modulus).reshape(-1, self._draws)
+        if words.max() < np.uint64(self._modulus):  # every word kept, as almost always: each row is its first ``degree`` words
+            return words[:, : self._degree]
+        return self._rejecting(seed, start, words)
+
+    def _rejecting(self, seed: bytes, start: int, words: Words) -> Words:
+        """Each row's first ``degree`` kept words; a row that kept fewer takes the rest from its spare stream."""
+        degree, modulus = self._degree, self._modulus
+        kept = words < np.uint64(modulus)
+        counts = kept.sum(axis=1)
+        flat = words[kept]
+        taken = (np.cumsum(counts) - counts)[:, np.newaxis] + np.arange(degree)
+        rows: Words = flat[np.minimum(taken, flat.size - 1)]  # a short row reads past its share here, and is redone below
+        for row in np.flatnonzero(counts < degree):
+            rows[row] = _spare_draws(_stream_key(seed), start + int(row), words[row][kept[row]], degree, modulus)
+        return rows
+
+
+def _stream_key(seed: bytes) -> bytes:
+    return hashlib.blake2b(digest_size=32, key=seed, person=_KEY_PERSONALIZATION).digest()
+
+
+def _encryptor(key: bytes, first_block: int) -> CipherContext:
+    """AES-256-CTR under ``key`` from counter block ``first_block``."""
+    return Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
 
 
 def _draws_per_row(degree: int, modulus: int) -> int:
@@ -125,30 +158,29 @@ def _draws_per_row(degree: int, modulus: int) -> int:
     return 2 * ((degree + math.ceil(spare) + 3) // 2)
 
 
-def _key_stream(key: bytes, first_block: int, count: int, modulus: int) -> Words:
-    """``count`` words of AES-256-CTR under ``key`` from counter block ``first_block``, each cut to ``modulus``'s bit length."""
-    encryptor = Cipher(algorithms.AES(key), modes.CTR(first_block.to_bytes(_AES_BLOCK, "big"))).encryptor()
-    words = np.empty(count + 2, dtype="<u8")  # the cipher wants a block's room beyond the data to write into
-    encryptor.update_into(_zeros(8 * count), words.view(np.uint8).data)
-    words = words[:count]
+def _draw(encryptor: CipherContext, room: Words, count: int, modulus: int) -> Words:
+    """The next ``count`` words of ``encryptor``'s key stream, into ``room`` (two words longer), each cut to ``modulus``'s bit length."""
+    encryptor.update_into(memoryview(_zeros(8 * room.size))[: 8 * count], room.view(np.uint8).data)
+    words = room[:count]
     words &= np.uint64((1 << modulus.bit_length()) - 1)
     return words
 
 
 @functools.lru_cache(maxsize=4)
 def _zeros(size: int) -> bytes:
-    """The key stream's input, kept for the next chunk of the same size: a new one, past 128 KB, is new pages to fault in."""
+    """The key stream's input, kept for the next update: a new one, past 128 KB, is new pages to fault in."""
     return bytes(size)
 
 
 def _spare_draws(key: bytes, index: int, kept: Words, degree: int, modulus: int) -> Words:
     """Ciphertext ``index``'s ``a``: its ``kept`` words, then words from its spare stream until it has ``degree``."""
-    parts, have, block = [kept], kept.size, _SPARE_COUNTERS + (index << 64)
+    parts, have = [kept], kept.size
+    encryptor = _encryptor(key, _SPARE_COUNTERS + (index << 64))
+    room = np.empty(degree + 2, dtype="<u8")
     while have < degree:
-        words = _key_stream(key, block, degree, modulus)
+        words = _draw(encryptor, room, degree, modulus)
         parts.append(words[words < np.uint64(modulus)])
         have += parts[-1].size
-        block += degree * 8 // _AES_BLOCK
     return np.concatenate(parts)[:degree]
 
 
@@ -248,9 +280,9 @@ class SealBackend:
             prefix = self._frame_prefixes[size, ntt_form] = self._header(len(members) + words) + members
         return prefix
 
-    def random_halves(self, seed: bytes, start: int, stop: int) -> Words:
-        """``a`` of ciphertexts ``start`` to ``stop`` of the update whose seed is ``seed``; see :func:`random_halves`."""
-        return random_halves(seed, start, stop, self.degree, self.modulus)
+    def random_halves(self) -> RandomHalves:
+        """An expansion of random halves for one update (see :class:`RandomHalves`)."""
+        return RandomHalves(self.degree, self.modulus)
 
     def load(self, ciphertext: Any, polynomials: Sequence[Buffer], ntt_form: bool = True) -> Any:
         """``ciphertext`` made of ``polynomials`` (contiguous rows of words), in the NTT domain unless ``ntt_form`` is False."""
@@ -318,7 +350,8 @@ class InverseTransform:
 
     def __call__(self, plaintext: Any) -> Words:
         """The coefficients of an NTT-form plaintext of one polynomial."""
-        np.take(_trailing_words(plaintext.to_bytes(), self._degree), self._slot_order, out=self._slot_words)
+        # The slot order holds every index once: "wrap" skips the bounds check, half the gather's time.
+        np.take(_trailing_words(plaintext.to_bytes(), self._degree), self._slot_order, out=self._slot_words, mode="wrap")
         self._encoder.encode(self._slots, self._coefficients)
         return _trailing_words(self._coefficients.to_bytes(), self._degree)
 
@@ -348,19 +381,20 @@ class SealCipher:
         from fldecl.he import codec  # lazy: it loads numba's compiler, the party's own work and never a worker's or the aggregator's
 
         backend = self._backend
-        degree = backend.degree
-        chunks = self._chunks(math.ceil(values.size / degree), backend.parameters.wire_bits / 8, _ENCRYPTION_CHUNK_BYTES)
-        # The chunks' masks, in one array reused chunk after chunk: new arrays per chunk, freed among SEAL's
-        # serializations, fragment the heap, which takes a small update's peak memory beyond 3x the float32 update.
-        scratch = np.empty((max((stop - start for start, stop in chunks), default=0), degree), dtype=np.uint64)
+        degree, modulus, width = backend.degree, backend.modulus, backend.parameters.wire_bits
+        chunks = self._chunks(math.ceil(values.size / degree), width / 8, _ENCRYPTION_CHUNK_BYTES)
+        # A chunk's random halves, masks and packed rows, each in one array reused chunk after chunk: new arrays per chunk,
+        # freed among SEAL's serializations, fragment the heap, which takes a small update's peak memory beyond 3x.
+        random_halves, masks = backend.random_halves(), _rows(chunks, degree)
+        packed = _rows(chunks, degree * width // 64)
 
         def here(start: int, stop: int) -> Words:
-            return self._masks(seed, start, stop, scratch[: stop - start])
+            return self._masks(random_halves(seed, start, stop), masks[: stop - start])
 
-        modulus, width = backend.modulus, backend.parameters.wire_bits
-        for (start, stop), masks in zip(chunks, self._spread(chunks, here, _worker_masks, (seed,)), strict=True):
+        for (start, stop), chunk_masks in zip(chunks, self._spread(chunks, here, _worker_masks, (seed,)), strict=True):
             # e - a*s; m + e - a*s is c0
-            yield codec.encode(masks.view(np.int64), values[start * degree : stop * degree], backend.scale, modulus, width)
+            values_in_chunk = values[start * degree : stop * degree]
+            yield codec.encode(chunk_masks.view(np.int64), values_in_chunk, backend.scale, modulus, width, packed[: stop - start])
 
     def _chunks(self, count: int, output_bytes: float, chunk_bytes: int) -> list[Chunk]:
         step = self._backend.rows_per_chunk(count, output_bytes, chunk_bytes)
@@ -387,15 +421,15 @@ class SealCipher:
 
         return workers.spread(chunks, lambda chunk: here(*chunk), None if executor is None else in_worker, workers.cores() - 1)
 
-    def _masks(self, seed: bytes, start: int, stop: int, masks: Words) -> Words:
-        """``e - a*s`` of ciphertexts ``start`` to ``stop``, in the coefficient domain, into ``masks``: c0 of encryptions of zero.
+    def _masks(self, random_halves: Words, masks: Words) -> Words:
+        """``e - a*s`` of ciphertexts whose random halves are ``a``, in the coefficient domain, into ``masks``: c0 of encryptions of zero.
 
         One ciphertext at a time: SEAL's fresh encryption of zero (e - a'*s, a'), e from SEAL's
         sampler, minus (0, a), is (e - a'*s, a' - a), which decrypts to e - a*s. ``masks`` are
         contiguous rows, over which numba's loops vectorize.
         """
         backend = self._backend
-        for mask, random_half in zip(masks, backend.random_halves(seed, start, stop), strict=True):
+        for mask, random_half in zip(masks, random_halves, strict=True):
             self._encryptor.encrypt_symmetric(self._zero, self._fresh)
             backend.evaluator.sub_inplace(self._fresh, backend.load(self._loaded, [self._zero_row, random_half.data]))
             mask[:] = self._secret_products(self._fresh)
@@ -411,17 +445,21 @@ class SealCipher:
 
         backend = self._backend
         chunks = self._chunks(len(first_halves), 8, _DECRYPTION_CHUNK_BYTES)  # a float64 per value
-        seed_list = list(seeds)
-        products = self._spread(chunks, lambda start, stop: self._random_products(seed_list, start, stop), _worker_products, (seed_list,))
+        seed_list, random_halves, totals = list(seeds), backend.random_halves(), _rows(chunks, backend.degree)
+
+        def here(start: int, stop: int) -> Words:
+            return self._random_products(random_halves, seed_list, start, stop, totals[: stop - start])
+
+        products = self._spread(chunks, here, _worker_products, (seed_list,))
         for (start, stop), chunk_products in zip(chunks, products, strict=True):
             yield codec.decode(first_halves[start:stop], chunk_products, backend.modulus, backend.parameters.wire_bits, backend.scale)
 
-    def _random_products(self, seeds: Sequence[bytes], start: int, stop: int) -> Words:
-        """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, the ``a`` expanded from every contributor's seed."""
+    def _random_products(self, random_halves: RandomHalves, seeds: Sequence[bytes], start: int, stop: int, total: Words) -> Words:
+        """``(sum a)*s`` of ciphertexts ``start`` to ``stop``, into ``total``, the ``a`` expanded from every contributor's seed."""
         backend = self._backend
-        total = np.ascontiguousarray(backend.random_halves(seeds[0], start, stop))  # the products are written in place
+        total[:] = random_halves(seeds[0], start, stop)  # the products are written in place
         for seed in seeds[1:]:
-            _add_mod(total, backend.random_halves(seed, start, stop), backend.modulus)
+            _add_mod(total, random_halves(seed, start, stop), backend.modulus)
         for row in total:
             row[:] = self._secret_products(backend.load(self._loaded, [self._zero_row, row.data]))  # 0 + (sum a)*s
         return total
@@ -437,12 +475,20 @@ def _start_worker(parameters_json: bytes, public_bytes: bytes, secret_key: bytes
 
 def _worker_masks(seed: bytes, start: int, stop: int) -> Words:
     assert _worker_cipher is not None
-    return _worker_cipher._masks(seed, start, stop, np.empty((stop - start, _worker_cipher._backend.degree), dtype=np.uint64))
+    backend = _worker_cipher._backend
+    return _worker_cipher._masks(backend.random_halves()(seed, start, stop), np.empty((stop - start, backend.degree), dtype=np.uint64))
 
 
 def _worker_products(seeds: list[bytes], start: int, stop: int) -> Words:
     assert _worker_cipher is not None
-    return _worker_cipher._random_products(seeds, start, stop)
+    backend = _worker_cipher._backend
+    total = np.empty((stop - start, backend.degree), dtype=np.uint64)
+    return _worker_cipher._random_products(backend.random_halves(), seeds, start, stop, total)
+
+
+def _rows(chunks: Sequence[Chunk], width: int) -> Words:
+    """Room for the rows of the largest of ``chunks``, ``width`` words each."""
+    return np.empty((max((stop - start for start, stop in chunks), default=0), width), dtype=np.uint64)
 
 
 def _add_mod(left: Words, right: Words, modulus: int) -> Words:

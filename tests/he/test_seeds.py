@@ -10,7 +10,7 @@ import pytest
 from fldecl.he import HEError, SecretKeyring, aggregate, contributor_names, contributors, seal_backend, seeds, wire
 from fldecl.he.backend import load_backend
 from fldecl.he.params import CIPHER_SPECS, CkksParameters
-from fldecl.he.seal_backend import SealBackend, random_halves
+from fldecl.he.seal_backend import RandomHalves, SealBackend
 
 VALUE_COUNT = 5_000
 PARTY_NAMES = ("Party_1", "Party_2", "Party_3")
@@ -82,13 +82,18 @@ def _assert_uniform_below(rows: np.ndarray, modulus: int) -> None:
 def test_random_halves_are_uniform_below_the_prime_and_fixed_by_seed_and_index(name: str) -> None:
     backend = SealBackend(CIPHER_SPECS[name])
     seed = bytes(range(32))
-    rows = backend.random_halves(seed, 0, 64)
+    rows = backend.random_halves()(seed, 0, 64).copy()  # the rows returned are valid until the next call
     assert rows.shape == (64, backend.degree)
     _assert_uniform_below(rows, backend.modulus)
-    assert np.array_equal(backend.random_halves(seed, 0, 64), rows)
-    assert np.array_equal(backend.random_halves(seed, 10, 13), rows[10:13])  # a chunk reads its own stretch, wherever it starts
+    assert np.array_equal(backend.random_halves()(seed, 0, 64), rows)
+    in_order = backend.random_halves()
+    assert np.array_equal(in_order(seed, 0, 10), rows[:10])
+    assert np.array_equal(in_order(seed, 10, 13), rows[10:13])  # the stream goes on
+    assert np.array_equal(in_order(seed, 20, 21), rows[20:21])  # a chunk reads its own stretch, wherever it starts
+    assert np.array_equal(in_order(bytes(32), 0, 2), backend.random_halves()(bytes(32), 0, 2))  # each seed has its own stream
+    assert np.array_equal(in_order(seed, 21, 22), rows[21:22])
     assert len({row.tobytes() for row in rows}) == 64
-    other = backend.random_halves(bytes(32), 0, 64)
+    other = backend.random_halves()(bytes(32), 0, 64)
     assert not np.any(np.all(other == rows, axis=1))
 
 
@@ -96,14 +101,14 @@ def test_rejected_words_are_replaced_from_a_spare_stream(monkeypatch: pytest.Mon
     """A prime just above a power of two rejects half the words drawn; with no margin, most rows need their spare stream."""
     modulus, degree = (1 << 40) + 15, 256
     monkeypatch.setattr(seal_backend, "_draws_per_row", lambda degree, modulus: degree)
-    rows = random_halves(bytes(32), 0, 200, degree, modulus)
+    rows = RandomHalves(degree, modulus)(bytes(32), 0, 200).copy()
     _assert_uniform_below(rows, modulus)
-    assert np.array_equal(random_halves(bytes(32), 7, 9, degree, modulus), rows[7:9])
+    assert np.array_equal(RandomHalves(degree, modulus)(bytes(32), 7, 9), rows[7:9])
     assert len({row.tobytes() for row in rows}) == 200
     monkeypatch.undo()
-    with_margin = random_halves(bytes(32), 0, 200, degree, modulus)
+    with_margin = RandomHalves(degree, modulus)(bytes(32), 0, 200).copy()
     _assert_uniform_below(with_margin, modulus)
-    assert np.array_equal(random_halves(bytes(32), 5, 6, degree, modulus), with_margin[5:6])
+    assert np.array_equal(RandomHalves(degree, modulus)(bytes(32), 5, 6), with_margin[5:6])
 
 
 def test_a_party_decrypts_what_it_encrypted_only_with_the_right_seed(keyring: SecretKeyring) -> None:
@@ -111,7 +116,7 @@ def test_a_party_decrypts_what_it_encrypted_only_with_the_right_seed(keyring: Se
     assert isinstance(backend, SealBackend)
     cipher = backend.cipher(wire.unpack(keyring.to_bytes(), wire.Kind.SECRET_KEYRING)[-1])
     values = np.random.default_rng(3).uniform(-1, 1, 2 * backend.degree)
-    first_halves = np.concatenate(list(cipher.encrypt(values, bytes(32))))
+    first_halves = np.concatenate([rows.copy() for rows in cipher.encrypt(values, bytes(32))])  # each batch lasts until the next
     decrypted = np.concatenate(list(cipher.decrypt(first_halves, [bytes(32)])))
     assert np.max(np.abs(decrypted - values)) < 1e-6
     wrong = np.concatenate(list(cipher.decrypt(first_halves, [bytes(31) + b"\1"])))
@@ -153,17 +158,19 @@ def test_an_update_in_chunks_of_two_ciphertexts_round_trips_the_last_chunk_short
 ) -> None:
     degree = keyring.parameters.poly_modulus_degree
     chunks: list[tuple[int, int]] = []
-    masks = seal_backend.SealCipher._masks
+    expand = seal_backend.RandomHalves.__call__
 
-    def recording(cipher: seal_backend.SealCipher, seed: bytes, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+    def recording(random_halves: seal_backend.RandomHalves, seed: bytes, start: int, stop: int) -> np.ndarray:
         chunks.append((start, stop))
-        return masks(cipher, seed, start, stop, out)
+        return expand(random_halves, seed, start, stop)
 
     monkeypatch.setattr(seal_backend.SealBackend, "rows_per_chunk", lambda backend, ciphertexts, output_bytes, chunk_bytes: 2)
-    monkeypatch.setattr(seal_backend.SealCipher, "_masks", recording)
+    monkeypatch.setattr(seal_backend.RandomHalves, "__call__", recording)
     values = np.random.default_rng(8).uniform(-1, 1, 5 * degree - 3)
-    np.testing.assert_allclose(keyring.decrypt(keyring.encrypt(values, "Party_1")), values, atol=keyring.parameters.worst_case_error)
+    encrypted = keyring.encrypt(values, "Party_1")
     assert chunks == [(0, 2), (2, 4), (4, 5)]
+    np.testing.assert_allclose(keyring.decrypt(encrypted), values, atol=keyring.parameters.worst_case_error)
+    assert chunks == [(0, 2), (2, 4), (4, 5)] * 2
 
 
 def test_coefficient_encoding_keeps_each_values_noise_to_itself(keyring: SecretKeyring) -> None:
